@@ -1,0 +1,167 @@
+//! The command line, as clap sees it. A leaf: it knows nothing of the rest
+//! of the crate; `commands` turns these values into work.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "portwatch",
+    version,
+    about = "List, attribute and audit the TCP/UDP sockets of a Linux host",
+    long_about = "List, attribute and audit the TCP/UDP sockets of a Linux host.\n\n\
+        With no command, portwatch runs `list`: `portwatch -tuln` is `portwatch list -tuln`.",
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    #[command(flatten)]
+    pub list: ListArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List sockets, with ss's flags, states and defaults (the default command)
+    List(ListArgs),
+    /// Save the kernel's raw sock_diag replies to FILE, for `list --from FILE`
+    Record(RecordArgs),
+}
+
+/// Which sockets: protocols, families and states, with ss's flags.
+#[derive(Debug, Args, Clone, Default)]
+pub struct SelectionArgs {
+    /// Display TCP sockets
+    #[arg(short = 't', long = "tcp")]
+    pub tcp: bool,
+
+    /// Display UDP sockets
+    #[arg(short = 'u', long = "udp")]
+    pub udp: bool,
+
+    /// Display only listening sockets (and unconnected UDP sockets)
+    #[arg(short = 'l', long = "listening", overrides_with = "all")]
+    pub listening: bool,
+
+    /// Display sockets in every state
+    #[arg(short = 'a', long = "all", overrides_with = "listening")]
+    pub all: bool,
+
+    /// Display only IPv4 sockets (same as -f inet)
+    #[arg(short = '4', long = "ipv4")]
+    pub ipv4: bool,
+
+    /// Display only IPv6 sockets (same as -f inet6)
+    #[arg(short = '6', long = "ipv6")]
+    pub ipv6: bool,
+
+    /// Display only sockets of this family; may be repeated
+    #[arg(short = 'f', long = "family", value_name = "FAMILY")]
+    pub family: Vec<FamilyArg>,
+
+    /// State filter, as in ss: `state WORD` (repeatable, ORed) and
+    /// `exclude WORD`. Words: established, syn-sent, syn-recv, fin-wait-1,
+    /// fin-wait-2, time-wait, closed, close-wait, last-ack, listening,
+    /// closing; groups: all, connected, synchronized, bucket, big
+    #[arg(value_name = "FILTER", num_args = 0.., allow_hyphen_values = false)]
+    pub filter: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FamilyArg {
+    Inet,
+    Inet6,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct ListArgs {
+    #[command(flatten)]
+    pub selection: SelectionArgs,
+
+    /// Do not resolve service names (show port numbers)
+    #[arg(short = 'n', long = "numeric")]
+    pub numeric: bool,
+
+    /// Resolve host names through the system resolver
+    #[arg(short = 'r', long = "resolve")]
+    pub resolve: bool,
+
+    /// Suppress the header line
+    #[arg(short = 'H', long = "no-header")]
+    pub no_header: bool,
+
+    /// Show extended socket information (uid, inode, cookie)
+    #[arg(short = 'e', long = "extended")]
+    pub extended: bool,
+
+    /// Output format
+    #[arg(long = "format", value_name = "FORMAT", conflicts_with = "json")]
+    pub format: Option<FormatArg>,
+
+    /// Short for --format json
+    #[arg(long = "json")]
+    pub json: bool,
+
+    /// Read sockets from a recording (`portwatch record`, `ss -D`) instead
+    /// of the running kernel
+    #[arg(long = "from", value_name = "FILE", conflicts_with = "diag")]
+    pub from: Option<PathBuf>,
+
+    /// Record the raw sock_diag replies to FILE instead of listing (as ss -D)
+    #[arg(short = 'D', long = "diag", value_name = "FILE")]
+    pub diag: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    /// ss's table (default)
+    Ss,
+    /// One JSON array
+    Json,
+    /// JSON Lines: one object per line, streamed
+    Jsonl,
+}
+
+#[derive(Debug, Args)]
+pub struct RecordArgs {
+    /// Where to write the recording
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+
+    #[command(flatten)]
+    pub selection: SelectionArgs,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn verify_cli() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn combined_short_flags() {
+        let cli = Cli::try_parse_from(["portwatch", "-tanH"]).unwrap();
+        let list = cli.list;
+        assert!(list.selection.tcp && list.selection.all && list.numeric && list.no_header);
+        let cli =
+            Cli::try_parse_from(["portwatch", "list", "-tuln", "state", "listening"]).unwrap();
+        let Some(Command::List(list)) = cli.command else {
+            panic!("expected list")
+        };
+        assert!(list.selection.udp && list.selection.listening);
+        assert_eq!(list.selection.filter, ["state", "listening"]);
+    }
+
+    #[test]
+    fn conflicting_formats_are_rejected() {
+        assert!(Cli::try_parse_from(["portwatch", "--json", "--format", "jsonl"]).is_err());
+        assert!(Cli::try_parse_from(["portwatch", "--from", "a", "-D", "b"]).is_err());
+    }
+}

@@ -1,0 +1,116 @@
+//! Plain data types shared by the sources, the selection and the renderers.
+//!
+//! `Socket` is what every source produces and every renderer consumes; its
+//! serde form is the documented JSON schema (README, "JSON schema").
+
+use std::net::IpAddr;
+
+use serde::Serialize;
+
+use crate::state::SocketState;
+
+/// The transport protocol of a socket, named as ss's Netid column names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Netid {
+    Tcp,
+    Udp,
+}
+
+impl Netid {
+    /// ss's display order: UDP sockets are listed before TCP sockets.
+    pub const SS_ORDER: [Netid; 2] = [Netid::Udp, Netid::Tcp];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Netid::Tcp => "tcp",
+            Netid::Udp => "udp",
+        }
+    }
+
+    pub fn ip_protocol(self) -> u8 {
+        match self {
+            Netid::Tcp => libc::IPPROTO_TCP as u8,
+            Netid::Udp => libc::IPPROTO_UDP as u8,
+        }
+    }
+
+    pub fn from_ip_protocol(protocol: u8) -> Option<Netid> {
+        match i32::from(protocol) {
+            libc::IPPROTO_TCP => Some(Netid::Tcp),
+            libc::IPPROTO_UDP => Some(Netid::Udp),
+            _ => None,
+        }
+    }
+}
+
+/// The address family, named as `ss -f` names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Family {
+    Inet,
+    Inet6,
+}
+
+impl Family {
+    pub const ALL: [Family; 2] = [Family::Inet, Family::Inet6];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Family::Inet => "inet",
+            Family::Inet6 => "inet6",
+        }
+    }
+
+    pub fn address_family(self) -> u8 {
+        match self {
+            Family::Inet => libc::AF_INET as u8,
+            Family::Inet6 => libc::AF_INET6 as u8,
+        }
+    }
+
+    pub fn from_address_family(family: u8) -> Option<Family> {
+        match i32::from(family) {
+            libc::AF_INET => Some(Family::Inet),
+            libc::AF_INET6 => Some(Family::Inet6),
+            _ => None,
+        }
+    }
+}
+
+/// One end of a socket. Port 0 and an unspecified address mean "any",
+/// which ss prints as `*`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Endpoint {
+    pub addr: IpAddr,
+    pub port: u16,
+}
+
+/// One TCP or UDP socket as the kernel reported it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Socket {
+    pub netid: Netid,
+    pub family: Family,
+    pub state: SocketState,
+    pub recv_q: u32,
+    pub send_q: u32,
+    pub local: Endpoint,
+    pub peer: Endpoint,
+    /// Owner uid; `None` where the kernel reports none (TIME-WAIT, SYN-RECV).
+    pub uid: Option<u32>,
+    /// Socket inode; `None` where the kernel reports 0 (no file holds it).
+    pub inode: Option<u32>,
+    /// The kernel's socket cookie; `None` where the source has none (/proc).
+    pub cookie: Option<u64>,
+    /// The interface the socket is bound or scoped to.
+    pub interface: Option<String>,
+    /// IPV6_V6ONLY of an inet6 socket; `None` for inet or when unreported.
+    pub v6only: Option<bool>,
+}
+
+impl Socket {
+    /// An inet6 wildcard socket that also accepts IPv4, which ss prints as `*`.
+    pub fn is_dual_stack(&self) -> bool {
+        self.family == Family::Inet6 && self.v6only != Some(true)
+    }
+}

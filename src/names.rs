@@ -1,0 +1,105 @@
+//! Names for numbers: service names from /etc/services for ports, host
+//! names through the system resolver for addresses (`-r`).
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::path::Path;
+
+use crate::model::Netid;
+use crate::sys::System;
+
+pub const SERVICES_PATH: &str = "/etc/services";
+
+/// The port → name table of /etc/services, per protocol.
+#[derive(Debug, Default)]
+pub struct Services {
+    names: HashMap<(Netid, u16), String>,
+}
+
+impl Services {
+    /// Reads /etc/services through `system`; a missing file means no names.
+    pub fn load(system: &dyn System) -> Services {
+        system
+            .read_file(Path::new(SERVICES_PATH))
+            .map(|text| Services::parse(&text))
+            .unwrap_or_default()
+    }
+
+    /// Parses services(5) lines: `name port/protocol [aliases] [# comment]`.
+    /// The first name listed for a port wins, as with getservbyport(3).
+    pub fn parse(text: &str) -> Services {
+        let mut names = HashMap::new();
+        for line in text.lines() {
+            let line = line.split('#').next().unwrap_or_default();
+            let mut fields = line.split_whitespace();
+            let (Some(name), Some(port_protocol)) = (fields.next(), fields.next()) else {
+                continue;
+            };
+            let Some((port, protocol)) = port_protocol.split_once('/') else {
+                continue;
+            };
+            let netid = match protocol {
+                "tcp" => Netid::Tcp,
+                "udp" => Netid::Udp,
+                _ => continue,
+            };
+            if let Ok(port) = port.parse::<u16>() {
+                names
+                    .entry((netid, port))
+                    .or_insert_with(|| name.to_owned());
+            }
+        }
+        Services { names }
+    }
+
+    pub fn name(&self, netid: Netid, port: u16) -> Option<&str> {
+        self.names.get(&(netid, port)).map(String::as_str)
+    }
+}
+
+/// Reverse lookups through the system resolver, each address asked once.
+pub struct HostNames<'s> {
+    system: &'s dyn System,
+    cache: HashMap<IpAddr, Option<String>>,
+}
+
+impl<'s> HostNames<'s> {
+    pub fn new(system: &'s dyn System) -> Self {
+        HostNames {
+            system,
+            cache: HashMap::new(),
+        }
+    }
+
+    pub fn name(&mut self, addr: IpAddr) -> Option<&str> {
+        if addr.is_unspecified() {
+            return None;
+        }
+        let system = self.system;
+        self.cache
+            .entry(addr)
+            .or_insert_with(|| system.host_name(addr))
+            .as_deref()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_services_per_protocol() {
+        let services = Services::parse(
+            "# comment\nssh\t\t22/tcp\t# SSH\nhttp 80/tcp www\ndomain 53/udp\nwww-alt 80/tcp\nbad line\nx 99999/tcp\ny 12/sctp\n",
+        );
+        assert_eq!(services.name(Netid::Tcp, 22), Some("ssh"));
+        assert_eq!(
+            services.name(Netid::Tcp, 80),
+            Some("http"),
+            "first name wins"
+        );
+        assert_eq!(services.name(Netid::Udp, 53), Some("domain"));
+        assert_eq!(services.name(Netid::Tcp, 53), None);
+        assert_eq!(services.name(Netid::Udp, 22), None);
+    }
+}

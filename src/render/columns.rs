@@ -1,0 +1,141 @@
+//! A lean aligned-column writer for long socket lists: cells are appended
+//! to one text arena (no per-cell allocation) and written, padded to each
+//! column's widest cell, when the table is complete. Lines never end in
+//! spaces.
+
+use std::fmt::Write as _;
+use std::io::{self, Write};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Align {
+    Left,
+    Right,
+}
+
+/// A column: how its cells align, and the text that separates it from the
+/// column before (ss glues an address to its port with no gap).
+#[derive(Clone, Copy, Debug)]
+pub struct Column {
+    pub align: Align,
+    pub gap: &'static str,
+}
+
+pub struct ColumnTable {
+    columns: Vec<Column>,
+    text: String,
+    cell_ends: Vec<usize>,
+    widths: Vec<usize>,
+}
+
+impl ColumnTable {
+    pub fn new(columns: Vec<Column>) -> Self {
+        let widths = vec![0; columns.len()];
+        ColumnTable {
+            columns,
+            text: String::new(),
+            cell_ends: Vec::new(),
+            widths,
+        }
+    }
+
+    /// Appends the next cell, filled by `fill`; rows fill left to right.
+    pub fn push_with(&mut self, fill: impl FnOnce(&mut String)) {
+        let start = self.text.len();
+        fill(&mut self.text);
+        self.finish_cell(start);
+    }
+
+    pub fn push(&mut self, text: &str) {
+        self.push_with(|arena| arena.push_str(text));
+    }
+
+    pub fn push_display(&mut self, value: impl std::fmt::Display) {
+        // Writing into a String cannot fail.
+        self.push_with(|arena| {
+            let _ = write!(arena, "{value}");
+        });
+    }
+
+    fn finish_cell(&mut self, start: usize) {
+        let cell = &self.text[start..];
+        let width = if cell.is_ascii() {
+            cell.len()
+        } else {
+            cell.chars().count()
+        };
+        let column = self.cell_ends.len() % self.columns.len();
+        self.widths[column] = self.widths[column].max(width);
+        self.cell_ends.push(self.text.len());
+    }
+
+    pub fn write_to(&self, out: &mut dyn Write) -> io::Result<()> {
+        let mut line = String::new();
+        let mut start = 0;
+        for (index, &end) in self.cell_ends.iter().enumerate() {
+            let column_index = index % self.columns.len();
+            let column = self.columns[column_index];
+            let cell = &self.text[start..end];
+            start = end;
+            if column_index > 0 {
+                line.push_str(column.gap);
+            }
+            let width = if cell.is_ascii() {
+                cell.len()
+            } else {
+                cell.chars().count()
+            };
+            let padding = self.widths[column_index] - width;
+            match column.align {
+                Align::Left => {
+                    line.push_str(cell);
+                    line.extend(std::iter::repeat_n(' ', padding));
+                }
+                Align::Right => {
+                    line.extend(std::iter::repeat_n(' ', padding));
+                    line.push_str(cell);
+                }
+            }
+            if column_index + 1 == self.columns.len() {
+                line.truncate(line.trim_end_matches(' ').len());
+                line.push('\n');
+                out.write_all(line.as_bytes())?;
+                line.clear();
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aligns_and_never_ends_a_line_with_spaces() {
+        let left = Column {
+            align: Align::Left,
+            gap: " ",
+        };
+        let right = Column {
+            align: Align::Right,
+            gap: " ",
+        };
+        let glued = Column {
+            align: Align::Left,
+            gap: "",
+        };
+        let mut table = ColumnTable::new(vec![left, right, glued, left]);
+        for cell in ["State", "Local:", "Port", ""] {
+            table.push(cell);
+        }
+        for cell in ["ESTAB", "127.0.0.1:", "22", "ino:5"] {
+            table.push(cell);
+        }
+        let mut out = Vec::new();
+        table.write_to(&mut out).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "State     Local:Port\nESTAB 127.0.0.1:22   ino:5\n"
+        );
+    }
+}

@@ -1,0 +1,190 @@
+//! ss's table: `Netid State Recv-Q Send-Q Local Address:Port Peer Address:Port`,
+//! with ss's address forms (`*`, `0.0.0.0`, `[::]`, `[::ffff:127.0.0.1]`,
+//! `%iface`) and service names.
+
+use std::fmt::Write as _;
+use std::io::Write;
+use std::net::IpAddr;
+
+use anyhow::Result;
+
+use super::SocketWriter;
+use super::columns::{Align, Column, ColumnTable};
+use super::escape;
+use crate::model::{Endpoint, Family, Netid, Socket};
+use crate::names::{HostNames, Services};
+
+/// Which parts of ss's table to show.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SsLayout {
+    pub header: bool,
+    /// ss shows Netid only when more than one protocol is selected.
+    pub netid: bool,
+    /// ss drops State when exactly one state is selected.
+    pub state: bool,
+    /// `-e`: uid, inode and cookie after the addresses.
+    pub extended: bool,
+}
+
+/// How numbers become names.
+pub struct Naming<'s> {
+    /// `None` with `-n`.
+    pub services: Option<Services>,
+    /// `Some` with `-r`.
+    pub hosts: Option<HostNames<'s>>,
+}
+
+pub struct SsWriter<'s, W: Write> {
+    out: W,
+    layout: SsLayout,
+    naming: Naming<'s>,
+    table: ColumnTable,
+}
+
+impl<'s, W: Write> SsWriter<'s, W> {
+    pub fn new(out: W, layout: SsLayout, naming: Naming<'s>) -> Self {
+        let mut table = ColumnTable::new(columns(layout));
+        if layout.header {
+            push_header(&mut table, layout);
+        }
+        SsWriter {
+            out,
+            layout,
+            naming,
+            table,
+        }
+    }
+}
+
+fn columns(layout: SsLayout) -> Vec<Column> {
+    let first = Column {
+        align: Align::Left,
+        gap: "",
+    };
+    let left = Column {
+        align: Align::Left,
+        gap: " ",
+    };
+    let address = Column {
+        align: Align::Right,
+        gap: " ",
+    };
+    let port = Column {
+        align: Align::Left,
+        gap: "",
+    };
+    let mut columns = Vec::new();
+    if layout.netid {
+        columns.push(first);
+    }
+    if layout.state {
+        columns.push(if columns.is_empty() { first } else { left });
+    }
+    columns.push(if columns.is_empty() { first } else { left });
+    columns.extend([left, address, port, address, port]);
+    if layout.extended {
+        columns.push(left);
+    }
+    columns
+}
+
+fn push_header(table: &mut ColumnTable, layout: SsLayout) {
+    if layout.netid {
+        table.push("Netid");
+    }
+    if layout.state {
+        table.push("State");
+    }
+    for title in [
+        "Recv-Q",
+        "Send-Q",
+        "Local Address:",
+        "Port",
+        "Peer Address:",
+        "Port",
+    ] {
+        table.push(title);
+    }
+    if layout.extended {
+        table.push("Process");
+    }
+}
+
+impl<W: Write> SocketWriter for SsWriter<'_, W> {
+    fn write_socket(&mut self, socket: &Socket) -> Result<()> {
+        let table = &mut self.table;
+        if self.layout.netid {
+            table.push(socket.netid.as_str());
+        }
+        if self.layout.state {
+            table.push(socket.state.ss_label());
+        }
+        table.push_display(socket.recv_q);
+        table.push_display(socket.send_q);
+        let local_interface = socket.interface.as_deref();
+        for (endpoint, interface) in [(&socket.local, local_interface), (&socket.peer, None)] {
+            let hosts = self.naming.hosts.as_mut();
+            table.push_with(|cell| address_cell(cell, socket, endpoint, interface, hosts));
+            let services = self.naming.services.as_ref();
+            table.push_with(|cell| port_cell(cell, socket.netid, endpoint.port, services));
+        }
+        if self.layout.extended {
+            table.push_with(|cell| extended_cell(cell, socket));
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        self.table.write_to(&mut self.out)?;
+        self.out.flush()?;
+        Ok(())
+    }
+}
+
+/// `ADDR[%IFACE]:` as ss prints the address part of an endpoint.
+fn address_cell(
+    cell: &mut String,
+    socket: &Socket,
+    endpoint: &Endpoint,
+    interface: Option<&str>,
+    hosts: Option<&mut HostNames<'_>>,
+) {
+    match (hosts.and_then(|h| h.name(endpoint.addr)), endpoint.addr) {
+        (Some(name), _) => cell.push_str(&escape::for_terminal(name)),
+        (None, IpAddr::V6(addr)) if addr.is_unspecified() && socket.is_dual_stack() => {
+            cell.push('*');
+        }
+        (None, addr) if socket.family == Family::Inet6 => {
+            let _ = write!(cell, "[{addr}]");
+        }
+        (None, addr) => {
+            let _ = write!(cell, "{addr}");
+        }
+    }
+    if let Some(interface) = interface {
+        cell.push('%');
+        cell.push_str(&escape::for_terminal(interface));
+    }
+    cell.push(':');
+}
+
+fn port_cell(cell: &mut String, netid: Netid, port: u16, services: Option<&Services>) {
+    if port == 0 {
+        cell.push('*');
+    } else if let Some(name) = services.and_then(|s| s.name(netid, port)) {
+        cell.push_str(name);
+    } else {
+        let _ = write!(cell, "{port}");
+    }
+}
+
+/// `-e`'s fields in ss's words: `uid:` (only when not root, as ss), `ino:`, `sk:`.
+fn extended_cell(cell: &mut String, socket: &Socket) {
+    if let Some(uid) = socket.uid.filter(|uid| *uid != 0) {
+        let _ = write!(cell, "uid:{uid} ");
+    }
+    let _ = write!(cell, "ino:{}", socket.inode.unwrap_or(0));
+    if let Some(cookie) = socket.cookie {
+        let _ = write!(cell, " sk:{cookie:x}");
+    }
+}

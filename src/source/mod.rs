@@ -1,0 +1,218 @@
+//! Where sockets come from: the live kernel over sock_diag (falling back to
+//! /proc/net when netlink is unavailable), or a recorded dump.
+
+pub mod netlink;
+pub mod procnet;
+pub mod recording;
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+
+use crate::model::{Family, Netid, Socket};
+use crate::state::StateSet;
+use crate::sys::{DiagTransport, System};
+use netlink::{DiagError, DumpError, DumpRequest, RECV_BUFFER_LEN, Reply, SocketDecoder};
+use recording::RecordingReader;
+
+/// Which sockets to list: protocols and families (in ss's display order)
+/// and states.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Selection {
+    pub netids: Vec<Netid>,
+    pub families: Vec<Family>,
+    pub states: StateSet,
+}
+
+impl Selection {
+    /// One dump per protocol and family, in the order ss lists them.
+    pub fn requests(&self) -> impl Iterator<Item = DumpRequest> + '_ {
+        self.netids.iter().flat_map(move |&netid| {
+            self.families.iter().map(move |&family| DumpRequest {
+                netid,
+                family,
+                states: self.states,
+            })
+        })
+    }
+
+    pub fn matches(&self, socket: &Socket) -> bool {
+        self.netids.contains(&socket.netid)
+            && self.families.contains(&socket.family)
+            && self.states.contains(socket.state)
+    }
+}
+
+/// Receives each listed socket; an error stops the listing.
+pub type Sink<'a> = dyn FnMut(&Socket) -> Result<()> + 'a;
+
+/// What the caller must tell the user once the rows are out.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Outcome {
+    /// The kernel flagged a dump as interrupted: rows may be missing or repeated.
+    pub interrupted: bool,
+    /// Socket messages that could not be decoded and were left out.
+    pub undecodable: usize,
+}
+
+impl Outcome {
+    pub fn is_complete(&self) -> bool {
+        !self.interrupted && self.undecodable == 0
+    }
+}
+
+/// Lists the selected sockets from the running kernel.
+///
+/// When sock_diag fails before a dump has produced a row, that dump is read
+/// from /proc/net instead, with one notice on `notices`.
+pub fn list_live(
+    system: &dyn System,
+    selection: &Selection,
+    sink: &mut Sink<'_>,
+    notices: &mut dyn Write,
+) -> Result<Outcome> {
+    let mut netlink = system
+        .sock_diag()
+        .map_err(|e| DiagError::Open(e).to_string());
+    let mut buffer = vec![0u8; RECV_BUFFER_LEN];
+    let mut decoder = SocketDecoder::new(Some(system));
+    let mut outcome = Outcome::default();
+    let mut fallback_noticed = false;
+    for (sequence_number, request) in (1..).zip(selection.requests()) {
+        let reason = match &mut netlink {
+            Err(reason) => reason.clone(),
+            Ok(transport) => {
+                let mut delivered = 0;
+                let dumped = dump_live(
+                    transport.as_mut(),
+                    &request,
+                    sequence_number,
+                    &mut buffer,
+                    &mut decoder,
+                    &mut outcome,
+                    &mut |socket| {
+                        delivered += 1;
+                        sink(socket)
+                    },
+                );
+                match dumped {
+                    Ok(()) => continue,
+                    Err(DumpError::Sink(error)) => return Err(error),
+                    Err(DumpError::Diag(error)) if delivered > 0 => {
+                        return Err(error).with_context(|| {
+                            format!("{} failed after {delivered} sockets", describe(&request))
+                        });
+                    }
+                    Err(DumpError::Diag(error)) => {
+                        let reason = error.to_string();
+                        if !error.leaves_transport_usable() {
+                            netlink = Err(reason.clone());
+                        }
+                        reason
+                    }
+                }
+            }
+        };
+        if !fallback_noticed {
+            fallback_noticed = true;
+            writeln!(
+                notices,
+                "portwatch: sock_diag netlink unavailable ({reason}); reading /proc/net instead (no cookie or v6only)"
+            )?;
+        }
+        for socket in procnet::read_table(system, request.netid, request.family, request.states)? {
+            sink(&socket)?;
+        }
+    }
+    Ok(outcome)
+}
+
+fn dump_live(
+    transport: &mut dyn DiagTransport,
+    request: &DumpRequest,
+    sequence_number: u32,
+    buffer: &mut [u8],
+    decoder: &mut SocketDecoder<'_>,
+    outcome: &mut Outcome,
+    sink: &mut Sink<'_>,
+) -> Result<(), DumpError> {
+    let mut on_message = |message: &netlink::Message<'_>| -> Result<()> {
+        if let Reply::Socket(payload) = message.reply {
+            match decoder.decode(request.netid, payload) {
+                Ok(socket) => sink(&socket)?,
+                Err(_) => outcome.undecodable += 1,
+            }
+        }
+        Ok(())
+    };
+    let status = netlink::run_dump(transport, request, sequence_number, buffer, &mut on_message)?;
+    outcome.interrupted |= status.interrupted;
+    Ok(())
+}
+
+fn describe(request: &DumpRequest) -> String {
+    format!(
+        "sock_diag dump of {} {} sockets",
+        request.netid.as_str(),
+        request.family.as_str()
+    )
+}
+
+/// Lists the selected sockets from a recording (see [`recording`]).
+pub fn list_recorded(path: &Path, selection: &Selection, sink: &mut Sink<'_>) -> Result<Outcome> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut reader = RecordingReader::new(&bytes);
+    let mut decoder = SocketDecoder::new(None);
+    let mut outcome = Outcome::default();
+    let mut on_message = |origin: recording::DumpOrigin, message: &netlink::Message<'_>| {
+        outcome.interrupted |= message.is_interrupted();
+        let Reply::Socket(payload) = message.reply else {
+            return Ok(());
+        };
+        if !selection.netids.contains(&origin.netid) {
+            return Ok(());
+        }
+        match decoder.decode(origin.netid, payload) {
+            Ok(socket) if selection.matches(&socket) => sink(&socket),
+            Ok(_) => Ok(()),
+            Err(_) => {
+                outcome.undecodable += 1;
+                Ok(())
+            }
+        }
+    };
+    while reader
+        .next_dump(&mut on_message)
+        .with_context(|| format!("cannot replay {}", path.display()))?
+        .is_some()
+    {}
+    Ok(outcome)
+}
+
+/// Records the selected dumps from the running kernel to `out`.
+pub fn record(system: &dyn System, selection: &Selection, out: &mut dyn Write) -> Result<Outcome> {
+    let mut transport = system.sock_diag().map_err(DiagError::Open)?;
+    let mut buffer = vec![0u8; RECV_BUFFER_LEN];
+    let mut outcome = Outcome::default();
+    for (sequence_number, request) in (1..).zip(selection.requests()) {
+        recording::write_dump_header(out, request.netid, request.family)?;
+        let mut on_message = |message: &netlink::Message<'_>| -> Result<()> {
+            out.write_all(message.bytes)?;
+            Ok(())
+        };
+        let status = netlink::run_dump(
+            transport.as_mut(),
+            &request,
+            sequence_number,
+            &mut buffer,
+            &mut on_message,
+        )
+        .map_err(|error| match error {
+            DumpError::Sink(error) => error,
+            DumpError::Diag(error) => anyhow::Error::new(error).context(describe(&request)),
+        })?;
+        outcome.interrupted |= status.interrupted;
+    }
+    Ok(outcome)
+}

@@ -1,0 +1,416 @@
+//! The only code that speaks sock_diag: builds inet_diag requests, runs
+//! multipart dumps to NLMSG_DONE, and decodes inet_diag replies.
+//!
+//! Work-arounds for netlink-packet-sock-diag 0.5 live here: its state flags
+//! lack NEW_SYN_RECV (the mask is built with `from_bits_retain`), and one
+//! attribute of an unexpected size fails its whole-message parser, so the
+//! fixed header and the attributes are parsed separately and tolerantly.
+
+use std::collections::HashMap;
+use std::io;
+
+use netlink_packet_core::{
+    DoneBuffer, ErrorBuffer, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST, NLMSG_DONE, NLMSG_ERROR,
+    NetlinkBuffer, NetlinkHeader, NetlinkMessage, NlaBuffer, NlasIterator, Parseable,
+};
+use netlink_packet_sock_diag::inet::nlas::Nla;
+use netlink_packet_sock_diag::inet::{
+    ExtensionFlags, InetRequest, InetResponseHeader, SocketId, StateFlags,
+};
+use netlink_packet_sock_diag::{INET_DIAG_SKV6ONLY, SOCK_DIAG_BY_FAMILY, SockDiagMessage};
+
+use crate::model::{Endpoint, Family, Netid, Socket};
+use crate::state::{SocketState, StateSet};
+use crate::sys::{DiagTransport, System};
+
+/// Large enough for any reply datagram: the kernel fills at most about
+/// 32 KiB per datagram, so a 100k-socket dump costs about 1,500 recv calls.
+pub const RECV_BUFFER_LEN: usize = 64 * 1024;
+
+/// struct nlmsghdr.
+const NETLINK_HEADER_LEN: usize = 16;
+
+/// The fixed part of an inet_diag_msg, before its attributes.
+const INET_DIAG_MSG_LEN: usize = 72;
+
+/// Why a sock_diag exchange failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DiagError {
+    #[error("cannot open a sock_diag netlink socket: {0}")]
+    Open(#[source] io::Error),
+    #[error("netlink I/O failed: {0}")]
+    Io(#[source] io::Error),
+    #[error("the kernel rejected the request: {}", errno_text(*.0))]
+    Rejected(i32),
+    #[error("the kernel ended the dump with an error: {}", errno_text(*.0))]
+    DumpFailed(i32),
+    #[error(
+        "netlink reply truncated: a {len}-byte datagram did not fit the {capacity}-byte buffer"
+    )]
+    Truncated { len: usize, capacity: usize },
+    #[error("malformed netlink reply: {0}")]
+    Malformed(String),
+}
+
+impl DiagError {
+    /// After a kernel-reported error the dump is over and the socket can
+    /// serve the next request; after an I/O or framing fault it cannot.
+    pub fn leaves_transport_usable(&self) -> bool {
+        matches!(self, DiagError::Rejected(_) | DiagError::DumpFailed(_))
+    }
+}
+
+fn errno_text(errno: i32) -> String {
+    format!("{} (errno {errno})", io::Error::from_raw_os_error(errno))
+}
+
+/// A failed dump: either the kernel exchange or the consumer of the rows.
+#[derive(Debug)]
+pub enum DumpError {
+    Diag(DiagError),
+    Sink(anyhow::Error),
+}
+
+/// How a completed dump went.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DumpStatus {
+    /// The kernel set NLM_F_DUMP_INTR: rows may be missing or repeated.
+    pub interrupted: bool,
+    /// How many socket messages arrived.
+    pub sockets: usize,
+}
+
+/// One inet_diag dump: a protocol, a family and a state mask.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DumpRequest {
+    pub netid: Netid,
+    pub family: Family,
+    pub states: StateSet,
+}
+
+impl DumpRequest {
+    pub fn to_bytes(&self, sequence_number: u32) -> Vec<u8> {
+        let socket_id = match self.family {
+            Family::Inet => SocketId::new_v4(),
+            Family::Inet6 => SocketId::new_v6(),
+        };
+        let request = InetRequest {
+            family: self.family.address_family(),
+            protocol: self.netid.ip_protocol(),
+            extensions: ExtensionFlags::empty(),
+            states: StateFlags::from_bits_retain(self.states.kernel_mask()),
+            socket_id,
+        };
+        let mut header = NetlinkHeader::default();
+        header.flags = NLM_F_REQUEST | NLM_F_DUMP;
+        header.sequence_number = sequence_number;
+        let mut message = NetlinkMessage::new(header, SockDiagMessage::InetRequest(request).into());
+        message.finalize();
+        let mut bytes = vec![0; message.buffer_len()];
+        message.serialize(&mut bytes);
+        bytes
+    }
+}
+
+/// What one reply message means for the dump it belongs to.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Reply<'a> {
+    /// An inet_diag_msg with its attributes.
+    Socket(&'a [u8]),
+    /// NLMSG_DONE without error: the dump is complete.
+    Done,
+    /// Anything else (NOOP, an ACK): nothing to do.
+    Skip,
+}
+
+/// One netlink message inside a datagram or a recording.
+pub struct Message<'a> {
+    /// The whole message, header included, as the kernel sent it.
+    pub bytes: &'a [u8],
+    pub flags: u16,
+    pub reply: Reply<'a>,
+}
+
+impl Message<'_> {
+    pub fn is_interrupted(&self) -> bool {
+        self.flags & NLM_F_DUMP_INTR != 0
+    }
+}
+
+/// Splits a buffer of concatenated netlink messages, classifying each.
+pub struct Messages<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Messages<'a> {
+    pub fn new(bytes: &'a [u8]) -> Self {
+        Messages { rest: bytes }
+    }
+
+    /// What remains after the messages taken so far.
+    pub fn remainder(&self) -> &'a [u8] {
+        self.rest
+    }
+}
+
+impl<'a> Iterator for Messages<'a> {
+    type Item = Result<Message<'a>, DiagError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.rest.is_empty() {
+            return None;
+        }
+        let item = next_message(self.rest);
+        match &item {
+            Ok((_, rest)) => self.rest = rest,
+            Err(_) => self.rest = &[],
+        }
+        Some(item.map(|(message, _)| message))
+    }
+}
+
+fn next_message(bytes: &[u8]) -> Result<(Message<'_>, &[u8]), DiagError> {
+    let buffer = NetlinkBuffer::new_checked(bytes)
+        .map_err(|e| DiagError::Malformed(format!("netlink header: {e}")))?;
+    let length = buffer.length() as usize;
+    let message_bytes = &bytes[..length];
+    let aligned = length.next_multiple_of(4).min(bytes.len());
+    let flags = buffer.flags();
+    let payload = &message_bytes[NETLINK_HEADER_LEN..];
+    let reply = classify(buffer.message_type(), payload)?;
+    let message = Message {
+        bytes: message_bytes,
+        flags,
+        reply,
+    };
+    Ok((message, &bytes[aligned..]))
+}
+
+fn classify(message_type: u16, payload: &[u8]) -> Result<Reply<'_>, DiagError> {
+    match message_type {
+        SOCK_DIAG_BY_FAMILY => Ok(Reply::Socket(payload)),
+        NLMSG_DONE => match done_code(payload)? {
+            0.. => Ok(Reply::Done),
+            code => Err(DiagError::DumpFailed(-code)),
+        },
+        NLMSG_ERROR => {
+            let error = ErrorBuffer::new_checked(payload)
+                .map_err(|e| DiagError::Malformed(format!("NLMSG_ERROR: {e}")))?;
+            match error.code() {
+                Some(code) => Err(DiagError::Rejected(-code.get())),
+                None => Ok(Reply::Skip),
+            }
+        }
+        _ => Ok(Reply::Skip),
+    }
+}
+
+fn done_code(payload: &[u8]) -> Result<i32, DiagError> {
+    // The kernel may send NLMSG_DONE without its error code.
+    if payload.is_empty() {
+        return Ok(0);
+    }
+    let done = DoneBuffer::new_checked(payload)
+        .map_err(|e| DiagError::Malformed(format!("NLMSG_DONE: {e}")))?;
+    Ok(done.code())
+}
+
+/// Runs one dump over `transport`, handing each reply message to
+/// `on_message` as it arrives, until NLMSG_DONE.
+pub fn run_dump(
+    transport: &mut dyn DiagTransport,
+    request: &DumpRequest,
+    sequence_number: u32,
+    buffer: &mut [u8],
+    on_message: &mut dyn FnMut(&Message<'_>) -> anyhow::Result<()>,
+) -> Result<DumpStatus, DumpError> {
+    let diag = DumpError::Diag;
+    transport
+        .send(&request.to_bytes(sequence_number))
+        .map_err(|e| diag(DiagError::Io(e)))?;
+    let mut status = DumpStatus::default();
+    loop {
+        let len = transport.recv(buffer).map_err(|e| diag(DiagError::Io(e)))?;
+        if len > buffer.len() {
+            return Err(diag(DiagError::Truncated {
+                len,
+                capacity: buffer.len(),
+            }));
+        }
+        if len == 0 {
+            return Err(diag(DiagError::Malformed(
+                "empty datagram before NLMSG_DONE".into(),
+            )));
+        }
+        for message in Messages::new(&buffer[..len]) {
+            let message = message.map_err(diag)?;
+            status.interrupted |= message.is_interrupted();
+            on_message(&message).map_err(DumpError::Sink)?;
+            match message.reply {
+                Reply::Socket(_) => status.sockets += 1,
+                Reply::Done => return Ok(status),
+                Reply::Skip => {}
+            }
+        }
+    }
+}
+
+/// Turns inet_diag messages into [`Socket`]s, naming interfaces as it goes.
+pub struct SocketDecoder<'s> {
+    interfaces: InterfaceNames<'s>,
+}
+
+impl<'s> SocketDecoder<'s> {
+    /// Interface indexes are named by `system`; `None` (replayed dumps from
+    /// another host) names them `if<index>` as ss does for unknown indexes.
+    pub fn new(system: Option<&'s dyn System>) -> Self {
+        SocketDecoder {
+            interfaces: InterfaceNames {
+                system,
+                names: HashMap::new(),
+            },
+        }
+    }
+
+    pub fn decode(&mut self, netid: Netid, payload: &[u8]) -> Result<Socket, DiagError> {
+        let header = InetResponseHeader::parse(payload)
+            .map_err(|e| DiagError::Malformed(format!("inet_diag_msg: {e}")))?;
+        let family = Family::from_address_family(header.family).ok_or_else(|| {
+            DiagError::Malformed(format!("unexpected address family {}", header.family))
+        })?;
+        let state = SocketState::from_kernel(header.state).ok_or_else(|| {
+            DiagError::Malformed(format!("unexpected socket state {}", header.state))
+        })?;
+        let id = &header.socket_id;
+        let has_owner = !matches!(state, SocketState::TimeWait)
+            && header.state != crate::state::KERNEL_NEW_SYN_RECV;
+        let cookie = u64::from_ne_bytes(id.cookie);
+        Ok(Socket {
+            netid,
+            family,
+            state,
+            recv_q: header.recv_queue,
+            send_q: header.send_queue,
+            local: Endpoint {
+                addr: id.source_address,
+                port: id.source_port,
+            },
+            peer: Endpoint {
+                addr: id.destination_address,
+                port: id.destination_port,
+            },
+            uid: has_owner.then_some(header.uid),
+            inode: (header.inode != 0).then_some(header.inode),
+            cookie: (cookie != 0).then_some(cookie),
+            interface: self.interfaces.name(id.interface_id),
+            v6only: v6only_attribute(&payload[INET_DIAG_MSG_LEN.min(payload.len())..]),
+        })
+    }
+}
+
+/// Reads INET_DIAG_SKV6ONLY, skipping attributes this version cannot parse.
+fn v6only_attribute(attributes: &[u8]) -> Option<bool> {
+    NlasIterator::new(attributes)
+        .filter_map(Result::ok)
+        .find(|nla: &NlaBuffer<&[u8]>| nla.kind() == INET_DIAG_SKV6ONLY)
+        .and_then(|nla| match Nla::parse(&nla) {
+            Ok(Nla::SkV6Only(v6only)) => Some(v6only),
+            _ => None,
+        })
+}
+
+struct InterfaceNames<'s> {
+    system: Option<&'s dyn System>,
+    names: HashMap<u32, String>,
+}
+
+impl InterfaceNames<'_> {
+    fn name(&mut self, index: u32) -> Option<String> {
+        if index == 0 {
+            return None;
+        }
+        let system = self.system;
+        let name = self.names.entry(index).or_insert_with(|| {
+            system
+                .and_then(|s| s.interface_name(index))
+                .unwrap_or_else(|| format!("if{index}"))
+        });
+        Some(name.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(message_type: u16, flags: u16, payload: &[u8]) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        bytes.extend_from_slice(&((16 + payload.len()) as u32).to_ne_bytes());
+        bytes.extend_from_slice(&message_type.to_ne_bytes());
+        bytes.extend_from_slice(&flags.to_ne_bytes());
+        bytes.extend_from_slice(&[0; 8]);
+        bytes.extend_from_slice(payload);
+        bytes
+    }
+
+    #[test]
+    fn request_carries_protocol_family_and_states() {
+        let request = DumpRequest {
+            netid: Netid::Udp,
+            family: Family::Inet6,
+            states: StateSet::of(&[SocketState::SynRecv]),
+        };
+        let bytes = request.to_bytes(7);
+        assert_eq!(bytes.len(), 16 + 56);
+        assert_eq!(
+            u16::from_ne_bytes([bytes[4], bytes[5]]),
+            SOCK_DIAG_BY_FAMILY
+        );
+        assert_eq!(
+            u16::from_ne_bytes([bytes[6], bytes[7]]),
+            NLM_F_REQUEST | NLM_F_DUMP
+        );
+        assert_eq!(bytes[16], libc::AF_INET6 as u8);
+        assert_eq!(bytes[17], libc::IPPROTO_UDP as u8);
+        let mask = u32::from_ne_bytes([bytes[20], bytes[21], bytes[22], bytes[23]]);
+        assert_eq!(
+            mask,
+            (1 << 3) | (1 << 12),
+            "NEW_SYN_RECV rides along with SYN-RECV"
+        );
+    }
+
+    #[test]
+    fn done_with_error_is_an_error() {
+        let bytes = message(NLMSG_DONE, 2, &(-2i32).to_ne_bytes());
+        let result: Vec<_> = Messages::new(&bytes).collect();
+        assert!(matches!(result[0], Err(DiagError::DumpFailed(2))));
+    }
+
+    #[test]
+    fn empty_done_ends_the_dump() {
+        let bytes = message(NLMSG_DONE, 2, &[]);
+        let first = Messages::new(&bytes).next().unwrap().unwrap();
+        assert_eq!(first.reply, Reply::Done);
+    }
+
+    #[test]
+    fn error_message_names_the_errno() {
+        let mut payload = (-22i32).to_ne_bytes().to_vec();
+        payload.extend_from_slice(&[0; 16]);
+        let bytes = message(NLMSG_ERROR, 0, &payload);
+        let error = Messages::new(&bytes).next().unwrap().err().unwrap();
+        assert!(matches!(error, DiagError::Rejected(22)));
+        assert!(error.to_string().contains("Invalid argument"), "{error}");
+    }
+
+    #[test]
+    fn a_cut_message_is_malformed_not_a_panic() {
+        let bytes = message(SOCK_DIAG_BY_FAMILY, 2, &[0; 72]);
+        let error = Messages::new(&bytes[..40]).next().unwrap().err().unwrap();
+        assert!(matches!(error, DiagError::Malformed(_)));
+        let mut decoder = SocketDecoder::new(None);
+        assert!(decoder.decode(Netid::Tcp, &[2, 1, 0]).is_err());
+        assert!(decoder.decode(Netid::Tcp, &[99; 72]).is_err());
+    }
+}

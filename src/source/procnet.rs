@@ -1,0 +1,106 @@
+//! The fallback source: /proc/net/{tcp,tcp6,udp,udp6}, read when sock_diag
+//! netlink is unavailable. /proc has no cookie and no v6only flag.
+
+use std::io::BufRead;
+use std::net::SocketAddr;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use procfs::net::{TcpNetEntries, UdpNetEntries};
+use procfs::{ExplicitSystemInfo, FromBufReadSI};
+
+use crate::model::{Endpoint, Family, Netid, Socket};
+use crate::state::{SocketState, StateSet};
+use crate::sys::System;
+
+pub fn table_path(netid: Netid, family: Family) -> &'static Path {
+    Path::new(match (netid, family) {
+        (Netid::Tcp, Family::Inet) => "/proc/net/tcp",
+        (Netid::Tcp, Family::Inet6) => "/proc/net/tcp6",
+        (Netid::Udp, Family::Inet) => "/proc/net/udp",
+        (Netid::Udp, Family::Inet6) => "/proc/net/udp6",
+    })
+}
+
+/// Reads one /proc/net table and keeps the sockets in `states`.
+pub fn read_table(
+    system: &dyn System,
+    netid: Netid,
+    family: Family,
+    states: StateSet,
+) -> Result<Vec<Socket>> {
+    let path = table_path(netid, family);
+    let text = system
+        .read_file(path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let sockets = parse_table(text.as_bytes(), netid, family)
+        .with_context(|| format!("cannot parse {}", path.display()))?;
+    Ok(sockets
+        .into_iter()
+        .filter(|s| states.contains(s.state))
+        .collect())
+}
+
+fn parse_table(text: impl BufRead, netid: Netid, family: Family) -> Result<Vec<Socket>> {
+    let info = ExplicitSystemInfo {
+        boot_time_secs: 0,
+        ticks_per_second: 100,
+        page_size: 4096,
+        is_little_endian: cfg!(target_endian = "little"),
+    };
+    let row = |state: u8, local: SocketAddr, peer: SocketAddr, queues: (u32, u32), uid, inode| {
+        let state = SocketState::from_kernel(state)?;
+        Some(Socket {
+            netid,
+            family,
+            state,
+            recv_q: queues.0,
+            send_q: queues.1,
+            local: Endpoint {
+                addr: local.ip(),
+                port: local.port(),
+            },
+            peer: Endpoint {
+                addr: peer.ip(),
+                port: peer.port(),
+            },
+            uid: (state != SocketState::TimeWait).then_some(uid),
+            inode: u32::try_from(inode).ok().filter(|i| *i != 0),
+            cookie: None,
+            interface: None,
+            v6only: None,
+        })
+    };
+    Ok(match netid {
+        Netid::Tcp => TcpNetEntries::from_buf_read(text, &info)?
+            .0
+            .into_iter()
+            .filter_map(|e| {
+                let queues = (e.rx_queue, e.tx_queue);
+                row(
+                    e.state as u8,
+                    e.local_address,
+                    e.remote_address,
+                    queues,
+                    e.uid,
+                    e.inode,
+                )
+            })
+            .collect(),
+        Netid::Udp => UdpNetEntries::from_buf_read(text, &info)?
+            .0
+            .into_iter()
+            .filter_map(|e| {
+                let queues = (e.rx_queue, e.tx_queue);
+                row(
+                    e.state as u8,
+                    e.local_address,
+                    e.remote_address,
+                    queues,
+                    e.uid,
+                    e.inode,
+                )
+            })
+            .collect(),
+    })
+}

@@ -1,0 +1,91 @@
+//! The one seam through which portwatch reads the operating system.
+//!
+//! Everything the kernel or the host says (sock_diag replies, /proc files,
+//! /etc/services, interface names, reverse DNS) comes through [`System`], so
+//! that tests can substitute recorded or deliberately broken input.
+
+use std::io;
+use std::net::IpAddr;
+use std::path::Path;
+
+/// A datagram transport speaking to the kernel's NETLINK_SOCK_DIAG.
+pub trait DiagTransport {
+    fn send(&mut self, request: &[u8]) -> io::Result<()>;
+
+    /// Receives one datagram into `buf` and returns its full length, which is
+    /// larger than `buf.len()` when the datagram did not fit (it is then lost).
+    fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize>;
+}
+
+/// What portwatch reads from the host.
+pub trait System {
+    /// Opens a NETLINK_SOCK_DIAG socket.
+    fn sock_diag(&self) -> io::Result<Box<dyn DiagTransport>>;
+
+    /// Reads a whole text file such as `/proc/net/tcp` or `/etc/services`.
+    fn read_file(&self, path: &Path) -> io::Result<String>;
+
+    /// The name of the interface with this index, if it exists.
+    fn interface_name(&self, index: u32) -> Option<String>;
+
+    /// The host name for an address through the system resolver (`-r`).
+    fn host_name(&self, addr: IpAddr) -> Option<String>;
+}
+
+/// The real host.
+pub struct HostSystem;
+
+impl System for HostSystem {
+    fn sock_diag(&self) -> io::Result<Box<dyn DiagTransport>> {
+        Ok(Box::new(NetlinkTransport::open()?))
+    }
+
+    fn read_file(&self, path: &Path) -> io::Result<String> {
+        std::fs::read_to_string(path)
+    }
+
+    fn interface_name(&self, index: u32) -> Option<String> {
+        let name = nix::net::if_::if_indextoname(index).ok()?;
+        Some(name.to_string_lossy().into_owned())
+    }
+
+    fn host_name(&self, addr: IpAddr) -> Option<String> {
+        let name = dns_lookup::lookup_addr(&addr).ok()?;
+        // getnameinfo answers the numeric form when no name is known.
+        (name != addr.to_string()).then_some(name)
+    }
+}
+
+/// A NETLINK_SOCK_DIAG socket from `netlink-sys`.
+struct NetlinkTransport {
+    socket: netlink_sys::Socket,
+}
+
+impl NetlinkTransport {
+    fn open() -> io::Result<Self> {
+        let mut socket = netlink_sys::Socket::new(netlink_sys::protocols::NETLINK_SOCK_DIAG)?;
+        socket.bind_auto()?;
+        socket.connect(&netlink_sys::SocketAddr::new(0, 0))?;
+        Ok(NetlinkTransport { socket })
+    }
+}
+
+impl DiagTransport for NetlinkTransport {
+    fn send(&mut self, request: &[u8]) -> io::Result<()> {
+        let sent = self.socket.send(request, 0)?;
+        if sent != request.len() {
+            return Err(io::Error::other(format!(
+                "netlink send wrote {sent} of {} bytes",
+                request.len()
+            )));
+        }
+        Ok(())
+    }
+
+    fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let mut window = &mut buf[..];
+        // MSG_TRUNC makes the kernel return the datagram's real length, so
+        // a datagram larger than the buffer is detected instead of cut short.
+        self.socket.recv(&mut window, libc::MSG_TRUNC)
+    }
+}
