@@ -13,7 +13,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     long_about = "List, attribute and audit the TCP/UDP sockets of a Linux host.\n\n\
         With no command, portwatch runs `list`: `portwatch -tuln` is `portwatch list -tuln`.",
     args_conflicts_with_subcommands = true,
-    subcommand_negates_reqs = true
+    subcommand_negates_reqs = true,
+    args_override_self = true
 )]
 pub struct Cli {
     #[command(subcommand)]

@@ -1,0 +1,208 @@
+//! A fake host for the `System` seam: it answers sock_diag requests from a
+//! recorded dump and /proc/net from recorded tables, with faults on demand.
+
+use std::cell::RefCell;
+use std::collections::{HashMap, VecDeque};
+use std::io;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use portwatch::sys::{DiagTransport, System};
+
+const NLMSG_ERROR: u16 = 2;
+const NLMSG_DONE: u16 = 3;
+const NLM_F_MULTI: u16 = 2;
+const NLM_F_DUMP_INTR: u16 = 16;
+const MAGIC: &[u8; 8] = b"PWSDIAG\x01";
+
+/// What goes wrong, and for which dumps (by IP protocol number; `None` = all).
+#[derive(Clone, Debug)]
+pub enum Fault {
+    /// Opening the netlink socket fails with this errno.
+    RefuseOpen(i32),
+    /// The dump ends with NLMSG_DONE carrying -errno after `after` sockets.
+    DoneError { errno: i32, after: usize },
+    /// The request is answered with NLMSG_ERROR -errno.
+    Rejected(i32),
+    /// The first datagram is larger than the receive buffer.
+    Truncated,
+    /// Every message carries NLM_F_DUMP_INTR.
+    Interrupted,
+}
+
+#[derive(Clone)]
+pub struct FakeSystem {
+    /// Messages of each recorded dump, by (protocol, family).
+    dumps: HashMap<(u8, u8), Vec<Vec<u8>>>,
+    files: HashMap<PathBuf, String>,
+    fault: Option<(Fault, Option<u8>)>,
+    /// How many requests the kernel was sent.
+    pub requests: Rc<RefCell<usize>>,
+}
+
+impl FakeSystem {
+    /// A host whose kernel answers with the dumps of a portwatch recording
+    /// and whose /proc/net tables are the recorded `proc-net-*` files.
+    pub fn from_fixture_dir(dir: &Path) -> FakeSystem {
+        let recording = std::fs::read(dir.join("portwatch.pwdump")).expect("read recording");
+        let mut files = HashMap::new();
+        for table in ["tcp", "tcp6", "udp", "udp6"] {
+            let text = std::fs::read_to_string(dir.join(format!("proc-net-{table}")))
+                .expect("read /proc/net fixture");
+            files.insert(PathBuf::from(format!("/proc/net/{table}")), text);
+        }
+        files.insert(
+            PathBuf::from("/etc/services"),
+            "ssh 22/tcp\ndomain 53/udp\n".into(),
+        );
+        FakeSystem {
+            dumps: split_recording(&recording),
+            files,
+            fault: None,
+            requests: Rc::new(RefCell::new(0)),
+        }
+    }
+
+    /// Injects `fault` into the dumps of `protocol` (6 TCP, 17 UDP), or all.
+    pub fn with_fault(mut self, fault: Fault, protocol: Option<u8>) -> FakeSystem {
+        self.fault = Some((fault, protocol));
+        self
+    }
+}
+
+/// Splits a portwatch recording (every dump with its header) into messages.
+fn split_recording(mut bytes: &[u8]) -> HashMap<(u8, u8), Vec<Vec<u8>>> {
+    let mut dumps = HashMap::new();
+    while !bytes.is_empty() {
+        assert!(
+            bytes.starts_with(MAGIC),
+            "the fixture has a header before every dump"
+        );
+        let key = (bytes[8], bytes[9]);
+        bytes = &bytes[16..];
+        let mut messages = Vec::new();
+        loop {
+            let len = u32::from_ne_bytes(bytes[..4].try_into().expect("length")) as usize;
+            let message_type = u16::from_ne_bytes([bytes[4], bytes[5]]);
+            messages.push(bytes[..len].to_vec());
+            bytes = &bytes[len.next_multiple_of(4)..];
+            if message_type == NLMSG_DONE {
+                break;
+            }
+        }
+        dumps.insert(key, messages);
+    }
+    dumps
+}
+
+fn control_message(message_type: u16, flags: u16, code: i32) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    let payload_len = if message_type == NLMSG_ERROR {
+        4 + 16
+    } else {
+        4
+    };
+    bytes.extend_from_slice(&((16 + payload_len) as u32).to_ne_bytes());
+    bytes.extend_from_slice(&message_type.to_ne_bytes());
+    bytes.extend_from_slice(&flags.to_ne_bytes());
+    bytes.extend_from_slice(&[0; 8]);
+    bytes.extend_from_slice(&code.to_ne_bytes());
+    bytes.resize(16 + payload_len, 0);
+    bytes
+}
+
+impl System for FakeSystem {
+    fn sock_diag(&self) -> io::Result<Box<dyn DiagTransport>> {
+        if let Some((Fault::RefuseOpen(errno), _)) = &self.fault {
+            return Err(io::Error::from_raw_os_error(*errno));
+        }
+        Ok(Box::new(FakeTransport {
+            host: self.clone(),
+            queue: VecDeque::new(),
+        }))
+    }
+
+    fn read_file(&self, path: &Path) -> io::Result<String> {
+        self.files
+            .get(path)
+            .cloned()
+            .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))
+    }
+
+    fn interface_name(&self, index: u32) -> Option<String> {
+        (index == 1).then(|| "lo".to_string())
+    }
+
+    fn host_name(&self, addr: IpAddr) -> Option<String> {
+        addr.is_loopback().then(|| "localhost".to_string())
+    }
+}
+
+struct FakeTransport {
+    host: FakeSystem,
+    queue: VecDeque<Vec<u8>>,
+}
+
+impl FakeTransport {
+    fn answer(&self, protocol: u8, family: u8) -> Vec<Vec<u8>> {
+        let mut messages = self
+            .host
+            .dumps
+            .get(&(protocol, family))
+            .cloned()
+            .unwrap_or_default();
+        let fault = match &self.host.fault {
+            Some((fault, None)) => Some(fault),
+            Some((fault, Some(p))) if *p == protocol => Some(fault),
+            _ => None,
+        };
+        match fault {
+            Some(Fault::DoneError { errno, after }) => {
+                messages.truncate(*after);
+                messages.push(control_message(NLMSG_DONE, NLM_F_MULTI, -errno));
+            }
+            Some(Fault::Rejected(errno)) => {
+                messages = vec![control_message(NLMSG_ERROR, 0, -errno)]
+            }
+            Some(Fault::Interrupted) => {
+                for message in &mut messages {
+                    let flags = u16::from_ne_bytes([message[6], message[7]]) | NLM_F_DUMP_INTR;
+                    message[6..8].copy_from_slice(&flags.to_ne_bytes());
+                }
+            }
+            _ => {}
+        }
+        messages
+    }
+}
+
+impl DiagTransport for FakeTransport {
+    fn send(&mut self, request: &[u8]) -> io::Result<()> {
+        *self.host.requests.borrow_mut() += 1;
+        let (family, protocol) = (request[16], request[17]);
+        let messages = self.answer(protocol, family);
+        // Three messages to a datagram, as a kernel packs several.
+        for chunk in messages.chunks(3) {
+            self.queue.push_back(chunk.concat());
+        }
+        if let Some((Fault::Truncated, scope)) = &self.host.fault {
+            if scope.is_none_or(|p| p == protocol) {
+                if let Some(first) = self.queue.front_mut() {
+                    first.resize(200_000, 0);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let datagram = self
+            .queue
+            .pop_front()
+            .ok_or_else(|| io::Error::from(io::ErrorKind::WouldBlock))?;
+        let len = datagram.len().min(buf.len());
+        buf[..len].copy_from_slice(&datagram[..len]);
+        Ok(datagram.len())
+    }
+}

@@ -1,0 +1,221 @@
+//! Helpers shared by the integration tests: running the binary, network
+//! namespaces of a test's own, and reading ss's and portwatch's rows into
+//! one comparable form.
+#![allow(dead_code)]
+
+pub mod fake;
+
+use std::collections::BTreeSet;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use serde_json::Value;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_portwatch");
+
+pub fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(name)
+}
+
+pub fn shared(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared")
+        .join(name)
+}
+
+pub fn portwatch() -> assert_cmd::Command {
+    assert_cmd::Command::new(BIN)
+}
+
+/// Runs portwatch with `args`, expecting success, and returns stdout.
+pub fn stdout_of(args: &[&str]) -> String {
+    let output = Command::new(BIN)
+        .args(args)
+        .output()
+        .expect("run portwatch");
+    assert_success(&output, args);
+    String::from_utf8(output.stdout).expect("utf-8 output")
+}
+
+pub fn assert_success(output: &Output, args: &[&str]) {
+    assert!(
+        output.status.success(),
+        "portwatch {args:?} failed with {}: {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Runs portwatch with `args` (which should ask for `--json`) and parses the array.
+pub fn json_rows(args: &[&str]) -> Vec<Value> {
+    let text = stdout_of(args);
+    match serde_json::from_str(&text) {
+        Ok(Value::Array(rows)) => rows,
+        other => panic!("expected a JSON array from {args:?}, got {other:?}: {text}"),
+    }
+}
+
+pub fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+/// Says why a root-only test does not run; under CI (always root) it fails instead.
+pub fn skip_unless_root(test: &str) -> bool {
+    if is_root() {
+        return false;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "{test} needs root, and CI runs as root"
+    );
+    eprintln!("skipping {test}: it needs root to create a network namespace");
+    true
+}
+
+/// A network namespace of this test's own, deleted when dropped.
+pub struct Netns {
+    pub name: String,
+}
+
+static NETNS_COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+impl Netns {
+    pub fn new(test: &str) -> Netns {
+        let serial = NETNS_COUNTER.fetch_add(1, Ordering::SeqCst);
+        let name = format!("pw-{test}-{}-{serial}", std::process::id());
+        run_ok(Command::new("ip").args(["netns", "add", &name]));
+        let netns = Netns { name };
+        run_ok(Command::new("ip").args(["-n", &netns.name, "link", "set", "lo", "up"]));
+        netns
+    }
+
+    /// Runs `build` on a thread that has entered the namespace: the sockets
+    /// it opens live in the namespace and can be returned to the caller.
+    pub fn within<T: Send + 'static>(&self, build: impl FnOnce() -> T + Send + 'static) -> T {
+        let path = format!("/run/netns/{}", self.name);
+        std::thread::spawn(move || {
+            let file = File::open(&path).expect("open the namespace");
+            nix::sched::setns(file, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
+            build()
+        })
+        .join()
+        .expect("namespace thread")
+    }
+
+    /// A command that runs `program` inside the namespace.
+    pub fn command(&self, program: &str) -> Command {
+        let mut command = Command::new("ip");
+        command.args(["netns", "exec", &self.name, program]);
+        command
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
+}
+
+fn run_ok(command: &mut Command) {
+    let output = command.output().expect("run command");
+    assert!(
+        output.status.success(),
+        "{command:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// A socket as both ss's text and portwatch's JSON can describe it:
+/// (netid, ss state label, local addr, local port, peer addr, peer port, inode).
+pub type Row = (String, String, String, u16, String, u16, u64);
+
+/// Parses `ss -tuanHe` output (netid, state, queues, local, peer, `ino:N`).
+pub fn ss_rows(text: &str) -> BTreeSet<Row> {
+    text.lines()
+        .filter(|line| !line.trim().is_empty())
+        .map(ss_row)
+        .collect()
+}
+
+fn ss_row(line: &str) -> Row {
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    let (local_addr, local_port) = ss_endpoint(fields[4]);
+    let (peer_addr, peer_port) = ss_endpoint(fields[5]);
+    let inode = fields[6..]
+        .iter()
+        .find_map(|f| f.strip_prefix("ino:"))
+        .map(|i| i.parse().expect("inode"))
+        .unwrap_or_else(|| panic!("no ino: in {line}"));
+    (
+        fields[0].into(),
+        fields[1].into(),
+        local_addr,
+        local_port,
+        peer_addr,
+        peer_port,
+        inode,
+    )
+}
+
+/// `[::1]:22`, `*:80`, `0.0.0.0:*`, `127.0.0.1%lo:5432` → (addr, port).
+fn ss_endpoint(text: &str) -> (String, u16) {
+    let (addr, port) = text.rsplit_once(':').expect("addr:port");
+    let addr = addr.split('%').next().unwrap_or(addr);
+    let addr = match addr {
+        "*" => "::",
+        bracketed => bracketed.trim_start_matches('[').trim_end_matches(']'),
+    };
+    let port = if port == "*" {
+        0
+    } else {
+        port.parse().expect("numeric port")
+    };
+    (addr.to_string(), port)
+}
+
+/// ss's State label for a portwatch JSON state word.
+pub fn ss_label(word: &str) -> &'static str {
+    match word {
+        "established" => "ESTAB",
+        "syn-sent" => "SYN-SENT",
+        "syn-recv" => "SYN-RECV",
+        "fin-wait-1" => "FIN-WAIT-1",
+        "fin-wait-2" => "FIN-WAIT-2",
+        "time-wait" => "TIME-WAIT",
+        "closed" => "UNCONN",
+        "close-wait" => "CLOSE-WAIT",
+        "last-ack" => "LAST-ACK",
+        "listening" => "LISTEN",
+        "closing" => "CLOSING",
+        other => panic!("unknown state word {other}"),
+    }
+}
+
+pub fn json_row(row: &Value) -> Row {
+    let endpoint = |side: &str| {
+        let addr = row[side]["addr"].as_str().expect("addr").to_string();
+        let port = row[side]["port"].as_u64().expect("port") as u16;
+        (addr, port)
+    };
+    let (local_addr, local_port) = endpoint("local");
+    let (peer_addr, peer_port) = endpoint("peer");
+    (
+        row["netid"].as_str().expect("netid").into(),
+        ss_label(row["state"].as_str().expect("state")).into(),
+        local_addr,
+        local_port,
+        peer_addr,
+        peer_port,
+        row["inode"].as_u64().unwrap_or(0),
+    )
+}
+
+pub fn json_row_set(rows: &[Value]) -> BTreeSet<Row> {
+    rows.iter().map(json_row).collect()
+}
