@@ -1,0 +1,179 @@
+//! The command line's edges: errors name the problem on their first line
+//! and exit 2; `| head` ends quietly.
+
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+use common::{portwatch, shared};
+use predicates::prelude::*;
+
+fn first_line_contains(text: &'static str) -> impl Predicate<str> {
+    predicate::function(move |stderr: &str| stderr.lines().next().unwrap_or("").contains(text))
+}
+
+#[test]
+fn unknown_flag_is_named_on_the_first_line() {
+    portwatch()
+        .arg("--bogus")
+        .assert()
+        .code(2)
+        .stdout("")
+        .stderr(first_line_contains("unexpected argument '--bogus'"));
+    portwatch()
+        .arg("-tuz")
+        .assert()
+        .code(2)
+        .stderr(first_line_contains("'-z'"));
+}
+
+#[test]
+fn unknown_state_word_is_named_on_the_first_line() {
+    portwatch()
+        .args(["-t", "state", "listen"])
+        .assert()
+        .code(2)
+        .stderr(first_line_contains("unknown state 'listen'"));
+    portwatch()
+        .args(["list", "exclude", "nope"])
+        .assert()
+        .code(2)
+        .stderr(first_line_contains("unknown state 'nope'"));
+    portwatch()
+        .args(["-t", "state"])
+        .assert()
+        .code(2)
+        .stderr(first_line_contains("'state' needs"));
+    portwatch()
+        .args(["-t", "dport", "=", ":22"])
+        .assert()
+        .code(2)
+        .stderr(first_line_contains("unexpected argument 'dport'"));
+}
+
+#[test]
+fn conflicting_formats_exit_2() {
+    portwatch()
+        .args(["--json", "--format", "jsonl"])
+        .assert()
+        .code(2)
+        .stderr(first_line_contains("cannot be used with"));
+    portwatch()
+        .args(["--format", "xml"])
+        .assert()
+        .code(2)
+        .stderr(first_line_contains("invalid value 'xml'"));
+    portwatch()
+        .args(["-f", "unix"])
+        .assert()
+        .code(2)
+        .stderr(first_line_contains("'unix'"));
+}
+
+#[test]
+fn list_is_the_default_command() {
+    let dump = shared("interop/ss1.dump");
+    let dump = dump.to_str().unwrap();
+    let bare = portwatch()
+        .args(["-tanH", "--from", dump])
+        .output()
+        .unwrap();
+    let list = portwatch()
+        .args(["list", "-tanH", "--from", dump])
+        .output()
+        .unwrap();
+    assert!(bare.status.success());
+    assert_eq!(bare.stdout, list.stdout);
+    assert_eq!(String::from_utf8(bare.stdout).unwrap().lines().count(), 7);
+}
+
+#[test]
+fn no_matching_rows_is_success() {
+    let dump = shared("interop/ss1.dump");
+    let dump = dump.to_str().unwrap();
+    portwatch()
+        .args(["-uH", "--from", dump])
+        .assert()
+        .success()
+        .stdout("");
+    portwatch()
+        .args(["-u", "--from", dump, "--json"])
+        .assert()
+        .success()
+        .stdout("[]\n");
+    portwatch()
+        .args(["-u", "--from", dump, "--format", "jsonl"])
+        .assert()
+        .success()
+        .stdout("");
+}
+
+#[test]
+fn help_and_version_go_to_stdout() {
+    portwatch()
+        .arg("--help")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("state"));
+    portwatch()
+        .arg("-V")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("portwatch"));
+}
+
+/// A recording of ss1.dump's first socket repeated: enough rows that the
+/// output outgrows a pipe's buffer.
+fn big_recording(dir: &std::path::Path) -> std::path::PathBuf {
+    let dump = std::fs::read(shared("interop/ss1.dump")).unwrap();
+    let first_len = u32::from_ne_bytes(dump[..4].try_into().unwrap()) as usize;
+    let (first, _) = dump.split_at(first_len);
+    let done = [20, 0, 0, 0, 3, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+    let mut bytes = first.repeat(20_000);
+    bytes.extend_from_slice(&done);
+    let path = dir.join("big.dump");
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+#[test]
+fn piping_into_head_ends_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let recording = big_recording(dir.path());
+    for format in ["ss", "json", "jsonl"] {
+        let mut child = Command::new(common::BIN)
+            .args([
+                "-ta",
+                "--format",
+                format,
+                "--from",
+                recording.to_str().unwrap(),
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut first = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        assert!(!first.is_empty());
+        let output = child.wait_with_output().unwrap();
+        assert!(output.status.success(), "{format}: {}", output.status);
+        assert_eq!(String::from_utf8_lossy(&output.stderr), "", "{format}");
+    }
+    let shell = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "{} -ta --from {} | head -1",
+            common::BIN,
+            recording.display()
+        ))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&shell.stderr), "");
+    assert_eq!(String::from_utf8_lossy(&shell.stdout).lines().count(), 1);
+}
