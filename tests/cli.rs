@@ -177,3 +177,15 @@ fn piping_into_head_ends_quietly() {
     assert_eq!(String::from_utf8_lossy(&shell.stderr), "");
     assert_eq!(String::from_utf8_lossy(&shell.stdout).lines().count(), 1);
 }
+
+#[test]
+fn the_later_of_l_and_a_wins_as_in_ss() {
+    let dump = shared("interop/ss1.dump");
+    let dump = dump.to_str().unwrap();
+    let rows = |flags: &str| {
+        let output = portwatch().args([flags, "--from", dump]).output().unwrap();
+        String::from_utf8(output.stdout).unwrap().lines().count()
+    };
+    assert_eq!(rows("-tlaH"), 7);
+    assert_eq!(rows("-talH"), 2);
+}
