@@ -23,7 +23,9 @@ pub struct Column {
 pub struct ColumnTable {
     columns: Vec<Column>,
     text: String,
-    cell_ends: Vec<usize>,
+    /// Byte length of each cell, row after row: cells are short, so u32
+    /// keeps this index at half the size of offsets.
+    cell_lens: Vec<u32>,
     widths: Vec<usize>,
 }
 
@@ -33,7 +35,7 @@ impl ColumnTable {
         ColumnTable {
             columns,
             text: String::new(),
-            cell_ends: Vec::new(),
+            cell_lens: Vec::new(),
             widths,
         }
     }
@@ -63,17 +65,18 @@ impl ColumnTable {
         } else {
             cell.chars().count()
         };
-        let column = self.cell_ends.len() % self.columns.len();
+        let column = self.cell_lens.len() % self.columns.len();
         self.widths[column] = self.widths[column].max(width);
-        self.cell_ends.push(self.text.len());
+        self.cell_lens.push(u32::try_from(cell.len()).unwrap_or(u32::MAX));
     }
 
     pub fn write_to(&self, out: &mut dyn Write) -> io::Result<()> {
         let mut line = String::new();
         let mut start = 0;
-        for (index, &end) in self.cell_ends.iter().enumerate() {
+        for (index, &len) in self.cell_lens.iter().enumerate() {
             let column_index = index % self.columns.len();
             let column = self.columns[column_index];
+            let end = start + len as usize;
             let cell = &self.text[start..end];
             start = end;
             if column_index > 0 {
