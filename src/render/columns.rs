@@ -67,7 +67,8 @@ impl ColumnTable {
         };
         let column = self.cell_lens.len() % self.columns.len();
         self.widths[column] = self.widths[column].max(width);
-        self.cell_lens.push(u32::try_from(cell.len()).unwrap_or(u32::MAX));
+        self.cell_lens
+            .push(u32::try_from(cell.len()).unwrap_or(u32::MAX));
     }
 
     pub fn write_to(&self, out: &mut dyn Write) -> io::Result<()> {
