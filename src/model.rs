@@ -1,7 +1,7 @@
 //! Plain data types shared by the sources, the selection and the renderers.
 //!
-//! `Socket` is what every source produces and every renderer consumes; its
-//! serde form is the documented JSON schema (README, "JSON schema").
+//! `Socket` is what every source produces and every renderer consumes. The
+//! JSON view (render/json.rs) maps it to the documented schema.
 
 use std::net::IpAddr;
 
@@ -80,14 +80,14 @@ impl Family {
 
 /// One end of a socket. Port 0 and an unspecified address mean "any",
 /// which ss prints as `*`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Endpoint {
     pub addr: IpAddr,
     pub port: u16,
 }
 
 /// One TCP or UDP socket as the kernel reported it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Socket {
     pub netid: Netid,
     pub family: Family,

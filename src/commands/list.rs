@@ -5,7 +5,7 @@ use std::io::Write;
 use anyhow::Result;
 
 use crate::cli::{FormatArg, ListArgs};
-use crate::exit::{ExitCode, UsageError};
+use crate::exit::ExitCode;
 use crate::names::{HostNames, Services};
 use crate::render::json::{JsonStyle, JsonWriter};
 use crate::render::ss::{Naming, SsLayout, SsWriter};
@@ -24,7 +24,7 @@ pub fn run(
         return super::record::record_to_path(path, &args.selection, system, stderr);
     }
     let selection = super::selection(&args.selection, StateSet::ss_default())?;
-    let mut writer = writer(args, &selection, system, stdout)?;
+    let mut writer = writer(args, &selection, system, stdout);
     let mut sink = |socket: &crate::model::Socket| writer.write_socket(socket);
     let outcome = match &args.from {
         Some(path) => source::list_recorded(path, &selection, &mut sink)?,
@@ -47,9 +47,11 @@ fn writer<'a>(
     selection: &Selection,
     system: &'a dyn System,
     stdout: &'a mut dyn Write,
-) -> Result<Box<dyn SocketWriter + 'a>, UsageError> {
+) -> Box<dyn SocketWriter + 'a> {
     let hosts = args.resolve.then(|| HostNames::new(system));
-    Ok(match format(args) {
+    let style = match format(args) {
+        Format::Json => JsonStyle::Array,
+        Format::JsonLines => JsonStyle::Lines,
         Format::Ss => {
             let layout = SsLayout {
                 header: !args.no_header,
@@ -58,21 +60,15 @@ fn writer<'a>(
                 extended: args.extended,
             };
             let services = (!args.numeric).then(|| Services::load(system));
-            Box::new(SsWriter::new(stdout, layout, Naming { services, hosts }))
+            return Box::new(SsWriter::new(stdout, layout, Naming { services, hosts }));
         }
-        Format::Json | Format::JsonLines => {
-            let style = match format(args) {
-                Format::JsonLines => JsonStyle::Lines,
-                _ => JsonStyle::Array,
-            };
-            Box::new(JsonWriter::new(
-                stdout,
-                style,
-                Services::load(system),
-                hosts,
-            ))
-        }
-    })
+    };
+    Box::new(JsonWriter::new(
+        stdout,
+        style,
+        Services::load(system),
+        hosts,
+    ))
 }
 
 /// Tells the user, after the rows, when they may not be the whole truth.

@@ -20,6 +20,22 @@ pub struct Column {
     pub gap: &'static str,
 }
 
+impl Column {
+    pub const fn left(gap: &'static str) -> Column {
+        Column {
+            align: Align::Left,
+            gap,
+        }
+    }
+
+    pub const fn right(gap: &'static str) -> Column {
+        Column {
+            align: Align::Right,
+            gap,
+        }
+    }
+}
+
 pub struct ColumnTable {
     columns: Vec<Column>,
     text: String,
@@ -116,18 +132,7 @@ mod tests {
 
     #[test]
     fn aligns_and_never_ends_a_line_with_spaces() {
-        let left = Column {
-            align: Align::Left,
-            gap: " ",
-        };
-        let right = Column {
-            align: Align::Right,
-            gap: " ",
-        };
-        let glued = Column {
-            align: Align::Left,
-            gap: "",
-        };
+        let (left, right, glued) = (Column::left(" "), Column::right(" "), Column::left(""));
         let mut table = ColumnTable::new(vec![left, right, glued, left]);
         for cell in ["State", "Local:", "Port", ""] {
             table.push(cell);

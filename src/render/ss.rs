@@ -9,7 +9,7 @@ use std::net::IpAddr;
 use anyhow::Result;
 
 use super::SocketWriter;
-use super::columns::{Align, Column, ColumnTable};
+use super::columns::{Column, ColumnTable};
 use super::escape;
 use crate::model::{Endpoint, Family, Netid, Socket};
 use crate::names::{HostNames, Services};
@@ -57,22 +57,10 @@ impl<'s, W: Write> SsWriter<'s, W> {
 }
 
 fn columns(layout: SsLayout) -> Vec<Column> {
-    let first = Column {
-        align: Align::Left,
-        gap: "",
-    };
-    let left = Column {
-        align: Align::Left,
-        gap: " ",
-    };
-    let address = Column {
-        align: Align::Right,
-        gap: " ",
-    };
-    let port = Column {
-        align: Align::Left,
-        gap: "",
-    };
+    let (first, left) = (Column::left(""), Column::left(" "));
+    // The address is right-aligned and glued to its left-aligned port, so
+    // the colons line up as in ss.
+    let (address, port) = (Column::right(" "), Column::left(""));
     let mut columns = Vec::new();
     if layout.netid {
         columns.push(first);

@@ -48,59 +48,94 @@ fn parse_table(text: impl BufRead, netid: Netid, family: Family) -> Result<Vec<S
         page_size: 4096,
         is_little_endian: cfg!(target_endian = "little"),
     };
-    let row = |state: u8, local: SocketAddr, peer: SocketAddr, queues: (u32, u32), uid, inode| {
-        let state = SocketState::from_kernel(state)?;
-        Some(Socket {
-            netid,
-            family,
-            state,
-            recv_q: queues.0,
-            send_q: queues.1,
-            local: Endpoint {
-                addr: local.ip(),
-                port: local.port(),
-            },
-            peer: Endpoint {
-                addr: peer.ip(),
-                port: peer.port(),
-            },
-            uid: (state != SocketState::TimeWait).then_some(uid),
-            inode: u32::try_from(inode).ok().filter(|i| *i != 0),
-            cookie: None,
-            interface: None,
-            v6only: None,
-        })
-    };
-    Ok(match netid {
+    let entries: Vec<Entry> = match netid {
         Netid::Tcp => TcpNetEntries::from_buf_read(text, &info)?
             .0
             .into_iter()
-            .filter_map(|e| {
-                let queues = (e.rx_queue, e.tx_queue);
-                row(
-                    e.state as u8,
-                    e.local_address,
-                    e.remote_address,
-                    queues,
-                    e.uid,
-                    e.inode,
-                )
+            .map(|e| Entry {
+                state: e.state as u8,
+                local: e.local_address,
+                peer: e.remote_address,
+                queues: (e.rx_queue, e.tx_queue),
+                uid: e.uid,
+                inode: e.inode,
             })
             .collect(),
         Netid::Udp => UdpNetEntries::from_buf_read(text, &info)?
             .0
             .into_iter()
-            .filter_map(|e| {
-                let queues = (e.rx_queue, e.tx_queue);
-                row(
-                    e.state as u8,
-                    e.local_address,
-                    e.remote_address,
-                    queues,
-                    e.uid,
-                    e.inode,
-                )
+            .map(|e| Entry {
+                state: e.state as u8,
+                local: e.local_address,
+                peer: e.remote_address,
+                queues: (e.rx_queue, e.tx_queue),
+                uid: e.uid,
+                inode: e.inode,
             })
             .collect(),
-    })
+    };
+    Ok(entries
+        .into_iter()
+        .filter_map(|entry| entry.into_socket(netid, family))
+        .collect())
+}
+
+/// The fields /proc/net's TCP and UDP tables share.
+struct Entry {
+    state: u8,
+    local: SocketAddr,
+    peer: SocketAddr,
+    queues: (u32, u32),
+    uid: u32,
+    inode: u64,
+}
+
+impl Entry {
+    fn into_socket(self, netid: Netid, family: Family) -> Option<Socket> {
+        let state = SocketState::from_kernel(self.state)?;
+        Some(Socket {
+            netid,
+            family,
+            state,
+            recv_q: self.queues.0,
+            send_q: self.queues.1,
+            local: Endpoint {
+                addr: self.local.ip(),
+                port: self.local.port(),
+            },
+            peer: Endpoint {
+                addr: self.peer.ip(),
+                port: self.peer.port(),
+            },
+            uid: (state != SocketState::TimeWait).then_some(self.uid),
+            inode: u32::try_from(self.inode).ok().filter(|i| *i != 0),
+            cookie: None,
+            interface: None,
+            v6only: None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        for text in [
+            "header\n0: zz:1 00000000:0000 0A",
+            "header\n0: 0100007F:0016",
+            "header\n0:",
+        ] {
+            assert!(
+                parse_table(text.as_bytes(), Netid::Tcp, Family::Inet).is_err(),
+                "{text}"
+            );
+        }
+        assert!(
+            parse_table("header only\n".as_bytes(), Netid::Udp, Family::Inet6)
+                .unwrap()
+                .is_empty()
+        );
+    }
 }
