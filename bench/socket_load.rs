@@ -32,12 +32,7 @@ fn parent(connections: usize, processes: usize) -> Result<(), Box<dyn std::error
     let mut children: Vec<Child> = (0..processes)
         .map(|index| {
             Command::new(&exe)
-                .args([
-                    "--child",
-                    &index.to_string(),
-                    "--connections",
-                    &per_child.to_string(),
-                ])
+                .args(["--child", &index.to_string(), "--connections", &per_child.to_string()])
                 .stdin(Stdio::piped())
                 .stdout(Stdio::piped())
                 .spawn()

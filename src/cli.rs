@@ -30,6 +30,28 @@ pub enum Command {
     List(ListArgs),
     /// Save the kernel's raw sock_diag replies to FILE, for `list --from FILE`
     Record(RecordArgs),
+    /// Who is on a port, or which sockets a process holds (exit 1: nothing matches)
+    Who(WhoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct WhoArgs {
+    /// `:80` or `80` (a local port), a service name (`ssh`), `pid=1234`,
+    /// or `comm=NAME` (a word that is no service is taken as a process name)
+    #[arg(value_name = "TARGET")]
+    pub target: String,
+
+    /// Print JSON: one object per process, with its sockets
+    #[arg(long = "json")]
+    pub json: bool,
+
+    /// Do not resolve service names (show port numbers)
+    #[arg(short = 'n', long = "numeric")]
+    pub numeric: bool,
+
+    /// Show full command lines instead of 15-character process names
+    #[arg(short = 'W', long = "wide")]
+    pub wide: bool,
 }
 
 /// Which sockets: protocols, families and states, with ss's flags.
@@ -98,6 +120,14 @@ pub struct ListArgs {
     #[arg(short = 'e', long = "extended")]
     pub extended: bool,
 
+    /// Show the processes that hold each socket (pid, fd, name; more in JSON)
+    #[arg(short = 'p', long = "processes", conflicts_with = "from")]
+    pub processes: bool,
+
+    /// Show full command lines instead of 15-character process names
+    #[arg(short = 'W', long = "wide")]
+    pub wide: bool,
+
     /// Output format
     #[arg(long = "format", value_name = "FORMAT", conflicts_with = "json")]
     pub format: Option<FormatArg>,
@@ -120,6 +150,10 @@ pub struct ListArgs {
 pub enum FormatArg {
     /// ss's table (default)
     Ss,
+    /// netstat -tulpn's table
+    Netstat,
+    /// lsof -i's table: one row per process and descriptor (implies -p)
+    Lsof,
     /// One JSON array
     Json,
     /// JSON Lines: one object per line, streamed
@@ -153,9 +187,7 @@ mod tests {
         assert!(list.selection.tcp && list.selection.all && list.numeric && list.no_header);
         let cli =
             Cli::try_parse_from(["portwatch", "list", "-tuln", "state", "listening"]).unwrap();
-        let Some(Command::List(list)) = cli.command else {
-            panic!("expected list")
-        };
+        let Some(Command::List(list)) = cli.command else { panic!("expected list") };
         assert!(list.selection.udp && list.selection.listening);
         assert_eq!(list.selection.filter, ["state", "listening"]);
     }

@@ -5,7 +5,7 @@
 pub enum ExitCode {
     /// Everything asked for was done; for `list`, also when no socket matched.
     Success = 0,
-    /// A runtime error, reported on stderr.
+    /// A runtime error, reported on stderr; for `who`, also "nothing matches".
     Failure = 1,
     /// The command line was wrong (unknown flag, state word or format).
     Usage = 2,

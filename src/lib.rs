@@ -5,6 +5,7 @@ pub mod commands;
 pub mod exit;
 pub mod model;
 pub mod names;
+pub mod owners;
 pub mod render;
 pub mod source;
 pub mod state;
@@ -34,6 +35,7 @@ pub fn run(
         None => commands::list::run(&cli.list, system, stdout, stderr),
         Some(Command::List(args)) => commands::list::run(args, system, stdout, stderr),
         Some(Command::Record(args)) => commands::record::run(args, system, stderr),
+        Some(Command::Who(args)) => commands::who::run(args, system, stdout, stderr),
     };
     match result {
         Ok(code) => code,
@@ -66,14 +68,9 @@ fn report_clap_error(
 /// A reader that went away (`| head`) is a normal end, not an error.
 fn is_broken_pipe(error: &anyhow::Error) -> bool {
     error.chain().any(|cause| {
-        let kind = cause
-            .downcast_ref::<io::Error>()
-            .map(io::Error::kind)
-            .or_else(|| {
-                cause
-                    .downcast_ref::<serde_json::Error>()
-                    .and_then(serde_json::Error::io_error_kind)
-            });
+        let kind = cause.downcast_ref::<io::Error>().map(io::Error::kind).or_else(|| {
+            cause.downcast_ref::<serde_json::Error>().and_then(serde_json::Error::io_error_kind)
+        });
         kind == Some(io::ErrorKind::BrokenPipe)
     })
 }

@@ -14,6 +14,8 @@ pub const SERVICES_PATH: &str = "/etc/services";
 #[derive(Debug, Default)]
 pub struct Services {
     names: HashMap<(Netid, u16), String>,
+    /// Names and aliases to their ports, for `who ssh`.
+    ports: HashMap<String, Vec<(Netid, u16)>>,
 }
 
 impl Services {
@@ -28,32 +30,35 @@ impl Services {
     /// Parses services(5) lines: `name port/protocol [aliases] [# comment]`.
     /// The first name listed for a port wins, as with getservbyport(3).
     pub fn parse(text: &str) -> Services {
-        let mut names = HashMap::new();
+        let mut services = Services::default();
         for line in text.lines() {
             let line = line.split('#').next().unwrap_or_default();
             let mut fields = line.split_whitespace();
             let (Some(name), Some(port_protocol)) = (fields.next(), fields.next()) else {
                 continue;
             };
-            let Some((port, protocol)) = port_protocol.split_once('/') else {
-                continue;
-            };
+            let Some((port, protocol)) = port_protocol.split_once('/') else { continue };
             let netid = match protocol {
                 "tcp" => Netid::Tcp,
                 "udp" => Netid::Udp,
                 _ => continue,
             };
-            if let Ok(port) = port.parse::<u16>() {
-                names
-                    .entry((netid, port))
-                    .or_insert_with(|| name.to_owned());
+            let Ok(port) = port.parse::<u16>() else { continue };
+            services.names.entry((netid, port)).or_insert_with(|| name.to_owned());
+            for alias in std::iter::once(name).chain(fields) {
+                services.ports.entry(alias.to_owned()).or_default().push((netid, port));
             }
         }
-        Services { names }
+        services
     }
 
     pub fn name(&self, netid: Netid, port: u16) -> Option<&str> {
         self.names.get(&(netid, port)).map(String::as_str)
+    }
+
+    /// The ports a service name or alias stands for, per protocol.
+    pub fn ports(&self, name: &str) -> &[(Netid, u16)] {
+        self.ports.get(name).map_or(&[], Vec::as_slice)
     }
 }
 
@@ -65,10 +70,7 @@ pub struct HostNames<'s> {
 
 impl<'s> HostNames<'s> {
     pub fn new(system: &'s dyn System) -> Self {
-        HostNames {
-            system,
-            cache: HashMap::new(),
-        }
+        HostNames { system, cache: HashMap::new() }
     }
 
     pub fn name(&mut self, addr: IpAddr) -> Option<&str> {
@@ -76,10 +78,7 @@ impl<'s> HostNames<'s> {
             return None;
         }
         let system = self.system;
-        self.cache
-            .entry(addr)
-            .or_insert_with(|| system.host_name(addr))
-            .as_deref()
+        self.cache.entry(addr).or_insert_with(|| system.host_name(addr)).as_deref()
     }
 }
 
@@ -93,13 +92,12 @@ mod tests {
             "# comment\nssh\t\t22/tcp\t# SSH\nhttp 80/tcp www\ndomain 53/udp\nwww-alt 80/tcp\nbad line\nx 99999/tcp\ny 12/sctp\n",
         );
         assert_eq!(services.name(Netid::Tcp, 22), Some("ssh"));
-        assert_eq!(
-            services.name(Netid::Tcp, 80),
-            Some("http"),
-            "first name wins"
-        );
+        assert_eq!(services.name(Netid::Tcp, 80), Some("http"), "first name wins");
         assert_eq!(services.name(Netid::Udp, 53), Some("domain"));
         assert_eq!(services.name(Netid::Tcp, 53), None);
         assert_eq!(services.name(Netid::Udp, 22), None);
+        assert_eq!(services.ports("www"), [(Netid::Tcp, 80)]);
+        assert_eq!(services.ports("domain"), [(Netid::Udp, 53)]);
+        assert!(services.ports("nope").is_empty());
     }
 }

@@ -153,11 +153,7 @@ impl StateSet {
     /// The mask for an inet_diag request. Request sockets (NEW_SYN_RECV)
     /// are asked for along with SYN-RECV, as they are displayed as SYN-RECV.
     pub fn kernel_mask(self) -> u32 {
-        if self.contains(SocketState::SynRecv) {
-            self.0 | 1 << KERNEL_NEW_SYN_RECV
-        } else {
-            self.0
-        }
+        if self.contains(SocketState::SynRecv) { self.0 | 1 << KERNEL_NEW_SYN_RECV } else { self.0 }
     }
 
     /// Parses one word accepted after `state` or `exclude`, case-insensitively:
@@ -187,33 +183,17 @@ mod tests {
     #[test]
     fn every_state_word_parses_to_itself() {
         for state in SocketState::ALL {
-            assert_eq!(
-                StateSet::parse_word(state.word()),
-                Some(StateSet::of(&[state]))
-            );
+            assert_eq!(StateSet::parse_word(state.word()), Some(StateSet::of(&[state])));
             assert_eq!(SocketState::from_kernel(state as u8), Some(state));
         }
     }
 
     #[test]
     fn aliases_and_case() {
-        assert_eq!(
-            StateSet::parse_word("SYN-RCV"),
-            Some(StateSet::of(&[SynRecv]))
-        );
-        assert_eq!(
-            StateSet::parse_word("Close"),
-            StateSet::parse_word("closed")
-        );
-        assert_eq!(
-            StateSet::parse_word("unconnected"),
-            StateSet::parse_word("closed")
-        );
-        assert_eq!(
-            StateSet::parse_word("listen"),
-            None,
-            "ss accepts only 'listening'"
-        );
+        assert_eq!(StateSet::parse_word("SYN-RCV"), Some(StateSet::of(&[SynRecv])));
+        assert_eq!(StateSet::parse_word("Close"), StateSet::parse_word("closed"));
+        assert_eq!(StateSet::parse_word("unconnected"), StateSet::parse_word("closed"));
+        assert_eq!(StateSet::parse_word("listen"), None, "ss accepts only 'listening'");
         assert_eq!(StateSet::parse_word("nonsense"), None);
     }
 
@@ -224,10 +204,7 @@ mod tests {
         assert!(connected.contains(TimeWait) && connected.contains(SynSent));
         let synchronized = StateSet::parse_word("synchronized").unwrap();
         assert!(!synchronized.contains(SynSent) && synchronized.contains(Established));
-        assert_eq!(
-            StateSet::parse_word("bucket"),
-            Some(StateSet::of(&[SynRecv, TimeWait]))
-        );
+        assert_eq!(StateSet::parse_word("bucket"), Some(StateSet::of(&[SynRecv, TimeWait])));
         let big = StateSet::parse_word("big").unwrap();
         assert!(!big.contains(SynRecv) && !big.contains(TimeWait) && big.contains(Listening));
         assert_eq!(StateSet::parse_word("all"), Some(StateSet::all()));

@@ -1,12 +1,14 @@
 //! The one seam through which portwatch reads the operating system.
 //!
 //! Everything the kernel or the host says (sock_diag replies, /proc files,
-//! /etc/services, interface names, reverse DNS) comes through [`System`], so
-//! that tests can substitute recorded or deliberately broken input.
+//! /etc/services, interface names, reverse DNS, the user database) comes
+//! through [`System`], so that tests can substitute recorded or deliberately
+//! broken input.
 
+use std::ffi::OsString;
 use std::io;
 use std::net::IpAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// A datagram transport speaking to the kernel's NETLINK_SOCK_DIAG.
 pub trait DiagTransport {
@@ -17,13 +19,29 @@ pub trait DiagTransport {
     fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize>;
 }
 
-/// What portwatch reads from the host.
-pub trait System {
+/// What portwatch reads from the host. `Sync`, so that /proc can be scanned
+/// on several threads.
+pub trait System: Sync {
     /// Opens a NETLINK_SOCK_DIAG socket.
     fn sock_diag(&self) -> io::Result<Box<dyn DiagTransport>>;
 
     /// Reads a whole text file such as `/proc/net/tcp` or `/etc/services`.
     fn read_file(&self, path: &Path) -> io::Result<String>;
+
+    /// Reads a whole file as bytes, such as `/proc/PID/cmdline`.
+    fn read_bytes(&self, path: &Path) -> io::Result<Vec<u8>>;
+
+    /// The names in a directory, such as `/proc` or `/proc/PID/fd`.
+    fn list_dir(&self, path: &Path) -> io::Result<Vec<OsString>>;
+
+    /// The target of a symbolic link, such as `/proc/PID/fd/3`.
+    fn read_link(&self, path: &Path) -> io::Result<PathBuf>;
+
+    /// The login name of a uid, through the system's user database (NSS).
+    fn user_name(&self, uid: u32) -> Option<String>;
+
+    /// The effective uid portwatch runs as.
+    fn effective_uid(&self) -> u32;
 
     /// The name of the interface with this index, if it exists.
     fn interface_name(&self, index: u32) -> Option<String>;
@@ -42,6 +60,27 @@ impl System for HostSystem {
 
     fn read_file(&self, path: &Path) -> io::Result<String> {
         std::fs::read_to_string(path)
+    }
+
+    fn read_bytes(&self, path: &Path) -> io::Result<Vec<u8>> {
+        std::fs::read(path)
+    }
+
+    fn list_dir(&self, path: &Path) -> io::Result<Vec<OsString>> {
+        std::fs::read_dir(path)?.map(|entry| entry.map(|e| e.file_name())).collect()
+    }
+
+    fn read_link(&self, path: &Path) -> io::Result<PathBuf> {
+        std::fs::read_link(path)
+    }
+
+    fn user_name(&self, uid: u32) -> Option<String> {
+        let user = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid)).ok()??;
+        Some(user.name)
+    }
+
+    fn effective_uid(&self) -> u32 {
+        nix::unistd::geteuid().as_raw()
     }
 
     fn interface_name(&self, index: u32) -> Option<String> {

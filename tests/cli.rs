@@ -23,11 +23,7 @@ fn unknown_flag_is_named_on_the_first_line() {
         .code(2)
         .stdout("")
         .stderr(first_line_contains("unexpected argument '--bogus'"));
-    portwatch()
-        .arg("-tuz")
-        .assert()
-        .code(2)
-        .stderr(first_line_contains("'-z'"));
+    portwatch().arg("-tuz").assert().code(2).stderr(first_line_contains("'-z'"));
 }
 
 #[test]
@@ -42,11 +38,7 @@ fn unknown_state_word_is_named_on_the_first_line() {
         .assert()
         .code(2)
         .stderr(first_line_contains("unknown state 'nope'"));
-    portwatch()
-        .args(["-t", "state"])
-        .assert()
-        .code(2)
-        .stderr(first_line_contains("'state' needs"));
+    portwatch().args(["-t", "state"]).assert().code(2).stderr(first_line_contains("'state' needs"));
     portwatch()
         .args(["-t", "dport", "=", ":22"])
         .assert()
@@ -66,25 +58,15 @@ fn conflicting_formats_exit_2() {
         .assert()
         .code(2)
         .stderr(first_line_contains("invalid value 'xml'"));
-    portwatch()
-        .args(["-f", "unix"])
-        .assert()
-        .code(2)
-        .stderr(first_line_contains("'unix'"));
+    portwatch().args(["-f", "unix"]).assert().code(2).stderr(first_line_contains("'unix'"));
 }
 
 #[test]
 fn list_is_the_default_command() {
     let dump = shared("interop/ss1.dump");
     let dump = dump.to_str().unwrap();
-    let bare = portwatch()
-        .args(["-tanH", "--from", dump])
-        .output()
-        .unwrap();
-    let list = portwatch()
-        .args(["list", "-tanH", "--from", dump])
-        .output()
-        .unwrap();
+    let bare = portwatch().args(["-tanH", "--from", dump]).output().unwrap();
+    let list = portwatch().args(["list", "-tanH", "--from", dump]).output().unwrap();
     assert!(bare.status.success());
     assert_eq!(bare.stdout, list.stdout);
     assert_eq!(String::from_utf8(bare.stdout).unwrap().lines().count(), 7);
@@ -94,35 +76,15 @@ fn list_is_the_default_command() {
 fn no_matching_rows_is_success() {
     let dump = shared("interop/ss1.dump");
     let dump = dump.to_str().unwrap();
-    portwatch()
-        .args(["-uH", "--from", dump])
-        .assert()
-        .success()
-        .stdout("");
-    portwatch()
-        .args(["-u", "--from", dump, "--json"])
-        .assert()
-        .success()
-        .stdout("[]\n");
-    portwatch()
-        .args(["-u", "--from", dump, "--format", "jsonl"])
-        .assert()
-        .success()
-        .stdout("");
+    portwatch().args(["-uH", "--from", dump]).assert().success().stdout("");
+    portwatch().args(["-u", "--from", dump, "--json"]).assert().success().stdout("[]\n");
+    portwatch().args(["-u", "--from", dump, "--format", "jsonl"]).assert().success().stdout("");
 }
 
 #[test]
 fn help_and_version_go_to_stdout() {
-    portwatch()
-        .arg("--help")
-        .assert()
-        .success()
-        .stdout(predicate::str::contains("state"));
-    portwatch()
-        .arg("-V")
-        .assert()
-        .success()
-        .stdout(predicate::str::contains("portwatch"));
+    portwatch().arg("--help").assert().success().stdout(predicate::str::contains("state"));
+    portwatch().arg("-V").assert().success().stdout(predicate::str::contains("portwatch"));
 }
 
 /// A recording of ss1.dump's first socket repeated: enough rows that the
@@ -145,21 +107,13 @@ fn piping_into_head_ends_quietly() {
     let recording = big_recording(dir.path());
     for format in ["ss", "json", "jsonl"] {
         let mut child = Command::new(common::BIN)
-            .args([
-                "-ta",
-                "--format",
-                format,
-                "--from",
-                recording.to_str().unwrap(),
-            ])
+            .args(["-ta", "--format", format, "--from", recording.to_str().unwrap()])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
         let mut first = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut first)
-            .unwrap();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
         assert!(!first.is_empty());
         let output = child.wait_with_output().unwrap();
         assert!(output.status.success(), "{format}: {}", output.status);
@@ -167,11 +121,7 @@ fn piping_into_head_ends_quietly() {
     }
     let shell = Command::new("sh")
         .arg("-c")
-        .arg(format!(
-            "{} -ta --from {} | head -1",
-            common::BIN,
-            recording.display()
-        ))
+        .arg(format!("{} -ta --from {} | head -1", common::BIN, recording.display()))
         .output()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&shell.stderr), "");

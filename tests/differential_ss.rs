@@ -49,9 +49,7 @@ impl Load {
         }
         for _ in 0..10 {
             let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-            socket
-                .connect(load.datagrams[0].local_addr().unwrap())
-                .unwrap();
+            socket.connect(load.datagrams[0].local_addr().unwrap()).unwrap();
             load.datagrams.push(socket);
         }
         // Let FIN-WAIT and TIME-WAIT transitions settle before anyone looks.
@@ -71,11 +69,7 @@ impl Load {
     }
 
     fn accept_from(&self, target: &SocketAddr) -> TcpStream {
-        let listener = self
-            .listeners
-            .iter()
-            .find(|l| l.local_addr().unwrap() == *target)
-            .unwrap();
+        let listener = self.listeners.iter().find(|l| l.local_addr().unwrap() == *target).unwrap();
         listener.accept().unwrap().0
     }
 
@@ -128,11 +122,7 @@ fn rows_equal_ss_rows_in_a_namespace() {
     let load = netns.within(Load::build);
     assert!(load.socket_count() > 400, "{} sockets", load.socket_count());
 
-    let output = netns
-        .command(common::BIN)
-        .args(["list", "-tuanHe", "--json"])
-        .output()
-        .unwrap();
+    let output = netns.command(common::BIN).args(["list", "-tuanHe", "--json"]).output().unwrap();
     common::assert_success(&output, &["list", "-tuanHe", "--json"]);
     let rows: Vec<Value> = serde_json::from_slice(&output.stdout).unwrap();
     let ss = netns.command("ss").arg("-tuanHe").output().unwrap();
@@ -145,25 +135,11 @@ fn rows_equal_ss_rows_in_a_namespace() {
     assert_eq!(ours.len(), rows.len(), "no row listed twice");
     let missing: BTreeSet<_> = theirs.difference(&ours).collect();
     let extra: BTreeSet<_> = ours.difference(&theirs).collect();
-    assert!(
-        missing.is_empty() && extra.is_empty(),
-        "missing {missing:#?}\nextra {extra:#?}"
-    );
+    assert!(missing.is_empty() && extra.is_empty(), "missing {missing:#?}\nextra {extra:#?}");
 
     let states: BTreeSet<&str> = rows.iter().map(|r| r["state"].as_str().unwrap()).collect();
-    let expected = [
-        "close-wait",
-        "closed",
-        "established",
-        "fin-wait-2",
-        "listening",
-        "time-wait",
-    ];
-    assert_eq!(
-        states,
-        expected.into_iter().collect(),
-        "the load covers these states"
-    );
+    let expected = ["close-wait", "closed", "established", "fin-wait-2", "listening", "time-wait"];
+    assert_eq!(states, expected.into_iter().collect(), "the load covers these states");
     drop(load);
 }
 
@@ -174,13 +150,7 @@ fn tables_equal_ss_tables_in_a_namespace() {
     }
     let netns = Netns::new("table");
     let _load = netns.within(Load::build);
-    for args in [
-        &["-tuan"][..],
-        &["-tln"],
-        &["-uan"],
-        &["-tn", "state", "established"],
-        &["-ta"],
-    ] {
+    for args in [&["-tuan"][..], &["-tln"], &["-uan"], &["-tn", "state", "established"], &["-ta"]] {
         let ours = netns.command(common::BIN).args(args).output().unwrap();
         let theirs = netns.command("ss").args(args).output().unwrap();
         let words = |bytes: &[u8]| -> Vec<Vec<String>> {
@@ -199,10 +169,6 @@ fn tables_equal_ss_tables_in_a_namespace() {
                 header.push(kept.to_owned());
             }
         }
-        assert_eq!(
-            words(&ours.stdout),
-            ss_words,
-            "portwatch {args:?} vs ss {args:?}"
-        );
+        assert_eq!(words(&ours.stdout), ss_words, "portwatch {args:?} vs ss {args:?}");
     }
 }

@@ -42,9 +42,7 @@ impl Load {
         let udp4_bound = UdpSocket::bind("127.0.0.1:0").unwrap();
         let udp6_peer = UdpSocket::bind("[::1]:0").unwrap();
         let udp6_connected = UdpSocket::bind("[::1]:0").unwrap();
-        udp6_connected
-            .connect(udp6_peer.local_addr().unwrap())
-            .unwrap();
+        udp6_connected.connect(udp6_peer.local_addr().unwrap()).unwrap();
         let load = Load {
             tcp4_listener,
             tcp6_listener,
@@ -76,9 +74,7 @@ fn port(addr: SocketAddr) -> u64 {
 }
 
 fn inode(socket: &impl AsRawFd) -> u64 {
-    std::fs::metadata(format!("/proc/self/fd/{}", socket.as_raw_fd()))
-        .unwrap()
-        .ino()
+    std::fs::metadata(format!("/proc/self/fd/{}", socket.as_raw_fd())).unwrap().ino()
 }
 
 /// The rows whose local port is `local` (and peer port `peer`, when given).
@@ -97,10 +93,7 @@ fn one<'a>(rows: &'a [Value], netid: &str, local: u64, peer: Option<u64>) -> &'a
 
 /// The table lines that mention `addr_port` as their local address.
 fn table_lines<'a>(table: &'a str, addr_port: &str) -> Vec<&'a str> {
-    table
-        .lines()
-        .filter(|line| line.split_whitespace().any(|f| f == addr_port))
-        .collect()
+    table.lines().filter(|line| line.split_whitespace().any(|f| f == addr_port)).collect()
 }
 
 #[test]
@@ -112,10 +105,7 @@ fn tuln_lists_own_tcp_listeners_and_bound_udp_sockets() {
     assert_eq!(row["state"], "listening");
     assert_eq!(row["family"], "inet");
     assert_eq!(row["local"]["addr"], "127.0.0.1");
-    assert_eq!(
-        row["peer"],
-        serde_json::json!({"addr": "0.0.0.0", "port": 0, "service": null})
-    );
+    assert_eq!(row["peer"], serde_json::json!({"addr": "0.0.0.0", "port": 0, "service": null}));
     assert_eq!(row["inode"], inode(&load.tcp4_listener));
     assert_eq!(row["uid"], u64::from(nix::unistd::geteuid().as_raw()));
     assert!(row["cookie"].is_u64());
@@ -125,33 +115,14 @@ fn tuln_lists_own_tcp_listeners_and_bound_udp_sockets() {
         (row["family"].as_str(), row["local"]["addr"].as_str()),
         (Some("inet6"), Some("::1"))
     );
-    assert_eq!(
-        row["recv_q"], 2,
-        "one accepted-less connection and one pending: both queued"
-    );
+    assert_eq!(row["recv_q"], 2, "one accepted-less connection and one pending: both queued");
     assert_eq!(row["v6only"], true, "binding ::1 makes a socket IPv6-only");
-    let udp = one(
-        &rows,
-        "udp",
-        port(load.udp4_bound.local_addr().unwrap()),
-        None,
-    );
+    let udp = one(&rows, "udp", port(load.udp4_bound.local_addr().unwrap()), None);
     assert_eq!(udp["state"], "closed");
     assert_eq!(udp["inode"], inode(&load.udp4_bound));
     let connected = load.udp6_connected.local_addr().unwrap();
-    assert!(
-        find(&rows, "udp", port(connected), None).is_empty(),
-        "-l leaves connected UDP out"
-    );
-    assert!(
-        find(
-            &rows,
-            "tcp",
-            port(load.tcp4_client.local_addr().unwrap()),
-            None
-        )
-        .is_empty()
-    );
+    assert!(find(&rows, "udp", port(connected), None).is_empty(), "-l leaves connected UDP out");
+    assert!(find(&rows, "tcp", port(load.tcp4_client.local_addr().unwrap()), None).is_empty());
 
     let table = stdout_of(&["-tuln"]);
     assert!(table.starts_with("Netid State  Recv-Q Send-Q"), "{table}");
@@ -161,14 +132,8 @@ fn tuln_lists_own_tcp_listeners_and_bound_udp_sockets() {
     let line = table_lines(&table, &format!("[::1]:{}", l6.port()));
     assert!(line[0].starts_with("tcp   LISTEN 2"), "{}", line[0]);
     let udp4 = format!("127.0.0.1:{}", load.udp4_bound.local_addr().unwrap().port());
-    assert!(
-        table_lines(&table, &udp4)[0].starts_with("udp   UNCONN 0      0"),
-        "{table}"
-    );
-    assert!(
-        table.lines().all(|line| !line.ends_with(' ')),
-        "no trailing spaces"
-    );
+    assert!(table_lines(&table, &udp4)[0].starts_with("udp   UNCONN 0      0"), "{table}");
+    assert!(table.lines().all(|line| !line.ends_with(' ')), "no trailing spaces");
 }
 
 #[test]
@@ -187,14 +152,9 @@ fn tan_shows_both_ends_with_queues_and_inodes() {
     let pending_port = port(load.tcp6_pending.local_addr().unwrap());
     let l6_port = port(load.tcp6_listener.local_addr().unwrap());
     let unaccepted = one(&rows, "tcp", l6_port, Some(pending_port));
-    assert_eq!(
-        unaccepted["inode"],
-        Value::Null,
-        "no file holds an unaccepted socket yet"
-    );
-    let accepted_side = find(&rows, "tcp", l6_port, None)
-        .into_iter()
-        .filter(|r| r["peer"]["port"] != 0);
+    assert_eq!(unaccepted["inode"], Value::Null, "no file holds an unaccepted socket yet");
+    let accepted_side =
+        find(&rows, "tcp", l6_port, None).into_iter().filter(|r| r["peer"]["port"] != 0);
     assert!(accepted_side.clone().all(|r| r["state"] == "established"));
     assert_eq!(accepted_side.count(), 2);
     assert!(rows.iter().all(|r| r["netid"] == "tcp"));
@@ -202,21 +162,12 @@ fn tan_shows_both_ends_with_queues_and_inodes() {
     let table = stdout_of(&["-tan"]);
     let header = table.lines().next().unwrap();
     let titles: Vec<&str> = header.split_whitespace().take(3).collect();
-    assert_eq!(
-        titles,
-        ["State", "Recv-Q", "Send-Q"],
-        "one protocol: no Netid column"
-    );
+    assert_eq!(titles, ["State", "Recv-Q", "Send-Q"], "one protocol: no Netid column");
     let local = format!("127.0.0.1:{server_port}");
     let peer = format!("127.0.0.1:{client_port}");
     let estab = table
         .lines()
-        .find(|l| {
-            l.split_whitespace()
-                .skip(3)
-                .take(2)
-                .eq([local.as_str(), peer.as_str()])
-        })
+        .find(|l| l.split_whitespace().skip(3).take(2).eq([local.as_str(), peer.as_str()]))
         .expect("the server's row");
     assert!(estab.starts_with("ESTAB"), "{estab}");
     assert_eq!(estab.split_whitespace().nth(1), Some("5"), "{estab}");
@@ -231,12 +182,7 @@ fn uan_shows_udp_in_every_state() {
     let row = one(&rows, "udp", port(connected), Some(port(peer)));
     assert_eq!(row["state"], "established");
     assert_eq!(row["peer"]["addr"], "::1");
-    let bound = one(
-        &rows,
-        "udp",
-        port(load.udp4_bound.local_addr().unwrap()),
-        None,
-    );
+    let bound = one(&rows, "udp", port(load.udp4_bound.local_addr().unwrap()), None);
     assert_eq!(bound["state"], "closed");
     assert!(rows.iter().all(|r| r["netid"] == "udp"));
 }
@@ -253,26 +199,15 @@ fn state_words_select_in_the_kernel_request() {
     assert_eq!(find(&established, "tcp", client, None).len(), 1);
     assert!(find(&established, "tcp", l4, Some(0)).is_empty());
     let table = stdout_of(&["-tn", "state", "established"]);
-    assert!(
-        table.starts_with("Recv-Q Send-Q"),
-        "one state: no State column: {table}"
-    );
+    assert!(table.starts_with("Recv-Q Send-Q"), "one state: no State column: {table}");
 
     let not_listening = json_rows(&["-tuan", "--json", "exclude", "listening"]);
     assert!(not_listening.iter().all(|r| r["state"] != "listening"));
-    assert_eq!(
-        find(&not_listening, "udp", udp_bound, None).len(),
-        1,
-        "closed stays"
-    );
+    assert_eq!(find(&not_listening, "udp", udp_bound, None).len(), 1, "closed stays");
     assert_eq!(find(&not_listening, "tcp", client, None).len(), 1);
 
     let connected = json_rows(&["-tun", "--json", "state", "connected"]);
-    assert!(
-        connected
-            .iter()
-            .all(|r| r["state"] != "listening" && r["state"] != "closed")
-    );
+    assert!(connected.iter().all(|r| r["state"] != "listening" && r["state"] != "closed"));
     assert_eq!(find(&connected, "tcp", client, None).len(), 1);
     assert!(find(&connected, "udp", udp_bound, None).is_empty());
 
@@ -280,26 +215,12 @@ fn state_words_select_in_the_kernel_request() {
     assert_eq!(find(&big, "tcp", l4, Some(0)).len(), 1);
     assert_eq!(find(&big, "tcp", client, None).len(), 1);
     let bucket = json_rows(&["-tun", "--json", "state", "bucket"]);
-    assert!(
-        bucket
-            .iter()
-            .all(|r| r["state"] == "time-wait" || r["state"] == "syn-recv")
-    );
+    assert!(bucket.iter().all(|r| r["state"] == "time-wait" || r["state"] == "syn-recv"));
     assert!(find(&bucket, "tcp", client, None).is_empty());
 
-    let listening_or_estab = json_rows(&[
-        "-tn",
-        "--json",
-        "state",
-        "LISTENING",
-        "state",
-        "Established",
-    ]);
-    assert_eq!(
-        find(&listening_or_estab, "tcp", l4, Some(0)).len(),
-        1,
-        "state words OR together"
-    );
+    let listening_or_estab =
+        json_rows(&["-tn", "--json", "state", "LISTENING", "state", "Established"]);
+    assert_eq!(find(&listening_or_estab, "tcp", l4, Some(0)).len(), 1, "state words OR together");
     assert_eq!(find(&listening_or_estab, "tcp", client, None).len(), 1);
 }
 
@@ -310,22 +231,9 @@ fn default_states_are_ss_defaults() {
     assert!(rows.iter().all(|r| {
         !["listening", "closed", "time-wait", "syn-recv"].contains(&r["state"].as_str().unwrap())
     }));
-    assert_eq!(
-        find(
-            &rows,
-            "tcp",
-            port(load.tcp4_client.local_addr().unwrap()),
-            None
-        )
-        .len(),
-        1
-    );
+    assert_eq!(find(&rows, "tcp", port(load.tcp4_client.local_addr().unwrap()), None).len(), 1);
     let udp6 = port(load.udp6_connected.local_addr().unwrap());
-    assert_eq!(
-        find(&rows, "udp", udp6, None).len(),
-        1,
-        "connected UDP is shown by default"
-    );
+    assert_eq!(find(&rows, "udp", udp6, None).len(), 1, "connected UDP is shown by default");
 }
 
 #[test]
@@ -335,22 +243,10 @@ fn families_select_ipv4_or_ipv6() {
     let l6 = port(load.tcp6_listener.local_addr().unwrap());
     let v4 = json_rows(&["-tln", "-4", "--json"]);
     assert!(v4.iter().all(|r| r["family"] == "inet"));
-    assert_eq!(
-        (
-            find(&v4, "tcp", l4, None).len(),
-            find(&v4, "tcp", l6, None).len()
-        ),
-        (1, 0)
-    );
+    assert_eq!((find(&v4, "tcp", l4, None).len(), find(&v4, "tcp", l6, None).len()), (1, 0));
     let v6 = json_rows(&["-tln", "-f", "inet6", "--json"]);
     assert!(v6.iter().all(|r| r["family"] == "inet6"));
-    assert_eq!(
-        (
-            find(&v6, "tcp", l4, None).len(),
-            find(&v6, "tcp", l6, None).len()
-        ),
-        (0, 1)
-    );
+    assert_eq!((find(&v6, "tcp", l4, None).len(), find(&v6, "tcp", l6, None).len()), (0, 1));
 }
 
 #[test]
@@ -360,10 +256,7 @@ fn dual_stack_listener_prints_as_a_star() {
     let port_number = listener.local_addr().unwrap().port();
     let rows = json_rows(&["-tln", "--json"]);
     let row = one(&rows, "tcp", u64::from(port_number), None);
-    assert_eq!(
-        (row["local"]["addr"].as_str(), row["v6only"].as_bool()),
-        (Some("::"), Some(false))
-    );
+    assert_eq!((row["local"]["addr"].as_str(), row["v6only"].as_bool()), (Some("::"), Some(false)));
     let table = stdout_of(&["-tln"]);
     let lines = table_lines(&table, &format!("*:{port_number}"));
     assert_eq!(lines.len(), 1, "{table}");
@@ -374,10 +267,7 @@ fn dual_stack_listener_prints_as_a_star() {
 fn jsonl_streams_one_object_per_line() {
     let load = Load::open();
     let text = stdout_of(&["-tuan", "--format", "jsonl"]);
-    let rows: Vec<Value> = text
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let rows: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     let l4 = port(load.tcp4_listener.local_addr().unwrap());
     assert_eq!(one(&rows, "tcp", l4, Some(0))["state"], "listening");
 }
@@ -388,16 +278,10 @@ fn no_header_gives_one_line_per_socket() {
     let l4 = load.tcp4_listener.local_addr().unwrap();
     let table = stdout_of(&["-tlnH"]);
     assert!(!table.contains("Local Address"));
-    assert_eq!(
-        table_lines(&table, &format!("127.0.0.1:{}", l4.port())).len(),
-        1
-    );
+    assert_eq!(table_lines(&table, &format!("127.0.0.1:{}", l4.port())).len(), 1);
     let json = json_rows(&["-tln", "--json"]);
     let listeners = json.iter().filter(|r| r["state"] == "listening").count();
     let counted = stdout_of(&["-tnH", "state", "listening"]).lines().count();
     // Other processes may open or close listeners between the two runs.
-    assert!(
-        counted.abs_diff(listeners) <= 2,
-        "{counted} lines, {listeners} rows"
-    );
+    assert!(counted.abs_diff(listeners) <= 2, "{counted} lines, {listeners} rows");
 }

@@ -40,19 +40,9 @@ fn ss1_dump_json_and_selection() {
     assert_eq!(rows[0]["local"]["service"], "ssh");
     let listening = json_rows(&["--from", path(&dump), "-tl", "--json"]);
     assert_eq!(listening.len(), 2);
-    let v6 = json_rows(&[
-        "--from",
-        path(&dump),
-        "-t6",
-        "--json",
-        "state",
-        "established",
-    ]);
+    let v6 = json_rows(&["--from", path(&dump), "-t6", "--json", "state", "established"]);
     assert_eq!(v6.len(), 2);
-    assert!(
-        v6.iter()
-            .all(|r| r["family"] == "inet6" && r["state"] == "established")
-    );
+    assert!(v6.iter().all(|r| r["family"] == "inet6" && r["state"] == "established"));
     let udp = json_rows(&["--from", path(&dump), "-ua", "--json"]);
     assert!(udp.is_empty(), "a bare dump is TCP");
 }
@@ -62,28 +52,15 @@ fn ss1_dump_json_and_selection() {
 #[test]
 fn own_recording_replays_to_what_ss_printed_live() {
     let dir = fixture("netns-basic");
-    let rows = json_rows(&[
-        "--from",
-        path(&dir.join("portwatch.pwdump")),
-        "-tuaen",
-        "--json",
-    ]);
+    let rows = json_rows(&["--from", path(&dir.join("portwatch.pwdump")), "-tuaen", "--json"]);
     let ss_text = std::fs::read_to_string(dir.join("ss-tuanHe.txt")).unwrap();
     assert_eq!(rows.len(), ss_text.lines().count());
     assert_eq!(json_row_set(&rows), ss_rows(&ss_text));
-    let udp = json_rows(&[
-        "--from",
-        path(&dir.join("portwatch.pwdump")),
-        "-ua",
-        "--json",
-    ]);
+    let udp = json_rows(&["--from", path(&dir.join("portwatch.pwdump")), "-ua", "--json"]);
     assert_eq!(udp.len(), 3, "the header says which dumps are UDP");
     let time_wait = rows.iter().find(|r| r["state"] == "time-wait").unwrap();
     assert!(time_wait["uid"].is_null() && time_wait["inode"].is_null());
-    assert!(
-        time_wait["cookie"].is_u64(),
-        "the kernel keeps cookies for TIME-WAIT"
-    );
+    assert!(time_wait["cookie"].is_u64(), "the kernel keeps cookies for TIME-WAIT");
 }
 
 #[test]
@@ -91,11 +68,8 @@ fn ss_d_recording_from_this_kernel_replays() {
     let dir = fixture("netns-basic");
     let rows = json_rows(&["--from", path(&dir.join("ss-tan.dump")), "-tan", "--json"]);
     let ss_text = std::fs::read_to_string(dir.join("ss-tuanHe.txt")).unwrap();
-    let tcp_only: String = ss_text
-        .lines()
-        .filter(|l| l.starts_with("tcp"))
-        .map(|l| format!("{l}\n"))
-        .collect();
+    let tcp_only: String =
+        ss_text.lines().filter(|l| l.starts_with("tcp")).map(|l| format!("{l}\n")).collect();
     assert_eq!(json_row_set(&rows), ss_rows(&tcp_only));
 }
 
@@ -124,12 +98,7 @@ fn v6only_and_interface_in_json() {
     let v6only: Vec<_> = rows.iter().map(|r| r["v6only"].clone()).collect();
     assert_eq!(
         v6only,
-        [
-            serde_json::Value::Null,
-            serde_json::Value::Null,
-            true.into(),
-            false.into()
-        ]
+        [serde_json::Value::Null, serde_json::Value::Null, true.into(), false.into()]
     );
     assert_eq!(rows[1]["interface"], "if1");
     assert!(rows[0]["interface"].is_null());
@@ -148,11 +117,7 @@ fn a_cut_recording_is_an_error_not_a_panic() {
         .stderr(contains("portwatch: cannot replay"));
     let garbage = dir.path().join("garbage");
     std::fs::write(&garbage, b"PWSDIAG\x01\x63\x02").unwrap();
-    portwatch()
-        .args(["--from", path(&garbage)])
-        .assert()
-        .code(1)
-        .stderr(contains("header"));
+    portwatch().args(["--from", path(&garbage)]).assert().code(1).stderr(contains("header"));
     portwatch()
         .args(["--from", "/nonexistent/recording"])
         .assert()
@@ -166,26 +131,13 @@ fn record_then_replay_round_trips() {
     let recording = dir.path().join("now.pwdump");
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = u64::from(listener.local_addr().unwrap().port());
-    portwatch()
-        .args(["record", path(&recording)])
-        .assert()
-        .success();
+    portwatch().args(["record", path(&recording)]).assert().success();
     let rows = json_rows(&["--from", path(&recording), "-tl", "--json"]);
-    assert!(
-        rows.iter().any(|r| r["local"]["port"] == port),
-        "our listener was recorded"
-    );
+    assert!(rows.iter().any(|r| r["local"]["port"] == port), "our listener was recorded");
     let via_d = dir.path().join("via-d.pwdump");
-    portwatch()
-        .args(["-t", "-D", path(&via_d)])
-        .assert()
-        .success()
-        .stdout("");
+    portwatch().args(["-t", "-D", path(&via_d)]).assert().success().stdout("");
     let rows = json_rows(&["--from", path(&via_d), "-tl", "--json"]);
-    assert!(
-        rows.iter().any(|r| r["local"]["port"] == port),
-        "-D records too"
-    );
+    assert!(rows.iter().any(|r| r["local"]["port"] == port), "-D records too");
     portwatch()
         .args(["--from", path(&via_d), "-D", path(&recording)])
         .assert()

@@ -28,9 +28,7 @@ struct Run {
 
 fn run(system: &FakeSystem, args: &[&str]) -> Run {
     let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
-    let argv = std::iter::once("portwatch")
-        .chain(args.iter().copied())
-        .map(Into::into);
+    let argv = std::iter::once("portwatch").chain(args.iter().copied()).map(Into::into);
     let code = portwatch::run(argv, system, &mut stdout, &mut stderr);
     Run {
         code,
@@ -69,34 +67,13 @@ fn netlink_refused_falls_back_to_proc_net_with_one_notice() {
     let refused = host().with_fault(Fault::RefuseOpen(EPERM), None);
     let result = run(&refused, &["-tuan", "--json"]);
     assert_eq!(result.code, ExitCode::Success);
-    assert_eq!(
-        result.stderr.lines().count(),
-        1,
-        "one notice: {}",
-        result.stderr
-    );
-    assert!(
-        result.stderr.contains("reading /proc/net"),
-        "{}",
-        result.stderr
-    );
-    assert!(
-        result.stderr.contains("Operation not permitted"),
-        "{}",
-        result.stderr
-    );
+    assert_eq!(result.stderr.lines().count(), 1, "one notice: {}", result.stderr);
+    assert!(result.stderr.contains("reading /proc/net"), "{}", result.stderr);
+    assert!(result.stderr.contains("Operation not permitted"), "{}", result.stderr);
     let fallback = rows(&result.stdout);
-    assert!(
-        fallback
-            .iter()
-            .all(|row| row["cookie"].is_null() && row["v6only"].is_null())
-    );
+    assert!(fallback.iter().all(|row| row["cookie"].is_null() && row["v6only"].is_null()));
     let netlink = rows(&run(&host(), &["-tuan", "--json"]).stdout);
-    assert_eq!(
-        json_row_set(&fallback),
-        json_row_set(&netlink),
-        "the same sockets either way"
-    );
+    assert_eq!(json_row_set(&fallback), json_row_set(&netlink), "the same sockets either way");
 }
 
 #[test]
@@ -104,36 +81,19 @@ fn fallback_applies_state_and_family_selection() {
     let refused = host().with_fault(Fault::RefuseOpen(EPERM), None);
     let result = run(&refused, &["-tln", "-4", "--json"]);
     let listed = rows(&result.stdout);
-    let ports: Vec<u64> = listed
-        .iter()
-        .map(|r| r["local"]["port"].as_u64().unwrap())
-        .collect();
+    let ports: Vec<u64> = listed.iter().map(|r| r["local"]["port"].as_u64().unwrap()).collect();
     assert_eq!(ports, [22, 5432]);
-    assert!(
-        listed
-            .iter()
-            .all(|r| r["state"] == "listening" && r["family"] == "inet")
-    );
+    assert!(listed.iter().all(|r| r["state"] == "listening" && r["family"] == "inet"));
 }
 
 #[test]
 fn done_with_an_error_before_any_row_falls_back_for_that_protocol() {
     // As when the kernel has no udp_diag module: DONE carries -ENOENT.
-    let no_udp_diag = host().with_fault(
-        Fault::DoneError {
-            errno: ENOENT,
-            after: 0,
-        },
-        Some(UDP),
-    );
+    let no_udp_diag = host().with_fault(Fault::DoneError { errno: ENOENT, after: 0 }, Some(UDP));
     let result = run(&no_udp_diag, &["-tuan", "--json"]);
     assert_eq!(result.code, ExitCode::Success);
     assert_eq!(result.stderr.lines().count(), 1, "{}", result.stderr);
-    assert!(
-        result.stderr.contains("No such file or directory"),
-        "{}",
-        result.stderr
-    );
+    assert!(result.stderr.contains("No such file or directory"), "{}", result.stderr);
     let listed = rows(&result.stdout);
     assert_eq!(listed.len(), 14);
     for row in &listed {
@@ -144,13 +104,7 @@ fn done_with_an_error_before_any_row_falls_back_for_that_protocol() {
 
 #[test]
 fn done_with_an_error_after_rows_is_a_failure() {
-    let failing = host().with_fault(
-        Fault::DoneError {
-            errno: EBUSY,
-            after: 2,
-        },
-        Some(TCP),
-    );
+    let failing = host().with_fault(Fault::DoneError { errno: EBUSY, after: 2 }, Some(TCP));
     let result = run(&failing, &["-tan", "--format", "jsonl"]);
     assert_eq!(result.code, ExitCode::Failure);
     assert_eq!(result.stderr.lines().count(), 1, "{}", result.stderr);
@@ -159,16 +113,8 @@ fn done_with_an_error_after_rows_is_a_failure() {
             .stderr
             .starts_with("portwatch: sock_diag dump of tcp inet sockets failed after 2 sockets")
     );
-    assert!(
-        result.stderr.contains("Device or resource busy"),
-        "{}",
-        result.stderr
-    );
-    assert_eq!(
-        result.stdout.lines().count(),
-        2,
-        "the rows streamed before the error stay"
-    );
+    assert!(result.stderr.contains("Device or resource busy"), "{}", result.stderr);
+    assert_eq!(result.stdout.lines().count(), 2, "the rows streamed before the error stay");
 }
 
 #[test]
@@ -177,9 +123,7 @@ fn a_rejected_request_is_reported_with_its_errno() {
     let result = run(&rejecting, &["-tan"]);
     assert_eq!(result.code, ExitCode::Success);
     assert!(
-        result
-            .stderr
-            .contains("the kernel rejected the request: Invalid argument"),
+        result.stderr.contains("the kernel rejected the request: Invalid argument"),
         "{}",
         result.stderr
     );
@@ -190,11 +134,7 @@ fn a_rejected_request_is_reported_with_its_errno() {
 fn a_truncated_read_is_detected_not_silently_short() {
     let truncating = host().with_fault(Fault::Truncated, Some(TCP));
     let result = run(&truncating, &["-tan", "--json"]);
-    assert!(
-        result.stderr.contains("netlink reply truncated"),
-        "{}",
-        result.stderr
-    );
+    assert!(result.stderr.contains("netlink reply truncated"), "{}", result.stderr);
     // The dump failed before its first row, so /proc/net answered in full.
     assert_eq!(result.code, ExitCode::Success);
     assert_eq!(rows(&result.stdout).len(), 11);
@@ -205,21 +145,9 @@ fn an_interrupted_dump_warns_after_the_rows_and_exits_non_zero() {
     let interrupted = host().with_fault(Fault::Interrupted, Some(TCP));
     let result = run(&interrupted, &["-tan"]);
     assert_eq!(result.code, ExitCode::Incomplete);
-    assert_eq!(
-        result.stdout.lines().count(),
-        12,
-        "header and every row still printed"
-    );
-    assert!(
-        result.stderr.contains("NLM_F_DUMP_INTR"),
-        "{}",
-        result.stderr
-    );
-    assert!(
-        result.stderr.contains("missing or listed twice"),
-        "{}",
-        result.stderr
-    );
+    assert_eq!(result.stdout.lines().count(), 12, "header and every row still printed");
+    assert!(result.stderr.contains("NLM_F_DUMP_INTR"), "{}", result.stderr);
+    assert!(result.stderr.contains("missing or listed twice"), "{}", result.stderr);
 }
 
 struct ClosedPipe;
@@ -240,22 +168,14 @@ fn a_reader_that_goes_away_ends_the_run_quietly() {
         let args = ["portwatch", "-tan", "--format", format].map(Into::into);
         let code = portwatch::run(args, &host(), &mut ClosedPipe, &mut stderr);
         assert_eq!(code, ExitCode::Success, "{format}");
-        assert!(
-            stderr.is_empty(),
-            "{format}: {}",
-            String::from_utf8_lossy(&stderr)
-        );
+        assert!(stderr.is_empty(), "{format}: {}", String::from_utf8_lossy(&stderr));
     }
 }
 
 #[test]
 fn interface_names_and_host_names_come_through_the_seam() {
     let result = run(&host(), &["-tln", "-4", "-r"]);
-    assert!(
-        result.stdout.contains("localhost%lo:5432"),
-        "{}",
-        result.stdout
-    );
+    assert!(result.stdout.contains("localhost%lo:5432"), "{}", result.stdout);
     let listed = rows(&run(&host(), &["-tln", "-4", "--json", "-r"]).stdout);
     assert_eq!(listed[1]["interface"], "lo");
     assert_eq!(listed[1]["local"]["host"], "localhost");

@@ -2,14 +2,17 @@
 
 use std::io::Write;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 use crate::cli::{FormatArg, ListArgs};
-use crate::exit::ExitCode;
+use crate::exit::{ExitCode, UsageError};
 use crate::names::{HostNames, Services};
+use crate::owners::Owners;
 use crate::render::json::{JsonStyle, JsonWriter};
-use crate::render::ss::{Naming, SsLayout, SsWriter};
-use crate::render::{Format, SocketWriter};
+use crate::render::lsof::LsofWriter;
+use crate::render::netstat::NetstatWriter;
+use crate::render::ss::{SsLayout, SsWriter};
+use crate::render::{Format, Lookups, SocketWriter};
 use crate::source::{self, Outcome, Selection};
 use crate::state::StateSet;
 use crate::sys::System;
@@ -23,52 +26,86 @@ pub fn run(
     if let Some(path) = &args.diag {
         return super::record::record_to_path(path, &args.selection, system, stderr);
     }
-    let selection = super::selection(&args.selection, StateSet::ss_default())?;
-    let mut writer = writer(args, &selection, system, stdout);
+    let mut selection = super::selection(&args.selection, StateSet::ss_default())?;
+    let format = format(args);
+    if format == Format::Netstat {
+        // netstat lists TCP before UDP.
+        selection.netids.reverse();
+    }
+    let wants_owners = args.processes || format == Format::Lsof;
+    if wants_owners && args.from.is_some() {
+        return Err(UsageError(
+            "process owners (-p, --format lsof) need the live system, not --from".into(),
+        )
+        .into());
+    }
+    let owners = if wants_owners { Some(scan_owners(system)?) } else { None };
+    let hidden_hint = owners.as_ref().and_then(Owners::hidden_hint);
+    let lookups = Lookups {
+        services: (!args.numeric).then(|| Services::load(system)),
+        hosts: args.resolve.then(|| HostNames::new(system)),
+        owners,
+        wide: args.wide,
+    };
+    let mut writer = writer(args, format, &selection, lookups, system, stdout)?;
     let mut sink = |socket: &crate::model::Socket| writer.write_socket(socket);
     let outcome = match &args.from {
         Some(path) => source::list_recorded(path, &selection, &mut sink)?,
         None => source::list_live(system, &selection, &mut sink, stderr)?,
     };
     writer.finish()?;
+    if let Some(hint) = hidden_hint {
+        writeln!(stderr, "{hint}")?;
+    }
     report(outcome, stderr)
+}
+
+pub fn scan_owners(system: &dyn System) -> Result<Owners<'_>> {
+    Owners::scan(system).context("cannot scan /proc for socket owners")
 }
 
 fn format(args: &ListArgs) -> Format {
     match (args.json, args.format) {
         (true, _) | (false, Some(FormatArg::Json)) => Format::Json,
         (false, Some(FormatArg::Jsonl)) => Format::JsonLines,
+        (false, Some(FormatArg::Netstat)) => Format::Netstat,
+        (false, Some(FormatArg::Lsof)) => Format::Lsof,
         (false, Some(FormatArg::Ss) | None) => Format::Ss,
     }
 }
 
 fn writer<'a>(
     args: &ListArgs,
+    format: Format,
     selection: &Selection,
+    lookups: Lookups<'a>,
     system: &'a dyn System,
     stdout: &'a mut dyn Write,
-) -> Box<dyn SocketWriter + 'a> {
-    let hosts = args.resolve.then(|| HostNames::new(system));
-    let style = match format(args) {
-        Format::Json => JsonStyle::Array,
-        Format::JsonLines => JsonStyle::Lines,
+) -> Result<Box<dyn SocketWriter + 'a>> {
+    let header = !args.no_header;
+    Ok(match format {
         Format::Ss => {
             let layout = SsLayout {
-                header: !args.no_header,
+                header,
                 netid: selection.netids.len() > 1,
                 state: !selection.states.is_single(),
                 extended: args.extended,
+                processes: args.processes,
             };
-            let services = (!args.numeric).then(|| Services::load(system));
-            return Box::new(SsWriter::new(stdout, layout, Naming { services, hosts }));
+            Box::new(SsWriter::new(stdout, layout, lookups))
         }
-    };
-    Box::new(JsonWriter::new(
-        stdout,
-        style,
-        Services::load(system),
-        hosts,
-    ))
+        Format::Netstat => {
+            let processes = args.processes;
+            Box::new(NetstatWriter::new(stdout, lookups, selection.states, header, processes)?)
+        }
+        Format::Lsof => Box::new(LsofWriter::new(stdout, lookups, header)),
+        Format::Json => {
+            Box::new(JsonWriter::new(stdout, JsonStyle::Array, lookups, Services::load(system)))
+        }
+        Format::JsonLines => {
+            Box::new(JsonWriter::new(stdout, JsonStyle::Lines, lookups, Services::load(system)))
+        }
+    })
 }
 
 /// Tells the user, after the rows, when they may not be the whole truth.
@@ -87,9 +124,5 @@ pub fn report(outcome: Outcome, stderr: &mut dyn Write) -> Result<ExitCode> {
             outcome.undecodable
         )?;
     }
-    Ok(if outcome.is_complete() {
-        ExitCode::Success
-    } else {
-        ExitCode::Incomplete
-    })
+    Ok(if outcome.is_complete() { ExitCode::Success } else { ExitCode::Incomplete })
 }

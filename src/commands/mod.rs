@@ -2,6 +2,7 @@
 
 pub mod list;
 pub mod record;
+pub mod who;
 
 use crate::cli::{FamilyArg, SelectionArgs};
 use crate::exit::UsageError;
@@ -38,10 +39,7 @@ pub fn selection(
     }
     let families = match wanted.is_empty() {
         true => Family::ALL.to_vec(),
-        false => Family::ALL
-            .into_iter()
-            .filter(|f| wanted.contains(f))
-            .collect(),
+        false => Family::ALL.into_iter().filter(|f| wanted.contains(f)).collect(),
     };
     let flagged = if args.all {
         Some(StateSet::all())
@@ -51,11 +49,7 @@ pub fn selection(
         None
     };
     let states = parse_state_words(&args.filter, flagged.unwrap_or(unflagged_states))?;
-    Ok(Selection {
-        netids,
-        families,
-        states,
-    })
+    Ok(Selection { netids, families, states })
 }
 
 /// Applies `state WORD` and `exclude WORD` as ss does: the first `state`
@@ -86,18 +80,10 @@ fn parse_state_words(words: &[String], initial: StateSet) -> Result<StateSet, Us
             ))
         })?;
         if !saw_state_word {
-            states = if exclude {
-                StateSet::all()
-            } else {
-                StateSet::EMPTY
-            };
+            states = if exclude { StateSet::all() } else { StateSet::EMPTY };
             saw_state_word = true;
         }
-        states = if exclude {
-            states.without(named)
-        } else {
-            states.union(named)
-        };
+        states = if exclude { states.without(named) } else { states.union(named) };
     }
     Ok(states)
 }
@@ -120,10 +106,7 @@ mod tests {
         let two = parse_state_words(&words("state established state time-wait"), default).unwrap();
         assert_eq!(two, StateSet::of(&[Established, TimeWait]));
         let excluded = parse_state_words(&words("exclude listening"), default).unwrap();
-        assert_eq!(
-            excluded,
-            StateSet::all().without(StateSet::of(&[Listening]))
-        );
+        assert_eq!(excluded, StateSet::all().without(StateSet::of(&[Listening])));
         let mixed = parse_state_words(&words("state connected excl time-wait"), default).unwrap();
         assert!(!mixed.contains(TimeWait) && mixed.contains(Established));
     }
@@ -140,24 +123,13 @@ mod tests {
 
     #[test]
     fn protocol_and_family_flags() {
-        let args = SelectionArgs {
-            udp: true,
-            ipv6: true,
-            ..Default::default()
-        };
+        let args = SelectionArgs { udp: true, ipv6: true, ..Default::default() };
         let chosen = selection(&args, StateSet::ss_default()).unwrap();
         assert_eq!(chosen.netids, [Netid::Udp]);
         assert_eq!(chosen.families, [Family::Inet6]);
-        let args = SelectionArgs {
-            all: true,
-            ..Default::default()
-        };
+        let args = SelectionArgs { all: true, ..Default::default() };
         let chosen = selection(&args, StateSet::ss_default()).unwrap();
-        assert_eq!(
-            chosen.netids,
-            [Netid::Udp, Netid::Tcp],
-            "ss lists UDP before TCP"
-        );
+        assert_eq!(chosen.netids, [Netid::Udp, Netid::Tcp], "ss lists UDP before TCP");
         assert_eq!(chosen.states, StateSet::all());
     }
 }

@@ -28,7 +28,6 @@ pub fn record_to_path(
     let file = File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
     let mut out = BufWriter::new(file);
     let outcome = source::record(system, &selection, &mut out)?;
-    out.flush()
-        .with_context(|| format!("cannot write {}", path.display()))?;
+    out.flush().with_context(|| format!("cannot write {}", path.display()))?;
     super::list::report(outcome, stderr)
 }

@@ -22,17 +22,11 @@ pub struct Column {
 
 impl Column {
     pub const fn left(gap: &'static str) -> Column {
-        Column {
-            align: Align::Left,
-            gap,
-        }
+        Column { align: Align::Left, gap }
     }
 
     pub const fn right(gap: &'static str) -> Column {
-        Column {
-            align: Align::Right,
-            gap,
-        }
+        Column { align: Align::Right, gap }
     }
 }
 
@@ -48,12 +42,7 @@ pub struct ColumnTable {
 impl ColumnTable {
     pub fn new(columns: Vec<Column>) -> Self {
         let widths = vec![0; columns.len()];
-        ColumnTable {
-            columns,
-            text: String::new(),
-            cell_lens: Vec::new(),
-            widths,
-        }
+        ColumnTable { columns, text: String::new(), cell_lens: Vec::new(), widths }
     }
 
     /// Appends the next cell, filled by `fill`; rows fill left to right.
@@ -76,15 +65,10 @@ impl ColumnTable {
 
     fn finish_cell(&mut self, start: usize) {
         let cell = &self.text[start..];
-        let width = if cell.is_ascii() {
-            cell.len()
-        } else {
-            cell.chars().count()
-        };
+        let width = if cell.is_ascii() { cell.len() } else { cell.chars().count() };
         let column = self.cell_lens.len() % self.columns.len();
         self.widths[column] = self.widths[column].max(width);
-        self.cell_lens
-            .push(u32::try_from(cell.len()).unwrap_or(u32::MAX));
+        self.cell_lens.push(u32::try_from(cell.len()).unwrap_or(u32::MAX));
     }
 
     pub fn write_to(&self, out: &mut dyn Write) -> io::Result<()> {
@@ -99,11 +83,7 @@ impl ColumnTable {
             if column_index > 0 {
                 line.push_str(column.gap);
             }
-            let width = if cell.is_ascii() {
-                cell.len()
-            } else {
-                cell.chars().count()
-            };
+            let width = if cell.is_ascii() { cell.len() } else { cell.chars().count() };
             let padding = self.widths[column_index] - width;
             match column.align {
                 Align::Left => {

@@ -8,13 +8,15 @@ use std::net::IpAddr;
 use anyhow::Result;
 use serde::Serialize;
 
-use super::SocketWriter;
+use super::{Lookups, SocketWriter};
 use crate::model::{Endpoint, Family, Netid, Socket};
 use crate::names::{HostNames, Services};
+use crate::owners::cgroup::Container;
+use crate::owners::process::ProcessInfo;
 use crate::state::SocketState;
 
 #[derive(Serialize)]
-struct JsonSocket<'a> {
+pub struct JsonSocket<'a> {
     netid: Netid,
     family: Family,
     state: SocketState,
@@ -27,6 +29,12 @@ struct JsonSocket<'a> {
     cookie: Option<u64>,
     interface: Option<&'a str>,
     v6only: Option<bool>,
+    /// With `-p` only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    processes: Option<Vec<JsonProcess<'a>>>,
+    /// With `-p` only: false when permissions may have hidden the holders.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    owner_visible: Option<bool>,
 }
 
 #[derive(Serialize)]
@@ -40,6 +48,41 @@ struct JsonEndpoint<'a> {
     host: Option<Option<String>>,
 }
 
+/// A process; with `fd`, one holder of a socket.
+#[derive(Serialize)]
+pub struct JsonProcess<'a> {
+    pid: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fd: Option<u32>,
+    name: Option<&'a str>,
+    cmdline: String,
+    argv: &'a [String],
+    exe: Option<&'a str>,
+    exe_deleted: Option<bool>,
+    uid: Option<u32>,
+    user: Option<&'a str>,
+    unit: Option<&'a str>,
+    container: Option<&'a Container>,
+}
+
+impl<'a> JsonProcess<'a> {
+    pub fn new(process: &'a ProcessInfo, fd: Option<u32>) -> Self {
+        JsonProcess {
+            pid: process.pid,
+            fd,
+            name: process.name.as_deref(),
+            cmdline: process.cmdline(),
+            argv: &process.argv,
+            exe: process.exe.as_deref(),
+            exe_deleted: process.exe_deleted,
+            uid: process.uid,
+            user: process.user.as_deref(),
+            unit: process.unit.as_deref(),
+            container: process.container.as_ref(),
+        }
+    }
+}
+
 /// Whether the objects are wrapped in one array or written one per line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum JsonStyle {
@@ -50,65 +93,69 @@ pub enum JsonStyle {
 pub struct JsonWriter<'s, W: Write> {
     out: W,
     style: JsonStyle,
-    services: Services,
-    hosts: Option<HostNames<'s>>,
+    lookups: Lookups<'s>,
     rows: usize,
 }
 
 impl<'s, W: Write> JsonWriter<'s, W> {
-    pub fn new(out: W, style: JsonStyle, services: Services, hosts: Option<HostNames<'s>>) -> Self {
-        JsonWriter {
-            out,
-            style,
-            services,
-            hosts,
-            rows: 0,
-        }
+    /// JSON always names services, whatever `-n` says.
+    pub fn new(out: W, style: JsonStyle, mut lookups: Lookups<'s>, services: Services) -> Self {
+        lookups.services = Some(services);
+        JsonWriter { out, style, lookups, rows: 0 }
     }
+}
 
-    fn host(&mut self, addr: IpAddr) -> Option<Option<String>> {
-        self.hosts
-            .as_mut()
-            .map(|hosts| hosts.name(addr).map(str::to_owned))
+/// A socket's JSON object without its holders.
+pub fn socket_object<'a>(
+    socket: &'a Socket,
+    services: Option<&'a Services>,
+    mut hosts: Option<&mut HostNames<'_>>,
+) -> JsonSocket<'a> {
+    let mut host = |addr: IpAddr| hosts.as_mut().map(|h| h.name(addr).map(str::to_owned));
+    let (local_host, peer_host) = (host(socket.local.addr), host(socket.peer.addr));
+    JsonSocket {
+        netid: socket.netid,
+        family: socket.family,
+        state: socket.state,
+        recv_q: socket.recv_q,
+        send_q: socket.send_q,
+        local: json_endpoint(services, socket.netid, &socket.local, local_host),
+        peer: json_endpoint(services, socket.netid, &socket.peer, peer_host),
+        uid: socket.uid,
+        inode: socket.inode,
+        cookie: socket.cookie,
+        interface: socket.interface.as_deref(),
+        v6only: socket.v6only,
+        processes: None,
+        owner_visible: None,
     }
 }
 
 fn json_endpoint<'a>(
-    services: &'a Services,
+    services: Option<&'a Services>,
     netid: Netid,
     endpoint: &Endpoint,
     host: Option<Option<String>>,
 ) -> JsonEndpoint<'a> {
     let service = match endpoint.port {
         0 => None,
-        port => services.name(netid, port),
+        port => services.and_then(|s| s.name(netid, port)),
     };
-    JsonEndpoint {
-        addr: endpoint.addr,
-        port: endpoint.port,
-        service,
-        host,
-    }
+    JsonEndpoint { addr: endpoint.addr, port: endpoint.port, service, host }
 }
 
 impl<W: Write> SocketWriter for JsonWriter<'_, W> {
     fn write_socket(&mut self, socket: &Socket) -> Result<()> {
-        let local_host = self.host(socket.local.addr);
-        let peer_host = self.host(socket.peer.addr);
-        let row = JsonSocket {
-            netid: socket.netid,
-            family: socket.family,
-            state: socket.state,
-            recv_q: socket.recv_q,
-            send_q: socket.send_q,
-            local: json_endpoint(&self.services, socket.netid, &socket.local, local_host),
-            peer: json_endpoint(&self.services, socket.netid, &socket.peer, peer_host),
-            uid: socket.uid,
-            inode: socket.inode,
-            cookie: socket.cookie,
-            interface: socket.interface.as_deref(),
-            v6only: socket.v6only,
-        };
+        if let Some(owners) = self.lookups.owners.as_mut() {
+            owners.load(socket.inode);
+        }
+        let lookups = &mut self.lookups;
+        let mut row = socket_object(socket, lookups.services.as_ref(), lookups.hosts.as_mut());
+        if let Some(owners) = lookups.owners.as_ref() {
+            let holders = owners.owners(socket.inode);
+            row.processes = Some(holders.map(|(p, fd)| JsonProcess::new(p, Some(fd))).collect());
+            row.owner_visible = Some(owners.owner_visible(socket.inode));
+        }
         match (self.style, self.rows) {
             (JsonStyle::Array, 0) => self.out.write_all(b"[\n")?,
             (JsonStyle::Array, _) => self.out.write_all(b",\n")?,

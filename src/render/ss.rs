@@ -1,6 +1,6 @@
-//! ss's table: `Netid State Recv-Q Send-Q Local Address:Port Peer Address:Port`,
-//! with ss's address forms (`*`, `0.0.0.0`, `[::]`, `[::ffff:127.0.0.1]`,
-//! `%iface`) and service names.
+//! ss's table: `Netid State Recv-Q Send-Q Local Address:Port Peer Address:Port
+//! Process`, with ss's address forms (`*`, `0.0.0.0`, `[::]`,
+//! `[::ffff:127.0.0.1]`, `%iface`), service names, and `users:((...))`.
 
 use std::fmt::Write as _;
 use std::io::Write;
@@ -8,11 +8,10 @@ use std::net::IpAddr;
 
 use anyhow::Result;
 
-use super::SocketWriter;
 use super::columns::{Column, ColumnTable};
-use super::escape;
-use crate::model::{Endpoint, Family, Netid, Socket};
-use crate::names::{HostNames, Services};
+use super::{Lookups, SocketWriter, escape};
+use crate::model::{Endpoint, Family, Socket};
+use crate::names::HostNames;
 
 /// Which parts of ss's table to show.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -24,35 +23,30 @@ pub struct SsLayout {
     pub state: bool,
     /// `-e`: uid, inode and cookie after the addresses.
     pub extended: bool,
+    /// `-p`: `users:((...))` after the addresses.
+    pub processes: bool,
 }
 
-/// How numbers become names.
-pub struct Naming<'s> {
-    /// `None` with `-n`.
-    pub services: Option<Services>,
-    /// `Some` with `-r`.
-    pub hosts: Option<HostNames<'s>>,
+impl SsLayout {
+    fn process_column(self) -> bool {
+        self.extended || self.processes
+    }
 }
 
 pub struct SsWriter<'s, W: Write> {
     out: W,
     layout: SsLayout,
-    naming: Naming<'s>,
+    lookups: Lookups<'s>,
     table: ColumnTable,
 }
 
 impl<'s, W: Write> SsWriter<'s, W> {
-    pub fn new(out: W, layout: SsLayout, naming: Naming<'s>) -> Self {
+    pub fn new(out: W, layout: SsLayout, lookups: Lookups<'s>) -> Self {
         let mut table = ColumnTable::new(columns(layout));
         if layout.header {
             push_header(&mut table, layout);
         }
-        SsWriter {
-            out,
-            layout,
-            naming,
-            table,
-        }
+        SsWriter { out, layout, lookups, table }
     }
 }
 
@@ -70,7 +64,7 @@ fn columns(layout: SsLayout) -> Vec<Column> {
     }
     columns.push(if columns.is_empty() { first } else { left });
     columns.extend([left, address, port, address, port]);
-    if layout.extended {
+    if layout.process_column() {
         columns.push(left);
     }
     columns
@@ -83,17 +77,10 @@ fn push_header(table: &mut ColumnTable, layout: SsLayout) {
     if layout.state {
         table.push("State");
     }
-    for title in [
-        "Recv-Q",
-        "Send-Q",
-        "Local Address:",
-        "Port",
-        "Peer Address:",
-        "Port",
-    ] {
+    for title in ["Recv-Q", "Send-Q", "Local Address:", "Port", "Peer Address:", "Port"] {
         table.push(title);
     }
-    if layout.extended {
+    if layout.process_column() {
         table.push("Process");
     }
 }
@@ -111,13 +98,23 @@ impl<W: Write> SocketWriter for SsWriter<'_, W> {
         table.push_display(socket.send_q);
         let local_interface = socket.interface.as_deref();
         for (endpoint, interface) in [(&socket.local, local_interface), (&socket.peer, None)] {
-            let hosts = self.naming.hosts.as_mut();
+            let hosts = self.lookups.hosts.as_mut();
             table.push_with(|cell| address_cell(cell, socket, endpoint, interface, hosts));
-            let services = self.naming.services.as_ref();
-            table.push_with(|cell| port_cell(cell, socket.netid, endpoint.port, services));
+            let lookups = &self.lookups;
+            table.push_with(|cell| lookups.push_port(cell, socket.netid, endpoint.port));
         }
-        if self.layout.extended {
-            table.push_with(|cell| extended_cell(cell, socket));
+        if self.layout.process_column() {
+            let mut cell = String::new();
+            if self.layout.processes {
+                users_cell(&mut cell, &mut self.lookups, socket);
+            }
+            if self.layout.extended {
+                if !cell.is_empty() {
+                    cell.push(' ');
+                }
+                extended_cell(&mut cell, socket);
+            }
+            self.table.push(&cell);
         }
         Ok(())
     }
@@ -156,14 +153,22 @@ fn address_cell(
     cell.push(':');
 }
 
-fn port_cell(cell: &mut String, netid: Netid, port: u16, services: Option<&Services>) {
-    if port == 0 {
-        cell.push('*');
-    } else if let Some(name) = services.and_then(|s| s.name(netid, port)) {
-        cell.push_str(name);
-    } else {
-        let _ = write!(cell, "{port}");
+/// `users:(("nginx",pid=812,fd=6),("nginx",pid=813,fd=6))` as ss prints holders.
+fn users_cell(cell: &mut String, lookups: &mut Lookups<'_>, socket: &Socket) {
+    let wide = lookups.wide;
+    let owners = lookups.owners_of(socket);
+    if owners.is_empty() {
+        return;
     }
+    cell.push_str("users:(");
+    for (index, (process, fd)) in owners.iter().enumerate() {
+        if index > 0 {
+            cell.push(',');
+        }
+        let name = super::process_label(process, wide);
+        let _ = write!(cell, "(\"{name}\",pid={},fd={fd})", process.pid);
+    }
+    cell.push(')');
 }
 
 /// `-e`'s fields in ss's words: `uid:` (only when not root, as ss), `ino:`, `sk:`.

@@ -72,9 +72,7 @@ pub fn list_live(
     sink: &mut Sink<'_>,
     notices: &mut dyn Write,
 ) -> Result<Outcome> {
-    let mut netlink = system
-        .sock_diag()
-        .map_err(|e| DiagError::Open(e).to_string());
+    let mut netlink = system.sock_diag().map_err(|e| DiagError::Open(e).to_string());
     let mut buffer = vec![0u8; RECV_BUFFER_LEN];
     let mut decoder = SocketDecoder::new(Some(system));
     let mut outcome = Outcome::default();
@@ -152,11 +150,7 @@ fn dump_live(
 }
 
 fn describe(request: &DumpRequest) -> String {
-    format!(
-        "sock_diag dump of {} {} sockets",
-        request.netid.as_str(),
-        request.family.as_str()
-    )
+    format!("sock_diag dump of {} {} sockets", request.netid.as_str(), request.family.as_str())
 }
 
 /// Lists the selected sockets from a recording (see [`recording`]).

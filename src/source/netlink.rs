@@ -178,11 +178,7 @@ fn next_message(bytes: &[u8]) -> Result<(Message<'_>, &[u8]), DiagError> {
     let flags = buffer.flags();
     let payload = &message_bytes[NETLINK_HEADER_LEN..];
     let reply = classify(buffer.message_type(), payload)?;
-    let message = Message {
-        bytes: message_bytes,
-        flags,
-        reply,
-    };
+    let message = Message { bytes: message_bytes, flags, reply };
     Ok((message, &bytes[aligned..]))
 }
 
@@ -225,22 +221,15 @@ pub fn run_dump(
     on_message: &mut dyn FnMut(&Message<'_>) -> anyhow::Result<()>,
 ) -> Result<DumpStatus, DumpError> {
     let diag = DumpError::Diag;
-    transport
-        .send(&request.to_bytes(sequence_number))
-        .map_err(|e| diag(DiagError::Io(e)))?;
+    transport.send(&request.to_bytes(sequence_number)).map_err(|e| diag(DiagError::Io(e)))?;
     let mut status = DumpStatus::default();
     loop {
         let len = transport.recv(buffer).map_err(|e| diag(DiagError::Io(e)))?;
         if len > buffer.len() {
-            return Err(diag(DiagError::Truncated {
-                len,
-                capacity: buffer.len(),
-            }));
+            return Err(diag(DiagError::Truncated { len, capacity: buffer.len() }));
         }
         if len == 0 {
-            return Err(diag(DiagError::Malformed(
-                "empty datagram before NLMSG_DONE".into(),
-            )));
+            return Err(diag(DiagError::Malformed("empty datagram before NLMSG_DONE".into())));
         }
         for message in Messages::new(&buffer[..len]) {
             let message = message.map_err(diag)?;
@@ -264,12 +253,7 @@ impl<'s> SocketDecoder<'s> {
     /// Interface indexes are named by `system`; `None` (replayed dumps from
     /// another host) names them `if<index>` as ss does for unknown indexes.
     pub fn new(system: Option<&'s dyn System>) -> Self {
-        SocketDecoder {
-            interfaces: InterfaceNames {
-                system,
-                names: HashMap::new(),
-            },
-        }
+        SocketDecoder { interfaces: InterfaceNames { system, names: HashMap::new() } }
     }
 
     pub fn decode(&mut self, netid: Netid, payload: &[u8]) -> Result<Socket, DiagError> {
@@ -291,14 +275,8 @@ impl<'s> SocketDecoder<'s> {
             state,
             recv_q: header.recv_queue,
             send_q: header.send_queue,
-            local: Endpoint {
-                addr: id.source_address,
-                port: id.source_port,
-            },
-            peer: Endpoint {
-                addr: id.destination_address,
-                port: id.destination_port,
-            },
+            local: Endpoint { addr: id.source_address, port: id.source_port },
+            peer: Endpoint { addr: id.destination_address, port: id.destination_port },
             uid: has_owner.then_some(header.uid),
             inode: (header.inode != 0).then_some(header.inode),
             cookie: (cookie != 0).then_some(cookie),
@@ -331,9 +309,7 @@ impl InterfaceNames<'_> {
         }
         let system = self.system;
         let name = self.names.entry(index).or_insert_with(|| {
-            system
-                .and_then(|s| s.interface_name(index))
-                .unwrap_or_else(|| format!("if{index}"))
+            system.and_then(|s| s.interface_name(index)).unwrap_or_else(|| format!("if{index}"))
         });
         Some(name.clone())
     }
@@ -362,22 +338,12 @@ mod tests {
         };
         let bytes = request.to_bytes(7);
         assert_eq!(bytes.len(), 16 + 56);
-        assert_eq!(
-            u16::from_ne_bytes([bytes[4], bytes[5]]),
-            SOCK_DIAG_BY_FAMILY
-        );
-        assert_eq!(
-            u16::from_ne_bytes([bytes[6], bytes[7]]),
-            NLM_F_REQUEST | NLM_F_DUMP
-        );
+        assert_eq!(u16::from_ne_bytes([bytes[4], bytes[5]]), SOCK_DIAG_BY_FAMILY);
+        assert_eq!(u16::from_ne_bytes([bytes[6], bytes[7]]), NLM_F_REQUEST | NLM_F_DUMP);
         assert_eq!(bytes[16], libc::AF_INET6 as u8);
         assert_eq!(bytes[17], libc::IPPROTO_UDP as u8);
         let mask = u32::from_ne_bytes([bytes[20], bytes[21], bytes[22], bytes[23]]);
-        assert_eq!(
-            mask,
-            (1 << 3) | (1 << 12),
-            "NEW_SYN_RECV rides along with SYN-RECV"
-        );
+        assert_eq!(mask, (1 << 3) | (1 << 12), "NEW_SYN_RECV rides along with SYN-RECV");
     }
 
     #[test]

@@ -30,15 +30,10 @@ pub fn read_table(
     states: StateSet,
 ) -> Result<Vec<Socket>> {
     let path = table_path(netid, family);
-    let text = system
-        .read_file(path)
-        .with_context(|| format!("cannot read {}", path.display()))?;
+    let text = system.read_file(path).with_context(|| format!("cannot read {}", path.display()))?;
     let sockets = parse_table(text.as_bytes(), netid, family)
         .with_context(|| format!("cannot parse {}", path.display()))?;
-    Ok(sockets
-        .into_iter()
-        .filter(|s| states.contains(s.state))
-        .collect())
+    Ok(sockets.into_iter().filter(|s| states.contains(s.state)).collect())
 }
 
 fn parse_table(text: impl BufRead, netid: Netid, family: Family) -> Result<Vec<Socket>> {
@@ -74,10 +69,7 @@ fn parse_table(text: impl BufRead, netid: Netid, family: Family) -> Result<Vec<S
             })
             .collect(),
     };
-    Ok(entries
-        .into_iter()
-        .filter_map(|entry| entry.into_socket(netid, family))
-        .collect())
+    Ok(entries.into_iter().filter_map(|entry| entry.into_socket(netid, family)).collect())
 }
 
 /// The fields /proc/net's TCP and UDP tables share.
@@ -99,14 +91,8 @@ impl Entry {
             state,
             recv_q: self.queues.0,
             send_q: self.queues.1,
-            local: Endpoint {
-                addr: self.local.ip(),
-                port: self.local.port(),
-            },
-            peer: Endpoint {
-                addr: self.peer.ip(),
-                port: self.peer.port(),
-            },
+            local: Endpoint { addr: self.local.ip(), port: self.local.port() },
+            peer: Endpoint { addr: self.peer.ip(), port: self.peer.port() },
             uid: (state != SocketState::TimeWait).then_some(self.uid),
             inode: u32::try_from(self.inode).ok().filter(|i| *i != 0),
             cookie: None,
@@ -122,20 +108,11 @@ mod tests {
 
     #[test]
     fn garbage_is_an_error_not_a_panic() {
-        for text in [
-            "header\n0: zz:1 00000000:0000 0A",
-            "header\n0: 0100007F:0016",
-            "header\n0:",
-        ] {
-            assert!(
-                parse_table(text.as_bytes(), Netid::Tcp, Family::Inet).is_err(),
-                "{text}"
-            );
+        for text in ["header\n0: zz:1 00000000:0000 0A", "header\n0: 0100007F:0016", "header\n0:"] {
+            assert!(parse_table(text.as_bytes(), Netid::Tcp, Family::Inet).is_err(), "{text}");
         }
         assert!(
-            parse_table("header only\n".as_bytes(), Netid::Udp, Family::Inet6)
-                .unwrap()
-                .is_empty()
+            parse_table("header only\n".as_bytes(), Netid::Udp, Family::Inet6).unwrap().is_empty()
         );
     }
 }

@@ -49,11 +49,7 @@ pub struct RecordingReader<'a> {
 
 impl<'a> RecordingReader<'a> {
     pub fn new(bytes: &'a [u8]) -> Self {
-        RecordingReader {
-            rest: bytes,
-            offset: 0,
-            total: bytes.len(),
-        }
+        RecordingReader { rest: bytes, offset: 0, total: bytes.len() }
     }
 
     /// Reads the next dump, handing each message to `on_message`; `None` at
@@ -80,52 +76,32 @@ impl<'a> RecordingReader<'a> {
         self.offset += self.rest.len() - remainder.len();
         self.rest = remainder;
         if !done {
-            bail!(
-                "the recording ends inside a dump (no NLMSG_DONE after byte {})",
-                self.offset
-            );
+            bail!("the recording ends inside a dump (no NLMSG_DONE after byte {})", self.offset);
         }
         Ok(Some(origin))
     }
 
     fn take_header(&mut self) -> Result<DumpOrigin> {
         if !self.rest.starts_with(&MAGIC) {
-            return Ok(DumpOrigin {
-                netid: Netid::Tcp,
-                family: None,
-            });
+            return Ok(DumpOrigin { netid: Netid::Tcp, family: None });
         }
         if self.rest.len() < HEADER_LEN {
-            bail!(
-                "the recording ends inside a dump header at byte {}",
-                self.offset
-            );
+            bail!("the recording ends inside a dump header at byte {}", self.offset);
         }
         let netid = Netid::from_ip_protocol(self.rest[8]).with_context(|| {
-            format!(
-                "unknown protocol {} in the dump header at byte {}",
-                self.rest[8], self.offset
-            )
+            format!("unknown protocol {} in the dump header at byte {}", self.rest[8], self.offset)
         })?;
         let family = Family::from_address_family(self.rest[9]).with_context(|| {
-            format!(
-                "unknown family {} in the dump header at byte {}",
-                self.rest[9], self.offset
-            )
+            format!("unknown family {} in the dump header at byte {}", self.rest[9], self.offset)
         })?;
         self.rest = &self.rest[HEADER_LEN..];
         self.offset += HEADER_LEN;
-        Ok(DumpOrigin {
-            netid,
-            family: Some(family),
-        })
+        Ok(DumpOrigin { netid, family: Some(family) })
     }
 
     fn error_at(&self, error: DiagError) -> anyhow::Error {
-        anyhow::Error::new(error).context(format!(
-            "in the dump starting at byte {} of {}",
-            self.offset, self.total
-        ))
+        anyhow::Error::new(error)
+            .context(format!("in the dump starting at byte {} of {}", self.offset, self.total))
     }
 }
 
@@ -141,13 +117,7 @@ mod tests {
         bytes.extend_from_slice(&[16, 0, 0, 0, 3, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
         let mut reader = RecordingReader::new(&bytes);
         let origin = reader.next_dump(&mut |_, _| Ok(())).unwrap();
-        assert_eq!(
-            origin,
-            Some(DumpOrigin {
-                netid: Netid::Udp,
-                family: Some(Family::Inet6)
-            })
-        );
+        assert_eq!(origin, Some(DumpOrigin { netid: Netid::Udp, family: Some(Family::Inet6) }));
         assert_eq!(reader.next_dump(&mut |_, _| Ok(())).unwrap(), None);
     }
 
@@ -155,13 +125,9 @@ mod tests {
     fn a_dump_cut_short_is_an_error() {
         let mut bytes = Vec::new();
         write_dump_header(&mut bytes, Netid::Tcp, Family::Inet).unwrap();
-        let error = RecordingReader::new(&bytes)
-            .next_dump(&mut |_, _| Ok(()))
-            .unwrap_err();
+        let error = RecordingReader::new(&bytes).next_dump(&mut |_, _| Ok(())).unwrap_err();
         assert!(error.to_string().contains("ends inside a dump"), "{error}");
-        let error = RecordingReader::new(&MAGIC)
-            .next_dump(&mut |_, _| Ok(()))
-            .unwrap_err();
+        let error = RecordingReader::new(&MAGIC).next_dump(&mut |_, _| Ok(())).unwrap_err();
         assert!(error.to_string().contains("header"), "{error}");
     }
 }

@@ -1,12 +1,11 @@
 //! A fake host for the `System` seam: it answers sock_diag requests from a
 //! recorded dump and /proc/net from recorded tables, with faults on demand.
 
-use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
+use std::ffi::OsString;
 use std::io;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::rc::Rc;
 
 use portwatch::sys::{DiagTransport, System};
 
@@ -37,8 +36,6 @@ pub struct FakeSystem {
     dumps: HashMap<(u8, u8), Vec<Vec<u8>>>,
     files: HashMap<PathBuf, String>,
     fault: Option<(Fault, Option<u8>)>,
-    /// How many requests the kernel was sent.
-    pub requests: Rc<RefCell<usize>>,
 }
 
 impl FakeSystem {
@@ -52,16 +49,8 @@ impl FakeSystem {
                 .expect("read /proc/net fixture");
             files.insert(PathBuf::from(format!("/proc/net/{table}")), text);
         }
-        files.insert(
-            PathBuf::from("/etc/services"),
-            "ssh 22/tcp\ndomain 53/udp\n".into(),
-        );
-        FakeSystem {
-            dumps: split_recording(&recording),
-            files,
-            fault: None,
-            requests: Rc::new(RefCell::new(0)),
-        }
+        files.insert(PathBuf::from("/etc/services"), "ssh 22/tcp\ndomain 53/udp\n".into());
+        FakeSystem { dumps: split_recording(&recording), files, fault: None }
     }
 
     /// Injects `fault` into the dumps of `protocol` (6 TCP, 17 UDP), or all.
@@ -75,10 +64,7 @@ impl FakeSystem {
 fn split_recording(mut bytes: &[u8]) -> HashMap<(u8, u8), Vec<Vec<u8>>> {
     let mut dumps = HashMap::new();
     while !bytes.is_empty() {
-        assert!(
-            bytes.starts_with(MAGIC),
-            "the fixture has a header before every dump"
-        );
+        assert!(bytes.starts_with(MAGIC), "the fixture has a header before every dump");
         let key = (bytes[8], bytes[9]);
         bytes = &bytes[16..];
         let mut messages = Vec::new();
@@ -98,11 +84,7 @@ fn split_recording(mut bytes: &[u8]) -> HashMap<(u8, u8), Vec<Vec<u8>>> {
 
 fn control_message(message_type: u16, flags: u16, code: i32) -> Vec<u8> {
     let mut bytes = Vec::new();
-    let payload_len = if message_type == NLMSG_ERROR {
-        4 + 16
-    } else {
-        4
-    };
+    let payload_len = if message_type == NLMSG_ERROR { 4 + 16 } else { 4 };
     bytes.extend_from_slice(&((16 + payload_len) as u32).to_ne_bytes());
     bytes.extend_from_slice(&message_type.to_ne_bytes());
     bytes.extend_from_slice(&flags.to_ne_bytes());
@@ -117,17 +99,35 @@ impl System for FakeSystem {
         if let Some((Fault::RefuseOpen(errno), _)) = &self.fault {
             return Err(io::Error::from_raw_os_error(*errno));
         }
-        Ok(Box::new(FakeTransport {
-            host: self.clone(),
-            queue: VecDeque::new(),
-        }))
+        Ok(Box::new(FakeTransport { host: self.clone(), queue: VecDeque::new() }))
     }
 
     fn read_file(&self, path: &Path) -> io::Result<String> {
-        self.files
-            .get(path)
-            .cloned()
-            .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))
+        self.files.get(path).cloned().ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))
+    }
+
+    fn read_bytes(&self, path: &Path) -> io::Result<Vec<u8>> {
+        self.read_file(path).map(String::into_bytes)
+    }
+
+    /// A host with no processes: owners are never found.
+    fn list_dir(&self, path: &Path) -> io::Result<Vec<OsString>> {
+        match path == Path::new("/proc") {
+            true => Ok(Vec::new()),
+            false => Err(io::Error::from(io::ErrorKind::NotFound)),
+        }
+    }
+
+    fn read_link(&self, _: &Path) -> io::Result<PathBuf> {
+        Err(io::Error::from(io::ErrorKind::NotFound))
+    }
+
+    fn user_name(&self, uid: u32) -> Option<String> {
+        (uid == 0).then(|| "root".to_string())
+    }
+
+    fn effective_uid(&self) -> u32 {
+        0
     }
 
     fn interface_name(&self, index: u32) -> Option<String> {
@@ -146,12 +146,7 @@ struct FakeTransport {
 
 impl FakeTransport {
     fn answer(&self, protocol: u8, family: u8) -> Vec<Vec<u8>> {
-        let mut messages = self
-            .host
-            .dumps
-            .get(&(protocol, family))
-            .cloned()
-            .unwrap_or_default();
+        let mut messages = self.host.dumps.get(&(protocol, family)).cloned().unwrap_or_default();
         let fault = match &self.host.fault {
             Some((fault, None)) => Some(fault),
             Some((fault, Some(p))) if *p == protocol => Some(fault),
@@ -179,7 +174,6 @@ impl FakeTransport {
 
 impl DiagTransport for FakeTransport {
     fn send(&mut self, request: &[u8]) -> io::Result<()> {
-        *self.host.requests.borrow_mut() += 1;
         let (family, protocol) = (request[16], request[17]);
         let messages = self.answer(protocol, family);
         // Three messages to a datagram, as a kernel packs several.
@@ -197,10 +191,8 @@ impl DiagTransport for FakeTransport {
     }
 
     fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let datagram = self
-            .queue
-            .pop_front()
-            .ok_or_else(|| io::Error::from(io::ErrorKind::WouldBlock))?;
+        let datagram =
+            self.queue.pop_front().ok_or_else(|| io::Error::from(io::ErrorKind::WouldBlock))?;
         let len = datagram.len().min(buf.len());
         buf[..len].copy_from_slice(&datagram[..len]);
         Ok(datagram.len())

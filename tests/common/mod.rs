@@ -16,15 +16,11 @@ use serde_json::Value;
 pub const BIN: &str = env!("CARGO_BIN_EXE_portwatch");
 
 pub fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures")
-        .join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(name)
 }
 
 pub fn shared(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared")
-        .join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared").join(name)
 }
 
 pub fn portwatch() -> assert_cmd::Command {
@@ -33,10 +29,7 @@ pub fn portwatch() -> assert_cmd::Command {
 
 /// Runs portwatch with `args`, expecting success, and returns stdout.
 pub fn stdout_of(args: &[&str]) -> String {
-    let output = Command::new(BIN)
-        .args(args)
-        .output()
-        .expect("run portwatch");
+    let output = Command::new(BIN).args(args).output().expect("run portwatch");
     assert_success(&output, args);
     String::from_utf8(output.stdout).expect("utf-8 output")
 }
@@ -68,10 +61,7 @@ pub fn skip_unless_root(test: &str) -> bool {
     if is_root() {
         return false;
     }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "{test} needs root, and CI runs as root"
-    );
+    assert!(std::env::var_os("CI").is_none(), "{test} needs root, and CI runs as root");
     eprintln!("skipping {test}: it needs root to create a network namespace");
     true
 }
@@ -116,19 +106,13 @@ impl Netns {
 
 impl Drop for Netns {
     fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .status();
+        let _ = Command::new("ip").args(["netns", "del", &self.name]).status();
     }
 }
 
 fn run_ok(command: &mut Command) {
     let output = command.output().expect("run command");
-    assert!(
-        output.status.success(),
-        "{command:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert!(output.status.success(), "{command:?}: {}", String::from_utf8_lossy(&output.stderr));
 }
 
 /// A socket as both ss's text and portwatch's JSON can describe it:
@@ -137,10 +121,7 @@ pub type Row = (String, String, String, u16, String, u16, u64);
 
 /// Parses `ss -tuanHe` output (netid, state, queues, local, peer, `ino:N`).
 pub fn ss_rows(text: &str) -> BTreeSet<Row> {
-    text.lines()
-        .filter(|line| !line.trim().is_empty())
-        .map(ss_row)
-        .collect()
+    text.lines().filter(|line| !line.trim().is_empty()).map(ss_row).collect()
 }
 
 fn ss_row(line: &str) -> Row {
@@ -152,15 +133,7 @@ fn ss_row(line: &str) -> Row {
         .find_map(|f| f.strip_prefix("ino:"))
         .map(|i| i.parse().expect("inode"))
         .unwrap_or_else(|| panic!("no ino: in {line}"));
-    (
-        fields[0].into(),
-        fields[1].into(),
-        local_addr,
-        local_port,
-        peer_addr,
-        peer_port,
-        inode,
-    )
+    (fields[0].into(), fields[1].into(), local_addr, local_port, peer_addr, peer_port, inode)
 }
 
 /// `[::1]:22`, `*:80`, `0.0.0.0:*`, `127.0.0.1%lo:5432` → (addr, port).
@@ -171,11 +144,7 @@ fn ss_endpoint(text: &str) -> (String, u16) {
         "*" => "::",
         bracketed => bracketed.trim_start_matches('[').trim_end_matches(']'),
     };
-    let port = if port == "*" {
-        0
-    } else {
-        port.parse().expect("numeric port")
-    };
+    let port = if port == "*" { 0 } else { port.parse().expect("numeric port") };
     (addr.to_string(), port)
 }
 
