@@ -181,3 +181,46 @@ fn interface_names_and_host_names_come_through_the_seam() {
     assert_eq!(listed[1]["local"]["host"], "localhost");
     assert!(listed[0]["local"]["host"].is_null(), "0.0.0.0 has no name");
 }
+
+#[test]
+fn owners_scan_survives_exits_closes_and_permission_errors() {
+    // Inode 10818 is the recorded 0.0.0.0:22 listener, 10826 its accepted peer.
+    let system = host()
+        .with_process(
+            100,
+            "sshd",
+            &[(0, Some("/dev/null")), (3, Some("socket:[10818]")), (4, None)],
+        )
+        .with_unreadable_process(200, io::ErrorKind::PermissionDenied)
+        .with_unreadable_process(300, io::ErrorKind::NotFound)
+        .with_process(400, "sshd-session", &[(5, Some("socket:[10826]")), (6, Some("pipe:[1]"))]);
+    let result = run(&system, &["-tanp", "--json"]);
+    assert_eq!(result.code, ExitCode::Success, "{}", result.stderr);
+    let listed = rows(&result.stdout);
+    let owner = |port: u64, peer: u64| {
+        let row = listed
+            .iter()
+            .find(|r| {
+                r["local"]["port"] == port && r["peer"]["port"] == peer && r["family"] == "inet"
+            })
+            .unwrap();
+        (row["processes"].clone(), row["owner_visible"].clone())
+    };
+    let (listener, visible) = owner(22, 0);
+    assert_eq!(listener[0]["pid"], 100);
+    assert_eq!(listener[0]["fd"], 3);
+    assert_eq!(listener[0]["name"], "sshd");
+    assert_eq!(listener[0]["argv"], serde_json::json!(["sshd", "--flag"]));
+    assert_eq!(listener[0]["user"], Value::Null, "no status file: uid unknown");
+    assert_eq!(visible, true);
+    assert_eq!(owner(22, 41000).0[0]["pid"], 400);
+    let (nobody, visible) = owner(41000, 22);
+    assert_eq!(
+        (nobody, visible),
+        (serde_json::json!([]), Value::Bool(false)),
+        "pid 200 may hold it"
+    );
+    let hints: Vec<&str> = result.stderr.lines().collect();
+    assert_eq!(hints.len(), 1, "{}", result.stderr);
+    assert!(hints[0].contains("the sockets of 1 process are hidden"), "{}", hints[0]);
+}

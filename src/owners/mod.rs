@@ -116,11 +116,12 @@ impl<'s> Owners<'s> {
 
     /// The hint to print once when owners were hidden from this user.
     pub fn hidden_hint(&self) -> Option<String> {
-        (self.hidden_processes > 0).then(|| {
+        let count = self.hidden_processes;
+        let processes = if count == 1 { "process" } else { "processes" };
+        (count > 0).then(|| {
             format!(
-                "portwatch: the sockets of {} processes are hidden from this user; run as root, \
-                 or with CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH, to see every owner",
-                self.hidden_processes
+                "portwatch: the sockets of {count} {processes} are hidden from this user; run as \
+                 root, or with CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH, to see every owner"
             )
         })
     }

@@ -36,6 +36,9 @@ pub struct FakeSystem {
     dumps: HashMap<(u8, u8), Vec<Vec<u8>>>,
     files: HashMap<PathBuf, String>,
     fault: Option<(Fault, Option<u8>)>,
+    /// Directory listings (`/proc`, `/proc/PID/fd`), or the error they give.
+    dirs: HashMap<PathBuf, Result<Vec<OsString>, io::ErrorKind>>,
+    links: HashMap<PathBuf, PathBuf>,
 }
 
 impl FakeSystem {
@@ -50,13 +53,54 @@ impl FakeSystem {
             files.insert(PathBuf::from(format!("/proc/net/{table}")), text);
         }
         files.insert(PathBuf::from("/etc/services"), "ssh 22/tcp\ndomain 53/udp\n".into());
-        FakeSystem { dumps: split_recording(&recording), files, fault: None }
+        FakeSystem {
+            dumps: split_recording(&recording),
+            files,
+            fault: None,
+            dirs: HashMap::from([(PathBuf::from("/proc"), Ok(Vec::new()))]),
+            links: HashMap::new(),
+        }
     }
 
     /// Injects `fault` into the dumps of `protocol` (6 TCP, 17 UDP), or all.
     pub fn with_fault(mut self, fault: Fault, protocol: Option<u8>) -> FakeSystem {
         self.fault = Some((fault, protocol));
         self
+    }
+}
+
+/// A /proc of processes built up by the tests.
+impl FakeSystem {
+    /// Adds process `pid` named `name`, whose descriptors link to `fds`
+    /// (`(fd, "socket:[INODE]")`); a descriptor whose link is `None` closed
+    /// between the listing and the readlink.
+    pub fn with_process(mut self, pid: u32, name: &str, fds: &[(u32, Option<&str>)]) -> Self {
+        self.add_pid(pid);
+        let fd_dir = PathBuf::from(format!("/proc/{pid}/fd"));
+        let names = fds.iter().map(|(fd, _)| OsString::from(fd.to_string())).collect();
+        self.dirs.insert(fd_dir.clone(), Ok(names));
+        for (fd, target) in fds {
+            if let Some(target) = target {
+                self.links.insert(fd_dir.join(fd.to_string()), PathBuf::from(target));
+            }
+        }
+        self.files.insert(PathBuf::from(format!("/proc/{pid}/comm")), format!("{name}\n"));
+        self.files
+            .insert(PathBuf::from(format!("/proc/{pid}/cmdline")), format!("{name}\0--flag\0"));
+        self
+    }
+
+    /// Adds a process whose descriptors cannot be listed, with this error.
+    pub fn with_unreadable_process(mut self, pid: u32, error: io::ErrorKind) -> Self {
+        self.add_pid(pid);
+        self.dirs.insert(PathBuf::from(format!("/proc/{pid}/fd")), Err(error));
+        self
+    }
+
+    fn add_pid(&mut self, pid: u32) {
+        if let Some(Ok(pids)) = self.dirs.get_mut(Path::new("/proc")) {
+            pids.push(OsString::from(pid.to_string()));
+        }
     }
 }
 
@@ -110,16 +154,16 @@ impl System for FakeSystem {
         self.read_file(path).map(String::into_bytes)
     }
 
-    /// A host with no processes: owners are never found.
     fn list_dir(&self, path: &Path) -> io::Result<Vec<OsString>> {
-        match path == Path::new("/proc") {
-            true => Ok(Vec::new()),
-            false => Err(io::Error::from(io::ErrorKind::NotFound)),
+        match self.dirs.get(path) {
+            Some(Ok(names)) => Ok(names.clone()),
+            Some(Err(kind)) => Err(io::Error::from(*kind)),
+            None => Err(io::Error::from(io::ErrorKind::NotFound)),
         }
     }
 
-    fn read_link(&self, _: &Path) -> io::Result<PathBuf> {
-        Err(io::Error::from(io::ErrorKind::NotFound))
+    fn read_link(&self, path: &Path) -> io::Result<PathBuf> {
+        self.links.get(path).cloned().ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))
     }
 
     fn user_name(&self, uid: u32) -> Option<String> {
