@@ -474,3 +474,18 @@ fn an_unprivileged_user_sees_sockets_but_not_roots_owners_and_one_hint() {
     let (port, _) = child.socket("tcp4");
     assert_eq!(row_for(&as_root, "tcp", "inet", port)["processes"][0]["pid"], child.pid());
 }
+
+#[test]
+fn a_deleted_binary_is_reported_without_the_kernels_suffix() {
+    let dir = tempfile::tempdir().unwrap();
+    let binary = dir.path().join("pw-upgraded");
+    std::fs::copy(std::env::current_exe().unwrap(), &binary).unwrap();
+    std::fs::set_permissions(&binary, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let child = Holder::spawn(&binary, "tcp4", None);
+    std::fs::remove_file(&binary).unwrap();
+    let (port, _) = child.socket("tcp4");
+    let rows = json_rows(&["-tlnp", "--json"]);
+    let process = &row_for(&rows, "tcp", "inet", port)["processes"][0];
+    assert_eq!(process["exe"], binary.to_str().unwrap());
+    assert_eq!(process["exe_deleted"], true);
+}

@@ -15,6 +15,7 @@ use crate::names::Services;
 use crate::owners::Owners;
 use crate::owners::process::ProcessInfo;
 use crate::render::json::{JsonProcess, JsonSocket, socket_object};
+use crate::render::netstat::proto;
 use crate::render::{Lookups, escape, process_label};
 use crate::source::{self, Selection};
 use crate::state::StateSet;
@@ -196,11 +197,7 @@ fn write_table(out: &mut dyn Write, groups: &[Group], lookups: &Lookups<'_>) -> 
                 escape::for_terminal(&user).into_owned(),
                 command.clone(),
                 fd.map_or_else(|| "-".into(), |fd| fd.to_string()),
-                format!(
-                    "{}{}",
-                    socket.netid.as_str(),
-                    if socket.family == crate::model::Family::Inet6 { "6" } else { "" }
-                ),
+                proto(socket).to_owned(),
                 socket.state.ss_label().to_owned(),
                 endpoint(lookups, socket, &socket.local),
                 endpoint(lookups, socket, &socket.peer),

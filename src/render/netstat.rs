@@ -83,7 +83,8 @@ fn send_queue(socket: &Socket) -> u32 {
     }
 }
 
-fn proto(socket: &Socket) -> &'static str {
+/// `tcp`, `tcp6`, `udp` or `udp6`, as netstat's Proto column names sockets.
+pub fn proto(socket: &Socket) -> &'static str {
     match (socket.netid, socket.family) {
         (Netid::Tcp, Family::Inet) => "tcp",
         (Netid::Tcp, Family::Inet6) => "tcp6",
