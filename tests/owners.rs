@@ -78,6 +78,21 @@ fn bound(socket: UdpSocket) -> (OwnedFd, u16) {
     (OwnedFd::from(socket), port)
 }
 
+/// Spawns a program that was just copied. Another test thread may fork
+/// while the copy's write descriptor is open, and until that child execs,
+/// exec of the copy fails with ETXTBSY: wait and try again.
+fn spawn_copied(command: &mut Command) -> Child {
+    for _ in 0..50 {
+        match command.spawn() {
+            Err(error) if error.kind() == std::io::ErrorKind::ExecutableFileBusy => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            result => return result.unwrap(),
+        }
+    }
+    panic!("{command:?} stayed busy");
+}
+
 /// A running child: its report, and the process to end on drop.
 struct Holder {
     process: Child,
@@ -101,13 +116,8 @@ impl Holder {
                 command
             }
         };
-        let mut process = command
-            .env(SPEC, spec)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        command.env(SPEC, spec).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::null());
+        let mut process = spawn_copied(&mut command);
         let stdout = BufReader::new(process.stdout.take().unwrap());
         let (sender, receiver) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -450,13 +460,10 @@ fn an_unprivileged_user_sees_sockets_but_not_roots_owners_and_one_hint() {
     let copy = dir.path().join("portwatch");
     std::fs::copy(BIN, &copy).unwrap();
     std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let output = Command::new(&copy)
-        .args(["-tuanp", "--json"])
-        .uid(65534)
-        .gid(65534)
-        .current_dir("/")
-        .output()
-        .unwrap();
+    let mut command = Command::new(&copy);
+    command.args(["-tuanp", "--json"]).uid(65534).gid(65534).current_dir("/");
+    command.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let output = spawn_copied(&mut command).wait_with_output().unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let rows: Vec<Value> = serde_json::from_slice(&output.stdout).unwrap();
     for kind in ["tcp4", "udp4"] {
