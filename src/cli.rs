@@ -41,6 +41,10 @@ pub struct WhoArgs {
     #[arg(value_name = "TARGET")]
     pub target: String,
 
+    /// An ss filter expression the sockets must also match
+    #[arg(value_name = "FILTER", num_args = 0..)]
+    pub filter: Vec<String>,
+
     /// Print JSON: one object per process, with its sockets
     #[arg(long = "json")]
     pub json: bool,
@@ -85,12 +89,17 @@ pub struct SelectionArgs {
     #[arg(short = 'f', long = "family", value_name = "FAMILY")]
     pub family: Vec<FamilyArg>,
 
-    /// State filter, as in ss: `state WORD` (repeatable, ORed) and
-    /// `exclude WORD`. Words: established, syn-sent, syn-recv, fin-wait-1,
-    /// fin-wait-2, time-wait, closed, close-wait, last-ack, listening,
-    /// closing; groups: all, connected, synchronized, bucket, big
+    /// `state WORD` (repeatable, ORed) and `exclude WORD`, then an ss filter
+    /// expression such as `dport = :443 or sport = :ssh`. State words:
+    /// established, syn-sent, syn-recv, fin-wait-1, fin-wait-2, time-wait,
+    /// closed, close-wait, last-ack, listening, closing; groups: all,
+    /// connected, synchronized, bucket, big
     #[arg(value_name = "FILTER", num_args = 0.., allow_hyphen_values = false)]
     pub filter: Vec<String>,
+
+    /// Read the filter expression from FILE (`#` starts a comment line)
+    #[arg(short = 'F', long = "filter-file", value_name = "FILE")]
+    pub filter_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -144,6 +153,10 @@ pub struct ListArgs {
     /// Record the raw sock_diag replies to FILE instead of listing (as ss -D)
     #[arg(short = 'D', long = "diag", value_name = "FILE")]
     pub diag: Option<PathBuf>,
+
+    /// Tell on stderr how many sockets the kernel sent and how many were listed
+    #[arg(long = "debug-stats")]
+    pub debug_stats: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

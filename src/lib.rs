@@ -3,6 +3,7 @@
 pub mod cli;
 pub mod commands;
 pub mod exit;
+pub mod filter;
 pub mod model;
 pub mod names;
 pub mod owners;

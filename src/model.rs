@@ -104,6 +104,12 @@ pub struct Socket {
     pub cookie: Option<u64>,
     /// The interface the socket is bound or scoped to.
     pub interface: Option<String>,
+    /// Its index; 0 for none.
+    pub interface_index: u32,
+    /// SO_MARK, which the kernel reports to root only.
+    pub mark: Option<u32>,
+    /// The cgroup v2 id of the socket's creator, where the kernel reports it.
+    pub cgroup_id: Option<u64>,
     /// IPV6_V6ONLY of an inet6 socket; `None` for inet or when unreported.
     pub v6only: Option<bool>,
 }

@@ -37,6 +37,15 @@ pub trait System: Sync {
     /// The target of a symbolic link, such as `/proc/PID/fd/3`.
     fn read_link(&self, path: &Path) -> io::Result<PathBuf>;
 
+    /// The index of the interface with this name.
+    fn interface_index(&self, name: &str) -> Option<u32>;
+
+    /// The id of a cgroup v2 directory (its inode), by path below the mount.
+    fn cgroup_id(&self, path: &str) -> Option<u64>;
+
+    /// The addresses of a host name, through the system resolver.
+    fn host_addresses(&self, name: &str) -> Vec<IpAddr>;
+
     /// The login name of a uid, through the system's user database (NSS).
     fn user_name(&self, uid: u32) -> Option<String>;
 
@@ -72,6 +81,31 @@ impl System for HostSystem {
 
     fn read_link(&self, path: &Path) -> io::Result<PathBuf> {
         std::fs::read_link(path)
+    }
+
+    fn interface_index(&self, name: &str) -> Option<u32> {
+        nix::net::if_::if_nametoindex(name).ok()
+    }
+
+    fn cgroup_id(&self, path: &str) -> Option<u64> {
+        use std::os::unix::fs::MetadataExt;
+        let mounts = std::fs::read_to_string("/proc/self/mounts").ok()?;
+        let mount = mounts.lines().find_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            (fields.get(2) == Some(&"cgroup2")).then(|| fields.get(1).map(|m| m.to_string()))?
+        })?;
+        let dir = Path::new(&mount).join(path.trim_start_matches('/'));
+        std::fs::metadata(dir).ok().filter(|m| m.is_dir()).map(|m| m.ino())
+    }
+
+    fn host_addresses(&self, name: &str) -> Vec<IpAddr> {
+        use std::net::ToSocketAddrs;
+        let mut addresses: Vec<IpAddr> = (name, 0)
+            .to_socket_addrs()
+            .map(|all| all.map(|a| a.ip()).collect())
+            .unwrap_or_default();
+        addresses.dedup();
+        addresses
     }
 
     fn user_name(&self, uid: u32) -> Option<String> {

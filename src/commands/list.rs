@@ -26,7 +26,8 @@ pub fn run(
     if let Some(path) = &args.diag {
         return super::record::record_to_path(path, &args.selection, system, stderr);
     }
-    let mut selection = super::selection(&args.selection, StateSet::ss_default())?;
+    let super::Query { mut selection, filter } =
+        super::query(&args.selection, StateSet::ss_default(), system, stderr)?;
     let format = format(args);
     if format == Format::Netstat {
         // netstat lists TCP before UDP.
@@ -50,10 +51,23 @@ pub fn run(
     let mut writer = writer(args, format, &selection, lookups, system, stdout)?;
     let mut sink = |socket: &crate::model::Socket| writer.write_socket(socket);
     let outcome = match &args.from {
-        Some(path) => source::list_recorded(path, &selection, &mut sink)?,
-        None => source::list_live(system, &selection, &mut sink, stderr)?,
+        Some(path) => source::list_recorded(path, &selection, filter.as_ref(), &mut sink)?,
+        None => source::list_live(system, &selection, filter.as_ref(), &mut sink, stderr)?,
     };
     writer.finish()?;
+    if args.debug_stats {
+        let where_ = match (&filter, &args.from) {
+            (_, Some(_)) => "filtered in userspace (replay)",
+            (Some(f), None) if f.bytecode.is_some() => "filtered by the kernel",
+            (Some(_), None) => "filtered in userspace",
+            (None, None) => "no filter",
+        };
+        writeln!(
+            stderr,
+            "portwatch: debug: {} sockets received from sock_diag ({where_})",
+            outcome.received
+        )?;
+    }
     if let Some(hint) = hidden_hint {
         writeln!(stderr, "{hint}")?;
     }

@@ -4,18 +4,99 @@ pub mod list;
 pub mod record;
 pub mod who;
 
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+
 use crate::cli::{FamilyArg, SelectionArgs};
 use crate::exit::UsageError;
+use crate::filter::parse::{self, SystemResolver};
+use crate::filter::{Cond, Extras, bytecode};
 use crate::model::{Family, Netid};
-use crate::source::Selection;
+use crate::names::Services;
+use crate::source::{Selection, SocketFilter};
 use crate::state::StateSet;
+use crate::sys::System;
 
-/// Turns ss's selection flags and state words into a [`Selection`].
-/// `unflagged_states` applies when neither `-l`, `-a` nor a state word is given.
-pub fn selection(
+/// What to list: the selection flags and state words, and the filter
+/// expression after them.
+pub struct Query {
+    pub selection: Selection,
+    pub filter: Option<SocketFilter>,
+}
+
+/// Reads the selection flags, state words and filter expression.
+pub fn query(
     args: &SelectionArgs,
     unflagged_states: StateSet,
-) -> Result<Selection, UsageError> {
+    system: &dyn System,
+    stderr: &mut dyn Write,
+) -> Result<Query> {
+    let (selection, expression) = selection_and_expression(args, unflagged_states)?;
+    let mut words = expression.to_vec();
+    if let Some(path) = &args.filter_file {
+        words.extend(filter_file_words(system, path)?);
+    }
+    let filter = socket_filter(&words, &selection.netids, system, stderr)?;
+    Ok(Query { selection, filter })
+}
+
+fn filter_file_words(system: &dyn System, path: &Path) -> Result<Vec<String>> {
+    let text = system.read_file(path).with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(text.lines().filter(|line| !line.trim_start().starts_with('#')).map(str::to_owned).collect())
+}
+
+/// Parses and compiles a filter expression; `None` when there is none.
+pub fn socket_filter(
+    words: &[String],
+    netids: &[Netid],
+    system: &dyn System,
+    stderr: &mut dyn Write,
+) -> Result<Option<SocketFilter>> {
+    let tokens = parse::tokenize(words);
+    let services = Services::load(system);
+    let resolver = SystemResolver { services: &services, netids, system };
+    let Some(parsed) = parse::parse(&tokens, &resolver).map_err(|e| UsageError(e.to_string()))?
+    else {
+        return Ok(None);
+    };
+    if parsed.mixes_and_or {
+        writeln!(
+            stderr,
+            "portwatch: note: like ss, portwatch reads 'and' and 'or' left to right with equal \
+             precedence ('a or b and c' means '(a or b) and c'); use parentheses to be explicit"
+        )?;
+    }
+    let conditions = parsed.expr.conditions();
+    if conditions.iter().any(|c| matches!(c, Cond::Mark { .. })) && system.effective_uid() != 0 {
+        return Err(UsageError("filter: fwmark conditions need root (CAP_NET_ADMIN)".into()).into());
+    }
+    Ok(Some(SocketFilter {
+        bytecode: bytecode::compile(&parsed.expr).ok(),
+        extras: Extras { ephemeral_ports: ephemeral_ports(system) },
+        expr: parsed.expr,
+    }))
+}
+
+/// The kernel's ephemeral port range, for `autobound` in userspace.
+fn ephemeral_ports(system: &dyn System) -> (u16, u16) {
+    let text =
+        system.read_file(Path::new("/proc/sys/net/ipv4/ip_local_port_range")).unwrap_or_default();
+    let mut bounds = text.split_whitespace().filter_map(|n| n.parse().ok());
+    match (bounds.next(), bounds.next()) {
+        (Some(low), Some(high)) => (low, high),
+        _ => (32768, 60999),
+    }
+}
+
+/// Turns ss's selection flags and state words into a [`Selection`], and
+/// returns the words after the state words (the filter expression).
+/// `unflagged_states` applies when neither `-l`, `-a` nor a state word is given.
+pub fn selection_and_expression(
+    args: &SelectionArgs,
+    unflagged_states: StateSet,
+) -> Result<(Selection, &[String]), UsageError> {
     let netids = match (args.tcp, args.udp) {
         (false, false) => Netid::SS_ORDER.to_vec(),
         (tcp, udp) => Netid::SS_ORDER
@@ -48,30 +129,31 @@ pub fn selection(
     } else {
         None
     };
-    let states = parse_state_words(&args.filter, flagged.unwrap_or(unflagged_states))?;
-    Ok(Selection { netids, families, states })
+    let (states, expression) =
+        parse_state_words(&args.filter, flagged.unwrap_or(unflagged_states))?;
+    Ok((Selection { netids, families, states }, expression))
 }
 
-/// Applies `state WORD` and `exclude WORD` as ss does: the first `state`
-/// starts from no state, the first `exclude` from all states, and later
-/// words add to or subtract from that.
-fn parse_state_words(words: &[String], initial: StateSet) -> Result<StateSet, UsageError> {
+/// Applies the leading `state WORD` and `exclude WORD` pairs as ss does: the
+/// first `state` starts from no state, the first `exclude` from all states,
+/// and later words add to or subtract from that. Returns the words after them.
+fn parse_state_words(
+    words: &[String],
+    initial: StateSet,
+) -> Result<(StateSet, &[String]), UsageError> {
     let mut states = initial;
     let mut saw_state_word = false;
-    let mut words = words.iter();
-    while let Some(keyword) = words.next() {
+    let mut at = 0;
+    while let Some(keyword) = words.get(at) {
         let exclude = match keyword.as_str() {
             "state" => false,
             "exclude" | "excl" => true,
-            other => {
-                return Err(UsageError(format!(
-                    "unexpected argument '{other}': expected 'state WORD' or 'exclude WORD'"
-                )));
-            }
+            _ => break,
         };
         let word = words
-            .next()
+            .get(at + 1)
             .ok_or_else(|| UsageError(format!("'{keyword}' needs a state word after it")))?;
+        at += 2;
         let named = StateSet::parse_word(word).ok_or_else(|| {
             UsageError(format!(
                 "unknown state '{word}' (states: established, syn-sent, syn-recv, fin-wait-1, \
@@ -85,7 +167,7 @@ fn parse_state_words(words: &[String], initial: StateSet) -> Result<StateSet, Us
         }
         states = if exclude { states.without(named) } else { states.union(named) };
     }
-    Ok(states)
+    Ok((states, &words[at..]))
 }
 
 #[cfg(test)]
@@ -100,14 +182,15 @@ mod tests {
     #[test]
     fn state_words_follow_ss() {
         let default = StateSet::ss_default();
-        assert_eq!(parse_state_words(&[], default).unwrap(), default);
-        let listening = parse_state_words(&words("state listening"), StateSet::all()).unwrap();
+        assert_eq!(parse_state_words(&[], default).unwrap().0, default);
+        let listening = parse_state_words(&words("state listening"), StateSet::all()).unwrap().0;
         assert_eq!(listening, StateSet::of(&[Listening]));
-        let two = parse_state_words(&words("state established state time-wait"), default).unwrap();
+        let two =
+            parse_state_words(&words("state established state time-wait"), default).unwrap().0;
         assert_eq!(two, StateSet::of(&[Established, TimeWait]));
-        let excluded = parse_state_words(&words("exclude listening"), default).unwrap();
+        let excluded = parse_state_words(&words("exclude listening"), default).unwrap().0;
         assert_eq!(excluded, StateSet::all().without(StateSet::of(&[Listening])));
-        let mixed = parse_state_words(&words("state connected excl time-wait"), default).unwrap();
+        let mixed = parse_state_words(&words("state connected excl time-wait"), default).unwrap().0;
         assert!(!mixed.contains(TimeWait) && mixed.contains(Established));
     }
 
@@ -117,18 +200,19 @@ mod tests {
         assert!(error.0.starts_with("unknown state 'bogus'"), "{error}");
         let error = parse_state_words(&words("state"), StateSet::all()).unwrap_err();
         assert!(error.0.contains("'state' needs"), "{error}");
-        let error = parse_state_words(&words("sport"), StateSet::all()).unwrap_err();
-        assert!(error.0.contains("'sport'"), "{error}");
+        let words = words("state listening sport = :22");
+        let (states, rest) = parse_state_words(&words, StateSet::all()).unwrap();
+        assert_eq!((states, rest), (StateSet::of(&[Listening]), &words[2..]));
     }
 
     #[test]
     fn protocol_and_family_flags() {
         let args = SelectionArgs { udp: true, ipv6: true, ..Default::default() };
-        let chosen = selection(&args, StateSet::ss_default()).unwrap();
+        let chosen = selection_and_expression(&args, StateSet::ss_default()).unwrap().0;
         assert_eq!(chosen.netids, [Netid::Udp]);
         assert_eq!(chosen.families, [Family::Inet6]);
         let args = SelectionArgs { all: true, ..Default::default() };
-        let chosen = selection(&args, StateSet::ss_default()).unwrap();
+        let chosen = selection_and_expression(&args, StateSet::ss_default()).unwrap().0;
         assert_eq!(chosen.netids, [Netid::Udp, Netid::Tcp], "ss lists UDP before TCP");
         assert_eq!(chosen.states, StateSet::all());
     }

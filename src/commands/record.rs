@@ -24,10 +24,10 @@ pub fn record_to_path(
     system: &dyn System,
     stderr: &mut dyn Write,
 ) -> Result<ExitCode> {
-    let selection = super::selection(selection, StateSet::all())?;
+    let query = super::query(selection, StateSet::all(), system, stderr)?;
     let file = File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
     let mut out = BufWriter::new(file);
-    let outcome = source::record(system, &selection, &mut out)?;
+    let outcome = source::record(system, &query.selection, query.filter.as_ref(), &mut out)?;
     out.flush().with_context(|| format!("cannot write {}", path.display()))?;
     super::list::report(outcome, stderr)
 }

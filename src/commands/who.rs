@@ -112,7 +112,8 @@ pub fn run(
         collect(&target, &mut owners, socket, &mut groups);
         Ok(())
     };
-    let outcome = source::list_live(system, &selection, &mut sink, stderr)?;
+    let filter = super::socket_filter(&args.filter, &selection.netids, system, stderr)?;
+    let outcome = source::list_live(system, &selection, filter.as_ref(), &mut sink, stderr)?;
     let groups: Vec<Group> = groups.into_values().collect();
     let lookups = Lookups {
         services: (!args.numeric || args.json).then_some(services),

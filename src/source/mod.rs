@@ -10,6 +10,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
+use crate::filter::{Expr, Extras};
 use crate::model::{Family, Netid, Socket};
 use crate::state::StateSet;
 use crate::sys::{DiagTransport, System};
@@ -44,6 +45,26 @@ impl Selection {
     }
 }
 
+/// A filter expression, with its kernel bytecode for live dumps.
+#[derive(Clone, Debug)]
+pub struct SocketFilter {
+    pub expr: Expr,
+    /// `None` when the kernel cannot run it (then it runs in userspace).
+    pub bytecode: Option<Vec<u8>>,
+    pub extras: Extras,
+}
+
+impl SocketFilter {
+    fn matches(filter: Option<&SocketFilter>, socket: &Socket) -> bool {
+        filter.is_none_or(|f| f.expr.matches(socket, &f.extras))
+    }
+
+    /// Whether sockets from a live dump still need checking here.
+    fn checks_in_userspace(filter: Option<&SocketFilter>) -> bool {
+        filter.is_some_and(|f| f.bytecode.is_none())
+    }
+}
+
 /// Receives each listed socket; an error stops the listing.
 pub type Sink<'a> = dyn FnMut(&Socket) -> Result<()> + 'a;
 
@@ -54,6 +75,8 @@ pub struct Outcome {
     pub interrupted: bool,
     /// Socket messages that could not be decoded and were left out.
     pub undecodable: usize,
+    /// Socket messages the kernel sent (for `--debug-stats`).
+    pub received: usize,
 }
 
 impl Outcome {
@@ -69,9 +92,12 @@ impl Outcome {
 pub fn list_live(
     system: &dyn System,
     selection: &Selection,
+    filter: Option<&SocketFilter>,
     sink: &mut Sink<'_>,
     notices: &mut dyn Write,
 ) -> Result<Outcome> {
+    let bytecode = filter.and_then(|f| f.bytecode.as_deref());
+    let userspace = SocketFilter::checks_in_userspace(filter);
     let mut netlink = system.sock_diag().map_err(|e| DiagError::Open(e).to_string());
     let mut buffer = vec![0u8; RECV_BUFFER_LEN];
     let mut decoder = SocketDecoder::new(Some(system));
@@ -84,14 +110,17 @@ pub fn list_live(
                 let mut delivered = 0;
                 let dumped = dump_live(
                     transport.as_mut(),
-                    &request,
+                    (&request, bytecode),
                     sequence_number,
                     &mut buffer,
                     &mut decoder,
                     &mut outcome,
                     &mut |socket| {
                         delivered += 1;
-                        sink(socket)
+                        match userspace && !SocketFilter::matches(filter, socket) {
+                            true => Ok(()),
+                            false => sink(socket),
+                        }
                     },
                 );
                 match dumped {
@@ -120,7 +149,9 @@ pub fn list_live(
             )?;
         }
         for socket in procnet::read_table(system, request.netid, request.family, request.states)? {
-            sink(&socket)?;
+            if SocketFilter::matches(filter, &socket) {
+                sink(&socket)?;
+            }
         }
     }
     Ok(outcome)
@@ -128,7 +159,7 @@ pub fn list_live(
 
 fn dump_live(
     transport: &mut dyn DiagTransport,
-    request: &DumpRequest,
+    (request, bytecode): (&DumpRequest, Option<&[u8]>),
     sequence_number: u32,
     buffer: &mut [u8],
     decoder: &mut SocketDecoder<'_>,
@@ -137,6 +168,7 @@ fn dump_live(
 ) -> Result<(), DumpError> {
     let mut on_message = |message: &netlink::Message<'_>| -> Result<()> {
         if let Reply::Socket(payload) = message.reply {
+            outcome.received += 1;
             match decoder.decode(request.netid, payload) {
                 Ok(socket) => sink(&socket)?,
                 Err(_) => outcome.undecodable += 1,
@@ -144,7 +176,8 @@ fn dump_live(
         }
         Ok(())
     };
-    let status = netlink::run_dump(transport, request, sequence_number, buffer, &mut on_message)?;
+    let status =
+        netlink::run_dump(transport, request, bytecode, sequence_number, buffer, &mut on_message)?;
     outcome.interrupted |= status.interrupted;
     Ok(())
 }
@@ -154,7 +187,12 @@ fn describe(request: &DumpRequest) -> String {
 }
 
 /// Lists the selected sockets from a recording (see [`recording`]).
-pub fn list_recorded(path: &Path, selection: &Selection, sink: &mut Sink<'_>) -> Result<Outcome> {
+pub fn list_recorded(
+    path: &Path,
+    selection: &Selection,
+    filter: Option<&SocketFilter>,
+    sink: &mut Sink<'_>,
+) -> Result<Outcome> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     let mut reader = RecordingReader::new(&bytes);
     let mut decoder = SocketDecoder::new(None);
@@ -168,7 +206,9 @@ pub fn list_recorded(path: &Path, selection: &Selection, sink: &mut Sink<'_>) ->
             return Ok(());
         }
         match decoder.decode(origin.netid, payload) {
-            Ok(socket) if selection.matches(&socket) => sink(&socket),
+            Ok(socket) if selection.matches(&socket) && SocketFilter::matches(filter, &socket) => {
+                sink(&socket)
+            }
             Ok(_) => Ok(()),
             Err(_) => {
                 outcome.undecodable += 1;
@@ -185,7 +225,13 @@ pub fn list_recorded(path: &Path, selection: &Selection, sink: &mut Sink<'_>) ->
 }
 
 /// Records the selected dumps from the running kernel to `out`.
-pub fn record(system: &dyn System, selection: &Selection, out: &mut dyn Write) -> Result<Outcome> {
+pub fn record(
+    system: &dyn System,
+    selection: &Selection,
+    filter: Option<&SocketFilter>,
+    out: &mut dyn Write,
+) -> Result<Outcome> {
+    let bytecode = filter.and_then(|f| f.bytecode.as_deref());
     let mut transport = system.sock_diag().map_err(DiagError::Open)?;
     let mut buffer = vec![0u8; RECV_BUFFER_LEN];
     let mut outcome = Outcome::default();
@@ -198,6 +244,7 @@ pub fn record(system: &dyn System, selection: &Selection, out: &mut dyn Write) -
         let status = netlink::run_dump(
             transport.as_mut(),
             &request,
+            bytecode,
             sequence_number,
             &mut buffer,
             &mut on_message,

@@ -17,7 +17,9 @@ use netlink_packet_sock_diag::inet::nlas::Nla;
 use netlink_packet_sock_diag::inet::{
     ExtensionFlags, InetRequest, InetResponseHeader, SocketId, StateFlags,
 };
-use netlink_packet_sock_diag::{INET_DIAG_SKV6ONLY, SOCK_DIAG_BY_FAMILY, SockDiagMessage};
+use netlink_packet_sock_diag::{
+    INET_DIAG_MARK, INET_DIAG_SKV6ONLY, SOCK_DIAG_BY_FAMILY, SockDiagMessage,
+};
 
 use crate::model::{Endpoint, Family, Netid, Socket};
 use crate::state::{SocketState, StateSet};
@@ -26,6 +28,9 @@ use crate::sys::{DiagTransport, System};
 /// Large enough for any reply datagram: the kernel fills at most about
 /// 32 KiB per datagram, so a 100k-socket dump costs about 1,500 recv calls.
 pub const RECV_BUFFER_LEN: usize = 64 * 1024;
+
+/// INET_DIAG_CGROUP_ID (Linux 5.7), unknown to netlink-packet-sock-diag 0.5.
+const INET_DIAG_CGROUP_ID: u16 = 21;
 
 /// struct nlmsghdr.
 const NETLINK_HEADER_LEN: usize = 16;
@@ -88,8 +93,14 @@ pub struct DumpRequest {
     pub states: StateSet,
 }
 
+/// INET_DIAG_REQ_BYTECODE: the request's filter program. netlink-packet-
+/// sock-diag 0.5's InetRequest has no attributes, so it is appended here.
+const INET_DIAG_REQ_BYTECODE: u16 = 1;
+
 impl DumpRequest {
-    pub fn to_bytes(&self, sequence_number: u32) -> Vec<u8> {
+    /// The request message, with `bytecode` (see `filter::bytecode`) as its
+    /// filter when given.
+    pub fn to_bytes(&self, sequence_number: u32, bytecode: Option<&[u8]>) -> Vec<u8> {
         let socket_id = match self.family {
             Family::Inet => SocketId::new_v4(),
             Family::Inet6 => SocketId::new_v6(),
@@ -108,8 +119,22 @@ impl DumpRequest {
         message.finalize();
         let mut bytes = vec![0; message.buffer_len()];
         message.serialize(&mut bytes);
+        if let Some(code) = bytecode {
+            append_attribute(&mut bytes, INET_DIAG_REQ_BYTECODE, code);
+        }
         bytes
     }
+}
+
+/// Appends a netlink attribute to a message and fixes the message length.
+fn append_attribute(message: &mut Vec<u8>, kind: u16, value: &[u8]) {
+    let attribute_len = 4 + value.len();
+    message.extend_from_slice(&(attribute_len as u16).to_ne_bytes());
+    message.extend_from_slice(&kind.to_ne_bytes());
+    message.extend_from_slice(value);
+    message.resize(message.len().next_multiple_of(4), 0);
+    let total = message.len() as u32;
+    message[..4].copy_from_slice(&total.to_ne_bytes());
 }
 
 /// What one reply message means for the dump it belongs to.
@@ -216,12 +241,14 @@ fn done_code(payload: &[u8]) -> Result<i32, DiagError> {
 pub fn run_dump(
     transport: &mut dyn DiagTransport,
     request: &DumpRequest,
+    bytecode: Option<&[u8]>,
     sequence_number: u32,
     buffer: &mut [u8],
     on_message: &mut dyn FnMut(&Message<'_>) -> anyhow::Result<()>,
 ) -> Result<DumpStatus, DumpError> {
     let diag = DumpError::Diag;
-    transport.send(&request.to_bytes(sequence_number)).map_err(|e| diag(DiagError::Io(e)))?;
+    let message = request.to_bytes(sequence_number, bytecode);
+    transport.send(&message).map_err(|e| diag(DiagError::Io(e)))?;
     let mut status = DumpStatus::default();
     loop {
         let len = transport.recv(buffer).map_err(|e| diag(DiagError::Io(e)))?;
@@ -269,6 +296,7 @@ impl<'s> SocketDecoder<'s> {
         let has_owner = !matches!(state, SocketState::TimeWait)
             && header.state != crate::state::KERNEL_NEW_SYN_RECV;
         let cookie = u64::from_ne_bytes(id.cookie);
+        let attributes = Attributes::parse(&payload[INET_DIAG_MSG_LEN.min(payload.len())..]);
         Ok(Socket {
             netid,
             family,
@@ -281,20 +309,42 @@ impl<'s> SocketDecoder<'s> {
             inode: (header.inode != 0).then_some(header.inode),
             cookie: (cookie != 0).then_some(cookie),
             interface: self.interfaces.name(id.interface_id),
-            v6only: v6only_attribute(&payload[INET_DIAG_MSG_LEN.min(payload.len())..]),
+            interface_index: id.interface_id,
+            mark: attributes.mark,
+            cgroup_id: attributes.cgroup_id,
+            v6only: attributes.v6only,
         })
     }
 }
 
-/// Reads INET_DIAG_SKV6ONLY, skipping attributes this version cannot parse.
-fn v6only_attribute(attributes: &[u8]) -> Option<bool> {
-    NlasIterator::new(attributes)
-        .filter_map(Result::ok)
-        .find(|nla: &NlaBuffer<&[u8]>| nla.kind() == INET_DIAG_SKV6ONLY)
-        .and_then(|nla| match Nla::parse(&nla) {
-            Ok(Nla::SkV6Only(v6only)) => Some(v6only),
-            _ => None,
-        })
+/// The attributes portwatch reads; others, and any it cannot parse, are skipped.
+#[derive(Default)]
+struct Attributes {
+    v6only: Option<bool>,
+    mark: Option<u32>,
+    cgroup_id: Option<u64>,
+}
+
+impl Attributes {
+    fn parse(bytes: &[u8]) -> Attributes {
+        let mut attributes = Attributes::default();
+        for nla in NlasIterator::new(bytes).filter_map(Result::ok) {
+            let nla: NlaBuffer<&[u8]> = nla;
+            match nla.kind() {
+                INET_DIAG_SKV6ONLY | INET_DIAG_MARK => match Nla::parse(&nla) {
+                    Ok(Nla::SkV6Only(v6only)) => attributes.v6only = Some(v6only),
+                    Ok(Nla::Mark(mark)) => attributes.mark = Some(mark),
+                    _ => {}
+                },
+                // netlink-packet-sock-diag 0.5 has no type for it: a u64.
+                INET_DIAG_CGROUP_ID => {
+                    attributes.cgroup_id = nla.value().try_into().ok().map(u64::from_ne_bytes);
+                }
+                _ => {}
+            }
+        }
+        attributes
+    }
 }
 
 struct InterfaceNames<'s> {
@@ -336,7 +386,7 @@ mod tests {
             family: Family::Inet6,
             states: StateSet::of(&[SocketState::SynRecv]),
         };
-        let bytes = request.to_bytes(7);
+        let bytes = request.to_bytes(7, None);
         assert_eq!(bytes.len(), 16 + 56);
         assert_eq!(u16::from_ne_bytes([bytes[4], bytes[5]]), SOCK_DIAG_BY_FAMILY);
         assert_eq!(u16::from_ne_bytes([bytes[6], bytes[7]]), NLM_F_REQUEST | NLM_F_DUMP);
@@ -344,6 +394,10 @@ mod tests {
         assert_eq!(bytes[17], libc::IPPROTO_UDP as u8);
         let mask = u32::from_ne_bytes([bytes[20], bytes[21], bytes[22], bytes[23]]);
         assert_eq!(mask, (1 << 3) | (1 << 12), "NEW_SYN_RECV rides along with SYN-RECV");
+        let filtered = request.to_bytes(7, Some(&[6, 4, 8, 0, 0, 0]));
+        assert_eq!(filtered.len(), 72 + 12, "attribute header, 6 bytes, 2 of padding");
+        assert_eq!(u32::from_ne_bytes(filtered[..4].try_into().unwrap()), 84);
+        assert_eq!(&filtered[72..78], &[10, 0, 1, 0, 6, 4]);
     }
 
     #[test]

@@ -97,6 +97,9 @@ impl Entry {
             inode: u32::try_from(self.inode).ok().filter(|i| *i != 0),
             cookie: None,
             interface: None,
+            interface_index: 0,
+            mark: None,
+            cgroup_id: None,
             v6only: None,
         })
     }

@@ -166,6 +166,21 @@ impl System for FakeSystem {
         self.links.get(path).cloned().ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))
     }
 
+    fn interface_index(&self, name: &str) -> Option<u32> {
+        (name == "lo").then_some(1)
+    }
+
+    fn cgroup_id(&self, _: &str) -> Option<u64> {
+        None
+    }
+
+    fn host_addresses(&self, name: &str) -> Vec<IpAddr> {
+        match name {
+            "localhost" => vec![IpAddr::from([127, 0, 0, 1])],
+            _ => Vec::new(),
+        }
+    }
+
     fn user_name(&self, uid: u32) -> Option<String> {
         (uid == 0).then(|| "root".to_string())
     }
