@@ -10,7 +10,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
-use crate::filter::{Expr, Extras};
+use crate::filter::{Cond, Expr, Extras};
 use crate::model::{Family, Netid, Socket};
 use crate::state::StateSet;
 use crate::sys::{DiagTransport, System};
@@ -59,9 +59,13 @@ impl SocketFilter {
         filter.is_none_or(|f| f.expr.matches(socket, &f.extras))
     }
 
-    /// Whether sockets from a live dump still need checking here.
+    /// Whether sockets from a live dump still need checking here: when the
+    /// kernel could not take the filter, and, as ss does, for `autobound`,
+    /// which ss also checks against the ephemeral port range.
     fn checks_in_userspace(filter: Option<&SocketFilter>) -> bool {
-        filter.is_some_and(|f| f.bytecode.is_none())
+        filter.is_some_and(|f| {
+            f.bytecode.is_none() || f.expr.conditions().iter().any(|c| matches!(c, Cond::AutoBound))
+        })
     }
 }
 

@@ -124,8 +124,12 @@ pub fn ss_rows(text: &str) -> BTreeSet<Row> {
     text.lines().filter(|line| !line.trim().is_empty()).map(ss_row).collect()
 }
 
+/// ss drops its State column when one state is selected: the state is then "".
 fn ss_row(line: &str) -> Row {
-    let fields: Vec<&str> = line.split_whitespace().collect();
+    let mut fields: Vec<&str> = line.split_whitespace().collect();
+    if fields[1].parse::<u64>().is_ok() {
+        fields.insert(1, "");
+    }
     let (local_addr, local_port) = ss_endpoint(fields[4]);
     let (peer_addr, peer_port) = ss_endpoint(fields[5]);
     let inode = fields[6..]
@@ -144,7 +148,8 @@ fn ss_endpoint(text: &str) -> (String, u16) {
         "*" => "::",
         bracketed => bracketed.trim_start_matches('[').trim_end_matches(']'),
     };
-    let port = if port == "*" { 0 } else { port.parse().expect("numeric port") };
+    let port =
+        if port == "*" { 0 } else { port.parse().unwrap_or_else(|_| panic!("port in {text}")) };
     (addr.to_string(), port)
 }
 
