@@ -97,7 +97,7 @@ pub struct SelectionArgs {
     #[arg(value_name = "FILTER", num_args = 0.., allow_hyphen_values = false)]
     pub filter: Vec<String>,
 
-    /// Read the filter expression from FILE (`#` starts a comment line)
+    /// Read the filter expression from FILE (`#` starts a comment)
     #[arg(short = 'F', long = "filter-file", value_name = "FILE")]
     pub filter_file: Option<PathBuf>,
 }

@@ -139,3 +139,23 @@ fn the_later_of_l_and_a_wins_as_in_ss() {
     assert_eq!(rows("-tlaH"), 7);
     assert_eq!(rows("-talH"), 2);
 }
+
+#[test]
+fn a_filter_file_with_comments() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("filter");
+    std::fs::write(&file, "# who talks to ssh\ndport = 22 # from anywhere\n\nor sport = 36266\n")
+        .unwrap();
+    let dump = shared("interop/ss1.dump");
+    let output = portwatch()
+        .args(["-Htna", "--from", dump.to_str().unwrap(), "-F", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    assert_eq!(String::from_utf8(output.stdout).unwrap().lines().count(), 2);
+    portwatch()
+        .args(["-t", "-F", "/nonexistent/filter"])
+        .assert()
+        .code(1)
+        .stderr(first_line_contains("cannot read /nonexistent/filter"));
+}

@@ -369,6 +369,13 @@ fn who_answers_by_port_by_pid_and_by_name() {
         expected.sort();
         assert_eq!(ports, expected, "{target}");
     }
+    let filtered = Command::new(BIN)
+        .args(["who", &format!("pid={}", child.pid()), "--json", &format!("sport = :{udp_port}")])
+        .output()
+        .unwrap();
+    let groups: Vec<Value> = serde_json::from_slice(&filtered.stdout).unwrap();
+    assert_eq!(groups[0]["sockets"].as_array().unwrap().len(), 1, "a filter narrows who too");
+    assert_eq!(groups[0]["sockets"][0]["netid"], "udp");
     let table = Command::new(BIN).args(["who", &format!(":{tcp_port}")]).output().unwrap();
     let table = String::from_utf8(table.stdout).unwrap();
     assert!(table.starts_with("PID"), "{table}");

@@ -144,3 +144,41 @@ fn record_then_replay_round_trips() {
         .code(2)
         .stderr(contains("cannot be used with"));
 }
+
+/// iproute2's `testsuite/tests/ss/ssfilter.t`, on ss1.dump. Upstream's ss
+/// stops at the first NLMSG_DONE and sees the IPv4 dump only; portwatch also
+/// reads the IPv6 dump after it, where `[fec0:42::24]:40520 -> [fec0:42::1]:22`
+/// matches `dport = 22` too: those cases expect one more row.
+#[test]
+fn iproute2_ssfilter_cases_on_ss1_dump() {
+    let dump = shared("interop/ss1.dump");
+    let listen = "LISTEN 0 128 0.0.0.0:22 0.0.0.0:*";
+    let to_22 = "ESTAB 0 0 10.0.0.1:36266 10.0.0.1:22";
+    let to_50312 = "ESTAB 0 0 10.0.0.1:22 10.0.0.2:50312";
+    let v6_to_22 = "ESTAB 0 0 [fec0:42::24]:40520 [fec0:42::1]:22";
+    let cases: &[(&[&str], &[&str])] = &[
+        (&["dport", "=", "22"], &[to_22, v6_to_22]),
+        (&["dport", "22"], &[to_22, v6_to_22]),
+        (&["( dport = 22 )"], &[to_22, v6_to_22]),
+        (&["src", "=", "0.0.0.0"], &[listen]),
+        (&["src", "0.0.0.0"], &[listen]),
+        (&["src", "0.0.0.0", "sport", "=", "22"], &[listen]),
+        (&["src", "0.0.0.0", "and", "sport", "=", "22"], &[listen]),
+        (
+            &["src", "10.0.0.1", "and", "sport", "=", "22", "and", "dport", "=", "50312"],
+            &[to_50312],
+        ),
+        (&["src 10.0.0.1 and sport = 22 and ( dport = 50312 )"], &[to_50312]),
+        (&["src 10.0.0.1 and ( sport = 22 and dport = 50312 )"], &[to_50312]),
+        (&["( src 10.0.0.1 and sport = 22 ) and dport = 50312"], &[to_50312]),
+        (&["( src 0.0.0.0 or src 10.0.0.1 ) and dst 10.0.0.2"], &[to_50312]),
+    ];
+    for (filter, expected) in cases {
+        let mut args = vec!["-Htna", "--from", dump.to_str().unwrap()];
+        args.extend(filter.iter());
+        let output = stdout_of(&args);
+        let rows: Vec<String> =
+            output.lines().map(|l| l.split_whitespace().collect::<Vec<_>>().join(" ")).collect();
+        assert_eq!(rows, *expected, "filter {filter:?}");
+    }
+}

@@ -44,7 +44,8 @@ pub fn query(
 
 fn filter_file_words(system: &dyn System, path: &Path) -> Result<Vec<String>> {
     let text = system.read_file(path).with_context(|| format!("cannot read {}", path.display()))?;
-    Ok(text.lines().filter(|line| !line.trim_start().starts_with('#')).map(str::to_owned).collect())
+    let without_comments = text.lines().map(|line| line.split('#').next().unwrap_or_default());
+    Ok(without_comments.map(str::to_owned).collect())
 }
 
 /// Parses and compiles a filter expression; `None` when there is none.

@@ -1,0 +1,149 @@
+//! Whatever the filter words, portwatch answers with rows or a one-line
+//! error: the parser, the bytecode compiler and the evaluator never panic.
+
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
+use std::net::IpAddr;
+
+use portwatch::filter::parse::{self, Resolver};
+use portwatch::filter::{Extras, bytecode};
+use portwatch::model::{Endpoint, Family, Netid, Socket};
+use portwatch::state::SocketState;
+use proptest::prelude::*;
+
+struct Offline;
+
+impl Resolver for Offline {
+    fn service_ports(&self, name: &str) -> Vec<(Netid, u16)> {
+        match name {
+            "ssh" => vec![(Netid::Tcp, 22)],
+            "domain" => vec![(Netid::Tcp, 53), (Netid::Udp, 53)],
+            "odd" => vec![(Netid::Tcp, 1), (Netid::Udp, 2)],
+            _ => Vec::new(),
+        }
+    }
+    fn interface_index(&self, name: &str) -> Option<u32> {
+        (name == "lo").then_some(1)
+    }
+    fn cgroup_id(&self, path: &str) -> Option<u64> {
+        path.starts_with('/').then_some(42)
+    }
+    fn host_addresses(&self, name: &str) -> Vec<IpAddr> {
+        if name == "localhost" { vec![IpAddr::from([127, 0, 0, 1])] } else { Vec::new() }
+    }
+}
+
+fn token() -> impl Strategy<Value = String> {
+    let words = [
+        "sport",
+        "dport",
+        "src",
+        "dst",
+        "dev",
+        "fwmark",
+        "cgroup",
+        "autobound",
+        "and",
+        "&",
+        "&&",
+        "or",
+        "|",
+        "||",
+        "not",
+        "!",
+        "(",
+        ")",
+        "=",
+        "==",
+        "eq",
+        "!=",
+        "ne",
+        "neq",
+        "<",
+        "lt",
+        "<=",
+        "le",
+        "leq",
+        ">",
+        "gt",
+        ">=",
+        "ge",
+        "geq",
+        ":22",
+        "22",
+        ":ssh",
+        ":domain",
+        ":odd",
+        "*",
+        "*:22",
+        "127.0.0.1",
+        "10.0.0.0/8",
+        "193.233.7/24",
+        "[::1]",
+        "[::1]:22",
+        "[fe80::/10]",
+        "::1",
+        "lo",
+        "0x10/0xff",
+        "/system.slice",
+        "localhost",
+        "",
+        "(sport",
+        ":80)",
+        "99999",
+        "1.2.3.4.5",
+        "[",
+        "]",
+        ":",
+    ];
+    prop_oneof![proptest::sample::select(words.to_vec()).prop_map(str::to_owned), "[ -~]{0,12}",]
+}
+
+fn socket(local_port: u16, peer_port: u16, v6: bool) -> Socket {
+    let (local, peer): (IpAddr, IpAddr) = if v6 {
+        ("::ffff:10.0.0.1".parse().unwrap(), "::1".parse().unwrap())
+    } else {
+        ("10.0.0.1".parse().unwrap(), "127.0.0.1".parse().unwrap())
+    };
+    Socket {
+        netid: Netid::Tcp,
+        family: if v6 { Family::Inet6 } else { Family::Inet },
+        state: SocketState::Established,
+        recv_q: 0,
+        send_q: 0,
+        local: Endpoint { addr: local, port: local_port },
+        peer: Endpoint { addr: peer, port: peer_port },
+        uid: Some(0),
+        inode: Some(1),
+        cookie: Some(1),
+        interface: None,
+        interface_index: 1,
+        mark: Some(0x10),
+        cgroup_id: Some(42),
+        v6only: Some(false),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn any_token_list_parses_or_errors(tokens in proptest::collection::vec(token(), 0..12)) {
+        let tokens = parse::tokenize(&tokens);
+        match parse::parse(&tokens, &Offline) {
+            Ok(Some(parsed)) => {
+                let _ = bytecode::compile(&parsed.expr);
+                let extras = Extras { ephemeral_ports: (32768, 60999) };
+                for v6 in [false, true] {
+                    let _ = parsed.expr.matches(&socket(22, 40000, v6), &extras);
+                }
+            }
+            Ok(None) => prop_assert!(tokens.is_empty()),
+            Err(error) => {
+                let message = error.to_string();
+                prop_assert!(!message.contains('\n'), "one line: {message}");
+                prop_assert!(error.position >= 1 && error.position <= tokens.len() + 1);
+            }
+        }
+    }
+}
