@@ -90,12 +90,19 @@ impl System for HostSystem {
     fn cgroup_id(&self, path: &str) -> Option<u64> {
         use std::os::unix::fs::MetadataExt;
         let mounts = std::fs::read_to_string("/proc/self/mounts").ok()?;
-        let mount = mounts.lines().find_map(|line| {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            (fields.get(2) == Some(&"cgroup2")).then(|| fields.get(1).map(|m| m.to_string()))?
-        })?;
-        let dir = Path::new(&mount).join(path.trim_start_matches('/'));
-        std::fs::metadata(dir).ok().filter(|m| m.is_dir()).map(|m| m.ino())
+        // A later mount may hide an earlier one (the hybrid layout's
+        // /sys/fs/cgroup/unified under a new /sys/fs/cgroup): last wins.
+        mounts
+            .lines()
+            .rev()
+            .filter_map(|line| {
+                let fields: Vec<&str> = line.split_whitespace().collect();
+                (fields.get(2) == Some(&"cgroup2")).then(|| fields.get(1).copied()).flatten()
+            })
+            .find_map(|mount| {
+                let dir = Path::new(mount).join(path.trim_start_matches('/'));
+                std::fs::metadata(dir).ok().filter(|m| m.is_dir()).map(|m| m.ino())
+            })
     }
 
     fn host_addresses(&self, name: &str) -> Vec<IpAddr> {
