@@ -6,10 +6,9 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::io::Write;
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
-use std::time::Duration;
+use std::net::{SocketAddr, TcpStream, UdpSocket};
 
+use common::load::Load;
 use common::{Netns, json_row_set, skip_unless_root, ss_rows};
 use serde_json::Value;
 
@@ -17,100 +16,40 @@ use serde_json::Value;
 /// dual-stack), established pairs (v4, v6, v4 through a dual-stack
 /// listener), unaccepted connections, FIN-WAIT-2/CLOSE-WAIT pairs,
 /// TIME-WAIT, and bound and connected UDP.
-#[derive(Default)]
-struct Load {
-    listeners: Vec<TcpListener>,
-    streams: Vec<TcpStream>,
-    datagrams: Vec<UdpSocket>,
-}
-
-impl Load {
-    fn build() -> Load {
-        let mut load = Load::default();
-        let v4 = load.listen("127.0.0.1:0", 20);
-        let v6 = load.listen("[::1]:0", 10);
-        let dual = load.listen("[::]:0", 5);
-        let _idle = (load.listen("0.0.0.0:0", 5), load.listen("[::]:0", 5));
-        for target in [&v4, &v6, &dual] {
-            for listener in target {
-                load.connect_pairs(listener, 5);
-            }
-        }
-        for listener in &v4[..10] {
-            load.half_close_pairs(listener, 2);
-            load.time_wait(listener, 2);
-            // Connected but never accepted.
-            load.streams.push(TcpStream::connect(listener).unwrap());
-        }
-        for addr in ["127.0.0.1:0", "[::1]:0", "0.0.0.0:0", "[::]:0"] {
-            for _ in 0..10 {
-                load.datagrams.push(UdpSocket::bind(addr).unwrap());
-            }
-        }
+fn build_load() -> Load {
+    let mut load = Load::default();
+    let listen = |load: &mut Load, addr, count| -> Vec<SocketAddr> {
+        (0..count).map(|_| load.listen(addr)).collect()
+    };
+    let v4 = listen(&mut load, "127.0.0.1:0", 20);
+    let v6 = listen(&mut load, "[::1]:0", 10);
+    let dual = listen(&mut load, "[::]:0", 5);
+    let _idle = (listen(&mut load, "0.0.0.0:0", 5), listen(&mut load, "[::]:0", 5));
+    for listener in v4.iter().chain(&v6) {
+        load.connect_pairs(*listener, *listener, 5);
+    }
+    for listener in &dual {
+        // Over IPv4 to a dual-stack listener: IPv4-mapped addresses.
+        load.connect_pairs(SocketAddr::from(([127, 0, 0, 1], listener.port())), *listener, 5);
+    }
+    for listener in &v4[..10] {
+        load.half_close_pairs(*listener, 2);
+        load.time_wait(*listener, 2);
+        // Connected but never accepted.
+        load.streams.push(TcpStream::connect(listener).unwrap());
+    }
+    for addr in ["127.0.0.1:0", "[::1]:0", "0.0.0.0:0", "[::]:0"] {
         for _ in 0..10 {
-            let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-            socket.connect(load.datagrams[0].local_addr().unwrap()).unwrap();
-            load.datagrams.push(socket);
-        }
-        // Let FIN-WAIT and TIME-WAIT transitions settle before anyone looks.
-        std::thread::sleep(Duration::from_millis(200));
-        load
-    }
-
-    fn listen(&mut self, addr: &str, count: usize) -> Vec<SocketAddr> {
-        (0..count)
-            .map(|_| {
-                let listener = TcpListener::bind(addr).unwrap();
-                let local = listener.local_addr().unwrap();
-                self.listeners.push(listener);
-                local
-            })
-            .collect()
-    }
-
-    fn accept_from(&self, target: &SocketAddr) -> TcpStream {
-        let listener = self.listeners.iter().find(|l| l.local_addr().unwrap() == *target).unwrap();
-        listener.accept().unwrap().0
-    }
-
-    fn connect_pairs(&mut self, target: &SocketAddr, count: usize) {
-        let connect_to = match target {
-            // A dual-stack listener: connect over IPv4 for mapped addresses.
-            SocketAddr::V6(v6) if v6.ip().is_unspecified() => {
-                SocketAddr::from(([127, 0, 0, 1], target.port()))
-            }
-            _ => *target,
-        };
-        for _ in 0..count {
-            let mut client = TcpStream::connect(connect_to).unwrap();
-            client.write_all(b"hello").unwrap();
-            let server = self.accept_from(target);
-            self.streams.extend([client, server]);
+            load.bind_udp(addr);
         }
     }
-
-    fn half_close_pairs(&mut self, target: &SocketAddr, count: usize) {
-        for _ in 0..count {
-            let client = TcpStream::connect(target).unwrap();
-            let server = self.accept_from(target);
-            client.shutdown(Shutdown::Write).unwrap();
-            self.streams.extend([client, server]);
-        }
+    let target = load.datagrams[0].local_addr().unwrap();
+    for _ in 0..10 {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket.connect(target).unwrap();
+        load.datagrams.push(socket);
     }
-
-    fn time_wait(&mut self, target: &SocketAddr, count: usize) {
-        for _ in 0..count {
-            let client = TcpStream::connect(target).unwrap();
-            let server = self.accept_from(target);
-            drop(client);
-            std::thread::sleep(Duration::from_millis(5));
-            drop(server);
-        }
-    }
-
-    fn socket_count(&self) -> usize {
-        self.listeners.len() + self.streams.len() + self.datagrams.len()
-    }
+    load.settle()
 }
 
 #[test]
@@ -119,7 +58,7 @@ fn rows_equal_ss_rows_in_a_namespace() {
         return;
     }
     let netns = Netns::new("diff");
-    let load = netns.within(Load::build);
+    let load = netns.within(build_load);
     assert!(load.socket_count() > 400, "{} sockets", load.socket_count());
 
     let output = netns.command(common::BIN).args(["list", "-tuanHe", "--json"]).output().unwrap();
@@ -149,7 +88,7 @@ fn tables_equal_ss_tables_in_a_namespace() {
         return;
     }
     let netns = Netns::new("table");
-    let _load = netns.within(Load::build);
+    let _load = netns.within(build_load);
     for args in [&["-tuan"][..], &["-tln"], &["-uan"], &["-tn", "state", "established"], &["-ta"]] {
         let ours = netns.command(common::BIN).args(args).output().unwrap();
         let theirs = netns.command("ss").args(args).output().unwrap();

@@ -8,75 +8,37 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::io::Write;
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::net::UdpSocket;
 use std::process::Command;
-use std::time::Duration;
 
+use common::load::Load;
 use common::{Netns, json_row_set, skip_unless_root, ss_rows};
 use serde_json::Value;
 
-#[derive(Default)]
-struct Load {
-    listeners: Vec<TcpListener>,
-    streams: Vec<TcpStream>,
-    datagrams: Vec<UdpSocket>,
-}
-
-impl Load {
-    fn build() -> Load {
-        let mut load = Load::default();
-        for addr in [
-            "127.0.0.1:22",
-            "[::1]:22",
-            "[::]:80",
-            "10.1.2.3:443",
-            "[fd00::1]:8080",
-            "127.0.0.1:5432",
-        ] {
-            load.listeners.push(TcpListener::bind(addr).unwrap());
-        }
-        load.connect("127.0.0.1:22", "127.0.0.1:22", 5);
-        load.connect("[::1]:22", "[::1]:22", 3);
-        load.connect("127.0.0.1:80", "[::]:80", 3);
-        load.connect("[::1]:80", "[::]:80", 2);
-        load.connect("10.1.2.3:443", "10.1.2.3:443", 3);
-        load.connect("[fd00::1]:8080", "[fd00::1]:8080", 2);
-        for _ in 0..2 {
-            let client = TcpStream::connect("127.0.0.1:5432").unwrap();
-            let server = load.accept("127.0.0.1:5432");
-            client.shutdown(Shutdown::Write).unwrap();
-            load.streams.extend([client, server]);
-            let gone = TcpStream::connect("127.0.0.1:5432").unwrap();
-            let gone_server = load.accept("127.0.0.1:5432");
-            drop(gone);
-            std::thread::sleep(Duration::from_millis(5));
-            drop(gone_server);
-        }
-        for addr in ["0.0.0.0:53", "[::1]:5353", "[::]:443"] {
-            load.datagrams.push(UdpSocket::bind(addr).unwrap());
-        }
-        let ntp = UdpSocket::bind("127.0.0.1:123").unwrap();
-        ntp.connect("127.0.0.1:53").unwrap();
-        load.datagrams.push(ntp);
-        std::thread::sleep(Duration::from_millis(200));
-        load
-    }
-
-    fn accept(&self, listener: &str) -> TcpStream {
-        let wanted: SocketAddr = listener.parse().unwrap();
-        let listener = self.listeners.iter().find(|l| l.local_addr().unwrap() == wanted).unwrap();
-        listener.accept().unwrap().0
-    }
-
-    fn connect(&mut self, target: &str, listener: &str, count: usize) {
-        for _ in 0..count {
-            let mut client = TcpStream::connect(target).unwrap();
-            client.write_all(b"x").unwrap();
-            let server = self.accept(listener);
-            self.streams.extend([client, server]);
-        }
-    }
+/// Fixed ports, so that expressions can name them.
+fn build_load() -> Load {
+    let mut load = Load::default();
+    let ssh4 = load.listen("127.0.0.1:22");
+    let ssh6 = load.listen("[::1]:22");
+    let http = load.listen("[::]:80");
+    let https = load.listen("10.1.2.3:443");
+    let alt = load.listen("[fd00::1]:8080");
+    let postgres = load.listen("127.0.0.1:5432");
+    load.connect_pairs(ssh4, ssh4, 5);
+    load.connect_pairs(ssh6, ssh6, 3);
+    load.connect_pairs("127.0.0.1:80", http, 3);
+    load.connect_pairs("[::1]:80", http, 2);
+    load.connect_pairs(https, https, 3);
+    load.connect_pairs(alt, alt, 2);
+    load.half_close_pairs(postgres, 2);
+    load.time_wait(postgres, 2);
+    let dns = load.bind_udp("0.0.0.0:53");
+    load.bind_udp("[::1]:5353");
+    load.bind_udp("[::]:443");
+    let ntp = UdpSocket::bind("127.0.0.1:123").unwrap();
+    ntp.connect(("127.0.0.1", dns.port())).unwrap();
+    load.datagrams.push(ntp);
+    load.settle()
 }
 
 /// Every operator and its aliases, precedence and grouping, prefixes v4
@@ -191,7 +153,7 @@ fn namespace_with_load(test: &str) -> (Netns, Load) {
             .unwrap();
         assert!(status.success());
     }
-    let load = netns.within(Load::build);
+    let load = netns.within(build_load);
     (netns, load)
 }
 

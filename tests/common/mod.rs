@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod fake;
+pub mod load;
 
 use std::collections::BTreeSet;
 use std::fs::File;
