@@ -97,9 +97,24 @@ pub struct SelectionArgs {
     #[arg(value_name = "FILTER", num_args = 0.., allow_hyphen_values = false)]
     pub filter: Vec<String>,
 
+    /// Only sockets whose local port is in this IANA range; may be repeated
+    #[arg(long = "category", value_name = "CATEGORY")]
+    pub category: Vec<PortCategoryArg>,
+
     /// Read the filter expression from FILE (`#` starts a comment)
     #[arg(short = 'F', long = "filter-file", value_name = "FILE")]
     pub filter_file: Option<PathBuf>,
+}
+
+/// IANA's port ranges.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PortCategoryArg {
+    /// 0-1023
+    WellKnown,
+    /// 1024-49151
+    Registered,
+    /// 49152-65535
+    Dynamic,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -136,6 +151,10 @@ pub struct ListArgs {
     /// Show full command lines instead of 15-character process names
     #[arg(short = 'W', long = "wide")]
     pub wide: bool,
+
+    /// Add a column with the local port's IANA range (well-known, registered, dynamic)
+    #[arg(long = "show-category")]
+    pub show_category: bool,
 
     /// Output format
     #[arg(long = "format", value_name = "FORMAT", conflicts_with = "json")]

@@ -78,6 +78,36 @@ impl Family {
     }
 }
 
+/// IANA's port ranges: well-known (0-1023), registered (1024-49151) and
+/// dynamic (49152-65535).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PortCategory {
+    WellKnown,
+    Registered,
+    Dynamic,
+}
+
+impl PortCategory {
+    /// The category of a port; `None` for port 0 (any).
+    pub fn of(port: u16) -> Option<PortCategory> {
+        match port {
+            0 => None,
+            1..=1023 => Some(PortCategory::WellKnown),
+            1024..=49151 => Some(PortCategory::Registered),
+            _ => Some(PortCategory::Dynamic),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PortCategory::WellKnown => "well-known",
+            PortCategory::Registered => "registered",
+            PortCategory::Dynamic => "dynamic",
+        }
+    }
+}
+
 /// One end of a socket. Port 0 and an unspecified address mean "any",
 /// which ss prints as `*`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -118,5 +148,21 @@ impl Socket {
     /// An inet6 wildcard socket that also accepts IPv4, which ss prints as `*`.
     pub fn is_dual_stack(&self) -> bool {
         self.family == Family::Inet6 && self.v6only != Some(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn port_categories_follow_iana() {
+        assert_eq!(PortCategory::of(0), None);
+        assert_eq!(PortCategory::of(1), Some(PortCategory::WellKnown));
+        assert_eq!(PortCategory::of(1023), Some(PortCategory::WellKnown));
+        assert_eq!(PortCategory::of(1024), Some(PortCategory::Registered));
+        assert_eq!(PortCategory::of(49151), Some(PortCategory::Registered));
+        assert_eq!(PortCategory::of(49152), Some(PortCategory::Dynamic));
+        assert_eq!(PortCategory::of(65535).map(PortCategory::as_str), Some("dynamic"));
     }
 }

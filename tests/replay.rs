@@ -182,3 +182,44 @@ fn iproute2_ssfilter_cases_on_ss1_dump() {
         assert_eq!(rows, *expected, "filter {filter:?}");
     }
 }
+
+#[test]
+fn port_categories_in_json_in_a_column_and_as_a_selection() {
+    let dump = fixture("netns-basic/portwatch.pwdump");
+    let rows = json_rows(&["--from", path(&dump), "-tuan", "--json"]);
+    for row in &rows {
+        let expected = |port: u64| match port {
+            0 => serde_json::Value::Null,
+            1..=1023 => "well-known".into(),
+            1024..=49151 => "registered".into(),
+            _ => "dynamic".into(),
+        };
+        for side in ["local", "peer"] {
+            assert_eq!(
+                row[side]["category"],
+                expected(row[side]["port"].as_u64().unwrap()),
+                "{row}"
+            );
+        }
+    }
+    let well_known =
+        json_rows(&["--from", path(&dump), "-tuan", "--json", "--category", "well-known"]);
+    let ports: std::collections::BTreeSet<u64> =
+        well_known.iter().map(|r| r["local"]["port"].as_u64().unwrap()).collect();
+    assert_eq!(ports, [22, 53].into_iter().collect());
+    let both = json_rows(&[
+        "--from",
+        path(&dump),
+        "-tl",
+        "--json",
+        "--category",
+        "well-known",
+        "--category",
+        "registered",
+    ]);
+    assert_eq!(both.len(), 4);
+    let table = stdout_of(&["--from", path(&dump), "-tln", "--show-category"]);
+    let categories: Vec<&str> =
+        table.lines().map(|l| l.split_whitespace().last().unwrap()).collect();
+    assert_eq!(categories, ["Category", "well-known", "registered", "well-known", "registered"]);
+}

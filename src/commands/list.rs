@@ -105,6 +105,7 @@ fn writer<'a>(
                 state: !selection.states.is_single(),
                 extended: args.extended,
                 processes: args.processes,
+                category: args.show_category,
             };
             Box::new(SsWriter::new(stdout, layout, lookups))
         }

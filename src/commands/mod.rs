@@ -9,11 +9,11 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
-use crate::cli::{FamilyArg, SelectionArgs};
+use crate::cli::{FamilyArg, PortCategoryArg, SelectionArgs};
 use crate::exit::UsageError;
 use crate::filter::parse::{self, SystemResolver};
 use crate::filter::{Cond, Extras, bytecode};
-use crate::model::{Family, Netid};
+use crate::model::{Family, Netid, PortCategory};
 use crate::names::Services;
 use crate::source::{Selection, SocketFilter};
 use crate::state::StateSet;
@@ -132,7 +132,16 @@ pub fn selection_and_expression(
     };
     let (states, expression) =
         parse_state_words(&args.filter, flagged.unwrap_or(unflagged_states))?;
-    Ok((Selection { netids, families, states }, expression))
+    let categories = args
+        .category
+        .iter()
+        .map(|c| match c {
+            PortCategoryArg::WellKnown => PortCategory::WellKnown,
+            PortCategoryArg::Registered => PortCategory::Registered,
+            PortCategoryArg::Dynamic => PortCategory::Dynamic,
+        })
+        .collect();
+    Ok((Selection { netids, families, states, categories }, expression))
 }
 
 /// Applies the leading `state WORD` and `exclude WORD` pairs as ss does: the

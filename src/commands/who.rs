@@ -106,6 +106,7 @@ pub fn run(
         netids: Netid::SS_ORDER.to_vec(),
         families: crate::model::Family::ALL.to_vec(),
         states: StateSet::all(),
+        categories: Vec::new(),
     };
     let mut groups: BTreeMap<Option<u32>, Group> = BTreeMap::new();
     let mut sink = |socket: &Socket| {

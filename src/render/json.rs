@@ -9,7 +9,7 @@ use anyhow::Result;
 use serde::Serialize;
 
 use super::{Lookups, SocketWriter};
-use crate::model::{Endpoint, Family, Netid, Socket};
+use crate::model::{Endpoint, Family, Netid, PortCategory, Socket};
 use crate::names::{HostNames, Services};
 use crate::owners::cgroup::Container;
 use crate::owners::process::ProcessInfo;
@@ -43,6 +43,8 @@ struct JsonEndpoint<'a> {
     port: u16,
     /// The /etc/services name of the port, or null.
     service: Option<&'a str>,
+    /// The port's IANA range, or null for port 0.
+    category: Option<PortCategory>,
     /// With `-r` only: the resolver's name for the address, or null.
     #[serde(skip_serializing_if = "Option::is_none")]
     host: Option<Option<String>>,
@@ -141,7 +143,8 @@ fn json_endpoint<'a>(
         0 => None,
         port => services.and_then(|s| s.name(netid, port)),
     };
-    JsonEndpoint { addr: endpoint.addr, port: endpoint.port, service, host }
+    let category = PortCategory::of(endpoint.port);
+    JsonEndpoint { addr: endpoint.addr, port: endpoint.port, service, category, host }
 }
 
 impl<W: Write> SocketWriter for JsonWriter<'_, W> {

@@ -10,7 +10,7 @@ use anyhow::Result;
 
 use super::columns::{Column, ColumnTable};
 use super::{Lookups, SocketWriter, escape};
-use crate::model::{Endpoint, Family, Socket};
+use crate::model::{Endpoint, Family, PortCategory, Socket};
 use crate::names::HostNames;
 
 /// Which parts of ss's table to show.
@@ -25,6 +25,8 @@ pub struct SsLayout {
     pub extended: bool,
     /// `-p`: `users:((...))` after the addresses.
     pub processes: bool,
+    /// `--show-category`: the local port's IANA range.
+    pub category: bool,
 }
 
 impl SsLayout {
@@ -64,6 +66,9 @@ fn columns(layout: SsLayout) -> Vec<Column> {
     }
     columns.push(if columns.is_empty() { first } else { left });
     columns.extend([left, address, port, address, port]);
+    if layout.category {
+        columns.push(left);
+    }
     if layout.process_column() {
         columns.push(left);
     }
@@ -79,6 +84,9 @@ fn push_header(table: &mut ColumnTable, layout: SsLayout) {
     }
     for title in ["Recv-Q", "Send-Q", "Local Address:", "Port", "Peer Address:", "Port"] {
         table.push(title);
+    }
+    if layout.category {
+        table.push("Category");
     }
     if layout.process_column() {
         table.push("Process");
@@ -102,6 +110,10 @@ impl<W: Write> SocketWriter for SsWriter<'_, W> {
             table.push_with(|cell| address_cell(cell, socket, endpoint, interface, hosts));
             let lookups = &self.lookups;
             table.push_with(|cell| lookups.push_port(cell, socket.netid, endpoint.port));
+        }
+        if self.layout.category {
+            let category = PortCategory::of(socket.local.port);
+            self.table.push(category.map_or("-", PortCategory::as_str));
         }
         if self.layout.process_column() {
             let mut cell = String::new();

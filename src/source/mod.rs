@@ -11,7 +11,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 
 use crate::filter::{Cond, Expr, Extras};
-use crate::model::{Family, Netid, Socket};
+use crate::model::{Family, Netid, PortCategory, Socket};
 use crate::state::StateSet;
 use crate::sys::{DiagTransport, System};
 use netlink::{DiagError, DumpError, DumpRequest, RECV_BUFFER_LEN, Reply, SocketDecoder};
@@ -24,6 +24,8 @@ pub struct Selection {
     pub netids: Vec<Netid>,
     pub families: Vec<Family>,
     pub states: StateSet,
+    /// Local-port categories to keep (`--category`); empty keeps all.
+    pub categories: Vec<PortCategory>,
 }
 
 impl Selection {
@@ -42,6 +44,13 @@ impl Selection {
         self.netids.contains(&socket.netid)
             && self.families.contains(&socket.family)
             && self.states.contains(socket.state)
+            && self.wants_category(socket)
+    }
+
+    /// The part of the selection the kernel cannot do: port categories.
+    fn wants_category(&self, socket: &Socket) -> bool {
+        self.categories.is_empty()
+            || PortCategory::of(socket.local.port).is_some_and(|c| self.categories.contains(&c))
     }
 }
 
@@ -121,7 +130,8 @@ pub fn list_live(
                     &mut outcome,
                     &mut |socket| {
                         delivered += 1;
-                        match userspace && !SocketFilter::matches(filter, socket) {
+                        let filtered_out = userspace && !SocketFilter::matches(filter, socket);
+                        match filtered_out || !selection.wants_category(socket) {
                             true => Ok(()),
                             false => sink(socket),
                         }
@@ -153,7 +163,7 @@ pub fn list_live(
             )?;
         }
         for socket in procnet::read_table(system, request.netid, request.family, request.states)? {
-            if SocketFilter::matches(filter, &socket) {
+            if SocketFilter::matches(filter, &socket) && selection.wants_category(&socket) {
                 sink(&socket)?;
             }
         }
