@@ -173,6 +173,14 @@ pub struct ListArgs {
     #[arg(short = 'D', long = "diag", value_name = "FILE")]
     pub diag: Option<PathBuf>,
 
+    /// List inside the named network namespace (/run/netns/NAME), as ss -N
+    #[arg(short = 'N', long = "net", value_name = "NAME", conflicts_with_all = ["from", "all_netns"])]
+    pub net: Option<String>,
+
+    /// List every network namespace on the host, each row naming its own
+    #[arg(long = "all-netns", conflicts_with = "from")]
+    pub all_netns: bool,
+
     /// Tell on stderr how many sockets the kernel sent and how many were listed
     #[arg(long = "debug-stats")]
     pub debug_stats: bool,

@@ -6,6 +6,7 @@ pub mod exit;
 pub mod filter;
 pub mod model;
 pub mod names;
+pub mod netns;
 pub mod owners;
 pub mod render;
 pub mod source;

@@ -116,6 +116,15 @@ pub struct Endpoint {
     pub port: u16,
 }
 
+/// Which network namespace a socket was listed in (`-N`, `--all-netns`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct NetnsLabel {
+    /// The namespace's inode, as /proc/PID/ns/net names it (`net:[INODE]`).
+    pub inode: u64,
+    /// Its name under /run/netns, if it has one.
+    pub name: Option<String>,
+}
+
 /// One TCP or UDP socket as the kernel reported it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Socket {
@@ -142,6 +151,8 @@ pub struct Socket {
     pub cgroup_id: Option<u64>,
     /// IPV6_V6ONLY of an inet6 socket; `None` for inet or when unreported.
     pub v6only: Option<bool>,
+    /// Set when listing other namespaces than portwatch's own.
+    pub netns: Option<std::sync::Arc<NetnsLabel>>,
 }
 
 impl Socket {

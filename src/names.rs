@@ -16,15 +16,31 @@ pub struct Services {
     names: HashMap<(Netid, u16), String>,
     /// Names and aliases to their ports, for `who ssh`.
     ports: HashMap<String, Vec<(Netid, u16)>>,
+    /// The kernel's ephemeral port range: as ss does, ports in it are not
+    /// named (57000 is a client's port far more often than dircproxy).
+    ephemeral: Option<(u16, u16)>,
+}
+
+/// The kernel's range for ports it chooses (`autobound`, client ports).
+pub fn ephemeral_ports(system: &dyn System) -> (u16, u16) {
+    let text =
+        system.read_file(Path::new("/proc/sys/net/ipv4/ip_local_port_range")).unwrap_or_default();
+    let mut bounds = text.split_whitespace().filter_map(|n| n.parse().ok());
+    match (bounds.next(), bounds.next()) {
+        (Some(low), Some(high)) => (low, high),
+        _ => (32768, 60999),
+    }
 }
 
 impl Services {
     /// Reads /etc/services through `system`; a missing file means no names.
     pub fn load(system: &dyn System) -> Services {
-        system
+        let mut services = system
             .read_file(Path::new(SERVICES_PATH))
             .map(|text| Services::parse(&text))
-            .unwrap_or_default()
+            .unwrap_or_default();
+        services.ephemeral = Some(ephemeral_ports(system));
+        services
     }
 
     /// Parses services(5) lines: `name port/protocol [aliases] [# comment]`.
@@ -52,7 +68,11 @@ impl Services {
         services
     }
 
+    /// The name of a port, unless it lies in the ephemeral range.
     pub fn name(&self, netid: Netid, port: u16) -> Option<&str> {
+        if self.ephemeral.is_some_and(|(low, high)| (low..=high).contains(&port)) {
+            return None;
+        }
         self.names.get(&(netid, port)).map(String::as_str)
     }
 
@@ -99,5 +119,11 @@ mod tests {
         assert_eq!(services.ports("www"), [(Netid::Tcp, 80)]);
         assert_eq!(services.ports("domain"), [(Netid::Udp, 53)]);
         assert!(services.ports("nope").is_empty());
+        let services = Services {
+            ephemeral: Some((32768, 60999)),
+            ..Services::parse("dircproxy 57000/tcp\n")
+        };
+        assert_eq!(services.name(Netid::Tcp, 57000), None, "ss leaves ephemeral ports numeric");
+        assert_eq!(services.ports("dircproxy"), [(Netid::Tcp, 57000)]);
     }
 }

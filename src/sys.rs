@@ -37,6 +37,9 @@ pub trait System: Sync {
     /// The target of a symbolic link, such as `/proc/PID/fd/3`.
     fn read_link(&self, path: &Path) -> io::Result<PathBuf>;
 
+    /// The inode of a file, such as a namespace under /run/netns.
+    fn file_inode(&self, path: &Path) -> io::Result<u64>;
+
     /// The index of the interface with this name.
     fn interface_index(&self, name: &str) -> Option<u32>;
 
@@ -81,6 +84,11 @@ impl System for HostSystem {
 
     fn read_link(&self, path: &Path) -> io::Result<PathBuf> {
         std::fs::read_link(path)
+    }
+
+    fn file_inode(&self, path: &Path) -> io::Result<u64> {
+        use std::os::unix::fs::MetadataExt;
+        Ok(std::fs::metadata(path)?.ino())
     }
 
     fn interface_index(&self, name: &str) -> Option<u32> {

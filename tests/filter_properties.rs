@@ -121,6 +121,7 @@ fn socket(local_port: u16, peer_port: u16, v6: bool) -> Socket {
         mark: Some(0x10),
         cgroup_id: Some(42),
         v6only: Some(false),
+        netns: None,
     }
 }
 

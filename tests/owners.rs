@@ -503,3 +503,39 @@ fn a_deleted_binary_is_reported_without_the_kernels_suffix() {
     assert_eq!(process["exe"], binary.to_str().unwrap());
     assert_eq!(process["exe_deleted"], true);
 }
+
+#[test]
+fn one_namespace_by_name_and_every_namespace_at_once() {
+    if skip_unless_root("one_namespace_by_name_and_every_namespace_at_once") {
+        return;
+    }
+    let (first, second) = (Netns::new("nsa"), Netns::new("nsb"));
+    let names = Names::new();
+    let a = Holder::spawn(&names.program("pw-in-nsa"), "tcp4:7001", Some(&first));
+    let b = Holder::spawn(&names.program("pw-in-nsb"), "tcp4:7002", Some(&second));
+    let host_listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let host_port = u64::from(host_listener.local_addr().unwrap().port());
+
+    let only_first = json_rows(&["-N", &first.name, "-tln", "--json"]);
+    let ports: Vec<u64> = only_first.iter().map(|r| r["local"]["port"].as_u64().unwrap()).collect();
+    assert_eq!(ports, [7001], "-N lists that namespace alone");
+
+    let everything = json_rows(&["--all-netns", "-tlnp", "--json"]);
+    for (netns, holder, port) in [(&first, &a, 7001), (&second, &b, 7002)] {
+        let row = everything
+            .iter()
+            .find(|r| r["netns"]["name"] == netns.name.as_str() && r["local"]["port"] == port)
+            .unwrap_or_else(|| panic!("no row for {} in {everything:?}", netns.name));
+        assert_eq!(row["processes"][0]["pid"], holder.pid());
+        assert!(row["netns"]["inode"].as_u64().unwrap() > 0);
+    }
+    let own = std::fs::read_link("/proc/self/ns/net").unwrap();
+    let own_inode: u64 = own.to_str().unwrap()[5..].trim_end_matches(']').parse().unwrap();
+    let host_row = everything.iter().find(|r| r["local"]["port"] == host_port).unwrap();
+    assert_eq!(host_row["netns"], json!({"inode": own_inode, "name": null}));
+
+    let table = stdout_of(&["--all-netns", "-tln"]);
+    assert!(table.starts_with("Netns"), "{table}");
+    let line = table.lines().find(|l| l.contains("127.0.0.1:7001")).unwrap();
+    assert!(line.starts_with(&first.name), "{line}");
+}

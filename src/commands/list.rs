@@ -1,19 +1,22 @@
 //! `portwatch list`: select, read and render sockets.
 
 use std::io::Write;
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 
 use crate::cli::{FormatArg, ListArgs};
 use crate::exit::{ExitCode, UsageError};
+use crate::model::Socket;
 use crate::names::{HostNames, Services};
+use crate::netns;
 use crate::owners::Owners;
 use crate::render::json::{JsonStyle, JsonWriter};
 use crate::render::lsof::LsofWriter;
 use crate::render::netstat::NetstatWriter;
 use crate::render::ss::{SsLayout, SsWriter};
 use crate::render::{Format, Lookups, SocketWriter};
-use crate::source::{self, Outcome, Selection};
+use crate::source::{self, Outcome, Selection, SocketFilter};
 use crate::state::StateSet;
 use crate::sys::System;
 
@@ -25,6 +28,9 @@ pub fn run(
 ) -> Result<ExitCode> {
     if let Some(path) = &args.diag {
         return super::record::record_to_path(path, &args.selection, system, stderr);
+    }
+    if let Some(name) = &args.net {
+        netns::enter(&netns::named_path(name))?;
     }
     let super::Query { mut selection, filter } =
         super::query(&args.selection, StateSet::ss_default(), system, stderr)?;
@@ -49,9 +55,12 @@ pub fn run(
         wide: args.wide,
     };
     let mut writer = writer(args, format, &selection, lookups, system, stdout)?;
-    let mut sink = |socket: &crate::model::Socket| writer.write_socket(socket);
+    let mut sink = |socket: &Socket| writer.write_socket(socket);
     let outcome = match &args.from {
         Some(path) => source::list_recorded(path, &selection, filter.as_ref(), &mut sink)?,
+        None if args.all_netns => {
+            list_all_namespaces(system, &selection, filter.as_ref(), &mut sink, stderr)?
+        }
         None => source::list_live(system, &selection, filter.as_ref(), &mut sink, stderr)?,
     };
     writer.finish()?;
@@ -72,6 +81,50 @@ pub fn run(
         writeln!(stderr, "{hint}")?;
     }
     report(outcome, stderr)
+}
+
+/// Lists every namespace in turn, each on a thread that entered it; its
+/// rows carry the namespace. A namespace gone meanwhile is skipped.
+fn list_all_namespaces(
+    system: &dyn System,
+    selection: &Selection,
+    filter: Option<&SocketFilter>,
+    sink: &mut source::Sink<'_>,
+    stderr: &mut dyn Write,
+) -> Result<Outcome> {
+    let mut total = Outcome::default();
+    for namespace in netns::discover(system)? {
+        let label = Arc::new(namespace.label.clone());
+        let mut notices = Vec::new();
+        let listed = netns::within(&namespace, || {
+            let mut sockets = Vec::new();
+            let mut collect = |socket: &Socket| {
+                sockets.push(Socket { netns: Some(label.clone()), ..socket.clone() });
+                Ok(())
+            };
+            let outcome = source::list_live(system, selection, filter, &mut collect, &mut notices)?;
+            Ok((sockets, outcome))
+        });
+        stderr.write_all(&notices)?;
+        let (sockets, outcome) = match listed {
+            Ok(listed) => listed,
+            Err(error) => {
+                writeln!(
+                    stderr,
+                    "portwatch: skipping network namespace {}: {error:#}",
+                    namespace.label.inode
+                )?;
+                continue;
+            }
+        };
+        for socket in &sockets {
+            sink(socket)?;
+        }
+        total.interrupted |= outcome.interrupted;
+        total.undecodable += outcome.undecodable;
+        total.received += outcome.received;
+    }
+    Ok(total)
 }
 
 pub fn scan_owners(system: &dyn System) -> Result<Owners<'_>> {
@@ -106,6 +159,7 @@ fn writer<'a>(
                 extended: args.extended,
                 processes: args.processes,
                 category: args.show_category,
+                netns: args.all_netns,
             };
             Box::new(SsWriter::new(stdout, layout, lookups))
         }

@@ -75,20 +75,9 @@ pub fn socket_filter(
     }
     Ok(Some(SocketFilter {
         bytecode: bytecode::compile(&parsed.expr).ok(),
-        extras: Extras { ephemeral_ports: ephemeral_ports(system) },
+        extras: Extras { ephemeral_ports: crate::names::ephemeral_ports(system) },
         expr: parsed.expr,
     }))
-}
-
-/// The kernel's ephemeral port range, for `autobound` in userspace.
-fn ephemeral_ports(system: &dyn System) -> (u16, u16) {
-    let text =
-        system.read_file(Path::new("/proc/sys/net/ipv4/ip_local_port_range")).unwrap_or_default();
-    let mut bounds = text.split_whitespace().filter_map(|n| n.parse().ok());
-    match (bounds.next(), bounds.next()) {
-        (Some(low), Some(high)) => (low, high),
-        _ => (32768, 60999),
-    }
 }
 
 /// Turns ss's selection flags and state words into a [`Selection`], and

@@ -9,7 +9,7 @@ use anyhow::Result;
 use serde::Serialize;
 
 use super::{Lookups, SocketWriter};
-use crate::model::{Endpoint, Family, Netid, PortCategory, Socket};
+use crate::model::{Endpoint, Family, Netid, NetnsLabel, PortCategory, Socket};
 use crate::names::{HostNames, Services};
 use crate::owners::cgroup::Container;
 use crate::owners::process::ProcessInfo;
@@ -29,6 +29,9 @@ pub struct JsonSocket<'a> {
     cookie: Option<u64>,
     interface: Option<&'a str>,
     v6only: Option<bool>,
+    /// With `--all-netns` only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    netns: Option<&'a NetnsLabel>,
     /// With `-p` only.
     #[serde(skip_serializing_if = "Option::is_none")]
     processes: Option<Vec<JsonProcess<'a>>>,
@@ -128,6 +131,7 @@ pub fn socket_object<'a>(
         cookie: socket.cookie,
         interface: socket.interface.as_deref(),
         v6only: socket.v6only,
+        netns: socket.netns.as_deref(),
         processes: None,
         owner_visible: None,
     }

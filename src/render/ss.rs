@@ -10,7 +10,7 @@ use anyhow::Result;
 
 use super::columns::{Column, ColumnTable};
 use super::{Lookups, SocketWriter, escape};
-use crate::model::{Endpoint, Family, PortCategory, Socket};
+use crate::model::{Endpoint, Family, NetnsLabel, PortCategory, Socket};
 use crate::names::HostNames;
 
 /// Which parts of ss's table to show.
@@ -27,6 +27,8 @@ pub struct SsLayout {
     pub processes: bool,
     /// `--show-category`: the local port's IANA range.
     pub category: bool,
+    /// `--all-netns`: a first column naming each row's namespace.
+    pub netns: bool,
 }
 
 impl SsLayout {
@@ -58,8 +60,11 @@ fn columns(layout: SsLayout) -> Vec<Column> {
     // the colons line up as in ss.
     let (address, port) = (Column::right(" "), Column::left(""));
     let mut columns = Vec::new();
-    if layout.netid {
+    if layout.netns {
         columns.push(first);
+    }
+    if layout.netid {
+        columns.push(if columns.is_empty() { first } else { left });
     }
     if layout.state {
         columns.push(if columns.is_empty() { first } else { left });
@@ -76,6 +81,9 @@ fn columns(layout: SsLayout) -> Vec<Column> {
 }
 
 fn push_header(table: &mut ColumnTable, layout: SsLayout) {
+    if layout.netns {
+        table.push("Netns");
+    }
     if layout.netid {
         table.push("Netid");
     }
@@ -96,6 +104,15 @@ fn push_header(table: &mut ColumnTable, layout: SsLayout) {
 impl<W: Write> SocketWriter for SsWriter<'_, W> {
     fn write_socket(&mut self, socket: &Socket) -> Result<()> {
         let table = &mut self.table;
+        if self.layout.netns {
+            match socket.netns.as_deref() {
+                Some(NetnsLabel { name: Some(name), .. }) => {
+                    table.push(&escape::for_terminal(name))
+                }
+                Some(NetnsLabel { inode, .. }) => table.push_display(inode),
+                None => table.push("-"),
+            }
+        }
         if self.layout.netid {
             table.push(socket.netid.as_str());
         }

@@ -313,6 +313,7 @@ impl<'s> SocketDecoder<'s> {
             mark: attributes.mark,
             cgroup_id: attributes.cgroup_id,
             v6only: attributes.v6only,
+            netns: None,
         })
     }
 }

@@ -1,5 +1,6 @@
-//! The fallback source: /proc/net/{tcp,tcp6,udp,udp6}, read when sock_diag
-//! netlink is unavailable. /proc has no cookie and no v6only flag.
+//! The fallback source: /proc/thread-self/net/{tcp,tcp6,udp,udp6} (the
+//! calling thread's namespace, as /proc/net is the main thread's), read
+//! when sock_diag netlink is unavailable. /proc has no cookie and no v6only.
 
 use std::io::BufRead;
 use std::net::SocketAddr;
@@ -15,10 +16,10 @@ use crate::sys::System;
 
 pub fn table_path(netid: Netid, family: Family) -> &'static Path {
     Path::new(match (netid, family) {
-        (Netid::Tcp, Family::Inet) => "/proc/net/tcp",
-        (Netid::Tcp, Family::Inet6) => "/proc/net/tcp6",
-        (Netid::Udp, Family::Inet) => "/proc/net/udp",
-        (Netid::Udp, Family::Inet6) => "/proc/net/udp6",
+        (Netid::Tcp, Family::Inet) => "/proc/thread-self/net/tcp",
+        (Netid::Tcp, Family::Inet6) => "/proc/thread-self/net/tcp6",
+        (Netid::Udp, Family::Inet) => "/proc/thread-self/net/udp",
+        (Netid::Udp, Family::Inet6) => "/proc/thread-self/net/udp6",
     })
 }
 
@@ -101,6 +102,7 @@ impl Entry {
             mark: None,
             cgroup_id: None,
             v6only: None,
+            netns: None,
         })
     }
 }

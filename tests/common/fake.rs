@@ -50,7 +50,7 @@ impl FakeSystem {
         for table in ["tcp", "tcp6", "udp", "udp6"] {
             let text = std::fs::read_to_string(dir.join(format!("proc-net-{table}")))
                 .expect("read /proc/net fixture");
-            files.insert(PathBuf::from(format!("/proc/net/{table}")), text);
+            files.insert(PathBuf::from(format!("/proc/thread-self/net/{table}")), text);
         }
         files.insert(PathBuf::from("/etc/services"), "ssh 22/tcp\ndomain 53/udp\n".into());
         FakeSystem {
@@ -164,6 +164,10 @@ impl System for FakeSystem {
 
     fn read_link(&self, path: &Path) -> io::Result<PathBuf> {
         self.links.get(path).cloned().ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))
+    }
+
+    fn file_inode(&self, _: &Path) -> io::Result<u64> {
+        Err(io::Error::from(io::ErrorKind::NotFound))
     }
 
     fn interface_index(&self, name: &str) -> Option<u32> {
