@@ -177,6 +177,11 @@ pub struct ListArgs {
     #[arg(short = 'N', long = "net", value_name = "NAME", conflicts_with_all = ["from", "all_netns"])]
     pub net: Option<String>,
 
+    /// Close the selected sockets (SOCK_DESTROY, as ss -K) and list the ones
+    /// closed; needs a filter expression
+    #[arg(short = 'K', long = "kill", conflicts_with_all = ["from", "all_netns", "diag"])]
+    pub kill: bool,
+
     /// List every network namespace on the host, each row naming its own
     #[arg(long = "all-netns", conflicts_with = "from")]
     pub all_netns: bool,

@@ -286,3 +286,33 @@ fn no_header_gives_one_line_per_socket() {
     // Other processes may open or close listeners between the two runs.
     assert!(counted.abs_diff(listeners) <= 2, "{counted} lines, {listeners} rows");
 }
+
+#[test]
+fn kill_closes_the_filtered_connection_and_the_peer_sees_the_reset() {
+    if common::skip_unless_root("kill_closes_the_filtered_connection_and_the_peer_sees_the_reset") {
+        return;
+    }
+    use std::io::Read;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let server_port = listener.local_addr().unwrap().port();
+    let client = TcpStream::connect(("127.0.0.1", server_port)).unwrap();
+    let (mut server, _) = listener.accept().unwrap();
+    let bystander = TcpStream::connect(("127.0.0.1", server_port)).unwrap();
+    let (_bystander_server, _) = listener.accept().unwrap();
+    let client_port = client.local_addr().unwrap().port();
+    let filter = format!("dport = :{server_port} and sport = :{client_port}");
+    let closed = stdout_of(&["-tnH", "-K", &filter]);
+    let lines: Vec<&str> = closed.lines().collect();
+    assert_eq!(lines.len(), 1, "exactly the filtered socket is closed and listed: {closed}");
+    assert!(lines[0].contains(&format!("127.0.0.1:{client_port}")), "{closed}");
+    server.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let error = server.read(&mut [0u8; 8]).unwrap_err();
+    assert_eq!(error.kind(), std::io::ErrorKind::ConnectionReset);
+    let still_there = json_rows(&[
+        "-tn",
+        "--json",
+        &format!("sport = :{}", bystander.local_addr().unwrap().port()),
+    ]);
+    assert_eq!(still_there.len(), 1, "the other connection is untouched");
+    common::portwatch().args(["-tn", "-K"]).assert().code(2);
+}

@@ -34,6 +34,12 @@ pub fn run(
     }
     let super::Query { mut selection, filter } =
         super::query(&args.selection, StateSet::ss_default(), system, stderr)?;
+    if args.kill && filter.is_none() {
+        return Err(UsageError(
+            "-K closes sockets only with a filter expression (such as 'dport = :80')".into(),
+        )
+        .into());
+    }
     let format = format(args);
     if format == Format::Netstat {
         // netstat lists TCP before UDP.
@@ -55,7 +61,14 @@ pub fn run(
         wide: args.wide,
     };
     let mut writer = writer(args, format, &selection, lookups, system, stdout)?;
-    let mut sink = |socket: &Socket| writer.write_socket(socket);
+    let mut killer = if args.kill { Some(source::Killer::open(system)?) } else { None };
+    let mut sink = |socket: &Socket| {
+        let gone_already = match killer.as_mut() {
+            Some(killer) => !killer.kill(socket)?,
+            None => false,
+        };
+        if gone_already { Ok(()) } else { writer.write_socket(socket) }
+    };
     let outcome = match &args.from {
         Some(path) => source::list_recorded(path, &selection, filter.as_ref(), &mut sink)?,
         None if args.all_netns => {

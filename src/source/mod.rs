@@ -271,3 +271,40 @@ pub fn record(
     }
     Ok(outcome)
 }
+
+/// Closes sockets through SOCK_DESTROY, on a netlink socket of its own.
+pub struct Killer {
+    transport: Box<dyn DiagTransport>,
+    buffer: Vec<u8>,
+    sequence_number: u32,
+}
+
+impl Killer {
+    pub fn open(system: &dyn System) -> Result<Killer> {
+        let transport = system.sock_diag().map_err(DiagError::Open)?;
+        Ok(Killer { transport, buffer: vec![0; 8192], sequence_number: 0 })
+    }
+
+    /// Closes `socket`; `false` when it was already gone.
+    pub fn kill(&mut self, socket: &Socket) -> Result<bool> {
+        self.sequence_number += 1;
+        match netlink::destroy(
+            self.transport.as_mut(),
+            socket,
+            self.sequence_number,
+            &mut self.buffer,
+        ) {
+            Ok(()) => Ok(true),
+            Err(DiagError::Rejected(errno)) if errno == libc::ENOENT => Ok(false),
+            Err(DiagError::Rejected(errno)) if errno == libc::EOPNOTSUPP => {
+                anyhow::bail!(
+                    "this kernel cannot close sockets: it was built without CONFIG_INET_DIAG_DESTROY"
+                )
+            }
+            Err(DiagError::Rejected(errno)) if errno == libc::EPERM => {
+                anyhow::bail!("closing sockets needs root (CAP_NET_ADMIN)")
+            }
+            Err(error) => Err(error).context("cannot close a socket"),
+        }
+    }
+}

@@ -10,15 +10,15 @@ use std::collections::HashMap;
 use std::io;
 
 use netlink_packet_core::{
-    DoneBuffer, ErrorBuffer, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST, NLMSG_DONE, NLMSG_ERROR,
-    NetlinkBuffer, NetlinkHeader, NetlinkMessage, NlaBuffer, NlasIterator, Parseable,
+    DoneBuffer, ErrorBuffer, NLM_F_ACK, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST, NLMSG_DONE,
+    NLMSG_ERROR, NetlinkBuffer, NetlinkHeader, NetlinkMessage, NlaBuffer, NlasIterator, Parseable,
 };
 use netlink_packet_sock_diag::inet::nlas::Nla;
 use netlink_packet_sock_diag::inet::{
     ExtensionFlags, InetRequest, InetResponseHeader, SocketId, StateFlags,
 };
 use netlink_packet_sock_diag::{
-    INET_DIAG_MARK, INET_DIAG_SKV6ONLY, SOCK_DIAG_BY_FAMILY, SockDiagMessage,
+    INET_DIAG_MARK, INET_DIAG_SKV6ONLY, SOCK_DIAG_BY_FAMILY, SockDiagDestroy, SockDiagMessage,
 };
 
 use crate::model::{Endpoint, Family, Netid, Socket};
@@ -135,6 +135,50 @@ fn append_attribute(message: &mut Vec<u8>, kind: u16, value: &[u8]) {
     message.resize(message.len().next_multiple_of(4), 0);
     let total = message.len() as u32;
     message[..4].copy_from_slice(&total.to_ne_bytes());
+}
+
+/// Closes one socket through SOCK_DESTROY (as `ss -K`), identified by its
+/// addresses, ports, interface and cookie, and waits for the kernel's answer.
+pub fn destroy(
+    transport: &mut dyn DiagTransport,
+    socket: &Socket,
+    sequence_number: u32,
+    buffer: &mut [u8],
+) -> Result<(), DiagError> {
+    let socket_id = SocketId {
+        source_port: socket.local.port,
+        destination_port: socket.peer.port,
+        source_address: socket.local.addr,
+        destination_address: socket.peer.addr,
+        interface_id: socket.interface_index,
+        cookie: socket.cookie.unwrap_or(0).to_ne_bytes(),
+    };
+    let request = InetRequest {
+        family: socket.family.address_family(),
+        protocol: socket.netid.ip_protocol(),
+        extensions: ExtensionFlags::empty(),
+        states: StateFlags::from_bits_retain(u32::MAX),
+        socket_id,
+    };
+    let mut header = NetlinkHeader::default();
+    header.flags = NLM_F_REQUEST | NLM_F_ACK;
+    header.sequence_number = sequence_number;
+    let mut message = NetlinkMessage::new(
+        header,
+        SockDiagDestroy::new(SockDiagMessage::InetRequest(request)).into(),
+    );
+    message.finalize();
+    let mut bytes = vec![0; message.buffer_len()];
+    message.serialize(&mut bytes);
+    transport.send(&bytes).map_err(DiagError::Io)?;
+    let len = transport.recv(buffer).map_err(DiagError::Io)?;
+    if len > buffer.len() {
+        return Err(DiagError::Truncated { len, capacity: buffer.len() });
+    }
+    for message in Messages::new(&buffer[..len]) {
+        message?;
+    }
+    Ok(())
 }
 
 /// What one reply message means for the dump it belongs to.
