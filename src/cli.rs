@@ -97,6 +97,22 @@ pub struct SelectionArgs {
     #[arg(value_name = "FILTER", num_args = 0.., allow_hyphen_values = false)]
     pub filter: Vec<String>,
 
+    /// Show timers (`timer:(keepalive,59min,0)`)
+    #[arg(short = 'o', long = "options")]
+    pub options: bool,
+
+    /// Show socket memory (`skmem:(r0,rb131072,...)`)
+    #[arg(short = 'm', long = "memory")]
+    pub memory: bool,
+
+    /// Show TCP internals (tcp_info: rtt, cwnd, mss, retransmits, ...)
+    #[arg(short = 'i', long = "info")]
+    pub info: bool,
+
+    /// Keep -m and -i details on the socket's line (as ss -O)
+    #[arg(short = 'O', long = "oneline")]
+    pub oneline: bool,
+
     /// Only sockets whose local port is in this IANA range; may be repeated
     #[arg(long = "category", value_name = "CATEGORY")]
     pub category: Vec<PortCategoryArg>,

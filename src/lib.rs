@@ -2,6 +2,7 @@
 
 pub mod cli;
 pub mod commands;
+pub mod details;
 pub mod exit;
 pub mod filter;
 pub mod model;

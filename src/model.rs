@@ -153,6 +153,8 @@ pub struct Socket {
     pub v6only: Option<bool>,
     /// Set when listing other namespaces than portwatch's own.
     pub netns: Option<std::sync::Arc<NetnsLabel>>,
+    /// Timer, memory and tcp_info, with `-o`, `-m`, `-i`.
+    pub details: Option<Box<crate::details::Details>>,
 }
 
 impl Socket {

@@ -122,6 +122,7 @@ fn socket(local_port: u16, peer_port: u16, v6: bool) -> Socket {
         cgroup_id: Some(42),
         v6only: Some(false),
         netns: None,
+        details: None,
     }
 }
 

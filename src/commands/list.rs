@@ -173,6 +173,9 @@ fn writer<'a>(
                 processes: args.processes,
                 category: args.show_category,
                 netns: args.all_netns,
+                timers: args.selection.options,
+                details: args.selection.memory || args.selection.info,
+                oneline: args.selection.oneline,
             };
             Box::new(SsWriter::new(stdout, layout, lookups))
         }

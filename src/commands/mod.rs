@@ -15,7 +15,7 @@ use crate::filter::parse::{self, SystemResolver};
 use crate::filter::{Cond, Extras, bytecode};
 use crate::model::{Family, Netid, PortCategory};
 use crate::names::Services;
-use crate::source::{Selection, SocketFilter};
+use crate::source::{Extensions, Selection, SocketFilter};
 use crate::state::StateSet;
 use crate::sys::System;
 
@@ -130,7 +130,9 @@ pub fn selection_and_expression(
             PortCategoryArg::Dynamic => PortCategory::Dynamic,
         })
         .collect();
-    Ok((Selection { netids, families, states, categories }, expression))
+    let extensions = Extensions { memory: args.memory, tcp_info: args.info };
+    let details = args.options || args.memory || args.info;
+    Ok((Selection { netids, families, states, categories, extensions, details }, expression))
 }
 
 /// Applies the leading `state WORD` and `exclude WORD` pairs as ss does: the

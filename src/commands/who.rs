@@ -107,6 +107,8 @@ pub fn run(
         families: crate::model::Family::ALL.to_vec(),
         states: StateSet::all(),
         categories: Vec::new(),
+        extensions: Default::default(),
+        details: false,
     };
     let mut groups: BTreeMap<Option<u32>, Group> = BTreeMap::new();
     let mut sink = |socket: &Socket| {

@@ -64,11 +64,11 @@ impl ColumnTable {
     }
 
     fn finish_cell(&mut self, start: usize) {
-        let cell = &self.text[start..];
-        let width = if cell.is_ascii() { cell.len() } else { cell.chars().count() };
+        let width = display_width(&self.text[start..]);
         let column = self.cell_lens.len() % self.columns.len();
         self.widths[column] = self.widths[column].max(width);
-        self.cell_lens.push(u32::try_from(cell.len()).unwrap_or(u32::MAX));
+        let len = self.text.len() - start;
+        self.cell_lens.push(u32::try_from(len).unwrap_or(u32::MAX));
     }
 
     pub fn write_to(&self, out: &mut dyn Write) -> io::Result<()> {
@@ -83,8 +83,7 @@ impl ColumnTable {
             if column_index > 0 {
                 line.push_str(column.gap);
             }
-            let width = if cell.is_ascii() { cell.len() } else { cell.chars().count() };
-            let padding = self.widths[column_index] - width;
+            let padding = self.widths[column_index] - display_width(cell);
             match column.align {
                 Align::Left => {
                     line.push_str(cell);
@@ -96,14 +95,22 @@ impl ColumnTable {
                 }
             }
             if column_index + 1 == self.columns.len() {
-                line.truncate(line.trim_end_matches(' ').len());
-                line.push('\n');
-                out.write_all(line.as_bytes())?;
+                for physical in line.split('\n') {
+                    out.write_all(physical.trim_end_matches(' ').as_bytes())?;
+                    out.write_all(b"\n")?;
+                }
                 line.clear();
             }
         }
         Ok(())
     }
+}
+
+/// The width a cell takes in its column: its first line's, as a last-column
+/// cell may go on below its row (ss's `-i` line).
+fn display_width(cell: &str) -> usize {
+    let first_line = cell.split('\n').next().unwrap_or_default();
+    if first_line.is_ascii() { first_line.len() } else { first_line.chars().count() }
 }
 
 #[cfg(test)]

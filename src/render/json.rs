@@ -9,6 +9,7 @@ use anyhow::Result;
 use serde::Serialize;
 
 use super::{Lookups, SocketWriter};
+use crate::details::Details;
 use crate::model::{Endpoint, Family, Netid, NetnsLabel, PortCategory, Socket};
 use crate::names::{HostNames, Services};
 use crate::owners::cgroup::Container;
@@ -32,6 +33,9 @@ pub struct JsonSocket<'a> {
     /// With `--all-netns` only.
     #[serde(skip_serializing_if = "Option::is_none")]
     netns: Option<&'a NetnsLabel>,
+    /// `timer`, `skmem`, `tcp_info`, with `-o`, `-m`, `-i`.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    details: Option<&'a Details>,
     /// With `-p` only.
     #[serde(skip_serializing_if = "Option::is_none")]
     processes: Option<Vec<JsonProcess<'a>>>,
@@ -132,6 +136,7 @@ pub fn socket_object<'a>(
         interface: socket.interface.as_deref(),
         v6only: socket.v6only,
         netns: socket.netns.as_deref(),
+        details: socket.details.as_deref(),
         processes: None,
         owner_visible: None,
     }

@@ -29,11 +29,16 @@ pub struct SsLayout {
     pub category: bool,
     /// `--all-netns`: a first column naming each row's namespace.
     pub netns: bool,
+    /// `-o`, `-m`, `-i`: timers, memory, tcp_info.
+    pub timers: bool,
+    pub details: bool,
+    /// `-O`: details on the socket's own line.
+    pub oneline: bool,
 }
 
 impl SsLayout {
     fn process_column(self) -> bool {
-        self.extended || self.processes
+        self.extended || self.processes || self.timers || self.details
     }
 }
 
@@ -137,11 +142,28 @@ impl<W: Write> SocketWriter for SsWriter<'_, W> {
             if self.layout.processes {
                 users_cell(&mut cell, &mut self.lookups, socket);
             }
+            let details = socket.details.as_deref();
+            if let Some(timer) =
+                details.and_then(|d| d.timer.as_ref()).filter(|_| self.layout.timers)
+            {
+                separate(&mut cell, " ");
+                cell.push_str(&timer.ss_text());
+            }
             if self.layout.extended {
-                if !cell.is_empty() {
-                    cell.push(' ');
-                }
+                separate(&mut cell, " ");
                 extended_cell(&mut cell, socket);
+            }
+            let extras: Vec<String> = details
+                .map(|d| {
+                    let skmem = d.skmem.as_ref().map(|m| m.ss_text());
+                    let info = d.tcp_info.as_ref().map(|i| i.ss_text());
+                    skmem.into_iter().chain(info).collect()
+                })
+                .unwrap_or_default();
+            if !extras.is_empty() {
+                // ss puts -m and -i on a second, tab-indented line, unless -O.
+                cell.push_str(if self.layout.oneline { " " } else { "\n\t " });
+                cell.push_str(&extras.join(" "));
             }
             self.table.push(&cell);
         }
@@ -152,6 +174,12 @@ impl<W: Write> SocketWriter for SsWriter<'_, W> {
         self.table.write_to(&mut self.out)?;
         self.out.flush()?;
         Ok(())
+    }
+}
+
+fn separate(cell: &mut String, separator: &str) {
+    if !cell.is_empty() {
+        cell.push_str(separator);
     }
 }
 

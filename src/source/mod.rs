@@ -14,6 +14,7 @@ use crate::filter::{Cond, Expr, Extras};
 use crate::model::{Family, Netid, PortCategory, Socket};
 use crate::state::StateSet;
 use crate::sys::{DiagTransport, System};
+pub use netlink::Extensions;
 use netlink::{DiagError, DumpError, DumpRequest, RECV_BUFFER_LEN, Reply, SocketDecoder};
 use recording::RecordingReader;
 
@@ -26,6 +27,10 @@ pub struct Selection {
     pub states: StateSet,
     /// Local-port categories to keep (`--category`); empty keeps all.
     pub categories: Vec<PortCategory>,
+    /// The kernel's extras to ask for (`-m`, `-i`).
+    pub extensions: Extensions,
+    /// Decode timers and extras into `Socket::details` (`-o`, `-m`, `-i`).
+    pub details: bool,
 }
 
 impl Selection {
@@ -36,6 +41,7 @@ impl Selection {
                 netid,
                 family,
                 states: self.states,
+                extensions: self.extensions,
             })
         })
     }
@@ -114,6 +120,7 @@ pub fn list_live(
     let mut netlink = system.sock_diag().map_err(|e| DiagError::Open(e).to_string());
     let mut buffer = vec![0u8; RECV_BUFFER_LEN];
     let mut decoder = SocketDecoder::new(Some(system));
+    decoder.details = selection.details;
     let mut outcome = Outcome::default();
     let mut fallback_noticed = false;
     for (sequence_number, request) in (1..).zip(selection.requests()) {
@@ -210,6 +217,7 @@ pub fn list_recorded(
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     let mut reader = RecordingReader::new(&bytes);
     let mut decoder = SocketDecoder::new(None);
+    decoder.details = selection.details;
     let mut outcome = Outcome::default();
     let mut on_message = |origin: recording::DumpOrigin, message: &netlink::Message<'_>| {
         outcome.interrupted |= message.is_interrupted();

@@ -13,14 +13,16 @@ use netlink_packet_core::{
     DoneBuffer, ErrorBuffer, NLM_F_ACK, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST, NLMSG_DONE,
     NLMSG_ERROR, NetlinkBuffer, NetlinkHeader, NetlinkMessage, NlaBuffer, NlasIterator, Parseable,
 };
-use netlink_packet_sock_diag::inet::nlas::Nla;
+use netlink_packet_sock_diag::inet::nlas::{MemInfo, Nla};
 use netlink_packet_sock_diag::inet::{
     ExtensionFlags, InetRequest, InetResponseHeader, SocketId, StateFlags,
 };
 use netlink_packet_sock_diag::{
-    INET_DIAG_MARK, INET_DIAG_SKV6ONLY, SOCK_DIAG_BY_FAMILY, SockDiagDestroy, SockDiagMessage,
+    INET_DIAG_CONG, INET_DIAG_INFO, INET_DIAG_MARK, INET_DIAG_SKMEMINFO, INET_DIAG_SKV6ONLY,
+    SOCK_DIAG_BY_FAMILY, SockDiagDestroy, SockDiagMessage,
 };
 
+use crate::details::{Details, SkMem, TcpInfo, Timer};
 use crate::model::{Endpoint, Family, Netid, Socket};
 use crate::state::{SocketState, StateSet};
 use crate::sys::{DiagTransport, System};
@@ -91,6 +93,28 @@ pub struct DumpRequest {
     pub netid: Netid,
     pub family: Family,
     pub states: StateSet,
+    /// What to ask for beyond the basics (`-m`, `-i`).
+    pub extensions: Extensions,
+}
+
+/// The inet_diag extensions `-m` and `-i` ask the kernel for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Extensions {
+    pub memory: bool,
+    pub tcp_info: bool,
+}
+
+impl Extensions {
+    fn flags(self) -> ExtensionFlags {
+        let mut flags = ExtensionFlags::empty();
+        if self.memory {
+            flags |= ExtensionFlags::SKMEMINFO;
+        }
+        if self.tcp_info {
+            flags |= ExtensionFlags::INFO | ExtensionFlags::CONG;
+        }
+        flags
+    }
 }
 
 /// INET_DIAG_REQ_BYTECODE: the request's filter program. netlink-packet-
@@ -108,7 +132,7 @@ impl DumpRequest {
         let request = InetRequest {
             family: self.family.address_family(),
             protocol: self.netid.ip_protocol(),
-            extensions: ExtensionFlags::empty(),
+            extensions: self.extensions.flags(),
             states: StateFlags::from_bits_retain(self.states.kernel_mask()),
             socket_id,
         };
@@ -318,13 +342,18 @@ pub fn run_dump(
 /// Turns inet_diag messages into [`Socket`]s, naming interfaces as it goes.
 pub struct SocketDecoder<'s> {
     interfaces: InterfaceNames<'s>,
+    /// Decode timers, memory and tcp_info (`-o`, `-m`, `-i`).
+    pub details: bool,
 }
 
 impl<'s> SocketDecoder<'s> {
     /// Interface indexes are named by `system`; `None` (replayed dumps from
     /// another host) names them `if<index>` as ss does for unknown indexes.
     pub fn new(system: Option<&'s dyn System>) -> Self {
-        SocketDecoder { interfaces: InterfaceNames { system, names: HashMap::new() } }
+        SocketDecoder {
+            interfaces: InterfaceNames { system, names: HashMap::new() },
+            details: false,
+        }
     }
 
     pub fn decode(&mut self, netid: Netid, payload: &[u8]) -> Result<Socket, DiagError> {
@@ -340,7 +369,8 @@ impl<'s> SocketDecoder<'s> {
         let has_owner = !matches!(state, SocketState::TimeWait)
             && header.state != crate::state::KERNEL_NEW_SYN_RECV;
         let cookie = u64::from_ne_bytes(id.cookie);
-        let attributes = Attributes::parse(&payload[INET_DIAG_MSG_LEN.min(payload.len())..]);
+        let attributes =
+            Attributes::parse(&payload[INET_DIAG_MSG_LEN.min(payload.len())..], self.details);
         Ok(Socket {
             netid,
             family,
@@ -358,20 +388,26 @@ impl<'s> SocketDecoder<'s> {
             cgroup_id: attributes.cgroup_id,
             v6only: attributes.v6only,
             netns: None,
+            details: self.details.then(|| Box::new(attributes.details(payload))),
         })
     }
 }
 
-/// The attributes portwatch reads; others, and any it cannot parse, are skipped.
+/// The attributes portwatch reads; others, and any it cannot parse (such as
+/// a tcp_info of another size than netlink-packet-sock-diag expects), are
+/// skipped.
 #[derive(Default)]
 struct Attributes {
     v6only: Option<bool>,
     mark: Option<u32>,
     cgroup_id: Option<u64>,
+    memory: Option<MemInfo>,
+    tcp_info: Option<Box<netlink_packet_sock_diag::inet::nlas::TcpInfo>>,
+    congestion: Option<String>,
 }
 
 impl Attributes {
-    fn parse(bytes: &[u8]) -> Attributes {
+    fn parse(bytes: &[u8], details: bool) -> Attributes {
         let mut attributes = Attributes::default();
         for nla in NlasIterator::new(bytes).filter_map(Result::ok) {
             let nla: NlaBuffer<&[u8]> = nla;
@@ -381,6 +417,14 @@ impl Attributes {
                     Ok(Nla::Mark(mark)) => attributes.mark = Some(mark),
                     _ => {}
                 },
+                INET_DIAG_SKMEMINFO | INET_DIAG_INFO | INET_DIAG_CONG if details => {
+                    match Nla::parse(&nla) {
+                        Ok(Nla::MemInfo(memory)) => attributes.memory = Some(memory),
+                        Ok(Nla::TcpInfo(info)) => attributes.tcp_info = Some(Box::new(info)),
+                        Ok(Nla::Congestion(name)) => attributes.congestion = Some(name),
+                        _ => {}
+                    }
+                }
                 // netlink-packet-sock-diag 0.5 has no type for it: a u64.
                 INET_DIAG_CGROUP_ID => {
                     attributes.cgroup_id = nla.value().try_into().ok().map(u64::from_ne_bytes);
@@ -389,6 +433,36 @@ impl Attributes {
             }
         }
         attributes
+    }
+}
+
+impl Attributes {
+    /// The `-o`, `-m`, `-i` details; the timer comes from the fixed header,
+    /// read directly since the crate's Timer drops TIME-WAIT's expiry.
+    fn details(self, payload: &[u8]) -> Details {
+        let expires = payload.get(52..56).and_then(|b| b.try_into().ok()).map(u32::from_ne_bytes);
+        let timer = match (payload.get(2), payload.get(3), expires) {
+            (Some(&code), Some(&retrans), Some(expires)) => {
+                Timer::from_kernel(code, expires, retrans)
+            }
+            _ => None,
+        };
+        let skmem = self.memory.map(|m| SkMem {
+            rmem_alloc_bytes: m.receive_queue,
+            rcvbuf_bytes: m.receive_queue_max,
+            wmem_alloc_bytes: m.send_queue,
+            sndbuf_bytes: m.send_queue_max,
+            // netlink-packet-sock-diag 0.5 reads SK_MEMINFO_FWD_ALLOC into
+            // `cache` and SK_MEMINFO_WMEM_QUEUED into `bottom_send_queues`.
+            fwd_alloc_bytes: m.cache,
+            wmem_queued_bytes: m.bottom_send_queues,
+            optmem_bytes: m.options,
+            backlog_bytes: m.backlog_queue_length,
+            drops: m.drops,
+        });
+        let congestion = self.congestion;
+        let tcp_info = self.tcp_info.map(|info| TcpInfo::from_kernel(&info, congestion));
+        Details { timer, skmem, tcp_info }
     }
 }
 
@@ -430,6 +504,7 @@ mod tests {
             netid: Netid::Udp,
             family: Family::Inet6,
             states: StateSet::of(&[SocketState::SynRecv]),
+            extensions: Extensions::default(),
         };
         let bytes = request.to_bytes(7, None);
         assert_eq!(bytes.len(), 16 + 56);

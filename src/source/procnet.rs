@@ -103,6 +103,7 @@ impl Entry {
             cgroup_id: None,
             v6only: None,
             netns: None,
+            details: None,
         })
     }
 }
