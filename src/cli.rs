@@ -193,6 +193,10 @@ pub struct ListArgs {
     #[arg(short = 'N', long = "net", value_name = "NAME", conflicts_with_all = ["from", "all_netns"])]
     pub net: Option<String>,
 
+    /// Print ss -s's summary (socket totals per transport) instead of sockets
+    #[arg(short = 's', long = "summary", conflicts_with_all = ["from", "diag", "kill"])]
+    pub summary: bool,
+
     /// Close the selected sockets (SOCK_DESTROY, as ss -K) and list the ones
     /// closed; needs a filter expression
     #[arg(short = 'K', long = "kill", conflicts_with_all = ["from", "all_netns", "diag"])]

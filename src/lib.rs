@@ -12,6 +12,7 @@ pub mod owners;
 pub mod render;
 pub mod source;
 pub mod state;
+pub mod summary;
 pub mod sys;
 
 use std::ffi::OsString;

@@ -255,3 +255,39 @@ fn udp_only_service_names_work_with_tcp_listed_too() {
     };
     assert_eq!(key(&udp_only), key(&ours), "with -u alone ss agrees");
 }
+
+/// `-s` against `ss -s` in the namespace: exact for what the namespace
+/// counts itself; the TCP total, closed and orphaned counts are host-wide
+/// in the kernel and may move between the two runs (tolerance: 50).
+#[test]
+fn summary_matches_ss_summary() {
+    if skip_unless_root("summary_matches_ss_summary") {
+        return;
+    }
+    let (netns, _load) = namespace_with_load("summary");
+    let ours = netns.command(common::BIN).args(["-s"]).output().unwrap();
+    let theirs = netns.command("ss").args(["-s"]).output().unwrap();
+    let lines = |bytes: &[u8]| -> Vec<String> {
+        let text = String::from_utf8_lossy(bytes).into_owned();
+        let mut lines: Vec<String> = text.lines().map(|l| l.trim_end().to_owned()).collect();
+        while lines.last().is_some_and(String::is_empty) {
+            lines.pop();
+        }
+        lines
+    };
+    let numbers = |line: &str| -> Vec<i64> {
+        line.split(|c: char| !c.is_ascii_digit()).filter_map(|n| n.parse().ok()).collect()
+    };
+    let (ours, theirs) = (lines(&ours.stdout), lines(&theirs.stdout));
+    assert_eq!(ours.len(), theirs.len(), "{ours:?}\n{theirs:?}");
+    assert_eq!(ours[0], theirs[0], "Total");
+    let (tcp, their_tcp) = (numbers(&ours[1]), numbers(&theirs[1]));
+    assert!((tcp[0] - their_tcp[0]).abs() <= 50, "TCP total {tcp:?} vs {their_tcp:?}");
+    assert_eq!((tcp[1], tcp[4]), (their_tcp[1], their_tcp[4]), "estab and timewait");
+    assert!(tcp[1] > 0 && tcp[4] > 0, "the load has established and TIME-WAIT sockets");
+    assert_eq!(ours[2..], theirs[2..], "the transport table");
+    let json = netns.command(common::BIN).args(["-s", "--json"]).output().unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(json["transports"]["udp"]["total"], numbers(&theirs[5])[0]);
+    assert_eq!(json["tcp"]["estab"], their_tcp[1]);
+}

@@ -32,6 +32,17 @@ pub fn run(
     if let Some(name) = &args.net {
         netns::enter(&netns::named_path(name))?;
     }
+    if args.summary {
+        let summary = crate::summary::read(system)?;
+        if format(args) == Format::Json || format(args) == Format::JsonLines {
+            serde_json::to_writer(&mut *stdout, &summary)?;
+            stdout.write_all(b"\n")?;
+            stdout.flush()?;
+        } else {
+            crate::summary::write_text(stdout, &summary)?;
+        }
+        return Ok(ExitCode::Success);
+    }
     let super::Query { mut selection, filter } =
         super::query(&args.selection, StateSet::ss_default(), system, stderr)?;
     if args.kill && filter.is_none() {

@@ -1,0 +1,168 @@
+//! `-s`: ss -s's totals, from /proc/thread-self/net/sockstat{,6} (the
+//! kernel's per-protocol counters) and /proc/thread-self/net/snmp
+//! (CurrEstab), for the namespace portwatch runs in.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+
+use crate::sys::System;
+
+/// ss -s's figures.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    /// Sockets in use, of every kind ("sockets: used").
+    pub total: u64,
+    pub tcp: TcpSummary,
+    pub transports: Transports,
+}
+
+/// ss's `TCP:` line. `total` (allocated TCP sockets) and `orphaned` are
+/// counted by the kernel for the whole host, not per namespace.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct TcpSummary {
+    pub total: u64,
+    pub estab: u64,
+    pub closed: u64,
+    pub orphaned: u64,
+    pub timewait: u64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Transports {
+    pub raw: Counts,
+    pub udp: Counts,
+    pub tcp: Counts,
+    pub inet: Counts,
+    pub frag: Counts,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    pub total: u64,
+    pub ipv4: u64,
+    pub ipv6: u64,
+}
+
+impl Counts {
+    fn new(ipv4: u64, ipv6: u64) -> Counts {
+        Counts { total: ipv4 + ipv6, ipv4, ipv6 }
+    }
+
+    fn sum(all: &[Counts]) -> Counts {
+        Counts::new(all.iter().map(|c| c.ipv4).sum(), all.iter().map(|c| c.ipv6).sum())
+    }
+}
+
+/// `LABEL: key value key value ...` lines, by label and key.
+type Table = HashMap<String, HashMap<String, u64>>;
+
+fn parse_sockstat(text: &str) -> Table {
+    text.lines()
+        .filter_map(|line| {
+            let (label, rest) = line.split_once(':')?;
+            let words: Vec<&str> = rest.split_whitespace().collect();
+            let values = words
+                .chunks(2)
+                .filter_map(|pair| Some((pair.first()?.to_string(), pair.get(1)?.parse().ok()?)));
+            Some((label.trim().to_owned(), values.collect()))
+        })
+        .collect()
+}
+
+/// /proc/net/snmp's `Tcp:` header and value lines: CurrEstab.
+fn current_established(snmp: &str) -> Option<u64> {
+    let mut tcp_lines = snmp.lines().filter(|line| line.starts_with("Tcp:"));
+    let (names, values) = (tcp_lines.next()?, tcp_lines.next()?);
+    let at = names.split_whitespace().position(|name| name == "CurrEstab")?;
+    values.split_whitespace().nth(at)?.parse().ok()
+}
+
+pub fn read(system: &dyn System) -> Result<Summary> {
+    let read = |file: &str| {
+        let path = Path::new("/proc/thread-self/net").join(file);
+        system.read_file(&path).with_context(|| format!("cannot read {}", path.display()))
+    };
+    let v4 = parse_sockstat(&read("sockstat")?);
+    let v6 = parse_sockstat(&read("sockstat6").unwrap_or_default());
+    let estab = current_established(&read("snmp").unwrap_or_default()).unwrap_or(0);
+    Ok(summarize(&v4, &v6, estab))
+}
+
+fn summarize(v4: &Table, v6: &Table, estab: u64) -> Summary {
+    let get = |table: &Table, label: &str, key: &str| {
+        table.get(label).and_then(|t| t.get(key)).copied().unwrap_or(0)
+    };
+    let inuse = |label4: &str, label6: &str| {
+        Counts::new(get(v4, label4, "inuse"), get(v6, label6, "inuse"))
+    };
+    let (raw, udp, tcp, frag) =
+        (inuse("RAW", "RAW6"), inuse("UDP", "UDP6"), inuse("TCP", "TCP6"), inuse("FRAG", "FRAG6"));
+    // ss counts TIME-WAIT sockets in its TCP total, and calls the sockets
+    // allocated but not hashed (in no table) closed.
+    let timewait = get(v4, "TCP", "tw");
+    let allocated = get(v4, "TCP", "alloc") + timewait;
+    Summary {
+        total: get(v4, "sockets", "used"),
+        tcp: TcpSummary {
+            total: allocated,
+            estab,
+            closed: allocated.saturating_sub(tcp.total),
+            orphaned: get(v4, "TCP", "orphan"),
+            timewait,
+        },
+        transports: Transports { raw, udp, tcp, inet: Counts::sum(&[raw, udp, tcp]), frag },
+    }
+}
+
+/// ss -s's text.
+pub fn write_text(out: &mut dyn Write, summary: &Summary) -> std::io::Result<()> {
+    let tcp = &summary.tcp;
+    writeln!(out, "Total: {}", summary.total)?;
+    writeln!(
+        out,
+        "TCP:   {} (estab {}, closed {}, orphaned {}, timewait {})",
+        tcp.total, tcp.estab, tcp.closed, tcp.orphaned, tcp.timewait
+    )?;
+    writeln!(out)?;
+    writeln!(out, "Transport Total     IP        IPv6")?;
+    let t = &summary.transports;
+    for (name, counts) in
+        [("RAW", t.raw), ("UDP", t.udp), ("TCP", t.tcp), ("INET", t.inet), ("FRAG", t.frag)]
+    {
+        let line = format!("{name}\t  {:<9} {:<9} {:<9}", counts.total, counts.ipv4, counts.ipv6);
+        writeln!(out, "{}", line.trim_end())?;
+    }
+    out.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn figures_as_ss_derives_them() {
+        let v4 = parse_sockstat(
+            "sockets: used 18\nTCP: inuse 4 orphan 0 tw 3 alloc 9 mem 54\nUDP: inuse 1 mem 0\nRAW: inuse 0\nFRAG: inuse 0 memory 0\n",
+        );
+        let v6 = parse_sockstat(
+            "TCP6: inuse 4\nUDP6: inuse 1\nRAW6: inuse 0\nFRAG6: inuse 0 memory 0\n",
+        );
+        let snmp = "Tcp: RtoAlgorithm RtoMin CurrEstab\nTcp: 1 200 4\n";
+        let summary = summarize(&v4, &v6, current_established(snmp).unwrap());
+        assert_eq!(summary.total, 18);
+        assert_eq!(
+            summary.tcp,
+            TcpSummary { total: 12, estab: 4, closed: 4, orphaned: 0, timewait: 3 }
+        );
+        assert_eq!(summary.transports.tcp, Counts { total: 8, ipv4: 4, ipv6: 4 });
+        assert_eq!(summary.transports.inet, Counts { total: 10, ipv4: 5, ipv6: 5 });
+        let mut text = Vec::new();
+        write_text(&mut text, &summary).unwrap();
+        let text = String::from_utf8(text).unwrap();
+        assert!(text.starts_with("Total: 18\nTCP:   12 (estab 4, closed 4, orphaned 0, timewait 3)\n\nTransport Total     IP        IPv6\nRAW\t  0         0         0\n"), "{text}");
+    }
+}
