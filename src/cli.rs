@@ -69,6 +69,15 @@ pub struct SelectionArgs {
     #[arg(short = 'u', long = "udp")]
     pub udp: bool,
 
+    /// Display raw sockets
+    #[arg(short = 'w', long = "raw")]
+    pub raw: bool,
+
+    /// Display the socket kinds in this comma-separated list: tcp, udp, raw,
+    /// inet (all three), all
+    #[arg(short = 'A', long = "query", value_name = "QUERY", value_delimiter = ',')]
+    pub query: Vec<String>,
+
     /// Display only listening sockets (and unconnected UDP sockets)
     #[arg(short = 'l', long = "listening", overrides_with = "all")]
     pub listening: bool,

@@ -15,16 +15,19 @@ use crate::state::SocketState;
 pub enum Netid {
     Tcp,
     Udp,
+    /// Raw IP sockets; their "port" is the IP protocol number.
+    Raw,
 }
 
 impl Netid {
-    /// ss's display order: UDP sockets are listed before TCP sockets.
-    pub const SS_ORDER: [Netid; 2] = [Netid::Udp, Netid::Tcp];
+    /// ss's display order: raw, then UDP, then TCP.
+    pub const SS_ORDER: [Netid; 3] = [Netid::Raw, Netid::Udp, Netid::Tcp];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Netid::Tcp => "tcp",
             Netid::Udp => "udp",
+            Netid::Raw => "raw",
         }
     }
 
@@ -32,6 +35,7 @@ impl Netid {
         match self {
             Netid::Tcp => libc::IPPROTO_TCP as u8,
             Netid::Udp => libc::IPPROTO_UDP as u8,
+            Netid::Raw => libc::IPPROTO_RAW as u8,
         }
     }
 

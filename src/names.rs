@@ -9,6 +9,7 @@ use crate::model::Netid;
 use crate::sys::System;
 
 pub const SERVICES_PATH: &str = "/etc/services";
+pub const PROTOCOLS_PATH: &str = "/etc/protocols";
 
 /// The port → name table of /etc/services, per protocol.
 #[derive(Debug, Default)]
@@ -40,7 +41,25 @@ impl Services {
             .map(|text| Services::parse(&text))
             .unwrap_or_default();
         services.ephemeral = Some(ephemeral_ports(system));
+        if let Ok(protocols) = system.read_file(Path::new(PROTOCOLS_PATH)) {
+            services.add_protocols(&protocols);
+        }
         services
+    }
+
+    /// Names raw sockets' "ports", the IP protocols, from protocols(5)
+    /// lines: `name number [aliases]`; ss's `ipproto-N` for the others.
+    fn add_protocols(&mut self, text: &str) {
+        for line in text.lines() {
+            let mut fields = line.split('#').next().unwrap_or_default().split_whitespace();
+            let (Some(name), Some(number)) = (fields.next(), fields.next()) else { continue };
+            if let Ok(number) = number.parse::<u16>() {
+                self.names.entry((Netid::Raw, number)).or_insert_with(|| name.to_owned());
+            }
+        }
+        for number in 1..=255u16 {
+            self.names.entry((Netid::Raw, number)).or_insert_with(|| format!("ipproto-{number}"));
+        }
     }
 
     /// Parses services(5) lines: `name port/protocol [aliases] [# comment]`.
@@ -70,7 +89,8 @@ impl Services {
 
     /// The name of a port, unless it lies in the ephemeral range.
     pub fn name(&self, netid: Netid, port: u16) -> Option<&str> {
-        if self.ephemeral.is_some_and(|(low, high)| (low..=high).contains(&port)) {
+        let ephemeral = self.ephemeral.is_some_and(|(low, high)| (low..=high).contains(&port));
+        if ephemeral && netid != Netid::Raw {
             return None;
         }
         self.names.get(&(netid, port)).map(String::as_str)

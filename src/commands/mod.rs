@@ -87,13 +87,7 @@ pub fn selection_and_expression(
     args: &SelectionArgs,
     unflagged_states: StateSet,
 ) -> Result<(Selection, &[String]), UsageError> {
-    let netids = match (args.tcp, args.udp) {
-        (false, false) => Netid::SS_ORDER.to_vec(),
-        (tcp, udp) => Netid::SS_ORDER
-            .into_iter()
-            .filter(|n| (*n == Netid::Tcp && tcp) || (*n == Netid::Udp && udp))
-            .collect(),
-    };
+    let netids = netids(args)?;
     let mut wanted: Vec<Family> = args
         .family
         .iter()
@@ -133,6 +127,36 @@ pub fn selection_and_expression(
     let extensions = Extensions { memory: args.memory, tcp_info: args.info };
     let details = args.options || args.memory || args.info;
     Ok((Selection { netids, families, states, categories, extensions, details }, expression))
+}
+
+/// The socket kinds from -t, -u, -w and -A, in ss's order; TCP and UDP
+/// when none is given.
+fn netids(args: &SelectionArgs) -> Result<Vec<Netid>, UsageError> {
+    let mut wanted = Vec::new();
+    for (flag, netid) in [(args.tcp, Netid::Tcp), (args.udp, Netid::Udp), (args.raw, Netid::Raw)] {
+        if flag {
+            wanted.push(netid);
+        }
+    }
+    for word in &args.query {
+        match word.as_str() {
+            "tcp" => wanted.push(Netid::Tcp),
+            "udp" => wanted.push(Netid::Udp),
+            "raw" => wanted.push(Netid::Raw),
+            "inet" | "all" => wanted.extend(Netid::SS_ORDER),
+            "unix" | "unix_stream" | "unix_dgram" | "unix_seqpacket" | "packet" | "netlink"
+            | "vsock" | "tipc" | "xdp" | "mptcp" | "sctp" | "dccp" => {
+                return Err(UsageError(format!(
+                    "-A {word}: portwatch lists tcp, udp and raw sockets only"
+                )));
+            }
+            other => return Err(UsageError(format!("-A: unknown socket kind '{other}'"))),
+        }
+    }
+    if wanted.is_empty() {
+        wanted = vec![Netid::Udp, Netid::Tcp];
+    }
+    Ok(Netid::SS_ORDER.into_iter().filter(|n| wanted.contains(n)).collect())
 }
 
 /// Applies the leading `state WORD` and `exclude WORD` pairs as ss does: the

@@ -60,7 +60,7 @@ fn title(states: StateSet) -> &'static str {
 fn state_label(socket: &Socket) -> &'static str {
     use SocketState::*;
     match (socket.netid, socket.state) {
-        (Netid::Udp, Closed) => "",
+        (Netid::Udp | Netid::Raw, Closed) => "",
         (_, Established) => "ESTABLISHED",
         (_, SynSent) => "SYN_SENT",
         (_, SynRecv) => "SYN_RECV",
@@ -90,6 +90,8 @@ pub fn proto(socket: &Socket) -> &'static str {
         (Netid::Tcp, Family::Inet6) => "tcp6",
         (Netid::Udp, Family::Inet) => "udp",
         (Netid::Udp, Family::Inet6) => "udp6",
+        (Netid::Raw, Family::Inet) => "raw",
+        (Netid::Raw, Family::Inet6) => "raw6",
     }
 }
 

@@ -124,6 +124,12 @@ pub fn list_live(
     let mut outcome = Outcome::default();
     let mut fallback_noticed = false;
     for (sequence_number, request) in (1..).zip(selection.requests()) {
+        if request.netid == Netid::Raw {
+            // Kernels are often built without raw_diag (this one is): raw
+            // sockets come from /proc, as in ss's fallback.
+            list_proc_table(system, selection, &request, filter, sink)?;
+            continue;
+        }
         let reason = match &mut netlink {
             Err(reason) => reason.clone(),
             Ok(transport) => {
@@ -169,13 +175,24 @@ pub fn list_live(
                 "portwatch: sock_diag netlink unavailable ({reason}); reading /proc/net instead (no cookie or v6only)"
             )?;
         }
-        for socket in procnet::read_table(system, request.netid, request.family, request.states)? {
-            if SocketFilter::matches(filter, &socket) && selection.wants_category(&socket) {
-                sink(&socket)?;
-            }
-        }
+        list_proc_table(system, selection, &request, filter, sink)?;
     }
     Ok(outcome)
+}
+
+fn list_proc_table(
+    system: &dyn System,
+    selection: &Selection,
+    request: &DumpRequest,
+    filter: Option<&SocketFilter>,
+    sink: &mut Sink<'_>,
+) -> Result<()> {
+    for socket in procnet::read_table(system, request.netid, request.family, request.states)? {
+        if SocketFilter::matches(filter, &socket) && selection.wants_category(&socket) {
+            sink(&socket)?;
+        }
+    }
+    Ok(())
 }
 
 fn dump_live(
@@ -254,6 +271,9 @@ pub fn record(
     out: &mut dyn Write,
 ) -> Result<Outcome> {
     let bytecode = filter.and_then(|f| f.bytecode.as_deref());
+    if selection.netids.contains(&Netid::Raw) {
+        anyhow::bail!("raw sockets are read from /proc, not sock_diag, and cannot be recorded");
+    }
     let mut transport = system.sock_diag().map_err(DiagError::Open)?;
     let mut buffer = vec![0u8; RECV_BUFFER_LEN];
     let mut outcome = Outcome::default();

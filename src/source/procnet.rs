@@ -20,6 +20,8 @@ pub fn table_path(netid: Netid, family: Family) -> &'static Path {
         (Netid::Tcp, Family::Inet6) => "/proc/thread-self/net/tcp6",
         (Netid::Udp, Family::Inet) => "/proc/thread-self/net/udp",
         (Netid::Udp, Family::Inet6) => "/proc/thread-self/net/udp6",
+        (Netid::Raw, Family::Inet) => "/proc/thread-self/net/raw",
+        (Netid::Raw, Family::Inet6) => "/proc/thread-self/net/raw6",
     })
 }
 
@@ -57,7 +59,8 @@ fn parse_table(text: impl BufRead, netid: Netid, family: Family) -> Result<Vec<S
                 inode: e.inode,
             })
             .collect(),
-        Netid::Udp => UdpNetEntries::from_buf_read(text, &info)?
+        // Raw sockets' lines have UDP's layout, the protocol as their port.
+        Netid::Udp | Netid::Raw => UdpNetEntries::from_buf_read(text, &info)?
             .0
             .into_iter()
             .map(|e| Entry {

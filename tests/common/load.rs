@@ -5,6 +5,20 @@ use std::io::Write;
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs, UdpSocket};
 use std::time::Duration;
 
+/// Connects, retrying for a second: an address just added to a namespace
+/// may not take connections at once.
+fn connect(target: impl ToSocketAddrs + Copy) -> TcpStream {
+    let mut last_error = None;
+    for _ in 0..20 {
+        match TcpStream::connect(target) {
+            Ok(stream) => return stream,
+            Err(error) => last_error = Some(error),
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("cannot connect: {last_error:?}");
+}
+
 /// The sockets a test holds open.
 #[derive(Default)]
 pub struct Load {
@@ -42,7 +56,7 @@ impl Load {
         count: usize,
     ) {
         for _ in 0..count {
-            let mut client = TcpStream::connect(target).unwrap();
+            let mut client = connect(target);
             client.write_all(b"x").unwrap();
             let server = self.accept_from(listener);
             self.streams.extend([client, server]);
