@@ -73,8 +73,12 @@ pub struct SelectionArgs {
     #[arg(short = 'w', long = "raw")]
     pub raw: bool,
 
+    /// Display UNIX sockets (stream, datagram, seqpacket)
+    #[arg(short = 'x', long = "unix")]
+    pub unix: bool,
+
     /// Display the socket kinds in this comma-separated list: tcp, udp, raw,
-    /// inet (all three), all
+    /// inet (those three), unix, unix_stream, unix_dgram, unix_seqpacket, all
     #[arg(short = 'A', long = "query", value_name = "QUERY", value_delimiter = ',')]
     pub query: Vec<String>,
 

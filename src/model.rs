@@ -17,25 +17,60 @@ pub enum Netid {
     Udp,
     /// Raw IP sockets; their "port" is the IP protocol number.
     Raw,
+    /// UNIX sockets, by type, named as ss names them.
+    #[serde(rename = "u_str")]
+    UnixStream,
+    #[serde(rename = "u_dgr")]
+    UnixDgram,
+    #[serde(rename = "u_seq")]
+    UnixSeqpacket,
 }
 
 impl Netid {
-    /// ss's display order: raw, then UDP, then TCP.
-    pub const SS_ORDER: [Netid; 3] = [Netid::Raw, Netid::Udp, Netid::Tcp];
+    /// ss's display order: UNIX, raw, UDP, then TCP.
+    pub const SS_ORDER: [Netid; 6] = [
+        Netid::UnixStream,
+        Netid::UnixDgram,
+        Netid::UnixSeqpacket,
+        Netid::Raw,
+        Netid::Udp,
+        Netid::Tcp,
+    ];
+
+    pub const UNIX: [Netid; 3] = [Netid::UnixStream, Netid::UnixDgram, Netid::UnixSeqpacket];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Netid::Tcp => "tcp",
             Netid::Udp => "udp",
             Netid::Raw => "raw",
+            Netid::UnixStream => "u_str",
+            Netid::UnixDgram => "u_dgr",
+            Netid::UnixSeqpacket => "u_seq",
         }
     }
 
+    pub fn is_unix(self) -> bool {
+        Netid::UNIX.contains(&self)
+    }
+
+    /// The IP protocol of an inet kind; 0 for UNIX sockets.
     pub fn ip_protocol(self) -> u8 {
         match self {
             Netid::Tcp => libc::IPPROTO_TCP as u8,
             Netid::Udp => libc::IPPROTO_UDP as u8,
             Netid::Raw => libc::IPPROTO_RAW as u8,
+            Netid::UnixStream | Netid::UnixDgram | Netid::UnixSeqpacket => 0,
+        }
+    }
+
+    /// The UNIX socket kind of a SOCK_* type.
+    pub fn from_unix_type(kind: u8) -> Option<Netid> {
+        match i32::from(kind) {
+            libc::SOCK_STREAM => Some(Netid::UnixStream),
+            libc::SOCK_DGRAM => Some(Netid::UnixDgram),
+            libc::SOCK_SEQPACKET => Some(Netid::UnixSeqpacket),
+            _ => None,
         }
     }
 
@@ -54,6 +89,7 @@ impl Netid {
 pub enum Family {
     Inet,
     Inet6,
+    Unix,
 }
 
 impl Family {
@@ -63,6 +99,7 @@ impl Family {
         match self {
             Family::Inet => "inet",
             Family::Inet6 => "inet6",
+            Family::Unix => "unix",
         }
     }
 
@@ -70,6 +107,7 @@ impl Family {
         match self {
             Family::Inet => libc::AF_INET as u8,
             Family::Inet6 => libc::AF_INET6 as u8,
+            Family::Unix => libc::AF_UNIX as u8,
         }
     }
 
@@ -159,6 +197,17 @@ pub struct Socket {
     pub netns: Option<std::sync::Arc<NetnsLabel>>,
     /// Timer, memory and tcp_info, with `-o`, `-m`, `-i`.
     pub details: Option<Box<crate::details::Details>>,
+    /// A UNIX socket's name and peer; its `local` and `peer` are unused.
+    pub unix: Option<Box<UnixEnds>>,
+}
+
+/// Where a UNIX socket is bound and what it is connected to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct UnixEnds {
+    /// The path, or `@name` for an abstract name; `None` when unbound.
+    pub name: Option<String>,
+    /// The inode of the connected peer socket.
+    pub peer_inode: Option<u32>,
 }
 
 impl Socket {

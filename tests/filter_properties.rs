@@ -123,6 +123,7 @@ fn socket(local_port: u16, peer_port: u16, v6: bool) -> Socket {
         v6only: Some(false),
         netns: None,
         details: None,
+        unix: None,
     }
 }
 

@@ -35,6 +35,20 @@ fn child_entry() {
     let mut sockets = Vec::new();
     let mut sharer = None;
     for item in spec.split(',') {
+        if let Some(path) = item.strip_prefix("ustream:") {
+            let listener = std::os::unix::net::UnixListener::bind(path).unwrap();
+            sockets.push(json!({"kind": "ustream", "fd": listener.as_raw_fd(), "port": 0}));
+            held.push(OwnedFd::from(listener));
+            continue;
+        }
+        if let Some(name) = item.strip_prefix("udgram:@") {
+            use std::os::linux::net::SocketAddrExt;
+            let address = std::os::unix::net::SocketAddr::from_abstract_name(name).unwrap();
+            let socket = std::os::unix::net::UnixDatagram::bind_addr(&address).unwrap();
+            sockets.push(json!({"kind": "udgram", "fd": socket.as_raw_fd(), "port": 0}));
+            held.push(OwnedFd::from(socket));
+            continue;
+        }
         let (kind, port) = item.split_once(':').unwrap_or((item, "0"));
         let port: u16 = port.parse().unwrap();
         let (socket, local) = match kind {
@@ -538,4 +552,45 @@ fn one_namespace_by_name_and_every_namespace_at_once() {
     assert!(table.starts_with("Netns"), "{table}");
     let line = table.lines().find(|l| l.contains("127.0.0.1:7001")).unwrap();
     assert!(line.starts_with(&first.name), "{line}");
+}
+
+#[test]
+fn unix_sockets_with_path_abstract_name_type_state_and_owner() {
+    let names = Names::new();
+    let path = names.dir.path().join("pw.sock");
+    let abstract_name = format!("pw-abstract-{}", std::process::id());
+    let spec = format!("ustream:{},udgram:@{abstract_name}", path.display());
+    let child = Holder::spawn(&names.program("pw-unix-test"), &spec, None);
+    let rows = json_rows(&["-xap", "--json"]);
+    let find = |name: &str| {
+        rows.iter()
+            .find(|r| r["local"]["path"] == name)
+            .unwrap_or_else(|| panic!("no {name} in {rows:?}"))
+    };
+    let stream = find(path.to_str().unwrap());
+    assert_eq!(
+        (stream["netid"].as_str(), stream["state"].as_str()),
+        (Some("u_str"), Some("listening"))
+    );
+    assert_eq!(stream["family"], "unix");
+    assert_eq!(stream["processes"][0]["pid"], child.pid());
+    assert_eq!(stream["processes"][0]["fd"], child.socket("ustream").1);
+    let datagram = find(&format!("@{abstract_name}"));
+    assert_eq!(
+        (datagram["netid"].as_str(), datagram["state"].as_str()),
+        (Some("u_dgr"), Some("closed"))
+    );
+    assert_eq!(datagram["processes"][0]["name"], "pw-unix-test");
+
+    let ours = stdout_of(&["-xa"]);
+    let ss = String::from_utf8(Command::new("ss").arg("-xa").output().unwrap().stdout).unwrap();
+    for name in [path.to_str().unwrap().to_owned(), format!("@{abstract_name}")] {
+        let row = |table: &str| -> Vec<String> {
+            let line = table.lines().find(|l| l.split_whitespace().any(|w| w == name)).unwrap();
+            line.split_whitespace().map(str::to_owned).collect()
+        };
+        assert_eq!(row(&ours), row(&ss), "{name}");
+    }
+    let only_dgram = json_rows(&["-A", "unix_dgram", "-a", "--json"]);
+    assert!(only_dgram.iter().all(|r| r["netid"] == "u_dgr"));
 }

@@ -138,16 +138,23 @@ fn netids(args: &SelectionArgs) -> Result<Vec<Netid>, UsageError> {
             wanted.push(netid);
         }
     }
+    if args.unix {
+        wanted.extend(Netid::UNIX);
+    }
     for word in &args.query {
         match word.as_str() {
             "tcp" => wanted.push(Netid::Tcp),
             "udp" => wanted.push(Netid::Udp),
             "raw" => wanted.push(Netid::Raw),
-            "inet" | "all" => wanted.extend(Netid::SS_ORDER),
-            "unix" | "unix_stream" | "unix_dgram" | "unix_seqpacket" | "packet" | "netlink"
-            | "vsock" | "tipc" | "xdp" | "mptcp" | "sctp" | "dccp" => {
+            "inet" => wanted.extend([Netid::Raw, Netid::Udp, Netid::Tcp]),
+            "unix" => wanted.extend(Netid::UNIX),
+            "unix_stream" => wanted.push(Netid::UnixStream),
+            "unix_dgram" => wanted.push(Netid::UnixDgram),
+            "unix_seqpacket" => wanted.push(Netid::UnixSeqpacket),
+            "all" => wanted.extend(Netid::SS_ORDER),
+            "packet" | "netlink" | "vsock" | "tipc" | "xdp" | "mptcp" | "sctp" | "dccp" => {
                 return Err(UsageError(format!(
-                    "-A {word}: portwatch lists tcp, udp and raw sockets only"
+                    "-A {word}: portwatch lists tcp, udp, raw and unix sockets only"
                 )));
             }
             other => return Err(UsageError(format!("-A: unknown socket kind '{other}'"))),

@@ -216,6 +216,9 @@ fn write_table(out: &mut dyn Write, groups: &[Group], lookups: &Lookups<'_>) -> 
 }
 
 fn endpoint(lookups: &Lookups<'_>, socket: &Socket, endpoint: &crate::model::Endpoint) -> String {
+    if let Some(unix) = crate::render::unix_end(socket, std::ptr::eq(endpoint, &socket.local)) {
+        return unix;
+    }
     let mut text = match endpoint.addr {
         std::net::IpAddr::V6(addr) => format!("[{addr}]"),
         addr => addr.to_string(),

@@ -106,6 +106,10 @@ impl Expr {
 
 impl Cond {
     fn matches(&self, socket: &Socket, extras: &Extras) -> bool {
+        if socket.unix.is_some() {
+            // Address, port, device and mark conditions speak of inet sockets.
+            return false;
+        }
         let endpoint = |side: &Side| match side {
             Side::Local => &socket.local,
             Side::Peer => &socket.peer,

@@ -23,8 +23,8 @@ pub struct JsonSocket<'a> {
     state: SocketState,
     recv_q: u32,
     send_q: u32,
-    local: JsonEndpoint<'a>,
-    peer: JsonEndpoint<'a>,
+    local: JsonEnd<'a>,
+    peer: JsonEnd<'a>,
     uid: Option<u32>,
     inode: Option<u32>,
     cookie: Option<u64>,
@@ -44,8 +44,20 @@ pub struct JsonSocket<'a> {
     owner_visible: Option<bool>,
 }
 
+/// An inet endpoint, or a UNIX socket's name or peer.
 #[derive(Serialize)]
-struct JsonEndpoint<'a> {
+#[serde(untagged)]
+pub enum JsonEnd<'a> {
+    Inet(JsonEndpoint<'a>),
+    /// `{"path": "/run/x.sock" | "@abstract" | null, "inode": N | null}`.
+    Unix {
+        path: Option<&'a str>,
+        inode: Option<u32>,
+    },
+}
+
+#[derive(Serialize)]
+pub struct JsonEndpoint<'a> {
     addr: IpAddr,
     port: u16,
     /// The /etc/services name of the port, or null.
@@ -128,8 +140,14 @@ pub fn socket_object<'a>(
         state: socket.state,
         recv_q: socket.recv_q,
         send_q: socket.send_q,
-        local: json_endpoint(services, socket.netid, &socket.local, local_host),
-        peer: json_endpoint(services, socket.netid, &socket.peer, peer_host),
+        local: match socket.unix.as_deref() {
+            Some(unix) => JsonEnd::Unix { path: unix.name.as_deref(), inode: socket.inode },
+            None => JsonEnd::Inet(json_endpoint(services, socket.netid, &socket.local, local_host)),
+        },
+        peer: match socket.unix.as_deref() {
+            Some(unix) => JsonEnd::Unix { path: None, inode: unix.peer_inode },
+            None => JsonEnd::Inet(json_endpoint(services, socket.netid, &socket.peer, peer_host)),
+        },
         uid: socket.uid,
         inode: socket.inode,
         cookie: socket.cookie,

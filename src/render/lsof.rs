@@ -50,6 +50,14 @@ impl<'s, W: Write> LsofWriter<'s, W> {
 
     /// `*:http (LISTEN)`, `127.0.0.1:5432->127.0.0.1:51234 (ESTABLISHED)`.
     fn name(&mut self, socket: &Socket) -> String {
+        if let Some(path) = super::unix_end(socket, true) {
+            let kind = match socket.netid {
+                Netid::UnixDgram => "DGRAM",
+                Netid::UnixSeqpacket => "SEQPACKET",
+                _ => "STREAM",
+            };
+            return format!("{path} type={kind}");
+        }
         let mut name = self.address(socket.netid, &socket.local);
         if socket.peer.port != 0 {
             name.push_str("->");
@@ -105,6 +113,7 @@ impl<W: Write> SocketWriter for LsofWriter<'_, W> {
         let kind = match socket.family {
             Family::Inet => "IPv4",
             Family::Inet6 => "IPv6",
+            Family::Unix => "unix",
         };
         let node = socket.netid.as_str().to_ascii_uppercase();
         let device = socket.inode.unwrap_or(0).to_string();

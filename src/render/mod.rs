@@ -42,6 +42,18 @@ pub fn process_label(process: &ProcessInfo, wide: bool) -> String {
     escape::for_terminal(&name).into_owned()
 }
 
+/// A UNIX socket's ends as text: its name (`*` when unbound) for the local
+/// end, the peer's inode (`*` when none) for the other; `None` for inet.
+pub fn unix_end(socket: &Socket, local: bool) -> Option<String> {
+    let unix = socket.unix.as_deref()?;
+    Some(match local {
+        true => {
+            unix.name.as_deref().map_or("*".into(), |name| escape::for_terminal(name).into_owned())
+        }
+        false => unix.peer_inode.map_or("*".into(), |inode| inode.to_string()),
+    })
+}
+
 /// What the views look up to turn numbers into names.
 pub struct Lookups<'s> {
     /// Port names; `None` with `-n` in the tables.

@@ -92,12 +92,18 @@ pub fn proto(socket: &Socket) -> &'static str {
         (Netid::Udp, Family::Inet6) => "udp6",
         (Netid::Raw, Family::Inet) => "raw",
         (Netid::Raw, Family::Inet6) => "raw6",
+        (Netid::UnixStream | Netid::UnixDgram | Netid::UnixSeqpacket, _) | (_, Family::Unix) => {
+            "unix"
+        }
     }
 }
 
 impl<W: Write> NetstatWriter<'_, W> {
     /// `ADDR:PORT` as netstat prints it: IPv6 without brackets.
     fn address(&mut self, socket: &Socket, endpoint: &Endpoint) -> String {
+        if let Some(unix) = super::unix_end(socket, std::ptr::eq(endpoint, &socket.local)) {
+            return unix;
+        }
         let mut text = match self.lookups.hosts.as_mut().and_then(|h| h.name(endpoint.addr)) {
             Some(name) => escape::for_terminal(name).into_owned(),
             None => match endpoint.addr {

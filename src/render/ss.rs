@@ -127,11 +127,23 @@ impl<W: Write> SocketWriter for SsWriter<'_, W> {
         table.push_display(socket.recv_q);
         table.push_display(socket.send_q);
         let local_interface = socket.interface.as_deref();
-        for (endpoint, interface) in [(&socket.local, local_interface), (&socket.peer, None)] {
-            let hosts = self.lookups.hosts.as_mut();
-            table.push_with(|cell| address_cell(cell, socket, endpoint, interface, hosts));
-            let lookups = &self.lookups;
-            table.push_with(|cell| lookups.push_port(cell, socket.netid, endpoint.port));
+        if let Some(unix) = socket.unix.as_deref() {
+            // ss's UNIX form: `PATH INODE` and `* PEER-INODE`.
+            let name = unix.name.as_deref().map_or("*".into(), escape::for_terminal);
+            table.push_with(|cell| {
+                cell.push_str(&name);
+                cell.push(' ');
+            });
+            table.push_display(socket.inode.unwrap_or(0));
+            table.push("* ");
+            table.push_display(unix.peer_inode.unwrap_or(0));
+        } else {
+            for (endpoint, interface) in [(&socket.local, local_interface), (&socket.peer, None)] {
+                let hosts = self.lookups.hosts.as_mut();
+                table.push_with(|cell| address_cell(cell, socket, endpoint, interface, hosts));
+                let lookups = &self.lookups;
+                table.push_with(|cell| lookups.push_port(cell, socket.netid, endpoint.port));
+            }
         }
         if self.layout.category {
             let category = PortCategory::of(socket.local.port);

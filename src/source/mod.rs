@@ -34,21 +34,30 @@ pub struct Selection {
 }
 
 impl Selection {
-    /// One dump per protocol and family, in the order ss lists them.
+    /// One dump per protocol and family, in the order ss lists them; one
+    /// dump for all UNIX socket types.
     pub fn requests(&self) -> impl Iterator<Item = DumpRequest> + '_ {
-        self.netids.iter().flat_map(move |&netid| {
+        let unix =
+            self.netids.iter().copied().find(|netid| netid.is_unix()).map(|netid| DumpRequest {
+                netid,
+                family: Family::Unix,
+                states: self.states,
+                extensions: Extensions::default(),
+            });
+        let inet = self.netids.iter().filter(|netid| !netid.is_unix()).flat_map(move |&netid| {
             self.families.iter().map(move |&family| DumpRequest {
                 netid,
                 family,
                 states: self.states,
                 extensions: self.extensions,
             })
-        })
+        });
+        unix.into_iter().chain(inet)
     }
 
     pub fn matches(&self, socket: &Socket) -> bool {
         self.netids.contains(&socket.netid)
-            && self.families.contains(&socket.family)
+            && (socket.family == Family::Unix || self.families.contains(&socket.family))
             && self.states.contains(socket.state)
             && self.wants_category(socket)
     }
@@ -143,8 +152,12 @@ pub fn list_live(
                     &mut outcome,
                     &mut |socket| {
                         delivered += 1;
-                        let filtered_out = userspace && !SocketFilter::matches(filter, socket);
-                        match filtered_out || !selection.wants_category(socket) {
+                        // unix_diag takes no filter and dumps every type.
+                        let unix = socket.unix.is_some();
+                        let filtered_out =
+                            (userspace || unix) && !SocketFilter::matches(filter, socket);
+                        let unwanted = unix && !selection.netids.contains(&socket.netid);
+                        match filtered_out || unwanted || !selection.wants_category(socket) {
                             true => Ok(()),
                             false => sink(socket),
                         }
@@ -207,15 +220,23 @@ fn dump_live(
     let mut on_message = |message: &netlink::Message<'_>| -> Result<()> {
         if let Reply::Socket(payload) = message.reply {
             outcome.received += 1;
-            match decoder.decode(request.netid, payload) {
+            let decoded = match request.netid.is_unix() {
+                true => decoder.decode_unix(payload),
+                false => decoder.decode(request.netid, payload),
+            };
+            match decoded {
                 Ok(socket) => sink(&socket)?,
                 Err(_) => outcome.undecodable += 1,
             }
         }
         Ok(())
     };
-    let status =
-        netlink::run_dump(transport, request, bytecode, sequence_number, buffer, &mut on_message)?;
+    let status = netlink::run_dump(
+        transport,
+        &request.to_bytes(sequence_number, bytecode),
+        buffer,
+        &mut on_message,
+    )?;
     outcome.interrupted |= status.interrupted;
     Ok(())
 }
@@ -271,8 +292,10 @@ pub fn record(
     out: &mut dyn Write,
 ) -> Result<Outcome> {
     let bytecode = filter.and_then(|f| f.bytecode.as_deref());
-    if selection.netids.contains(&Netid::Raw) {
-        anyhow::bail!("raw sockets are read from /proc, not sock_diag, and cannot be recorded");
+    if selection.netids.iter().any(|netid| *netid == Netid::Raw || netid.is_unix()) {
+        anyhow::bail!(
+            "only TCP and UDP dumps can be recorded (raw sockets come from /proc, UNIX ones need another format)"
+        );
     }
     let mut transport = system.sock_diag().map_err(DiagError::Open)?;
     let mut buffer = vec![0u8; RECV_BUFFER_LEN];
@@ -285,9 +308,7 @@ pub fn record(
         };
         let status = netlink::run_dump(
             transport.as_mut(),
-            &request,
-            bytecode,
-            sequence_number,
+            &request.to_bytes(sequence_number, bytecode),
             &mut buffer,
             &mut on_message,
         )

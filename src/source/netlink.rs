@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 use std::io;
+use std::net::IpAddr;
 
 use netlink_packet_core::{
     DoneBuffer, ErrorBuffer, NLM_F_ACK, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST, NLMSG_DONE,
@@ -23,7 +24,7 @@ use netlink_packet_sock_diag::{
 };
 
 use crate::details::{Details, SkMem, TcpInfo, Timer};
-use crate::model::{Endpoint, Family, Netid, Socket};
+use crate::model::{Endpoint, Family, Netid, Socket, UnixEnds};
 use crate::state::{SocketState, StateSet};
 use crate::sys::{DiagTransport, System};
 
@@ -125,9 +126,12 @@ impl DumpRequest {
     /// The request message, with `bytecode` (see `filter::bytecode`) as its
     /// filter when given.
     pub fn to_bytes(&self, sequence_number: u32, bytecode: Option<&[u8]>) -> Vec<u8> {
+        if self.netid.is_unix() {
+            return unix_request(self.states, sequence_number);
+        }
         let socket_id = match self.family {
-            Family::Inet => SocketId::new_v4(),
             Family::Inet6 => SocketId::new_v6(),
+            Family::Inet | Family::Unix => SocketId::new_v4(),
         };
         let request = InetRequest {
             family: self.family.address_family(),
@@ -148,6 +152,31 @@ impl DumpRequest {
         }
         bytes
     }
+}
+
+/// A unix_diag dump of every UNIX socket in `states`, with name, peer,
+/// queue lengths and owner uid (UDIAG_SHOW_UID, 0x40, which
+/// netlink-packet-sock-diag 0.5 does not name).
+fn unix_request(states: StateSet, sequence_number: u32) -> Vec<u8> {
+    use netlink_packet_sock_diag::unix::{ShowFlags, StateFlags as UnixStates, UnixRequest};
+    const UDIAG_SHOW_UID: u32 = 0x40;
+    let request = UnixRequest {
+        // The crate's state flags know only ESTABLISHED and LISTEN.
+        state_flags: UnixStates::from_bits_retain(states.kernel_mask()),
+        inode: 0,
+        show_flags: ShowFlags::from_bits_retain(
+            (ShowFlags::NAME | ShowFlags::PEER | ShowFlags::RQLEN).bits() | UDIAG_SHOW_UID,
+        ),
+        cookie: [0xff; 8],
+    };
+    let mut header = NetlinkHeader::default();
+    header.flags = NLM_F_REQUEST | NLM_F_DUMP;
+    header.sequence_number = sequence_number;
+    let mut message = NetlinkMessage::new(header, SockDiagMessage::UnixRequest(request).into());
+    message.finalize();
+    let mut bytes = vec![0; message.buffer_len()];
+    message.serialize(&mut bytes);
+    bytes
 }
 
 /// Appends a netlink attribute to a message and fixes the message length.
@@ -308,15 +337,12 @@ fn done_code(payload: &[u8]) -> Result<i32, DiagError> {
 /// `on_message` as it arrives, until NLMSG_DONE.
 pub fn run_dump(
     transport: &mut dyn DiagTransport,
-    request: &DumpRequest,
-    bytecode: Option<&[u8]>,
-    sequence_number: u32,
+    request: &[u8],
     buffer: &mut [u8],
     on_message: &mut dyn FnMut(&Message<'_>) -> anyhow::Result<()>,
 ) -> Result<DumpStatus, DumpError> {
     let diag = DumpError::Diag;
-    let message = request.to_bytes(sequence_number, bytecode);
-    transport.send(&message).map_err(|e| diag(DiagError::Io(e)))?;
+    transport.send(request).map_err(|e| diag(DiagError::Io(e)))?;
     let mut status = DumpStatus::default();
     loop {
         let len = transport.recv(buffer).map_err(|e| diag(DiagError::Io(e)))?;
@@ -389,6 +415,81 @@ impl<'s> SocketDecoder<'s> {
             v6only: attributes.v6only,
             netns: None,
             details: self.details.then(|| Box::new(attributes.details(payload))),
+            unix: None,
+        })
+    }
+}
+
+/// struct unix_diag_msg: family, type, state, pad, inode, cookie.
+const UNIX_DIAG_MSG_LEN: usize = 16;
+const UNIX_DIAG_NAME: u16 = 0;
+const UNIX_DIAG_PEER: u16 = 2;
+const UNIX_DIAG_RQLEN: u16 = 4;
+const UNIX_DIAG_UID: u16 = 7;
+
+impl SocketDecoder<'_> {
+    /// Decodes a unix_diag_msg (and its name, peer, queues and uid).
+    pub fn decode_unix(&mut self, payload: &[u8]) -> Result<Socket, DiagError> {
+        use netlink_packet_sock_diag::unix::UnixResponseHeader;
+        use netlink_packet_sock_diag::unix::nlas::UnixDiagName;
+        let header = UnixResponseHeader::parse(payload)
+            .map_err(|e| DiagError::Malformed(format!("unix_diag_msg: {e}")))?;
+        let netid = Netid::from_unix_type(header.kind).ok_or_else(|| {
+            DiagError::Malformed(format!("unexpected UNIX socket type {}", header.kind))
+        })?;
+        let state = SocketState::from_kernel(header.state).ok_or_else(|| {
+            DiagError::Malformed(format!("unexpected socket state {}", header.state))
+        })?;
+        let (mut name, mut peer_inode, mut queues, mut uid) = (None, None, (0, 0), None);
+        let u32_at = |bytes: &[u8], at: usize| {
+            bytes.get(at..at + 4)?.try_into().ok().map(u32::from_ne_bytes)
+        };
+        for nla in NlasIterator::new(&payload[UNIX_DIAG_MSG_LEN.min(payload.len())..])
+            .filter_map(Result::ok)
+        {
+            let nla: NlaBuffer<&[u8]> = nla;
+            let value = nla.value();
+            match nla.kind() {
+                UNIX_DIAG_NAME => {
+                    name = match UnixDiagName::parse(&value) {
+                        Ok(UnixDiagName::Pathname(path)) => {
+                            Some(path.to_string_lossy().into_owned())
+                        }
+                        Ok(UnixDiagName::Abstract(bytes)) => {
+                            Some(format!("@{}", String::from_utf8_lossy(&bytes)))
+                        }
+                        Err(_) => None,
+                    };
+                }
+                UNIX_DIAG_PEER => peer_inode = u32_at(value, 0).filter(|inode| *inode != 0),
+                UNIX_DIAG_RQLEN => {
+                    queues = (u32_at(value, 0).unwrap_or(0), u32_at(value, 4).unwrap_or(0))
+                }
+                UNIX_DIAG_UID => uid = u32_at(value, 0),
+                _ => {}
+            }
+        }
+        let cookie = u64::from_ne_bytes(header.cookie);
+        let nowhere = Endpoint { addr: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), port: 0 };
+        Ok(Socket {
+            netid,
+            family: Family::Unix,
+            state,
+            recv_q: queues.0,
+            send_q: queues.1,
+            local: nowhere.clone(),
+            peer: nowhere,
+            uid,
+            inode: (header.inode != 0).then_some(header.inode),
+            cookie: (cookie != 0).then_some(cookie),
+            interface: None,
+            interface_index: 0,
+            mark: None,
+            cgroup_id: None,
+            v6only: None,
+            netns: None,
+            details: None,
+            unix: Some(Box::new(UnixEnds { name, peer_inode })),
         })
     }
 }

@@ -14,15 +14,17 @@ use crate::model::{Endpoint, Family, Netid, Socket};
 use crate::state::{SocketState, StateSet};
 use crate::sys::System;
 
-pub fn table_path(netid: Netid, family: Family) -> &'static Path {
-    Path::new(match (netid, family) {
+/// The table of an inet kind; UNIX sockets have none read here.
+pub fn table_path(netid: Netid, family: Family) -> Option<&'static Path> {
+    Some(Path::new(match (netid, family) {
         (Netid::Tcp, Family::Inet) => "/proc/thread-self/net/tcp",
         (Netid::Tcp, Family::Inet6) => "/proc/thread-self/net/tcp6",
         (Netid::Udp, Family::Inet) => "/proc/thread-self/net/udp",
         (Netid::Udp, Family::Inet6) => "/proc/thread-self/net/udp6",
         (Netid::Raw, Family::Inet) => "/proc/thread-self/net/raw",
         (Netid::Raw, Family::Inet6) => "/proc/thread-self/net/raw6",
-    })
+        _ => return None,
+    }))
 }
 
 /// Reads one /proc/net table and keeps the sockets in `states`.
@@ -32,7 +34,9 @@ pub fn read_table(
     family: Family,
     states: StateSet,
 ) -> Result<Vec<Socket>> {
-    let path = table_path(netid, family);
+    let path = table_path(netid, family).with_context(|| {
+        format!("no /proc/net table for {} {} sockets", netid.as_str(), family.as_str())
+    })?;
     let text = system.read_file(path).with_context(|| format!("cannot read {}", path.display()))?;
     let sockets = parse_table(text.as_bytes(), netid, family)
         .with_context(|| format!("cannot parse {}", path.display()))?;
@@ -60,18 +64,20 @@ fn parse_table(text: impl BufRead, netid: Netid, family: Family) -> Result<Vec<S
             })
             .collect(),
         // Raw sockets' lines have UDP's layout, the protocol as their port.
-        Netid::Udp | Netid::Raw => UdpNetEntries::from_buf_read(text, &info)?
-            .0
-            .into_iter()
-            .map(|e| Entry {
-                state: e.state as u8,
-                local: e.local_address,
-                peer: e.remote_address,
-                queues: (e.rx_queue, e.tx_queue),
-                uid: e.uid,
-                inode: e.inode,
-            })
-            .collect(),
+        Netid::Udp | Netid::Raw | Netid::UnixStream | Netid::UnixDgram | Netid::UnixSeqpacket => {
+            UdpNetEntries::from_buf_read(text, &info)?
+                .0
+                .into_iter()
+                .map(|e| Entry {
+                    state: e.state as u8,
+                    local: e.local_address,
+                    peer: e.remote_address,
+                    queues: (e.rx_queue, e.tx_queue),
+                    uid: e.uid,
+                    inode: e.inode,
+                })
+                .collect()
+        }
     };
     Ok(entries.into_iter().filter_map(|entry| entry.into_socket(netid, family)).collect())
 }
@@ -107,6 +113,7 @@ impl Entry {
             v6only: None,
             netns: None,
             details: None,
+            unix: None,
         })
     }
 }
