@@ -133,6 +133,8 @@ pub struct TcpInfo {
     pub segs_in: u32,
     pub data_segs_out: u32,
     pub data_segs_in: u32,
+    /// cwnd × mss / rtt, as ss's `send` (0 before an RTT sample).
+    pub send_rate_bps: u64,
     pub pacing_rate_bps: u64,
     pub delivery_rate_bps: u64,
     pub delivery_rate_app_limited: bool,
@@ -196,6 +198,12 @@ impl TcpInfo {
             segs_in: info.segs_in,
             data_segs_out: info.data_segs_out,
             data_segs_in: info.data_segs_in,
+            send_rate_bps: match info.rtt {
+                0 => 0,
+                rtt => {
+                    u64::from(info.snd_cwnd) * u64::from(info.snd_mss) * 8_000_000 / u64::from(rtt)
+                }
+            },
             pacing_rate_bps: info.pacing_rate.saturating_mul(8),
             delivery_rate_bps: info.delivery_rate.saturating_mul(8),
             delivery_rate_app_limited: info.delivery_rate_app_limited & 1 != 0,
@@ -260,6 +268,7 @@ impl TcpInfo {
             ("segs_in:", self.segs_in.to_string(), self.segs_in > 0),
             ("data_segs_out:", self.data_segs_out.to_string(), self.data_segs_out > 0),
             ("data_segs_in:", self.data_segs_in.to_string(), self.data_segs_in > 0),
+            ("send ", format!("{}bps", self.send_rate_bps), self.send_rate_bps > 0),
             ("lastsnd:", self.last_send_ms.to_string(), self.last_send_ms > 0),
             ("lastrcv:", self.last_recv_ms.to_string(), self.last_recv_ms > 0),
             ("lastack:", self.last_ack_ms.to_string(), self.last_ack_ms > 0),

@@ -68,6 +68,7 @@ fn timers_memory_and_tcp_info_agree_with_ss() {
     ] {
         assert_eq!(mine.get(key), theirs.get(key), "{key}\nss: {ss}\nours: {ours}");
     }
+    assert_eq!(mine.contains_key("send"), theirs.contains_key("send"));
     for flag in ["ts", "sack", "cubic", "bbr", "reno"] {
         assert_eq!(mine.contains_key(flag), theirs.contains_key(flag), "{flag}");
     }
