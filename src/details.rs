@@ -200,8 +200,10 @@ impl TcpInfo {
             data_segs_in: info.data_segs_in,
             send_rate_bps: match info.rtt {
                 0 => 0,
+                // Rounded as ss rounds its floating-point figure.
                 rtt => {
-                    u64::from(info.snd_cwnd) * u64::from(info.snd_mss) * 8_000_000 / u64::from(rtt)
+                    let bits = f64::from(info.snd_cwnd) * f64::from(info.snd_mss) * 8_000_000.0;
+                    (bits / f64::from(rtt)).round() as u64
                 }
             },
             pacing_rate_bps: info.pacing_rate.saturating_mul(8),
