@@ -54,7 +54,7 @@ pub fn within<T: Send>(
 
 /// `net:[4026531840]` → 4026531840.
 fn namespace_inode(link: &Path) -> Option<u64> {
-    link.to_str()?.strip_prefix("net:[")?.strip_suffix(']')?.parse().ok()
+    crate::owners::link_id(link, "net")
 }
 
 /// Every network namespace on the host: this process's own first, then the
@@ -73,10 +73,7 @@ pub fn discover(system: &dyn System) -> Result<Vec<Namespace>> {
             found.entry(inode).or_insert(Namespace { label, path });
         }
     }
-    for pid in system.list_dir(Path::new("/proc")).context("cannot list /proc")? {
-        let Some(pid) = pid.to_str().filter(|p| p.bytes().all(|b| b.is_ascii_digit())) else {
-            continue;
-        };
+    for pid in crate::owners::list_pids(system).context("cannot list /proc")? {
         let path = PathBuf::from(format!("/proc/{pid}/ns/net"));
         // Processes that exit, or whose links this user may not read, are skipped.
         let Some(inode) = system.read_link(&path).ok().and_then(|link| namespace_inode(&link))

@@ -127,7 +127,8 @@ impl<'s> Owners<'s> {
     }
 }
 
-fn list_pids(system: &dyn System) -> io::Result<Vec<u32>> {
+/// The pids in /proc, ascending.
+pub(crate) fn list_pids(system: &dyn System) -> io::Result<Vec<u32>> {
     let mut pids: Vec<u32> = system
         .list_dir(Path::new("/proc"))?
         .iter()
@@ -165,8 +166,14 @@ fn scan_part(system: &dyn System, pids: &[u32]) -> ScanPart {
 
 /// `socket:[12345]` → 12345.
 fn socket_inode(target: &Path) -> Option<u32> {
+    link_id(target, "socket").and_then(|inode| u32::try_from(inode).ok())
+}
+
+/// The number in a /proc link to an anonymous kernel object: `KIND:[N]`
+/// (`socket:[12345]`, `net:[4026531840]`).
+pub(crate) fn link_id(target: &Path, kind: &str) -> Option<u64> {
     let text = target.to_str()?;
-    text.strip_prefix("socket:[")?.strip_suffix(']')?.parse().ok()
+    text.strip_prefix(kind)?.strip_prefix(":[")?.strip_suffix(']')?.parse().ok()
 }
 
 #[cfg(test)]
