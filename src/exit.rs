@@ -5,10 +5,10 @@
 pub enum ExitCode {
     /// Everything asked for was done; for `list`, also when no socket matched.
     Success = 0,
-    /// A runtime error, reported on stderr; for `who`, also "nothing matches".
-    Failure = 1,
-    /// The command line was wrong (unknown flag, state word or format).
-    Usage = 2,
+    /// `who` found nothing that matches.
+    NothingFound = 1,
+    /// A mistake on the command line, or a runtime error; reported on stderr.
+    Error = 2,
     /// The output was printed but may be incomplete: the kernel interrupted
     /// a dump, or some replies could not be decoded.
     Incomplete = 3,

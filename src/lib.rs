@@ -21,7 +21,7 @@ use std::io::{self, Write};
 use clap::Parser;
 
 use cli::{Cli, Command};
-use exit::{ExitCode, UsageError};
+use exit::ExitCode;
 use sys::System;
 
 /// Runs portwatch with `args` (program name first) against `system`.
@@ -46,10 +46,7 @@ pub fn run(
         Err(error) if is_broken_pipe(&error) => ExitCode::Success,
         Err(error) => {
             let _ = writeln!(stderr, "portwatch: {error:#}");
-            match error.downcast_ref::<UsageError>() {
-                Some(_) => ExitCode::Usage,
-                None => ExitCode::Failure,
-            }
+            ExitCode::Error
         }
     }
 }
@@ -62,7 +59,7 @@ fn report_clap_error(
     let text = error.render().to_string();
     if error.use_stderr() {
         let _ = stderr.write_all(text.as_bytes());
-        ExitCode::Usage
+        ExitCode::Error
     } else {
         let _ = stdout.write_all(text.as_bytes());
         ExitCode::Success

@@ -156,6 +156,6 @@ fn a_filter_file_with_comments() {
     portwatch()
         .args(["-t", "-F", "/nonexistent/filter"])
         .assert()
-        .code(1)
+        .code(2)
         .stderr(first_line_contains("cannot read /nonexistent/filter"));
 }

@@ -113,15 +113,15 @@ fn a_cut_recording_is_an_error_not_a_panic() {
     portwatch()
         .args(["--from", path(&cut), "-tuan"])
         .assert()
-        .code(1)
+        .code(2)
         .stderr(contains("portwatch: cannot replay"));
     let garbage = dir.path().join("garbage");
     std::fs::write(&garbage, b"PWSDIAG\x01\x63\x02").unwrap();
-    portwatch().args(["--from", path(&garbage)]).assert().code(1).stderr(contains("header"));
+    portwatch().args(["--from", path(&garbage)]).assert().code(2).stderr(contains("header"));
     portwatch()
         .args(["--from", "/nonexistent/recording"])
         .assert()
-        .code(1)
+        .code(2)
         .stderr(contains("cannot read /nonexistent/recording"));
 }
 

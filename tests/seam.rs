@@ -106,7 +106,7 @@ fn done_with_an_error_before_any_row_falls_back_for_that_protocol() {
 fn done_with_an_error_after_rows_is_a_failure() {
     let failing = host().with_fault(Fault::DoneError { errno: EBUSY, after: 2 }, Some(TCP));
     let result = run(&failing, &["-tan", "--format", "jsonl"]);
-    assert_eq!(result.code, ExitCode::Failure);
+    assert_eq!(result.code, ExitCode::Error);
     assert_eq!(result.stderr.lines().count(), 1, "{}", result.stderr);
     assert!(
         result

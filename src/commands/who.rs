@@ -135,7 +135,7 @@ pub fn run(
     }
     if groups.is_empty() {
         writeln!(stderr, "portwatch: nothing matches '{}'", escape::for_terminal(&args.target))?;
-        return Ok(ExitCode::Failure);
+        return Ok(ExitCode::NothingFound);
     }
     super::list::report(outcome, stderr)
 }
