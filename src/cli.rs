@@ -12,6 +12,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     about = "List, attribute and audit the TCP/UDP sockets of a Linux host",
     long_about = "List, attribute and audit the TCP/UDP sockets of a Linux host.\n\n\
         With no command, portwatch runs `list`: `portwatch -tuln` is `portwatch list -tuln`.",
+    after_help = LIST_EXAMPLES,
     args_conflicts_with_subcommands = true,
     subcommand_negates_reqs = true,
     args_override_self = true
@@ -27,12 +28,51 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// List sockets, with ss's flags, states and defaults (the default command)
+    #[command(after_help = LIST_EXAMPLES)]
     List(ListArgs),
     /// Save the kernel's raw sock_diag replies to FILE, for `list --from FILE`
+    #[command(
+        after_help = "Example:\n  portwatch record host.pwdump && portwatch list --from host.pwdump -tln"
+    )]
     Record(RecordArgs),
     /// Who is on a port, or which sockets a process holds (exit 1: nothing matches)
+    #[command(after_help = WHO_EXAMPLES)]
     Who(WhoArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    #[command(
+        after_help = "Example:\n  portwatch completions bash > /etc/bash_completion.d/portwatch"
+    )]
+    Completions {
+        #[arg(value_name = "SHELL")]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff)
+    #[command(after_help = "Example:\n  portwatch man | man -l -")]
+    Man,
 }
+
+/// Examples shown by `portwatch --help` and `portwatch list --help`.
+pub const LIST_EXAMPLES: &str = "\
+Examples:
+  portwatch -tuln                                  listening TCP and UDP sockets, numeric
+  portwatch list -tan state established            established TCP connections
+  portwatch -tulnp                                 ... with the processes that hold them
+  portwatch -tn 'dport = :443 or sport = :ssh'     ss's filter language
+  portwatch -tuln --json | jq                      JSON (see README for the schema)
+  portwatch --all-netns -tlnp                      every network namespace at once
+  portwatch record snap.pwdump; portwatch --from snap.pwdump -tan
+
+Exit status: 0 success, 1 nothing found (who), 2 usage or runtime error,
+3 output printed but possibly incomplete (interrupted dump).";
+
+/// Examples shown by `portwatch who --help`.
+pub const WHO_EXAMPLES: &str = "\
+Examples:
+  portwatch who :8080          who listens on or talks from local port 8080
+  portwatch who ssh            the ssh port(s), from /etc/services
+  portwatch who pid=812        every socket process 812 holds
+  portwatch who nginx --json   every socket of processes named nginx
+  if portwatch who :5432 >/dev/null; then echo postgres is up; fi";
 
 #[derive(Debug, Args)]
 pub struct WhoArgs {

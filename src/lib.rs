@@ -40,6 +40,8 @@ pub fn run(
         Some(Command::List(args)) => commands::list::run(args, system, stdout, stderr),
         Some(Command::Record(args)) => commands::record::run(args, system, stderr),
         Some(Command::Who(args)) => commands::who::run(args, system, stdout, stderr),
+        Some(Command::Completions { shell }) => commands::docs::completions(*shell, stdout),
+        Some(Command::Man) => commands::docs::man(stdout),
     };
     match result {
         Ok(code) => code,

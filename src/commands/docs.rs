@@ -1,0 +1,48 @@
+//! `portwatch man` and `portwatch completions SHELL`, generated from the
+//! clap definition so they never drift from the real flags.
+
+use std::io::Write;
+
+use anyhow::Result;
+use clap::CommandFactory;
+use roff::{Roff, bold, roman};
+
+use crate::cli::Cli;
+use crate::exit::ExitCode;
+
+pub fn completions(shell: clap_complete::Shell, out: &mut dyn Write) -> Result<ExitCode> {
+    let mut command = Cli::command();
+    clap_complete::generate(shell, &mut command, "portwatch", out);
+    out.flush()?;
+    Ok(ExitCode::Success)
+}
+
+/// The manual page: clap's sections, then examples and exit status.
+pub fn man(out: &mut dyn Write) -> Result<ExitCode> {
+    let man = clap_mangen::Man::new(Cli::command());
+    man.render_title(out)?;
+    man.render_name_section(out)?;
+    man.render_synopsis_section(out)?;
+    man.render_description_section(out)?;
+    man.render_options_section(out)?;
+    man.render_subcommands_section(out)?;
+    let mut extra = Roff::new();
+    extra.control("SH", ["EXAMPLES"]);
+    for line in crate::cli::LIST_EXAMPLES.lines().skip(1).take_while(|l| !l.is_empty()) {
+        extra.control("TP", []).text([bold(line.trim())]);
+    }
+    extra.control("SH", ["EXIT STATUS"]);
+    for (code, meaning) in [
+        ("0", "Success; for list, also when no socket matched."),
+        ("1", "who: nothing matches."),
+        ("2", "A command-line mistake or a runtime error, reported on stderr."),
+        ("3", "The output was printed but may be incomplete (the kernel interrupted a dump)."),
+    ] {
+        extra.control("TP", []).text([bold(code)]).text([roman(meaning)]);
+    }
+    extra.control("SH", ["SEE ALSO"]).text([roman("ss(8), netstat(8), lsof(8)")]);
+    extra.to_writer(out)?;
+    man.render_version_section(out)?;
+    out.flush()?;
+    Ok(ExitCode::Success)
+}
