@@ -175,6 +175,14 @@ pub struct SelectionArgs {
     pub filter_file: Option<PathBuf>,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum ColorArg {
+    #[default]
+    Auto,
+    Always,
+    Never,
+}
+
 /// IANA's port ranges.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum PortCategoryArg {
@@ -258,6 +266,11 @@ pub struct ListArgs {
     /// List every network namespace on the host, each row naming its own
     #[arg(long = "all-netns", conflicts_with = "from")]
     pub all_netns: bool,
+
+    /// Colour states in the table: auto (on a terminal, unless NO_COLOR is
+    /// set), always, never
+    #[arg(long = "color", value_name = "WHEN", default_value = "auto")]
+    pub color: ColorArg,
 
     /// Tell on stderr how many sockets the kernel sent and how many were listed
     #[arg(long = "debug-stats")]

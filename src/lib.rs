@@ -60,7 +60,8 @@ fn report_clap_error(
 ) -> ExitCode {
     let text = error.render().to_string();
     if error.use_stderr() {
-        let _ = stderr.write_all(text.as_bytes());
+        // Every message on stderr starts `portwatch:`, clap's too.
+        let _ = write!(stderr, "portwatch: {text}");
         ExitCode::Error
     } else {
         let _ = stdout.write_all(text.as_bytes());

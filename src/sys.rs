@@ -55,6 +55,12 @@ pub trait System: Sync {
     /// The effective uid portwatch runs as.
     fn effective_uid(&self) -> u32;
 
+    /// Whether standard output is a terminal (for `--color auto`).
+    fn stdout_is_terminal(&self) -> bool;
+
+    /// An environment variable, such as NO_COLOR.
+    fn env_var(&self, name: &str) -> Option<String>;
+
     /// The name of the interface with this index, if it exists.
     fn interface_name(&self, index: u32) -> Option<String>;
 
@@ -130,6 +136,15 @@ impl System for HostSystem {
 
     fn effective_uid(&self) -> u32 {
         nix::unistd::geteuid().as_raw()
+    }
+
+    fn stdout_is_terminal(&self) -> bool {
+        use std::io::IsTerminal;
+        io::stdout().is_terminal()
+    }
+
+    fn env_var(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok()
     }
 
     fn interface_name(&self, index: u32) -> Option<String> {

@@ -1,7 +1,7 @@
 //! The command line's edges: errors name the problem on their first line
 //! and exit 2; `| head` ends quietly.
 
-#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap is a failed test
 
 mod common;
 
@@ -158,4 +158,31 @@ fn a_filter_file_with_comments() {
         .assert()
         .code(2)
         .stderr(first_line_contains("cannot read /nonexistent/filter"));
+}
+
+#[test]
+fn colour_only_when_asked_or_on_a_terminal_without_no_color() {
+    let dump = shared("interop/ss1.dump");
+    let dump = dump.to_str().unwrap();
+    let run =
+        |args: &[&str]| String::from_utf8(portwatch().args(args).output().unwrap().stdout).unwrap();
+    assert!(run(&["-tan", "--from", dump, "--color", "always"]).contains("\x1b[32mLISTEN\x1b[0m"));
+    assert!(!run(&["-tan", "--from", dump, "--color", "never"]).contains('\x1b'));
+    assert!(!run(&["-tan", "--from", dump]).contains('\x1b'), "a pipe is no terminal");
+    let on_a_terminal = |no_color: Option<&str>| {
+        let mut command = Command::new("script");
+        command.args(["-qc", &format!("{} -tan --from {dump}", common::BIN), "/dev/null"]);
+        command.env_remove("NO_COLOR");
+        if let Some(value) = no_color {
+            command.env("NO_COLOR", value);
+        }
+        String::from_utf8(command.output().expect("script(1) from util-linux").stdout).unwrap()
+    };
+    assert!(on_a_terminal(None).contains("\x1b[32mLISTEN"));
+    assert!(!on_a_terminal(Some("1")).contains('\x1b'), "NO_COLOR turns colour off");
+    portwatch()
+        .args(["--color", "sometimes"])
+        .assert()
+        .code(2)
+        .stderr(first_line_contains("portwatch: error"));
 }

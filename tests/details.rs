@@ -2,7 +2,7 @@
 //! exact for fields that stand still (mss, wscale, buffer sizes, inode),
 //! plausible ranges for those that move (rtt, timers).
 
-#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap is a failed test
 
 mod common;
 

@@ -1,7 +1,7 @@
 //! portwatch against the real `ss` on a load of several hundred sockets in a
 //! network namespace of the test's own, so nothing else interferes.
 
-#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap is a failed test
 
 mod common;
 

@@ -1,7 +1,7 @@
 //! The manual page and the shell completions, generated from the clap
 //! definition: they render, load, and name every subcommand.
 
-#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap is a failed test
 
 mod common;
 

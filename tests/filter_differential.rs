@@ -3,7 +3,7 @@
 //! ports and extra addresses (10.1.2.3/8 and fd00::1/64 on lo), must give
 //! the same rows.
 
-#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap is a failed test
 
 mod common;
 

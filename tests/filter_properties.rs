@@ -1,7 +1,7 @@
 //! Whatever the filter words, portwatch answers with rows or a one-line
 //! error: the parser, the bytecode compiler and the evaluator never panic.
 
-#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap is a failed test
 
 use std::net::IpAddr;
 

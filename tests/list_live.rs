@@ -1,7 +1,7 @@
 //! `portwatch list` against the running kernel: each test opens its own
 //! sockets on 127.0.0.1 and ::1 and asserts only on those.
 
-#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap is a failed test
 
 mod common;
 

@@ -5,7 +5,7 @@
 //! The children are this test binary again, run through `child_entry`
 //! under names the tests choose (a symlink's name becomes the comm).
 
-#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap is a failed test
 
 mod common;
 

@@ -1,7 +1,7 @@
 //! Raw sockets (`-w`, `-A raw`), read from /proc as ss does on kernels
 //! without raw_diag: the test opens its own, in a namespace of its own.
 
-#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap is a failed test
 
 mod common;
 

@@ -1,7 +1,7 @@
 //! `list --from FILE`: recordings by iproute2's authors, by `ss -D` on this
 //! kernel, and by `portwatch record`, replayed deterministically.
 
-#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap is a failed test
 
 mod common;
 

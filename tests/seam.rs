@@ -2,7 +2,7 @@
 //! refused, a DONE carrying an error, a rejected request, a truncated read,
 //! an interrupted dump, and a reader that goes away.
 
-#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap is a failed test
 
 mod common;
 

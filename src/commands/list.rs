@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 
-use crate::cli::{FormatArg, ListArgs};
+use crate::cli::{ColorArg, FormatArg, ListArgs};
 use crate::exit::{ExitCode, UsageError};
 use crate::model::Socket;
 use crate::names::{HostNames, Services};
@@ -187,6 +187,7 @@ fn writer<'a>(
                 timers: args.selection.options,
                 details: args.selection.memory || args.selection.info,
                 oneline: args.selection.oneline,
+                colour: colour(args.color, system),
             };
             Box::new(SsWriter::new(stdout, layout, lookups))
         }
@@ -202,6 +203,17 @@ fn writer<'a>(
             Box::new(JsonWriter::new(stdout, JsonStyle::Lines, lookups, Services::load(system)))
         }
     })
+}
+
+/// `--color`: auto colours a terminal, unless NO_COLOR is set to anything.
+fn colour(when: ColorArg, system: &dyn System) -> bool {
+    match when {
+        ColorArg::Always => true,
+        ColorArg::Never => false,
+        ColorArg::Auto => {
+            system.stdout_is_terminal() && system.env_var("NO_COLOR").is_none_or(|v| v.is_empty())
+        }
+    }
 }
 
 /// Tells the user, after the rows, when they may not be the whole truth.

@@ -18,15 +18,21 @@ pub enum Align {
 pub struct Column {
     pub align: Align,
     pub gap: &'static str,
+    /// The SGR colour for a cell's text (`--color`), if any.
+    pub paint: Option<fn(&str) -> Option<&'static str>>,
 }
 
 impl Column {
     pub const fn left(gap: &'static str) -> Column {
-        Column { align: Align::Left, gap }
+        Column { align: Align::Left, gap, paint: None }
     }
 
     pub const fn right(gap: &'static str) -> Column {
-        Column { align: Align::Right, gap }
+        Column { align: Align::Right, gap, paint: None }
+    }
+
+    pub fn painted(self, paint: fn(&str) -> Option<&'static str>) -> Column {
+        Column { paint: Some(paint), ..self }
     }
 }
 
@@ -84,14 +90,25 @@ impl ColumnTable {
                 line.push_str(column.gap);
             }
             let padding = self.widths[column_index] - display_width(cell);
+            let colour = column.paint.and_then(|paint| paint(cell));
+            let push_cell = |line: &mut String| match colour {
+                Some(code) => {
+                    line.push_str("\x1b[");
+                    line.push_str(code);
+                    line.push('m');
+                    line.push_str(cell);
+                    line.push_str("\x1b[0m");
+                }
+                None => line.push_str(cell),
+            };
             match column.align {
                 Align::Left => {
-                    line.push_str(cell);
+                    push_cell(&mut line);
                     line.extend(std::iter::repeat_n(' ', padding));
                 }
                 Align::Right => {
                     line.extend(std::iter::repeat_n(' ', padding));
-                    line.push_str(cell);
+                    push_cell(&mut line);
                 }
             }
             if column_index + 1 == self.columns.len() {

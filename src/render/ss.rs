@@ -34,6 +34,21 @@ pub struct SsLayout {
     pub details: bool,
     /// `-O`: details on the socket's own line.
     pub oneline: bool,
+    /// `--color`: states in colour.
+    pub colour: bool,
+}
+
+/// Listening green, established blue, closing states yellow, opening cyan.
+fn state_colour(label: &str) -> Option<&'static str> {
+    match label {
+        "LISTEN" => Some("32"),
+        "ESTAB" => Some("34"),
+        "SYN-SENT" | "SYN-RECV" => Some("36"),
+        "FIN-WAIT-1" | "FIN-WAIT-2" | "TIME-WAIT" | "CLOSE-WAIT" | "LAST-ACK" | "CLOSING" => {
+            Some("33")
+        }
+        _ => None,
+    }
 }
 
 impl SsLayout {
@@ -72,7 +87,8 @@ fn columns(layout: SsLayout) -> Vec<Column> {
         columns.push(if columns.is_empty() { first } else { left });
     }
     if layout.state {
-        columns.push(if columns.is_empty() { first } else { left });
+        let column = if columns.is_empty() { first } else { left };
+        columns.push(if layout.colour { column.painted(state_colour) } else { column });
     }
     columns.push(if columns.is_empty() { first } else { left });
     columns.extend([left, address, port, address, port]);

@@ -193,6 +193,14 @@ impl System for FakeSystem {
         0
     }
 
+    fn stdout_is_terminal(&self) -> bool {
+        false
+    }
+
+    fn env_var(&self, _: &str) -> Option<String> {
+        None
+    }
+
     fn interface_name(&self, index: u32) -> Option<String> {
         (index == 1).then(|| "lo".to_string())
     }
