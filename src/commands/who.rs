@@ -190,7 +190,7 @@ fn write_table(out: &mut dyn Write, groups: &[Group], lookups: &Lookups<'_>) -> 
                     .unwrap_or_else(|| "?".into()),
                 process_label(p, lookups.wide),
             ),
-            None if owners.is_some_and(|o| o.hidden_processes() > 0) => {
+            None if owners.is_some_and(|o| !o.all_visible()) => {
                 ("-".into(), "-".into(), "(not visible)".into())
             }
             None => ("-".into(), "-".into(), "(no process)".into()),
@@ -253,8 +253,7 @@ fn write_json(out: &mut dyn Write, groups: &[Group], lookups: Lookups<'_>) -> Re
             let process = group.pid.and_then(|pid| owners?.process(pid));
             JsonGroup {
                 process: process.map(|p| JsonProcess::new(p, None)),
-                owner_visible: process.is_some()
-                    || owners.is_some_and(|o| o.hidden_processes() == 0),
+                owner_visible: process.is_some() || owners.is_some_and(|o| o.all_visible()),
                 sockets: group
                     .sockets
                     .iter()

@@ -28,6 +28,9 @@ pub struct Owners<'s> {
     users: HashMap<u32, Option<String>>,
     /// Processes whose descriptors this user may not read.
     hidden_processes: usize,
+    /// /proc is mounted with hidepid and portwatch is not root: other
+    /// users' processes are not even listed.
+    proc_hides_pids: bool,
 }
 
 /// What one thread's share of the /proc scan found.
@@ -66,12 +69,8 @@ impl<'s> Owners<'s> {
             processes: HashMap::new(),
             users: HashMap::new(),
             hidden_processes,
+            proc_hides_pids: system.effective_uid() != 0 && proc_mounted_with_hidepid(system),
         })
-    }
-
-    /// How many processes' descriptors could not be read (not root).
-    pub fn hidden_processes(&self) -> usize {
-        self.hidden_processes
     }
 
     /// The holders of a socket, in pid order; empty for no inode.
@@ -82,7 +81,12 @@ impl<'s> Owners<'s> {
     /// Whether a socket's holders are known: it has some, or every
     /// process's descriptors could be read.
     pub fn owner_visible(&self, inode: Option<u32>) -> bool {
-        !self.holders(inode).is_empty() || self.hidden_processes == 0
+        !self.holders(inode).is_empty() || self.all_visible()
+    }
+
+    /// Whether every process's descriptors could be read.
+    pub fn all_visible(&self) -> bool {
+        self.hidden_processes == 0 && !self.proc_hides_pids
     }
 
     /// Reads the details of every process that holds this socket.
@@ -116,6 +120,13 @@ impl<'s> Owners<'s> {
 
     /// The hint to print once when owners were hidden from this user.
     pub fn hidden_hint(&self) -> Option<String> {
+        if self.proc_hides_pids {
+            return Some(
+                "portwatch: /proc is mounted with hidepid, which hides other users' processes; run as \
+                 root to see every owner"
+                    .into(),
+            );
+        }
         let count = self.hidden_processes;
         let processes = if count == 1 { "process" } else { "processes" };
         (count > 0).then(|| {
@@ -125,6 +136,22 @@ impl<'s> Owners<'s> {
             )
         })
     }
+}
+
+/// Whether /proc is mounted with `hidepid=1|2` (or `noaccess`, `invisible`).
+fn proc_mounted_with_hidepid(system: &dyn System) -> bool {
+    let mounts = system.read_file(Path::new("/proc/self/mounts")).unwrap_or_default();
+    mounts.lines().any(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let (Some(&"/proc"), Some(&"proc"), Some(options)) =
+            (fields.get(1), fields.get(2), fields.get(3))
+        else {
+            return false;
+        };
+        options.split(',').any(|option| {
+            option.strip_prefix("hidepid=").is_some_and(|value| !matches!(value, "0" | "off"))
+        })
+    })
 }
 
 /// The pids in /proc, ascending.
