@@ -5,6 +5,7 @@ pub mod commands;
 pub mod details;
 pub mod exit;
 pub mod filter;
+pub mod fuzzing;
 pub mod model;
 pub mod names;
 pub mod netns;

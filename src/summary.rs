@@ -92,6 +92,12 @@ pub fn read(system: &dyn System) -> Result<Summary> {
     Ok(summarize(&v4, &v6, estab))
 }
 
+/// Parses sockstat-like text and snmp-like text at once (for the fuzzer).
+pub fn parse_text(text: &str) -> Summary {
+    let table = parse_sockstat(text);
+    summarize(&table, &table, current_established(text).unwrap_or(0))
+}
+
 fn summarize(v4: &Table, v6: &Table, estab: u64) -> Summary {
     let get = |table: &Table, label: &str, key: &str| {
         table.get(label).and_then(|t| t.get(key)).copied().unwrap_or(0)

@@ -253,7 +253,18 @@ pub fn list_recorded(
     sink: &mut Sink<'_>,
 ) -> Result<Outcome> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let mut reader = RecordingReader::new(&bytes);
+    list_recording(&bytes, selection, filter, sink)
+        .with_context(|| format!("cannot replay {}", path.display()))
+}
+
+/// Lists the selected sockets from the bytes of a recording.
+pub fn list_recording(
+    bytes: &[u8],
+    selection: &Selection,
+    filter: Option<&SocketFilter>,
+    sink: &mut Sink<'_>,
+) -> Result<Outcome> {
+    let mut reader = RecordingReader::new(bytes);
     let mut decoder = SocketDecoder::new(None);
     decoder.details = selection.details;
     let mut outcome = Outcome::default();
@@ -276,11 +287,7 @@ pub fn list_recorded(
             }
         }
     };
-    while reader
-        .next_dump(&mut on_message)
-        .with_context(|| format!("cannot replay {}", path.display()))?
-        .is_some()
-    {}
+    while reader.next_dump(&mut on_message)?.is_some() {}
     Ok(outcome)
 }
 

@@ -309,13 +309,14 @@ fn classify(message_type: u16, payload: &[u8]) -> Result<Reply<'_>, DiagError> {
         SOCK_DIAG_BY_FAMILY => Ok(Reply::Socket(payload)),
         NLMSG_DONE => match done_code(payload)? {
             0.. => Ok(Reply::Done),
-            code => Err(DiagError::DumpFailed(-code)),
+            // A hostile recording may carry i32::MIN.
+            code => Err(DiagError::DumpFailed(code.saturating_neg())),
         },
         NLMSG_ERROR => {
             let error = ErrorBuffer::new_checked(payload)
                 .map_err(|e| DiagError::Malformed(format!("NLMSG_ERROR: {e}")))?;
             match error.code() {
-                Some(code) => Err(DiagError::Rejected(-code.get())),
+                Some(code) => Err(DiagError::Rejected(code.get().saturating_neg())),
                 None => Ok(Reply::Skip),
             }
         }

@@ -43,7 +43,8 @@ pub fn read_table(
     Ok(sockets.into_iter().filter(|s| states.contains(s.state)).collect())
 }
 
-fn parse_table(text: impl BufRead, netid: Netid, family: Family) -> Result<Vec<Socket>> {
+/// Parses the text of a /proc/net table.
+pub fn parse_table(text: impl BufRead, netid: Netid, family: Family) -> Result<Vec<Socket>> {
     let info = ExplicitSystemInfo {
         boot_time_secs: 0,
         ticks_per_second: 100,

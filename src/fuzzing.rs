@@ -1,0 +1,85 @@
+//! Entry points for the fuzz targets (fuzz/) and their regression tests:
+//! each drives one parser with arbitrary input, the way untrusted input
+//! reaches it.
+
+use std::net::IpAddr;
+
+use crate::filter::parse::{self, Resolver};
+use crate::filter::{Extras, bytecode};
+use crate::model::{Family, Netid};
+use crate::names::Services;
+use crate::render::json::{JsonStyle, JsonWriter};
+use crate::render::{Lookups, SocketWriter};
+use crate::source::{self, Extensions, Selection};
+use crate::state::StateSet;
+
+/// Replays `bytes` as a recording of every kind, with details, into JSON.
+pub fn replay(bytes: &[u8]) {
+    let selection = Selection {
+        netids: vec![Netid::Udp, Netid::Tcp],
+        families: Family::ALL.to_vec(),
+        states: StateSet::all(),
+        categories: Vec::new(),
+        extensions: Extensions::default(),
+        details: true,
+    };
+    let lookups = Lookups { services: None, hosts: None, owners: None, wide: false };
+    let mut out = Vec::new();
+    let mut writer = JsonWriter::new(&mut out, JsonStyle::Lines, lookups, Services::default());
+    let _ =
+        source::list_recording(bytes, &selection, None, &mut |socket| writer.write_socket(socket));
+    let _ = writer.finish();
+}
+
+/// Resolves names without the host: fixed answers for a few names.
+struct Offline;
+
+impl Resolver for Offline {
+    fn service_ports(&self, name: &str) -> Vec<(Netid, u16)> {
+        match name {
+            "ssh" => vec![(Netid::Tcp, 22)],
+            "split" => vec![(Netid::Tcp, 1), (Netid::Udp, 2)],
+            _ => Vec::new(),
+        }
+    }
+    fn interface_index(&self, name: &str) -> Option<u32> {
+        (name == "lo").then_some(1)
+    }
+    fn cgroup_id(&self, path: &str) -> Option<u64> {
+        path.starts_with('/').then_some(1)
+    }
+    fn host_addresses(&self, name: &str) -> Vec<IpAddr> {
+        if name == "localhost" { vec![IpAddr::from([127, 0, 0, 1])] } else { Vec::new() }
+    }
+}
+
+/// Parses `text` as filter words, then compiles and evaluates the result.
+pub fn filter(text: &str) {
+    let words: Vec<String> = text.split_whitespace().map(str::to_owned).collect();
+    let tokens = parse::tokenize(&words);
+    if let Ok(Some(parsed)) = parse::parse(&tokens, &Offline) {
+        let _ = bytecode::compile(&parsed.expr);
+        let socket = crate::source::procnet::parse_table(
+            "header\n0: 0100007F:0016 00000000:0000 0A 00000000:00000000 00:00000000 00000000 0 0 1 1\n".as_bytes(),
+            Netid::Tcp,
+            Family::Inet,
+        );
+        if let Ok(sockets) = socket {
+            for socket in &sockets {
+                let _ = parsed.expr.matches(socket, &Extras { ephemeral_ports: (32768, 60999) });
+            }
+        }
+    }
+}
+
+/// Feeds `text` to every text parser of host files.
+pub fn proc_text(text: &str) {
+    for netid in [Netid::Tcp, Netid::Udp, Netid::Raw] {
+        for family in Family::ALL {
+            let _ = crate::source::procnet::parse_table(text.as_bytes(), netid, family);
+        }
+    }
+    let _ = crate::owners::cgroup::placement(text);
+    let _ = Services::parse(text);
+    let _ = crate::summary::parse_text(text);
+}

@@ -1,0 +1,44 @@
+//! Every input the fuzzers (fuzz/) ever crashed on, kept in fuzz/regressions/
+//! and replayed through the same entry points: none may panic again.
+
+use std::path::Path;
+
+fn inputs(target: &str) -> Vec<(String, Vec<u8>)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/regressions").join(target);
+    let mut inputs: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .flatten()
+        .map(|entry| {
+            (
+                entry.file_name().to_string_lossy().into_owned(),
+                std::fs::read(entry.path()).unwrap_or_default(),
+            )
+        })
+        .collect();
+    inputs.sort();
+    inputs
+}
+
+#[test]
+fn replay_regressions() {
+    for (name, bytes) in inputs("replay") {
+        eprintln!("replay {name}");
+        portwatch::fuzzing::replay(&bytes);
+    }
+}
+
+#[test]
+fn filter_regressions() {
+    for (name, bytes) in inputs("filter") {
+        eprintln!("filter {name}");
+        portwatch::fuzzing::filter(&String::from_utf8_lossy(&bytes));
+    }
+}
+
+#[test]
+fn proc_text_regressions() {
+    for (name, bytes) in inputs("proc_text") {
+        eprintln!("proc_text {name}");
+        portwatch::fuzzing::proc_text(&String::from_utf8_lossy(&bytes));
+    }
+}
