@@ -4,8 +4,8 @@
 //! Each child listens on its own loopback address (127.0.0.2, 127.0.0.3, ...)
 //! so that no address pair runs out of ephemeral ports.
 //!
-//! Prints `READY <sockets>` when the load stands, then holds it until its
-//! standard input closes.
+//! `--udp N` also binds N UDP sockets per process. Prints `READY <sockets>`
+//! when the load stands, then holds it until its standard input closes.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
@@ -20,19 +20,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         args.get(at + 1)?.parse().ok()
     };
     let connections = option("--connections").unwrap_or(50_000);
+    let udp = option("--udp").unwrap_or(0);
     match option("--child") {
-        Some(index) => child(index, connections),
-        None => parent(connections, option("--processes").unwrap_or(10)),
+        Some(index) => child(index, connections, udp),
+        None => parent(connections, option("--processes").unwrap_or(10), udp),
     }
 }
 
-fn parent(connections: usize, processes: usize) -> Result<(), Box<dyn std::error::Error>> {
+fn parent(connections: usize, processes: usize, udp: usize) -> Result<(), Box<dyn std::error::Error>> {
     let per_child = connections.div_ceil(processes);
     let exe = std::env::current_exe()?;
     let mut children: Vec<Child> = (0..processes)
         .map(|index| {
             Command::new(&exe)
                 .args(["--child", &index.to_string(), "--connections", &per_child.to_string()])
+                .args(["--udp", &udp.to_string()])
                 .stdin(Stdio::piped())
                 .stdout(Stdio::piped())
                 .spawn()
@@ -46,7 +48,7 @@ fn parent(connections: usize, processes: usize) -> Result<(), Box<dyn std::error
             return Err(format!("a child failed: {line:?}").into());
         }
     }
-    println!("READY {}", per_child * processes * 2 + processes);
+    println!("READY {}", (per_child * 2 + 1 + udp) * processes);
     std::io::stdout().flush()?;
     std::io::stdin().read_to_end(&mut Vec::new())?;
     for child in &mut children {
@@ -56,13 +58,16 @@ fn parent(connections: usize, processes: usize) -> Result<(), Box<dyn std::error
     Ok(())
 }
 
-fn child(index: usize, connections: usize) -> Result<(), Box<dyn std::error::Error>> {
+fn child(index: usize, connections: usize, udp: usize) -> Result<(), Box<dyn std::error::Error>> {
     let (_, hard) = getrlimit(Resource::RLIMIT_NOFILE)?;
     setrlimit(Resource::RLIMIT_NOFILE, hard, hard)?;
     let octet = u8::try_from(index + 2)?;
     let listener = TcpListener::bind((Ipv4Addr::new(127, 0, 0, octet), 0))?;
     let target = listener.local_addr()?;
     let mut held = Vec::with_capacity(connections * 2);
+    let datagrams: Vec<std::net::UdpSocket> = (0..udp)
+        .map(|_| std::net::UdpSocket::bind((Ipv4Addr::new(127, 0, 0, octet), 0)))
+        .collect::<Result<_, _>>()?;
     for _ in 0..connections {
         held.push(TcpStream::connect(target)?);
         held.push(listener.accept()?.0);
@@ -70,6 +75,6 @@ fn child(index: usize, connections: usize) -> Result<(), Box<dyn std::error::Err
     println!("ready");
     std::io::stdout().flush()?;
     std::io::stdin().read_to_end(&mut Vec::new())?;
-    drop(held);
+    drop((held, datagrams));
     Ok(())
 }
