@@ -1,7 +1,9 @@
 //! A lean aligned-column writer for long socket lists: cells are appended
 //! to one text arena (no per-cell allocation) and written, padded to each
-//! column's widest cell, when the table is complete. Lines never end in
-//! spaces.
+//! column's widest cell so far. Like ss, it writes in batches (see
+//! [`ColumnTable::flush_if_large`]), so memory stays bounded on hosts with
+//! hundreds of thousands of sockets; a later batch may widen a column.
+//! Lines never end in spaces.
 
 use std::fmt::Write as _;
 use std::io::{self, Write};
@@ -77,6 +79,20 @@ impl ColumnTable {
         self.cell_lens.push(u32::try_from(len).unwrap_or(u32::MAX));
     }
 
+    /// Writes the rows buffered so far once they hold more than a few
+    /// megabytes, keeping the column widths for the rows still to come.
+    pub fn flush_if_large(&mut self, out: &mut dyn Write) -> io::Result<()> {
+        const BATCH_BYTES: usize = 4 << 20;
+        let buffered = self.text.len() + self.cell_lens.len() * std::mem::size_of::<u32>();
+        if buffered < BATCH_BYTES || self.cell_lens.len() % self.columns.len() != 0 {
+            return Ok(());
+        }
+        self.write_to(out)?;
+        self.text.clear();
+        self.cell_lens.clear();
+        Ok(())
+    }
+
     pub fn write_to(&self, out: &mut dyn Write) -> io::Result<()> {
         let mut line = String::new();
         let mut start = 0;
@@ -150,5 +166,22 @@ mod tests {
             String::from_utf8(out).unwrap(),
             "State     Local:Port\nESTAB 127.0.0.1:22   ino:5\n"
         );
+    }
+
+    #[test]
+    fn large_tables_are_written_in_batches_with_their_widths() {
+        let mut table = ColumnTable::new(vec![Column::left(""), Column::left(" ")]);
+        let mut out = Vec::new();
+        let big = "x".repeat(3 << 20);
+        for (first, second) in [("a", big.as_str()), ("bbb", big.as_str()), ("c", "end")] {
+            table.push(first);
+            table.push(second);
+            table.flush_if_large(&mut out).unwrap();
+        }
+        assert!(!out.is_empty(), "the first rows went out before the table ended");
+        table.write_to(&mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let starts: Vec<&str> = text.lines().map(|l| &l[..4]).collect();
+        assert_eq!(starts, ["a   ", "bbb ", "c   "], "widths carry over to later batches");
     }
 }

@@ -195,6 +195,7 @@ impl<W: Write> SocketWriter for SsWriter<'_, W> {
             }
             self.table.push(&cell);
         }
+        self.table.flush_if_large(&mut self.out)?;
         Ok(())
     }
 
