@@ -27,7 +27,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 }
 
-fn parent(connections: usize, processes: usize, udp: usize) -> Result<(), Box<dyn std::error::Error>> {
+fn parent(
+    connections: usize,
+    processes: usize,
+    udp: usize,
+) -> Result<(), Box<dyn std::error::Error>> {
     let per_child = connections.div_ceil(processes);
     let exe = std::env::current_exe()?;
     let mut children: Vec<Child> = (0..processes)

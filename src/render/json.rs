@@ -116,13 +116,15 @@ pub struct JsonWriter<'s, W: Write> {
     style: JsonStyle,
     lookups: Lookups<'s>,
     rows: usize,
+    /// One row's text: serde writes many small pieces, `out` gets one write.
+    line: Vec<u8>,
 }
 
 impl<'s, W: Write> JsonWriter<'s, W> {
     /// JSON always names services, whatever `-n` says.
     pub fn new(out: W, style: JsonStyle, mut lookups: Lookups<'s>, services: Services) -> Self {
         lookups.services = Some(services);
-        JsonWriter { out, style, lookups, rows: 0 }
+        JsonWriter { out, style, lookups, rows: 0, line: Vec::with_capacity(512) }
     }
 }
 
@@ -186,15 +188,17 @@ impl<W: Write> SocketWriter for JsonWriter<'_, W> {
             row.processes = Some(holders.map(|(p, fd)| JsonProcess::new(p, Some(fd))).collect());
             row.owner_visible = Some(owners.owner_visible(socket.inode));
         }
+        self.line.clear();
         match (self.style, self.rows) {
-            (JsonStyle::Array, 0) => self.out.write_all(b"[\n")?,
-            (JsonStyle::Array, _) => self.out.write_all(b",\n")?,
+            (JsonStyle::Array, 0) => self.line.extend_from_slice(b"[\n"),
+            (JsonStyle::Array, _) => self.line.extend_from_slice(b",\n"),
             (JsonStyle::Lines, _) => {}
         }
-        serde_json::to_writer(&mut self.out, &row)?;
+        serde_json::to_writer(&mut self.line, &row)?;
         if self.style == JsonStyle::Lines {
-            self.out.write_all(b"\n")?;
+            self.line.push(b'\n');
         }
+        self.out.write_all(&self.line)?;
         self.rows += 1;
         Ok(())
     }
