@@ -84,7 +84,7 @@ impl ColumnTable {
     pub fn flush_if_large(&mut self, out: &mut dyn Write) -> io::Result<()> {
         const BATCH_BYTES: usize = 4 << 20;
         let buffered = self.text.len() + self.cell_lens.len() * std::mem::size_of::<u32>();
-        if buffered < BATCH_BYTES || self.cell_lens.len() % self.columns.len() != 0 {
+        if buffered < BATCH_BYTES || !self.cell_lens.len().is_multiple_of(self.columns.len()) {
             return Ok(());
         }
         self.write_to(out)?;
