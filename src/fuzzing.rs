@@ -31,8 +31,9 @@ pub fn replay(bytes: &[u8]) {
     let _ = writer.finish();
 }
 
-/// Resolves names without the host: fixed answers for a few names.
-struct Offline;
+/// Resolves names without the host: fixed answers for a few names (`ssh`
+/// is 22/tcp, `split` differs between TCP and UDP, `lo` is interface 1).
+pub struct Offline;
 
 impl Resolver for Offline {
     fn service_ports(&self, name: &str) -> Vec<(Netid, u16)> {

@@ -5,33 +5,12 @@
 
 use std::net::IpAddr;
 
-use portwatch::filter::parse::{self, Resolver};
+use portwatch::filter::parse;
 use portwatch::filter::{Extras, bytecode};
+use portwatch::fuzzing::Offline;
 use portwatch::model::{Endpoint, Family, Netid, Socket};
 use portwatch::state::SocketState;
 use proptest::prelude::*;
-
-struct Offline;
-
-impl Resolver for Offline {
-    fn service_ports(&self, name: &str) -> Vec<(Netid, u16)> {
-        match name {
-            "ssh" => vec![(Netid::Tcp, 22)],
-            "domain" => vec![(Netid::Tcp, 53), (Netid::Udp, 53)],
-            "odd" => vec![(Netid::Tcp, 1), (Netid::Udp, 2)],
-            _ => Vec::new(),
-        }
-    }
-    fn interface_index(&self, name: &str) -> Option<u32> {
-        (name == "lo").then_some(1)
-    }
-    fn cgroup_id(&self, path: &str) -> Option<u64> {
-        path.starts_with('/').then_some(42)
-    }
-    fn host_addresses(&self, name: &str) -> Vec<IpAddr> {
-        if name == "localhost" { vec![IpAddr::from([127, 0, 0, 1])] } else { Vec::new() }
-    }
-}
 
 fn token() -> impl Strategy<Value = String> {
     let words = [
