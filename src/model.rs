@@ -211,6 +211,33 @@ pub struct UnixEnds {
 }
 
 impl Socket {
+    /// A socket with nothing known but its kind and state: wildcard ends,
+    /// empty queues, no owner, inode, cookie, interface or extras. Sources
+    /// fill in what they know.
+    pub fn new(netid: Netid, family: Family, state: SocketState) -> Socket {
+        let any = Endpoint { addr: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), port: 0 };
+        Socket {
+            netid,
+            family,
+            state,
+            recv_q: 0,
+            send_q: 0,
+            local: any.clone(),
+            peer: any,
+            uid: None,
+            inode: None,
+            cookie: None,
+            interface: None,
+            interface_index: 0,
+            mark: None,
+            cgroup_id: None,
+            v6only: None,
+            netns: None,
+            details: None,
+            unix: None,
+        }
+    }
+
     /// An inet6 wildcard socket that also accepts IPv4, which ss prints as `*`.
     pub fn is_dual_stack(&self) -> bool {
         self.family == Family::Inet6 && self.v6only != Some(true)

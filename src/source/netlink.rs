@@ -8,7 +8,6 @@
 
 use std::collections::HashMap;
 use std::io;
-use std::net::IpAddr;
 
 use netlink_packet_core::{
     DoneBuffer, ErrorBuffer, NLM_F_ACK, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST, NLMSG_DONE,
@@ -414,9 +413,8 @@ impl<'s> SocketDecoder<'s> {
             mark: attributes.mark,
             cgroup_id: attributes.cgroup_id,
             v6only: attributes.v6only,
-            netns: None,
             details: self.details.then(|| Box::new(attributes.details(payload))),
-            unix: None,
+            ..Socket::new(netid, family, state)
         })
     }
 }
@@ -471,26 +469,14 @@ impl SocketDecoder<'_> {
             }
         }
         let cookie = u64::from_ne_bytes(header.cookie);
-        let nowhere = Endpoint { addr: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), port: 0 };
         Ok(Socket {
-            netid,
-            family: Family::Unix,
-            state,
             recv_q: queues.0,
             send_q: queues.1,
-            local: nowhere.clone(),
-            peer: nowhere,
             uid,
             inode: (header.inode != 0).then_some(header.inode),
             cookie: (cookie != 0).then_some(cookie),
-            interface: None,
-            interface_index: 0,
-            mark: None,
-            cgroup_id: None,
-            v6only: None,
-            netns: None,
-            details: None,
             unix: Some(Box::new(UnixEnds { name, peer_inode })),
+            ..Socket::new(netid, Family::Unix, state)
         })
     }
 }

@@ -97,24 +97,13 @@ impl Entry {
     fn into_socket(self, netid: Netid, family: Family) -> Option<Socket> {
         let state = SocketState::from_kernel(self.state)?;
         Some(Socket {
-            netid,
-            family,
-            state,
             recv_q: self.queues.0,
             send_q: self.queues.1,
             local: Endpoint { addr: self.local.ip(), port: self.local.port() },
             peer: Endpoint { addr: self.peer.ip(), port: self.peer.port() },
             uid: (state != SocketState::TimeWait).then_some(self.uid),
             inode: u32::try_from(self.inode).ok().filter(|i| *i != 0),
-            cookie: None,
-            interface: None,
-            interface_index: 0,
-            mark: None,
-            cgroup_id: None,
-            v6only: None,
-            netns: None,
-            details: None,
-            unix: None,
+            ..Socket::new(netid, family, state)
         })
     }
 }
