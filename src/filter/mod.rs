@@ -60,15 +60,6 @@ pub struct Prefix {
     pub len: u8,
 }
 
-impl Prefix {
-    pub fn family(&self) -> Family {
-        match self.addr {
-            IpAddr::V4(_) => Family::Inet,
-            IpAddr::V6(_) => Family::Inet6,
-        }
-    }
-}
-
 /// What a socket must offer an evaluation beyond its addresses, for the
 /// conditions that need it.
 #[derive(Clone, Copy, Debug, Default)]
