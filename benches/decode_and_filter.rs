@@ -8,12 +8,10 @@ use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use portwatch::filter::Extras;
-use portwatch::filter::parse::{self, SystemResolver};
-use portwatch::model::{Family, Netid, Socket};
-use portwatch::names::Services;
+use portwatch::filter::parse;
+use portwatch::fuzzing::Offline;
+use portwatch::model::{IpFamily, Netid, Socket, StateSet};
 use portwatch::source::{self, Extensions, Selection};
-use portwatch::state::StateSet;
-use portwatch::sys::HostSystem;
 
 const SOCKETS: usize = 10_000;
 
@@ -30,7 +28,7 @@ fn recording() -> Vec<u8> {
 fn selection() -> Selection {
     Selection {
         netids: vec![Netid::Tcp],
-        families: Family::ALL.to_vec(),
+        families: IpFamily::ALL.to_vec(),
         states: StateSet::all(),
         categories: Vec::new(),
         extensions: Extensions::default(),
@@ -60,16 +58,13 @@ fn decode(c: &mut Criterion) {
 fn filter(c: &mut Criterion) {
     let mut sockets: Vec<Socket> = Vec::new();
     source::list_recording(&recording(), &selection(), None, &mut |s| {
-        sockets.push(s.clone());
+        sockets.push(s);
         Ok(())
     })
     .expect("replay");
-    let services = Services::default();
-    let resolver =
-        SystemResolver { services: &services, netids: &[Netid::Tcp], system: &HostSystem };
     let words = ["( dport = :22 or sport >= :1024 ) and not src 10.0.0.0/8".to_owned()];
     let expr =
-        parse::parse(&parse::tokenize(&words), &resolver).expect("parse").expect("expression").expr;
+        parse::parse(&parse::tokenize(&words), &Offline).expect("parse").expect("expression").expr;
     let extras = Extras { ephemeral_ports: (32768, 60999) };
     let mut group = c.benchmark_group("filter");
     group.throughput(Throughput::Elements(sockets.len() as u64));

@@ -6,29 +6,26 @@ use std::net::IpAddr;
 
 use crate::filter::parse::{self, Resolver};
 use crate::filter::{Extras, bytecode};
-use crate::model::{Family, Netid};
+use crate::model::{IpFamily, Netid, Socket, StateSet, Transport};
 use crate::names::Services;
-use crate::render::json::{JsonStyle, JsonWriter};
-use crate::render::{Lookups, SocketWriter};
+use crate::render::View;
+use crate::render::json::{JsonStyle, JsonView};
 use crate::source::{self, Extensions, Selection};
-use crate::state::StateSet;
 
 /// Replays `bytes` as a recording of every kind, with details, into JSON.
 pub fn replay(bytes: &[u8]) {
     let selection = Selection {
         netids: vec![Netid::Udp, Netid::Tcp],
-        families: Family::ALL.to_vec(),
+        families: IpFamily::ALL.to_vec(),
         states: StateSet::all(),
         categories: Vec::new(),
         extensions: Extensions::default(),
         details: true,
     };
-    let lookups = Lookups { services: None, hosts: None, owners: None, wide: false };
     let mut out = Vec::new();
-    let mut writer = JsonWriter::new(&mut out, JsonStyle::Lines, lookups, Services::default());
-    let _ =
-        source::list_recording(bytes, &selection, None, &mut |socket| writer.write_socket(socket));
-    let _ = writer.finish();
+    let mut view = JsonView::new(&mut out, JsonStyle::Lines);
+    let _ = source::list_recording(bytes, &selection, None, &mut |socket| view.write(&socket));
+    let _ = view.finish();
 }
 
 /// Resolves names without the host: fixed answers for a few names (`ssh`
@@ -62,12 +59,13 @@ pub fn filter(text: &str) {
         let _ = bytecode::compile(&parsed.expr);
         let socket = crate::source::procnet::parse_table(
             "header\n0: 0100007F:0016 00000000:0000 0A 00000000:00000000 00:00000000 00000000 0 0 1 1\n".as_bytes(),
-            Netid::Tcp,
-            Family::Inet,
+            Transport::Tcp,
+            IpFamily::Inet,
         );
         if let Ok(sockets) = socket {
-            for socket in &sockets {
-                let _ = parsed.expr.matches(socket, &Extras { ephemeral_ports: (32768, 60999) });
+            for socket in sockets {
+                let socket = Socket::Inet(socket);
+                let _ = parsed.expr.matches(&socket, &Extras { ephemeral_ports: (32768, 60999) });
             }
         }
     }
@@ -75,12 +73,12 @@ pub fn filter(text: &str) {
 
 /// Feeds `text` to every text parser of host files.
 pub fn proc_text(text: &str) {
-    for netid in [Netid::Tcp, Netid::Udp, Netid::Raw] {
-        for family in Family::ALL {
-            let _ = crate::source::procnet::parse_table(text.as_bytes(), netid, family);
+    for transport in [Transport::Tcp, Transport::Udp, Transport::Raw] {
+        for family in IpFamily::ALL {
+            let _ = crate::source::procnet::parse_table(text.as_bytes(), transport, family);
         }
     }
     let _ = crate::owners::cgroup::placement(text);
     let _ = Services::parse(text);
-    let _ = crate::summary::parse_text(text);
+    let _ = crate::source::summary::parse_text(text);
 }

@@ -2,18 +2,16 @@
 
 pub mod cli;
 pub mod commands;
-pub mod details;
 pub mod exit;
 pub mod filter;
 pub mod fuzzing;
+pub mod inventory;
 pub mod model;
 pub mod names;
 pub mod netns;
 pub mod owners;
 pub mod render;
 pub mod source;
-pub mod state;
-pub mod summary;
 pub mod sys;
 
 use std::ffi::OsString;
@@ -21,14 +19,14 @@ use std::io::{self, Write};
 
 use clap::Parser;
 
-use cli::{Cli, Command};
-use exit::ExitCode;
-use sys::System;
+use cli::{Cli, Command, ListArgs};
+use exit::{ExitCode, UsageError};
+use sys::Os;
 
-/// Runs portwatch with `args` (program name first) against `system`.
+/// Runs portwatch with `args` (program name first) against the OS seams.
 pub fn run(
     args: impl IntoIterator<Item = OsString>,
-    system: &dyn System,
+    os: &Os<'_>,
     stdout: &mut dyn Write,
     stderr: &mut dyn Write,
 ) -> ExitCode {
@@ -37,10 +35,15 @@ pub fn run(
         Err(error) => return report_clap_error(&error, stdout, stderr),
     };
     let result = match &cli.command {
-        None => commands::list::run(&cli.list, system, stdout, stderr),
-        Some(Command::List(args)) => commands::list::run(args, system, stdout, stderr),
-        Some(Command::Record(args)) => commands::record::run(args, system, stderr),
-        Some(Command::Who(args)) => commands::who::run(args, system, stdout, stderr),
+        None => unknown_command(&cli.list).map_or_else(
+            || list_or_record(&cli.list, os, stdout, stderr),
+            |error| Err(error.into()),
+        ),
+        Some(Command::List(args)) => list_or_record(args, os, stdout, stderr),
+        Some(Command::Record(args)) => {
+            commands::record::run(&args.file, &args.selection, os, stderr)
+        }
+        Some(Command::Who(args)) => commands::who::run(args, os, stdout, stderr),
         Some(Command::Completions { shell }) => commands::docs::completions(*shell, stdout),
         Some(Command::Man) => commands::docs::man(stdout),
     };
@@ -52,6 +55,59 @@ pub fn run(
             ExitCode::Error
         }
     }
+}
+
+/// `list -D FILE` records, as `ss -D` does.
+fn list_or_record(
+    args: &ListArgs,
+    os: &Os<'_>,
+    stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
+) -> anyhow::Result<ExitCode> {
+    match &args.diag {
+        Some(path) => commands::record::run(path, &args.selection, os, stderr),
+        None => commands::list::run(args, os, stdout, stderr),
+    }
+}
+
+/// Words that may start the free arguments of `portwatch [list]`: state
+/// words and the filter language's keywords.
+const FILTER_STARTS: [&str; 13] = [
+    "state",
+    "exclude",
+    "excl",
+    "sport",
+    "dport",
+    "src",
+    "dst",
+    "dev",
+    "fwmark",
+    "cgroup",
+    "autobound",
+    "not",
+    "!",
+];
+
+/// `portwatch lsit`: a first word that is neither a command nor the start
+/// of a state word or filter is a mistyped command, not a filter error.
+fn unknown_command(args: &ListArgs) -> Option<UsageError> {
+    let first = args.selection.filter.first()?;
+    let word = first.split_whitespace().next()?;
+    let plain = !word.is_empty() && word.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+    if !plain || FILTER_STARTS.contains(&word) {
+        return None;
+    }
+    let commands = ["list", "record", "who", "completions", "man", "help"];
+    let closest = commands
+        .iter()
+        .map(|command| (strsim::jaro_winkler(word, command), command))
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .filter(|(similarity, _)| *similarity > 0.7);
+    let hint = match closest {
+        Some((_, command)) => format!("; did you mean `{command}`?"),
+        None => format!(" (commands: {}; or a filter such as 'sport = :22')", commands.join(", ")),
+    };
+    Some(UsageError(format!("unknown command '{}'{hint}", render::escape::for_terminal(word))))
 }
 
 fn report_clap_error(

@@ -4,9 +4,13 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::Path;
+use std::sync::Arc;
 
 use crate::model::Netid;
-use crate::sys::System;
+use crate::sys::{Files, ProcFs, Resolver};
+
+/// Larger than any real services(5) or protocols(5) file.
+const NAME_FILE_LIMIT: u64 = 4 << 20;
 
 pub const SERVICES_PATH: &str = "/etc/services";
 pub const PROTOCOLS_PATH: &str = "/etc/protocols";
@@ -14,7 +18,7 @@ pub const PROTOCOLS_PATH: &str = "/etc/protocols";
 /// The port → name table of /etc/services, per protocol.
 #[derive(Debug, Default)]
 pub struct Services {
-    names: HashMap<(Netid, u16), String>,
+    names: HashMap<(Netid, u16), Arc<str>>,
     /// Names and aliases to their ports, for `who ssh`.
     ports: HashMap<String, Vec<(Netid, u16)>>,
     /// The kernel's ephemeral port range: as ss does, ports in it are not
@@ -23,9 +27,9 @@ pub struct Services {
 }
 
 /// The kernel's range for ports it chooses (`autobound`, client ports).
-pub fn ephemeral_ports(system: &dyn System) -> (u16, u16) {
+pub fn ephemeral_ports(proc: &dyn ProcFs) -> (u16, u16) {
     let text =
-        system.read_file(Path::new("/proc/sys/net/ipv4/ip_local_port_range")).unwrap_or_default();
+        proc.read_text(Path::new("/proc/sys/net/ipv4/ip_local_port_range")).unwrap_or_default();
     let mut bounds = text.split_whitespace().filter_map(|n| n.parse().ok());
     match (bounds.next(), bounds.next()) {
         (Some(low), Some(high)) => (low, high),
@@ -34,15 +38,17 @@ pub fn ephemeral_ports(system: &dyn System) -> (u16, u16) {
 }
 
 impl Services {
-    /// Reads /etc/services through `system`; a missing file means no names.
-    pub fn load(system: &dyn System) -> Services {
-        let mut services = system
-            .read_file(Path::new(SERVICES_PATH))
+    /// Reads /etc/services (and, for raw sockets' protocol names,
+    /// /etc/protocols); a missing file means no names.
+    pub fn load(files: &dyn Files, proc: &dyn ProcFs, protocols: bool) -> Services {
+        let mut services = files
+            .read_text(Path::new(SERVICES_PATH), NAME_FILE_LIMIT)
             .map(|text| Services::parse(&text))
             .unwrap_or_default();
-        services.ephemeral = Some(ephemeral_ports(system));
-        if let Ok(protocols) = system.read_file(Path::new(PROTOCOLS_PATH)) {
-            services.add_protocols(&protocols);
+        services.ephemeral = Some(ephemeral_ports(proc));
+        if protocols {
+            let text = files.read_text(Path::new(PROTOCOLS_PATH), NAME_FILE_LIMIT);
+            services.add_protocols(&text.unwrap_or_default());
         }
         services
     }
@@ -54,11 +60,13 @@ impl Services {
             let mut fields = line.split('#').next().unwrap_or_default().split_whitespace();
             let (Some(name), Some(number)) = (fields.next(), fields.next()) else { continue };
             if let Ok(number) = number.parse::<u16>() {
-                self.names.entry((Netid::Raw, number)).or_insert_with(|| name.to_owned());
+                self.names.entry((Netid::Raw, number)).or_insert_with(|| name.into());
             }
         }
         for number in 1..=255u16 {
-            self.names.entry((Netid::Raw, number)).or_insert_with(|| format!("ipproto-{number}"));
+            self.names
+                .entry((Netid::Raw, number))
+                .or_insert_with(|| format!("ipproto-{number}").into());
         }
     }
 
@@ -79,7 +87,7 @@ impl Services {
                 _ => continue,
             };
             let Ok(port) = port.parse::<u16>() else { continue };
-            services.names.entry((netid, port)).or_insert_with(|| name.to_owned());
+            services.names.entry((netid, port)).or_insert_with(|| name.into());
             for alias in std::iter::once(name).chain(fields) {
                 services.ports.entry(alias.to_owned()).or_default().push((netid, port));
             }
@@ -88,12 +96,12 @@ impl Services {
     }
 
     /// The name of a port, unless it lies in the ephemeral range.
-    pub fn name(&self, netid: Netid, port: u16) -> Option<&str> {
+    pub fn name(&self, netid: Netid, port: u16) -> Option<&Arc<str>> {
         let ephemeral = self.ephemeral.is_some_and(|(low, high)| (low..=high).contains(&port));
-        if ephemeral && netid != Netid::Raw {
+        if ephemeral && netid != Netid::Raw || port == 0 {
             return None;
         }
-        self.names.get(&(netid, port)).map(String::as_str)
+        self.names.get(&(netid, port))
     }
 
     /// The ports a service name or alias stands for, per protocol.
@@ -104,21 +112,21 @@ impl Services {
 
 /// Reverse lookups through the system resolver, each address asked once.
 pub struct HostNames<'s> {
-    system: &'s dyn System,
+    resolver: &'s dyn Resolver,
     cache: HashMap<IpAddr, Option<String>>,
 }
 
 impl<'s> HostNames<'s> {
-    pub fn new(system: &'s dyn System) -> Self {
-        HostNames { system, cache: HashMap::new() }
+    pub fn new(resolver: &'s dyn Resolver) -> Self {
+        HostNames { resolver, cache: HashMap::new() }
     }
 
     pub fn name(&mut self, addr: IpAddr) -> Option<&str> {
         if addr.is_unspecified() {
             return None;
         }
-        let system = self.system;
-        self.cache.entry(addr).or_insert_with(|| system.host_name(addr)).as_deref()
+        let resolver = self.resolver;
+        self.cache.entry(addr).or_insert_with(|| resolver.host_name(addr)).as_deref()
     }
 }
 
@@ -131,9 +139,10 @@ mod tests {
         let services = Services::parse(
             "# comment\nssh\t\t22/tcp\t# SSH\nhttp 80/tcp www\ndomain 53/udp\nwww-alt 80/tcp\nbad line\nx 99999/tcp\ny 12/sctp\n",
         );
-        assert_eq!(services.name(Netid::Tcp, 22), Some("ssh"));
-        assert_eq!(services.name(Netid::Tcp, 80), Some("http"), "first name wins");
-        assert_eq!(services.name(Netid::Udp, 53), Some("domain"));
+        let name = |netid, port| services.name(netid, port).map(|name| name.to_string());
+        assert_eq!(name(Netid::Tcp, 22).as_deref(), Some("ssh"));
+        assert_eq!(name(Netid::Tcp, 80).as_deref(), Some("http"), "first name wins");
+        assert_eq!(name(Netid::Udp, 53).as_deref(), Some("domain"));
         assert_eq!(services.name(Netid::Tcp, 53), None);
         assert_eq!(services.name(Netid::Udp, 22), None);
         assert_eq!(services.ports("www"), [(Netid::Tcp, 80)]);

@@ -157,7 +157,7 @@ fn a_filter_file_with_comments() {
         .args(["-t", "-F", "/nonexistent/filter"])
         .assert()
         .code(2)
-        .stderr(first_line_contains("cannot read /nonexistent/filter"));
+        .stderr(first_line_contains("cannot read filter file /nonexistent/filter"));
 }
 
 #[test]

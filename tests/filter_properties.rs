@@ -8,8 +8,7 @@ use std::net::IpAddr;
 use portwatch::filter::parse;
 use portwatch::filter::{Extras, bytecode};
 use portwatch::fuzzing::Offline;
-use portwatch::model::{Endpoint, Family, Netid, Socket};
-use portwatch::state::SocketState;
+use portwatch::model::{InetEnd, InetSocket, IpFamily, Socket, SocketState, Transport};
 use proptest::prelude::*;
 
 fn token() -> impl Strategy<Value = String> {
@@ -84,26 +83,19 @@ fn socket(local_port: u16, peer_port: u16, v6: bool) -> Socket {
     } else {
         ("10.0.0.1".parse().unwrap(), "127.0.0.1".parse().unwrap())
     };
-    Socket {
-        netid: Netid::Tcp,
-        family: if v6 { Family::Inet6 } else { Family::Inet },
-        state: SocketState::Established,
-        recv_q: 0,
-        send_q: 0,
-        local: Endpoint { addr: local, port: local_port },
-        peer: Endpoint { addr: peer, port: peer_port },
+    let family = if v6 { IpFamily::Inet6 } else { IpFamily::Inet };
+    Socket::Inet(InetSocket {
+        local: InetEnd::new(local, local_port),
+        peer: InetEnd::new(peer, peer_port),
         uid: Some(0),
         inode: Some(1),
         cookie: Some(1),
-        interface: None,
-        interface_index: 1,
+        interface_index: Some(1),
         mark: Some(0x10),
         cgroup_id: Some(42),
         v6only: Some(false),
-        netns: None,
-        details: None,
-        unix: None,
-    }
+        ..InetSocket::new(Transport::Tcp, family, SocketState::Established)
+    })
 }
 
 proptest! {

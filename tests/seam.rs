@@ -29,7 +29,7 @@ struct Run {
 fn run(system: &FakeSystem, args: &[&str]) -> Run {
     let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
     let argv = std::iter::once("portwatch").chain(args.iter().copied()).map(Into::into);
-    let code = portwatch::run(argv, system, &mut stdout, &mut stderr);
+    let code = portwatch::run(argv, &system.os(), &mut stdout, &mut stderr);
     Run {
         code,
         stdout: String::from_utf8(stdout).expect("utf-8"),
@@ -166,7 +166,7 @@ fn a_reader_that_goes_away_ends_the_run_quietly() {
     for format in ["ss", "json", "jsonl"] {
         let mut stderr = Vec::new();
         let args = ["portwatch", "-tan", "--format", format].map(Into::into);
-        let code = portwatch::run(args, &host(), &mut ClosedPipe, &mut stderr);
+        let code = portwatch::run(args, &host().os(), &mut ClosedPipe, &mut stderr);
         assert_eq!(code, ExitCode::Success, "{format}");
         assert!(stderr.is_empty(), "{format}: {}", String::from_utf8_lossy(&stderr));
     }

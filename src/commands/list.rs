@@ -1,50 +1,33 @@
-//! `portwatch list`: select, read and render sockets.
+//! `portwatch list`: list the selected sockets from the inventory through
+//! the chosen view.
 
 use std::io::Write;
-use std::sync::Arc;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
 use crate::cli::{ColorArg, FormatArg, ListArgs};
 use crate::exit::{ExitCode, UsageError};
-use crate::model::Socket;
-use crate::names::{HostNames, Services};
-use crate::netns;
-use crate::owners::Owners;
-use crate::render::json::{JsonStyle, JsonWriter};
-use crate::render::lsof::LsofWriter;
-use crate::render::netstat::NetstatWriter;
-use crate::render::ss::{SsLayout, SsWriter};
-use crate::render::{Format, Lookups, SocketWriter};
-use crate::source::{self, Outcome, Selection, SocketFilter};
-use crate::state::StateSet;
-use crate::sys::System;
+use crate::inventory::{self, Enrich, Request, Scope};
+use crate::model::{Socket, StateSet};
+use crate::render::json::{JsonStyle, JsonView};
+use crate::render::lsof::{LsofLayout, LsofView};
+use crate::render::netstat::{NetstatLayout, NetstatView};
+use crate::render::ss::{SsLayout, SsView};
+use crate::render::{Format, View};
+use crate::source::{self, SocketFilter};
+use crate::sys::Os;
 
 pub fn run(
     args: &ListArgs,
-    system: &dyn System,
+    os: &Os<'_>,
     stdout: &mut dyn Write,
     stderr: &mut dyn Write,
 ) -> Result<ExitCode> {
-    if let Some(path) = &args.diag {
-        return super::record::record_to_path(path, &args.selection, system, stderr);
-    }
-    if let Some(name) = &args.net {
-        netns::enter(&netns::named_path(name))?;
-    }
     if args.summary {
-        let summary = crate::summary::read(system)?;
-        if format(args) == Format::Json || format(args) == Format::JsonLines {
-            serde_json::to_writer(&mut *stdout, &summary)?;
-            stdout.write_all(b"\n")?;
-            stdout.flush()?;
-        } else {
-            crate::summary::write_text(stdout, &summary)?;
-        }
-        return Ok(ExitCode::Success);
+        return summary(args, os, stdout);
     }
     let super::Query { mut selection, filter } =
-        super::query(&args.selection, StateSet::ss_default(), system, stderr)?;
+        super::query(&args.selection, StateSet::ss_default(), os, stderr)?;
     if args.kill && filter.is_none() {
         return Err(UsageError(
             "-K closes sockets only with a filter expression (such as 'dport = :80')".into(),
@@ -56,103 +39,79 @@ pub fn run(
         // netstat lists TCP before UDP.
         selection.netids.reverse();
     }
-    let wants_owners = args.processes || format == Format::Lsof;
-    if wants_owners && args.from.is_some() {
+    let owners = args.processes || format == Format::Lsof;
+    if owners && args.from.is_some() {
         return Err(UsageError(
             "process owners (-p, --format lsof) need the live system, not --from".into(),
         )
         .into());
     }
-    let owners = if wants_owners { Some(scan_owners(system)?) } else { None };
-    let hidden_hint = owners.as_ref().and_then(Owners::hidden_hint);
-    let lookups = Lookups {
-        services: (!args.numeric).then(|| Services::load(system)),
-        hosts: args.resolve.then(|| HostNames::new(system)),
-        owners,
-        wide: args.wide,
+    let json = matches!(format, Format::Json | Format::JsonLines);
+    let request = Request {
+        scope: scope(args),
+        enrich: Enrich { owners, services: json || !args.numeric, hosts: args.resolve },
+        selection,
+        filter,
     };
-    let mut writer = writer(args, format, &selection, lookups, system, stdout)?;
-    let mut killer = if args.kill { Some(source::Killer::open(system)?) } else { None };
-    let mut sink = |socket: &Socket| {
-        let gone_already = match killer.as_mut() {
-            Some(killer) => !killer.kill(socket)?,
-            None => false,
+    let mut view = view(args, format, &request, os, stdout)?;
+    let mut killer = if args.kill { Some(source::Killer::open(os)?) } else { None };
+    let outcome = inventory::stream(os, &request, &mut |socket: Socket| {
+        let gone_already = match (killer.as_mut(), &socket) {
+            (Some(killer), Socket::Inet(inet)) => !killer.kill(inet)?,
+            _ => false,
         };
-        if gone_already { Ok(()) } else { writer.write_socket(socket) }
-    };
-    let outcome = match &args.from {
-        Some(path) => source::list_recorded(path, &selection, filter.as_ref(), &mut sink)?,
-        None if args.all_netns => {
-            list_all_namespaces(system, &selection, filter.as_ref(), &mut sink, stderr)?
-        }
-        None => source::list_live(system, &selection, filter.as_ref(), &mut sink, stderr)?,
-    };
-    writer.finish()?;
+        if gone_already { Ok(()) } else { view.write(&socket) }
+    })?;
+    view.finish()?;
     if args.debug_stats {
-        let where_ = match (&filter, &args.from) {
-            (_, Some(_)) => "filtered in userspace (replay)",
-            (Some(f), None) if f.bytecode.is_some() => "filtered by the kernel",
-            (Some(_), None) => "filtered in userspace",
-            (None, None) => "no filter",
-        };
+        let filtered = filter_place(request.filter.as_ref(), args.from.is_some());
         writeln!(
             stderr,
-            "portwatch: debug: {} sockets received from sock_diag ({where_})",
-            outcome.received
+            "portwatch: debug: {} sockets received from sock_diag ({filtered})",
+            outcome.source.received
         )?;
     }
-    if let Some(hint) = hidden_hint {
-        writeln!(stderr, "{hint}")?;
-    }
-    report(outcome, stderr)
+    super::report(&outcome, stderr)
 }
 
-/// Lists every namespace in turn, each on a thread that entered it; its
-/// rows carry the namespace. A namespace gone meanwhile is skipped.
-fn list_all_namespaces(
-    system: &dyn System,
-    selection: &Selection,
-    filter: Option<&SocketFilter>,
-    sink: &mut source::Sink<'_>,
-    stderr: &mut dyn Write,
-) -> Result<Outcome> {
-    let mut total = Outcome::default();
-    for namespace in netns::discover(system)? {
-        let label = Arc::new(namespace.label.clone());
-        let mut notices = Vec::new();
-        let listed = netns::within(&namespace, || {
-            let mut sockets = Vec::new();
-            let mut collect = |socket: &Socket| {
-                sockets.push(Socket { netns: Some(label.clone()), ..socket.clone() });
-                Ok(())
-            };
-            let outcome = source::list_live(system, selection, filter, &mut collect, &mut notices)?;
-            Ok((sockets, outcome))
-        });
-        stderr.write_all(&notices)?;
-        let (sockets, outcome) = match listed {
-            Ok(listed) => listed,
-            Err(error) => {
-                writeln!(
-                    stderr,
-                    "portwatch: skipping network namespace {}: {error:#}",
-                    namespace.label.inode
-                )?;
-                continue;
-            }
-        };
-        for socket in &sockets {
-            sink(socket)?;
-        }
-        total.interrupted |= outcome.interrupted;
-        total.undecodable += outcome.undecodable;
-        total.received += outcome.received;
+fn scope(args: &ListArgs) -> Scope {
+    match (&args.from, &args.net) {
+        (Some(path), _) => Scope::Recording(path.clone()),
+        (None, Some(name)) => Scope::Named(name.clone()),
+        (None, None) if args.all_netns => Scope::AllNamespaces,
+        (None, None) => Scope::Own,
     }
-    Ok(total)
 }
 
-pub fn scan_owners(system: &dyn System) -> Result<Owners<'_>> {
-    Owners::scan(system).context("cannot scan /proc for socket owners")
+/// Where the filter ran, for `--debug-stats`.
+fn filter_place(filter: Option<&SocketFilter>, replay: bool) -> String {
+    match (filter, replay) {
+        (_, true) => "filtered in userspace (replay)".into(),
+        (None, false) => "no filter".into(),
+        (Some(filter), false) => match &filter.userspace_reason {
+            None => "filtered by the kernel".into(),
+            Some(reason) => format!("filtered in userspace: {reason}"),
+        },
+    }
+}
+
+/// `-s`: ss -s's totals, as text or JSON.
+fn summary(args: &ListArgs, os: &Os<'_>, stdout: &mut dyn Write) -> Result<ExitCode> {
+    if let Some(name) = &args.net {
+        let path = crate::netns::named_path(name);
+        os.namespaces
+            .enter(&path)
+            .map_err(|error| anyhow::anyhow!(crate::netns::entry_error(&path, &error)))?;
+    }
+    let summary = source::summary::read(os.proc)?;
+    if matches!(format(args), Format::Json | Format::JsonLines) {
+        serde_json::to_writer(&mut *stdout, &summary)?;
+        stdout.write_all(b"\n")?;
+        stdout.flush()?;
+    } else {
+        crate::render::summary::write_text(stdout, &summary)?;
+    }
+    Ok(ExitCode::Success)
 }
 
 fn format(args: &ListArgs) -> Format {
@@ -165,15 +124,15 @@ fn format(args: &ListArgs) -> Format {
     }
 }
 
-fn writer<'a>(
+fn view<'a>(
     args: &ListArgs,
     format: Format,
-    selection: &Selection,
-    lookups: Lookups<'a>,
-    system: &'a dyn System,
+    request: &Request,
+    os: &Os<'_>,
     stdout: &'a mut dyn Write,
-) -> Result<Box<dyn SocketWriter + 'a>> {
-    let header = !args.no_header;
+) -> Result<Box<dyn View + 'a>> {
+    let (header, numeric, wide) = (!args.no_header, args.numeric, args.wide);
+    let selection = &request.selection;
     Ok(match format {
         Format::Ss => {
             let layout = SsLayout {
@@ -187,50 +146,29 @@ fn writer<'a>(
                 timers: args.selection.options,
                 details: args.selection.memory || args.selection.info,
                 oneline: args.selection.oneline,
-                colour: colour(args.color, system),
+                colour: colour(args.color, os),
+                numeric,
+                wide,
             };
-            Box::new(SsWriter::new(stdout, layout, lookups))
+            Box::new(SsView::new(stdout, layout))
         }
         Format::Netstat => {
-            let processes = args.processes;
-            Box::new(NetstatWriter::new(stdout, lookups, selection.states, header, processes)?)
+            let layout = NetstatLayout { header, processes: args.processes, numeric, wide };
+            Box::new(NetstatView::new(stdout, layout, selection.states)?)
         }
-        Format::Lsof => Box::new(LsofWriter::new(stdout, lookups, header)),
-        Format::Json => {
-            Box::new(JsonWriter::new(stdout, JsonStyle::Array, lookups, Services::load(system)))
-        }
-        Format::JsonLines => {
-            Box::new(JsonWriter::new(stdout, JsonStyle::Lines, lookups, Services::load(system)))
-        }
+        Format::Lsof => Box::new(LsofView::new(stdout, LsofLayout { header, numeric, wide })),
+        Format::Json => Box::new(JsonView::new(stdout, JsonStyle::Array)),
+        Format::JsonLines => Box::new(JsonView::new(stdout, JsonStyle::Lines)),
     })
 }
 
 /// `--color`: auto colours a terminal, unless NO_COLOR is set to anything.
-fn colour(when: ColorArg, system: &dyn System) -> bool {
+fn colour(when: ColorArg, os: &Os<'_>) -> bool {
     match when {
         ColorArg::Always => true,
         ColorArg::Never => false,
         ColorArg::Auto => {
-            system.stdout_is_terminal() && system.env_var("NO_COLOR").is_none_or(|v| v.is_empty())
+            os.env.stdout_is_terminal() && os.env.env_var("NO_COLOR").is_none_or(|v| v.is_empty())
         }
     }
-}
-
-/// Tells the user, after the rows, when they may not be the whole truth.
-pub fn report(outcome: Outcome, stderr: &mut dyn Write) -> Result<ExitCode> {
-    if outcome.interrupted {
-        writeln!(
-            stderr,
-            "portwatch: warning: the kernel interrupted a socket dump (NLM_F_DUMP_INTR): \
-             sockets may be missing or listed twice; run again"
-        )?;
-    }
-    if outcome.undecodable > 0 {
-        writeln!(
-            stderr,
-            "portwatch: warning: {} socket replies could not be decoded and were left out",
-            outcome.undecodable
-        )?;
-    }
-    Ok(if outcome.is_complete() { ExitCode::Success } else { ExitCode::Incomplete })
 }

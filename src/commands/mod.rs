@@ -5,20 +5,26 @@ pub mod list;
 pub mod record;
 pub mod who;
 
+use std::cell::OnceCell;
 use std::io::Write;
+use std::net::IpAddr;
 use std::path::Path;
 
 use anyhow::{Context, Result};
 
 use crate::cli::{FamilyArg, PortCategoryArg, SelectionArgs};
-use crate::exit::UsageError;
-use crate::filter::parse::{self, SystemResolver};
+use crate::exit::{ExitCode, UsageError};
+use crate::filter::parse;
 use crate::filter::{Cond, Extras, bytecode};
-use crate::model::{Family, Netid, PortCategory};
+use crate::inventory::Outcome;
+use crate::model::{IpFamily, Netid, PortCategory, StateSet};
 use crate::names::Services;
 use crate::source::{Extensions, Selection, SocketFilter};
-use crate::state::StateSet;
-use crate::sys::System;
+use crate::sys::Os;
+
+/// A filter file larger than this is refused: a generated allow-list of
+/// 100,000 ports takes about 2 MiB.
+pub const FILTER_FILE_LIMIT: u64 = 16 << 20;
 
 /// What to list: the selection flags and state words, and the filter
 /// expression after them.
@@ -31,34 +37,70 @@ pub struct Query {
 pub fn query(
     args: &SelectionArgs,
     unflagged_states: StateSet,
-    system: &dyn System,
+    os: &Os<'_>,
     stderr: &mut dyn Write,
 ) -> Result<Query> {
     let (selection, expression) = selection_and_expression(args, unflagged_states)?;
     let mut words = expression.to_vec();
     if let Some(path) = &args.filter_file {
-        words.extend(filter_file_words(system, path)?);
+        words.extend(filter_file_words(os, path)?);
     }
-    let filter = socket_filter(&words, &selection.netids, system, stderr)?;
+    let filter = socket_filter(&words, &selection.netids, os, stderr)?;
     Ok(Query { selection, filter })
 }
 
-fn filter_file_words(system: &dyn System, path: &Path) -> Result<Vec<String>> {
-    let text = system.read_file(path).with_context(|| format!("cannot read {}", path.display()))?;
+fn filter_file_words(os: &Os<'_>, path: &Path) -> Result<Vec<String>> {
+    let text = os
+        .files
+        .read_text(path, FILTER_FILE_LIMIT)
+        .with_context(|| format!("cannot read filter file {}", path.display()))?;
     let without_comments = text.lines().map(|line| line.split('#').next().unwrap_or_default());
     Ok(without_comments.map(str::to_owned).collect())
+}
+
+/// What a filter names, looked up on this host: port names (from
+/// /etc/services, read only if a port is given by name, and only for the
+/// protocols being listed), interfaces, cgroups and host names.
+struct FilterResolver<'a> {
+    os: &'a Os<'a>,
+    netids: &'a [Netid],
+    services: OnceCell<Services>,
+}
+
+impl parse::Resolver for FilterResolver<'_> {
+    fn service_ports(&self, name: &str) -> Vec<(Netid, u16)> {
+        let services =
+            self.services.get_or_init(|| Services::load(self.os.files, self.os.proc, false));
+        services
+            .ports(name)
+            .iter()
+            .filter(|(netid, _)| self.netids.contains(netid))
+            .copied()
+            .collect()
+    }
+
+    fn interface_index(&self, name: &str) -> Option<u32> {
+        self.os.resolver.interface_index(name)
+    }
+
+    fn cgroup_id(&self, path: &str) -> Option<u64> {
+        self.os.resolver.cgroup_id(path)
+    }
+
+    fn host_addresses(&self, name: &str) -> Vec<IpAddr> {
+        self.os.resolver.host_addresses(name)
+    }
 }
 
 /// Parses and compiles a filter expression; `None` when there is none.
 pub fn socket_filter(
     words: &[String],
     netids: &[Netid],
-    system: &dyn System,
+    os: &Os<'_>,
     stderr: &mut dyn Write,
 ) -> Result<Option<SocketFilter>> {
     let tokens = parse::tokenize(words);
-    let services = Services::load(system);
-    let resolver = SystemResolver { services: &services, netids, system };
+    let resolver = FilterResolver { os, netids, services: OnceCell::new() };
     let Some(parsed) = parse::parse(&tokens, &resolver).map_err(|e| UsageError(e.to_string()))?
     else {
         return Ok(None);
@@ -71,12 +113,22 @@ pub fn socket_filter(
         )?;
     }
     let conditions = parsed.expr.conditions();
-    if conditions.iter().any(|c| matches!(c, Cond::Mark { .. })) && system.effective_uid() != 0 {
+    if conditions.iter().any(|c| matches!(c, Cond::Mark { .. })) && os.env.effective_uid() != 0 {
         return Err(UsageError("filter: fwmark conditions need root (CAP_NET_ADMIN)".into()).into());
     }
+    let autobound = conditions.iter().any(|c| matches!(c, Cond::AutoBound));
+    let ephemeral_ports = match autobound {
+        true => crate::names::ephemeral_ports(os.proc),
+        false => (0, 0),
+    };
+    let (bytecode, userspace_reason) = match bytecode::compile(&parsed.expr) {
+        Ok(code) => (Some(code), None),
+        Err(too_long) => (None, Some(too_long.to_string())),
+    };
     Ok(Some(SocketFilter {
-        bytecode: bytecode::compile(&parsed.expr).ok(),
-        extras: Extras { ephemeral_ports: crate::names::ephemeral_ports(system) },
+        bytecode,
+        userspace_reason,
+        extras: Extras { ephemeral_ports },
         expr: parsed.expr,
     }))
 }
@@ -89,23 +141,23 @@ pub fn selection_and_expression(
     unflagged_states: StateSet,
 ) -> Result<(Selection, &[String]), UsageError> {
     let netids = netids(args)?;
-    let mut wanted: Vec<Family> = args
+    let mut wanted: Vec<IpFamily> = args
         .family
         .iter()
         .map(|f| match f {
-            FamilyArg::Inet => Family::Inet,
-            FamilyArg::Inet6 => Family::Inet6,
+            FamilyArg::Inet => IpFamily::Inet,
+            FamilyArg::Inet6 => IpFamily::Inet6,
         })
         .collect();
     if args.ipv4 {
-        wanted.push(Family::Inet);
+        wanted.push(IpFamily::Inet);
     }
     if args.ipv6 {
-        wanted.push(Family::Inet6);
+        wanted.push(IpFamily::Inet6);
     }
     let families = match wanted.is_empty() {
-        true => Family::ALL.to_vec(),
-        false => Family::ALL.into_iter().filter(|f| wanted.contains(f)).collect(),
+        true => IpFamily::ALL.to_vec(),
+        false => IpFamily::ALL.into_iter().filter(|f| wanted.contains(f)).collect(),
     };
     let flagged = if args.all {
         Some(StateSet::all())
@@ -203,10 +255,39 @@ fn parse_state_words(
     Ok((states, &words[at..]))
 }
 
+/// Tells the user, after the rows, when they may not be the whole truth,
+/// and what that means for the exit code.
+pub fn report(outcome: &Outcome, stderr: &mut dyn Write) -> Result<ExitCode> {
+    for notice in &outcome.source.notices {
+        writeln!(stderr, "portwatch: {notice}")?;
+    }
+    if let Some(hint) = &outcome.owner_hint {
+        writeln!(stderr, "portwatch: {hint}")?;
+    }
+    for namespace in &outcome.unlisted_namespaces {
+        writeln!(stderr, "portwatch: warning: {namespace}")?;
+    }
+    if outcome.source.interrupted {
+        writeln!(
+            stderr,
+            "portwatch: warning: the kernel interrupted a socket dump (NLM_F_DUMP_INTR): \
+             sockets may be missing or listed twice; run again"
+        )?;
+    }
+    if outcome.source.undecodable > 0 {
+        writeln!(
+            stderr,
+            "portwatch: warning: {} socket replies could not be decoded and were left out",
+            outcome.source.undecodable
+        )?;
+    }
+    Ok(if outcome.is_complete() { ExitCode::Success } else { ExitCode::Incomplete })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::SocketState::*;
+    use crate::model::SocketState::*;
 
     fn words(text: &str) -> Vec<String> {
         text.split_whitespace().map(str::to_owned).collect()
@@ -243,7 +324,7 @@ mod tests {
         let args = SelectionArgs { udp: true, ipv6: true, ..Default::default() };
         let chosen = selection_and_expression(&args, StateSet::ss_default()).unwrap().0;
         assert_eq!(chosen.netids, [Netid::Udp]);
-        assert_eq!(chosen.families, [Family::Inet6]);
+        assert_eq!(chosen.families, [IpFamily::Inet6]);
         let args = SelectionArgs { all: true, ..Default::default() };
         let chosen = selection_and_expression(&args, StateSet::ss_default()).unwrap().0;
         assert_eq!(chosen.netids, [Netid::Udp, Netid::Tcp], "ss lists UDP before TCP");

@@ -1,33 +1,53 @@
-//! `portwatch record FILE` (and `list -D FILE`): save raw sock_diag replies.
+//! `portwatch record FILE` (and `list -D FILE`): save the kernel's raw
+//! sock_diag replies, for `list --from FILE`.
 
-use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
-use crate::cli::{RecordArgs, SelectionArgs};
-use crate::exit::ExitCode;
-use crate::source;
-use crate::state::StateSet;
-use crate::sys::System;
-
-pub fn run(args: &RecordArgs, system: &dyn System, stderr: &mut dyn Write) -> Result<ExitCode> {
-    record_to_path(&args.file, &args.selection, system, stderr)
-}
+use crate::cli::SelectionArgs;
+use crate::exit::{ExitCode, UsageError};
+use crate::inventory::{self, Enrich, Request, Scope};
+use crate::model::StateSet;
+use crate::sys::Os;
 
 /// Records every state unless the selection names some, so that a replay
-/// can answer any state query.
-pub fn record_to_path(
+/// can answer any state query. The file appears only once it is complete.
+pub fn run(
     path: &Path,
     selection: &SelectionArgs,
-    system: &dyn System,
+    os: &Os<'_>,
     stderr: &mut dyn Write,
 ) -> Result<ExitCode> {
-    let query = super::query(selection, StateSet::all(), system, stderr)?;
-    let file = File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
-    let mut out = BufWriter::new(file);
-    let outcome = source::record(system, &query.selection, query.filter.as_ref(), &mut out)?;
-    out.flush().with_context(|| format!("cannot write {}", path.display()))?;
-    super::list::report(outcome, stderr)
+    refuse_display_options(selection)?;
+    let query = super::query(selection, StateSet::all(), os, stderr)?;
+    let request = Request {
+        scope: Scope::Own,
+        selection: query.selection,
+        filter: query.filter,
+        enrich: Enrich::default(),
+    };
+    let mut outcome = None;
+    os.files.write_atomically(path, &mut |out| {
+        outcome = Some(inventory::record(os, &request, out)?);
+        Ok(())
+    })?;
+    match outcome {
+        Some(outcome) => super::report(&outcome, stderr),
+        None => Err(anyhow::anyhow!("nothing was recorded to {}", path.display())),
+    }
+}
+
+/// Options that only change how a listing looks are not recorded: refusing
+/// them says so instead of silently dropping them.
+fn refuse_display_options(selection: &SelectionArgs) -> Result<(), UsageError> {
+    let shown_only = [(selection.oneline, "-O"), (!selection.category.is_empty(), "--category")];
+    match shown_only.iter().find(|(given, _)| *given) {
+        Some((_, flag)) => Err(UsageError(format!(
+            "record: {flag} changes only how a listing looks, not what is recorded; \
+             give it to `list --from FILE` instead"
+        ))),
+        None => Ok(()),
+    }
 }

@@ -5,21 +5,16 @@ use std::collections::BTreeMap;
 use std::io::Write;
 
 use anyhow::Result;
-use comfy_table::{ContentArrangement, Table, presets};
-use serde::Serialize;
 
 use crate::cli::WhoArgs;
 use crate::exit::{ExitCode, UsageError};
-use crate::model::{Netid, Socket};
+use crate::inventory::{self, Enrich, Request, Scope};
+use crate::model::{IpFamily, Netid, Process, Socket, StateSet};
 use crate::names::Services;
-use crate::owners::Owners;
-use crate::owners::process::ProcessInfo;
-use crate::render::json::{JsonProcess, JsonSocket, socket_object};
-use crate::render::netstat::proto;
-use crate::render::{Lookups, escape, process_label};
-use crate::source::{self, Selection};
-use crate::state::StateSet;
-use crate::sys::System;
+use crate::render::escape;
+use crate::render::who::{HeldSocket, WhoGroup};
+use crate::source::Selection;
+use crate::sys::Os;
 
 /// What `who` looks for.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -60,23 +55,21 @@ impl Target {
         })
     }
 
+    /// Ports are inet sockets' only: a UNIX socket has none, not port 0.
     fn matches_socket(&self, socket: &Socket) -> bool {
         match self {
-            Target::Port(port) => socket.local.port == *port,
-            Target::Service(ports) => ports.contains(&(socket.netid, socket.local.port)),
+            Target::Port(port) => socket.local_port() == Some(*port),
+            Target::Service(ports) => {
+                socket.local_port().is_some_and(|port| ports.contains(&(socket.netid(), port)))
+            }
             Target::Pid(_) | Target::Name(_) => true,
         }
     }
 
-    fn matches_process(&self, process: &ProcessInfo) -> bool {
-        let file_name = |path: &str| path.rsplit('/').next().map(str::to_owned);
+    fn matches_process(&self, process: &Process) -> bool {
         match self {
             Target::Pid(pid) => process.pid == *pid,
-            Target::Name(name) => {
-                process.name.as_deref() == Some(name)
-                    || process.argv.first().and_then(|arg| file_name(arg)).as_deref() == Some(name)
-                    || process.exe.as_deref().and_then(file_name).as_deref() == Some(name)
-            }
+            Target::Name(name) => process.is_named(name),
             Target::Port(_) | Target::Service(_) => true,
         }
     }
@@ -86,189 +79,95 @@ impl Target {
     }
 }
 
-/// The sockets one process holds (or, for `pid: None`, that no visible
-/// process holds).
-struct Group {
-    pid: Option<u32>,
-    sockets: Vec<(Socket, Option<u32>)>,
-}
-
 pub fn run(
     args: &WhoArgs,
-    system: &dyn System,
+    os: &Os<'_>,
     stdout: &mut dyn Write,
     stderr: &mut dyn Write,
 ) -> Result<ExitCode> {
-    let services = Services::load(system);
+    let services = Services::load(os.files, os.proc, false);
     let target = Target::parse(&args.target, &services)?;
-    let mut owners = super::list::scan_owners(system)?;
-    let selection = Selection {
-        netids: Netid::SS_ORDER.to_vec(),
-        families: crate::model::Family::ALL.to_vec(),
-        states: StateSet::all(),
-        categories: Vec::new(),
-        extensions: Default::default(),
-        details: false,
+    let netids = Netid::SS_ORDER.to_vec();
+    let filter = super::socket_filter(&args.filter, &netids, os, stderr)?;
+    let request = Request {
+        scope: Scope::Own,
+        selection: Selection {
+            netids,
+            families: IpFamily::ALL.to_vec(),
+            states: StateSet::all(),
+            categories: Vec::new(),
+            extensions: Default::default(),
+            details: false,
+        },
+        filter,
+        enrich: Enrich { owners: true, services: true, hosts: false },
     };
-    let mut groups: BTreeMap<Option<u32>, Group> = BTreeMap::new();
-    let mut sink = |socket: &Socket| {
-        collect(&target, &mut owners, socket, &mut groups);
+    let mut groups = Groups::default();
+    let outcome = inventory::stream(os, &request, &mut |socket| {
+        groups.add(&target, socket);
         Ok(())
-    };
-    let filter = super::socket_filter(&args.filter, &selection.netids, system, stderr)?;
-    let outcome = source::list_live(system, &selection, filter.as_ref(), &mut sink, stderr)?;
-    let groups: Vec<Group> = groups.into_values().collect();
-    let lookups = Lookups {
-        services: (!args.numeric || args.json).then_some(services),
-        hosts: None,
-        owners: Some(owners),
-        wide: args.wide,
-    };
-    let hint = lookups_hint(&groups, &lookups);
+    })?;
+    let groups = groups.into_vec(outcome.owner_hint.is_none());
     if args.json {
-        write_json(stdout, &groups, lookups)?;
+        crate::render::who::write_json(stdout, &groups)?;
     } else if !groups.is_empty() {
-        write_table(stdout, &groups, &lookups)?;
+        crate::render::who::write_table(stdout, &groups, args.numeric, args.wide)?;
     }
-    if let Some(hint) = hint {
-        writeln!(stderr, "{hint}")?;
-    }
+    let code = super::report(&outcome, stderr)?;
     if groups.is_empty() {
         writeln!(stderr, "portwatch: nothing matches '{}'", escape::for_terminal(&args.target))?;
-        return Ok(ExitCode::NothingFound);
-    }
-    super::list::report(outcome, stderr)
-}
-
-fn collect(
-    target: &Target,
-    owners: &mut Owners<'_>,
-    socket: &Socket,
-    groups: &mut BTreeMap<Option<u32>, Group>,
-) {
-    if !target.matches_socket(socket) {
-        return;
-    }
-    owners.load(socket.inode);
-    let mut held = false;
-    for (process, fd) in owners.owners(socket.inode) {
-        if target.matches_process(process) {
-            let group = groups
-                .entry(Some(process.pid))
-                .or_insert(Group { pid: Some(process.pid), sockets: Vec::new() });
-            group.sockets.push((socket.clone(), Some(fd)));
-        }
-        held = true;
-    }
-    if !held && !target.is_about_processes() {
-        let group = groups.entry(None).or_insert(Group { pid: None, sockets: Vec::new() });
-        group.sockets.push((socket.clone(), None));
-    }
-}
-
-/// The non-root hint, when a socket's owner may have been hidden.
-fn lookups_hint(groups: &[Group], lookups: &Lookups<'_>) -> Option<String> {
-    let owners = lookups.owners.as_ref()?;
-    let unowned = groups.iter().any(|g| g.pid.is_none());
-    let hint = owners.hidden_hint()?;
-    (unowned || groups.is_empty()).then_some(hint)
-}
-
-fn write_table(out: &mut dyn Write, groups: &[Group], lookups: &Lookups<'_>) -> Result<()> {
-    let mut table = Table::new();
-    table.load_style(presets::NOTHING).set_content_arrangement(ContentArrangement::Disabled);
-    table.set_header(["PID", "USER", "COMMAND", "FD", "PROTO", "STATE", "LOCAL", "PEER"]);
-    let owners = lookups.owners.as_ref();
-    for group in groups {
-        let process = group.pid.and_then(|pid| owners?.process(pid));
-        let (pid, user, command) = match process {
-            Some(p) => (
-                p.pid.to_string(),
-                p.user
-                    .clone()
-                    .or_else(|| p.uid.map(|u| u.to_string()))
-                    .unwrap_or_else(|| "?".into()),
-                process_label(p, lookups.wide),
-            ),
-            None if owners.is_some_and(|o| !o.all_visible()) => {
-                ("-".into(), "-".into(), "(not visible)".into())
-            }
-            None => ("-".into(), "-".into(), "(no process)".into()),
-        };
-        for (socket, fd) in &group.sockets {
-            table.add_row([
-                pid.clone(),
-                escape::for_terminal(&user).into_owned(),
-                command.clone(),
-                fd.map_or_else(|| "-".into(), |fd| fd.to_string()),
-                proto(socket).to_owned(),
-                socket.state.ss_label().to_owned(),
-                endpoint(lookups, socket, &socket.local),
-                endpoint(lookups, socket, &socket.peer),
-            ]);
+        // An incomplete listing cannot tell that nothing matches.
+        if code == ExitCode::Success {
+            return Ok(ExitCode::NothingFound);
         }
     }
-    for line in table.lines() {
-        writeln!(out, "{}", line.trim())?;
-    }
-    out.flush()?;
-    Ok(())
+    Ok(code)
 }
 
-fn endpoint(lookups: &Lookups<'_>, socket: &Socket, endpoint: &crate::model::Endpoint) -> String {
-    if let Some(unix) = crate::render::unix_end(socket, std::ptr::eq(endpoint, &socket.local)) {
-        return unix;
-    }
-    let mut text = match endpoint.addr {
-        std::net::IpAddr::V6(addr) => format!("[{addr}]"),
-        addr => addr.to_string(),
-    };
-    text.push(':');
-    lookups.push_port(&mut text, socket.netid, endpoint.port);
-    text
+/// A group's process (`None`: no visible process) and its sockets.
+type Group = (Option<std::sync::Arc<Process>>, Vec<HeldSocket>);
+
+/// The matching sockets, grouped by the process that holds them, in pid order.
+#[derive(Default)]
+struct Groups {
+    by_pid: BTreeMap<Option<u32>, Group>,
 }
 
-#[derive(Serialize)]
-struct JsonGroup<'a> {
-    /// null for sockets no visible process holds.
-    process: Option<JsonProcess<'a>>,
-    /// false when permissions may hide this group's owner.
-    owner_visible: bool,
-    sockets: Vec<JsonHeld<'a>>,
-}
-
-#[derive(Serialize)]
-struct JsonHeld<'a> {
-    /// The holder's descriptor; null for sockets no visible process holds.
-    fd: Option<u32>,
-    #[serde(flatten)]
-    socket: JsonSocket<'a>,
-}
-
-fn write_json(out: &mut dyn Write, groups: &[Group], lookups: Lookups<'_>) -> Result<()> {
-    let owners = lookups.owners.as_ref();
-    let json: Vec<JsonGroup<'_>> = groups
-        .iter()
-        .map(|group| {
-            let process = group.pid.and_then(|pid| owners?.process(pid));
-            JsonGroup {
-                process: process.map(|p| JsonProcess::new(p, None)),
-                owner_visible: process.is_some() || owners.is_some_and(|o| o.all_visible()),
-                sockets: group
-                    .sockets
-                    .iter()
-                    .map(|(socket, fd)| JsonHeld {
-                        fd: *fd,
-                        socket: socket_object(socket, lookups.services.as_ref(), None),
-                    })
-                    .collect(),
+impl Groups {
+    fn add(&mut self, target: &Target, mut socket: Socket) {
+        if !target.matches_socket(&socket) {
+            return;
+        }
+        let owners = socket.owners().cloned().unwrap_or_default();
+        // Each group names its process once; the sockets need not repeat it.
+        socket.set_owners(None);
+        for holder in &owners.processes {
+            if target.matches_process(&holder.process) {
+                let group = self
+                    .by_pid
+                    .entry(Some(holder.process.pid))
+                    .or_insert_with(|| (Some(holder.process.clone()), Vec::new()));
+                group.1.push(HeldSocket { fd: Some(holder.fd), socket: socket.clone() });
             }
-        })
-        .collect();
-    serde_json::to_writer(&mut *out, &json)?;
-    out.write_all(b"\n")?;
-    out.flush()?;
-    Ok(())
+        }
+        if owners.processes.is_empty() && !target.is_about_processes() {
+            let group = self.by_pid.entry(None).or_default();
+            group.1.push(HeldSocket { fd: None, socket });
+        }
+    }
+
+    /// `all_visible`: every process's descriptors could be read, so a socket
+    /// without a holder really has none.
+    fn into_vec(self, all_visible: bool) -> Vec<WhoGroup> {
+        self.by_pid
+            .into_values()
+            .map(|(process, sockets)| WhoGroup {
+                owner_visible: process.is_some() || all_visible,
+                process,
+                sockets,
+            })
+            .collect()
+    }
 }
 
 #[cfg(test)]

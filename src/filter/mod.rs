@@ -9,7 +9,7 @@ pub mod parse;
 
 use std::net::IpAddr;
 
-use crate::model::{Family, Socket};
+use crate::model::{IpFamily, Socket};
 
 /// A filter expression.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -97,10 +97,8 @@ impl Expr {
 
 impl Cond {
     fn matches(&self, socket: &Socket, extras: &Extras) -> bool {
-        if socket.unix.is_some() {
-            // Address, port, device and mark conditions speak of inet sockets.
-            return false;
-        }
+        // Address, port, device and mark conditions speak of inet sockets.
+        let Socket::Inet(socket) = socket else { return false };
         let endpoint = |side: &Side| match side {
             Side::Local => &socket.local,
             Side::Peer => &socket.peer,
@@ -111,7 +109,7 @@ impl Cond {
             }
             Cond::PortAtLeast(side, port) => endpoint(side).port >= *port,
             Cond::PortAtMost(side, port) => endpoint(side).port <= *port,
-            Cond::Device(index) => socket.interface_index == *index,
+            Cond::Device(index) => socket.interface_index.unwrap_or(0) == *index,
             Cond::Mark { mark, mask } => socket.mark.is_some_and(|m| m & mask == *mark),
             Cond::Cgroup(id) => socket.cgroup_id == Some(*id),
             Cond::AutoBound => {
@@ -126,13 +124,13 @@ impl HostCond {
     /// The kernel's INET_DIAG_BC_S_COND / D_COND: the port must match; an
     /// IPv4 prefix matches IPv4 sockets and IPv4-mapped IPv6 addresses; an
     /// IPv6 prefix matches IPv6 sockets only.
-    pub fn matches(&self, family: Family, addr: IpAddr, port: u16) -> bool {
+    pub fn matches(&self, family: IpFamily, addr: IpAddr, port: u16) -> bool {
         if self.port.is_some_and(|wanted| wanted != port) {
             return false;
         }
         let Some(prefix) = &self.prefix else { return true };
         match (prefix.addr, addr) {
-            (IpAddr::V4(want), IpAddr::V6(have)) if family == Family::Inet6 => have
+            (IpAddr::V4(want), IpAddr::V6(have)) if family == IpFamily::Inet6 => have
                 .to_ipv4_mapped()
                 .is_some_and(|v4| bits_match(&want.octets(), &v4.octets(), prefix.len)),
             (IpAddr::V4(want), IpAddr::V4(have)) => {
@@ -171,18 +169,18 @@ mod tests {
     #[test]
     fn prefixes_match_as_the_kernel_does() {
         let ten = host("10.0.0.0", 8, None);
-        assert!(ten.matches(Family::Inet, "10.1.2.3".parse().unwrap(), 1));
-        assert!(!ten.matches(Family::Inet, "11.1.2.3".parse().unwrap(), 1));
-        assert!(ten.matches(Family::Inet6, "::ffff:10.9.9.9".parse().unwrap(), 1), "mapped");
-        assert!(!ten.matches(Family::Inet6, "::10.9.9.9".parse().unwrap(), 1));
+        assert!(ten.matches(IpFamily::Inet, "10.1.2.3".parse().unwrap(), 1));
+        assert!(!ten.matches(IpFamily::Inet, "11.1.2.3".parse().unwrap(), 1));
+        assert!(ten.matches(IpFamily::Inet6, "::ffff:10.9.9.9".parse().unwrap(), 1), "mapped");
+        assert!(!ten.matches(IpFamily::Inet6, "::10.9.9.9".parse().unwrap(), 1));
         let any_v4 = host("0.0.0.0", 0, None);
-        assert!(!any_v4.matches(Family::Inet6, "::1".parse().unwrap(), 1), "families differ");
+        assert!(!any_v4.matches(IpFamily::Inet6, "::1".parse().unwrap(), 1), "families differ");
         let v6 = host("fec0:42::", 32, Some(22));
-        assert!(v6.matches(Family::Inet6, "fec0:42::24".parse().unwrap(), 22));
-        assert!(!v6.matches(Family::Inet6, "fec0:42::24".parse().unwrap(), 23));
-        assert!(!v6.matches(Family::Inet, "10.0.0.1".parse().unwrap(), 22));
+        assert!(v6.matches(IpFamily::Inet6, "fec0:42::24".parse().unwrap(), 22));
+        assert!(!v6.matches(IpFamily::Inet6, "fec0:42::24".parse().unwrap(), 23));
+        assert!(!v6.matches(IpFamily::Inet, "10.0.0.1".parse().unwrap(), 22));
         let odd = host("193.233.7.0", 25, None);
-        assert!(odd.matches(Family::Inet, "193.233.7.127".parse().unwrap(), 0));
-        assert!(!odd.matches(Family::Inet, "193.233.7.128".parse().unwrap(), 0));
+        assert!(odd.matches(IpFamily::Inet, "193.233.7.127".parse().unwrap(), 0));
+        assert!(!odd.matches(IpFamily::Inet, "193.233.7.128".parse().unwrap(), 0));
     }
 }

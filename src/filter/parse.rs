@@ -7,7 +7,6 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::{Cond, Expr, HostCond, Prefix, Side};
 use crate::model::Netid;
-use crate::names::Services;
 
 /// A filter that does not parse: what was expected, and where.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -26,37 +25,6 @@ pub trait Resolver {
     fn interface_index(&self, name: &str) -> Option<u32>;
     fn cgroup_id(&self, path: &str) -> Option<u64>;
     fn host_addresses(&self, name: &str) -> Vec<IpAddr>;
-}
-
-/// Port names from /etc/services, per the protocols being listed; the
-/// rest from the system.
-pub struct SystemResolver<'a> {
-    pub services: &'a Services,
-    pub netids: &'a [Netid],
-    pub system: &'a dyn crate::sys::System,
-}
-
-impl Resolver for SystemResolver<'_> {
-    fn service_ports(&self, name: &str) -> Vec<(Netid, u16)> {
-        self.services
-            .ports(name)
-            .iter()
-            .filter(|(netid, _)| self.netids.contains(netid))
-            .copied()
-            .collect()
-    }
-
-    fn interface_index(&self, name: &str) -> Option<u32> {
-        self.system.interface_index(name)
-    }
-
-    fn cgroup_id(&self, path: &str) -> Option<u64> {
-        self.system.cgroup_id(path)
-    }
-
-    fn host_addresses(&self, name: &str) -> Vec<IpAddr> {
-        self.system.host_addresses(name)
-    }
 }
 
 /// Splits the words after the state words into tokens, as ss does: on

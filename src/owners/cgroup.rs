@@ -2,16 +2,7 @@
 //! systemd unit and the container it runs in. Handles cgroup v1 (one line
 //! per controller hierarchy), v2 (one `0::` line) and the mixed layout.
 
-use serde::Serialize;
-
-/// The container a process runs in.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Container {
-    /// `docker`, `podman`, `containerd`, `cri-o`, `kubepods` or `lxc`.
-    pub runtime: &'static str,
-    /// The container id (64 hex digits for most runtimes), or the LXC name.
-    pub id: String,
-}
+pub use crate::model::Container;
 
 /// What a /proc/PID/cgroup file tells about its process.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -73,7 +64,7 @@ fn container_in(path: &str) -> Option<Container> {
             is_container_id(id).then(|| id.to_owned())
         })
     };
-    let container = |runtime: &'static str, id: String| Some(Container { runtime, id });
+    let container = |runtime: &str, id: String| Some(Container { runtime: runtime.into(), id });
     let kube_or = |runtime| if in_kubepods { "kubepods" } else { runtime };
     if let Some(id) = scoped("docker-") {
         return container(kube_or("docker"), id);
@@ -119,8 +110,8 @@ mod tests {
         placement(&std::fs::read_to_string(path).unwrap())
     }
 
-    fn container(runtime: &'static str, id: &str) -> Option<Container> {
-        Some(Container { runtime, id: id.into() })
+    fn container(runtime: &str, id: &str) -> Option<Container> {
+        Some(Container { runtime: runtime.into(), id: id.into() })
     }
 
     #[test]
@@ -179,9 +170,9 @@ mod tests {
     #[test]
     fn lxc_names() {
         let old = placement("4:cpu:/lxc/web01\n1:name=systemd:/lxc/web01/init.scope\n");
-        assert_eq!(old.container, Some(Container { runtime: "lxc", id: "web01".into() }));
+        assert_eq!(old.container, Some(Container { runtime: "lxc".into(), id: "web01".into() }));
         let new = placement("0::/lxc.payload.db/system.slice/postgresql.service\n");
-        assert_eq!(new.container, Some(Container { runtime: "lxc", id: "db".into() }));
+        assert_eq!(new.container, Some(Container { runtime: "lxc".into(), id: "db".into() }));
         assert_eq!(new.unit.as_deref(), Some("postgresql.service"));
     }
 }

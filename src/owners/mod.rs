@@ -8,23 +8,24 @@ pub mod process;
 use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use process::ProcessInfo;
-
-use crate::sys::System;
+use crate::model::{Holder, Ownership, Process};
+use crate::sys::{Environment, ProcFs, UserDb};
 
 /// One open file descriptor that refers to a socket.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Holder {
-    pub pid: u32,
-    pub fd: u32,
+struct Descriptor {
+    pid: u32,
+    fd: u32,
 }
 
 /// Sockets by inode, with their holders, and a cache of process details.
 pub struct Owners<'s> {
-    system: &'s dyn System,
-    holders: HashMap<u32, Vec<Holder>>,
-    processes: HashMap<u32, ProcessInfo>,
+    proc: &'s dyn ProcFs,
+    user_db: &'s dyn UserDb,
+    holders: HashMap<u32, Vec<Descriptor>>,
+    processes: HashMap<u32, Arc<Process>>,
     users: HashMap<u32, Option<String>>,
     /// Processes whose descriptors this user may not read.
     hidden_processes: usize,
@@ -36,25 +37,27 @@ pub struct Owners<'s> {
 /// What one thread's share of the /proc scan found.
 #[derive(Default)]
 struct ScanPart {
-    holders: Vec<(u32, Holder)>,
+    holders: Vec<(u32, Descriptor)>,
     hidden_processes: usize,
 }
 
 impl<'s> Owners<'s> {
     /// Scans /proc/*/fd once, on as many threads as there are cores (at most
     /// 4: the scan is bound by system calls into procfs).
-    pub fn scan(system: &'s dyn System) -> io::Result<Owners<'s>> {
-        let pids = list_pids(system)?;
+    pub fn scan(
+        proc: &'s dyn ProcFs,
+        user_db: &'s dyn UserDb,
+        env: &dyn Environment,
+    ) -> io::Result<Owners<'s>> {
+        let pids = list_pids(proc)?;
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 4);
         let chunk = pids.len().div_ceil(threads).max(1);
         let parts: Vec<ScanPart> = std::thread::scope(|scope| {
-            let workers: Vec<_> = pids
-                .chunks(chunk)
-                .map(|pids| scope.spawn(move || scan_part(system, pids)))
-                .collect();
+            let workers: Vec<_> =
+                pids.chunks(chunk).map(|pids| scope.spawn(move || scan_part(proc, pids))).collect();
             workers.into_iter().map(|w| w.join().unwrap_or_default()).collect()
         });
-        let mut holders: HashMap<u32, Vec<Holder>> = HashMap::new();
+        let mut holders: HashMap<u32, Vec<Descriptor>> = HashMap::new();
         let mut hidden_processes = 0;
         // Chunks are in pid order, so each socket's holders stay in pid order.
         for part in parts {
@@ -64,24 +67,14 @@ impl<'s> Owners<'s> {
             }
         }
         Ok(Owners {
-            system,
+            proc,
+            user_db,
             holders,
             processes: HashMap::new(),
             users: HashMap::new(),
             hidden_processes,
-            proc_hides_pids: system.effective_uid() != 0 && proc_mounted_with_hidepid(system),
+            proc_hides_pids: env.effective_uid() != 0 && proc_mounted_with_hidepid(proc),
         })
-    }
-
-    /// The holders of a socket, in pid order; empty for no inode.
-    pub fn holders(&self, inode: Option<u32>) -> &[Holder] {
-        inode.and_then(|inode| self.holders.get(&inode)).map_or(&[], Vec::as_slice)
-    }
-
-    /// Whether a socket's holders are known: it has some, or every
-    /// process's descriptors could be read.
-    pub fn owner_visible(&self, inode: Option<u32>) -> bool {
-        !self.holders(inode).is_empty() || self.all_visible()
     }
 
     /// Whether every process's descriptors could be read.
@@ -89,40 +82,36 @@ impl<'s> Owners<'s> {
         self.hidden_processes == 0 && !self.proc_hides_pids
     }
 
-    /// Reads the details of every process that holds this socket.
-    pub fn load(&mut self, inode: Option<u32>) {
-        let Some(holders) = inode.and_then(|inode| self.holders.get(&inode)) else { return };
-        for holder in holders {
-            if self.processes.contains_key(&holder.pid) {
-                continue;
-            }
-            let (system, users) = (self.system, &mut self.users);
-            let mut user_name =
-                |uid: u32| users.entry(uid).or_insert_with(|| system.user_name(uid)).clone();
-            let info = process::read(system, holder.pid, &mut user_name);
-            self.processes.insert(holder.pid, info);
-        }
-    }
-
-    /// The holders of a socket with their process details, once [`load`]ed.
-    ///
-    /// [`load`]: Owners::load
-    pub fn owners(&self, inode: Option<u32>) -> impl Iterator<Item = (&ProcessInfo, u32)> {
-        self.holders(inode)
+    /// Who holds the socket with this inode: every (process, fd), in pid
+    /// order, each process's details read once per run.
+    pub fn of(&mut self, inode: Option<u32>) -> Ownership {
+        let descriptors = inode.and_then(|inode| self.holders.get(&inode));
+        let descriptors: Vec<Descriptor> = descriptors.cloned().unwrap_or_default();
+        let processes: Vec<Holder> = descriptors
             .iter()
-            .filter_map(|holder| Some((self.processes.get(&holder.pid)?, holder.fd)))
+            .map(|descriptor| Holder { fd: descriptor.fd, process: self.process(descriptor.pid) })
+            .collect();
+        let owner_visible = !processes.is_empty() || self.all_visible();
+        Ownership { processes, owner_visible }
     }
 
-    /// Processes whose details were read, for views grouped by process.
-    pub fn process(&self, pid: u32) -> Option<&ProcessInfo> {
-        self.processes.get(&pid)
+    fn process(&mut self, pid: u32) -> Arc<Process> {
+        if let Some(process) = self.processes.get(&pid) {
+            return process.clone();
+        }
+        let (user_db, users) = (self.user_db, &mut self.users);
+        let mut user_name =
+            |uid: u32| users.entry(uid).or_insert_with(|| user_db.user_name(uid)).clone();
+        let process = Arc::new(process::read(self.proc, pid, &mut user_name));
+        self.processes.insert(pid, process.clone());
+        process
     }
 
     /// The hint to print once when owners were hidden from this user.
     pub fn hidden_hint(&self) -> Option<String> {
         if self.proc_hides_pids {
             return Some(
-                "portwatch: /proc is mounted with hidepid, which hides other users' processes; run as \
+                "/proc is mounted with hidepid, which hides other users' processes; run as \
                  root to see every owner"
                     .into(),
             );
@@ -131,7 +120,7 @@ impl<'s> Owners<'s> {
         let processes = if count == 1 { "process" } else { "processes" };
         (count > 0).then(|| {
             format!(
-                "portwatch: the sockets of {count} {processes} are hidden from this user; run as \
+                "the sockets of {count} {processes} are hidden from this user; run as \
                  root, or with CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH, to see every owner"
             )
         })
@@ -139,8 +128,8 @@ impl<'s> Owners<'s> {
 }
 
 /// Whether /proc is mounted with `hidepid=1|2` (or `noaccess`, `invisible`).
-fn proc_mounted_with_hidepid(system: &dyn System) -> bool {
-    let mounts = system.read_file(Path::new("/proc/self/mounts")).unwrap_or_default();
+fn proc_mounted_with_hidepid(proc: &dyn ProcFs) -> bool {
+    let mounts = proc.read_text(Path::new("/proc/self/mounts")).unwrap_or_default();
     mounts.lines().any(|line| {
         let fields: Vec<&str> = line.split_whitespace().collect();
         let (Some(&"/proc"), Some(&"proc"), Some(options)) =
@@ -155,8 +144,8 @@ fn proc_mounted_with_hidepid(system: &dyn System) -> bool {
 }
 
 /// The pids in /proc, ascending.
-pub(crate) fn list_pids(system: &dyn System) -> io::Result<Vec<u32>> {
-    let mut pids: Vec<u32> = system
+pub(crate) fn list_pids(proc: &dyn ProcFs) -> io::Result<Vec<u32>> {
+    let mut pids: Vec<u32> = proc
         .list_dir(Path::new("/proc"))?
         .iter()
         .filter_map(|name| name.to_str()?.parse().ok())
@@ -167,11 +156,11 @@ pub(crate) fn list_pids(system: &dyn System) -> io::Result<Vec<u32>> {
 
 /// Reads the descriptors of `pids`. Processes that exit or close descriptors
 /// meanwhile are skipped quietly; unreadable ones are counted as hidden.
-fn scan_part(system: &dyn System, pids: &[u32]) -> ScanPart {
+fn scan_part(proc: &dyn ProcFs, pids: &[u32]) -> ScanPart {
     let mut part = ScanPart::default();
     for &pid in pids {
         let fd_dir = PathBuf::from(format!("/proc/{pid}/fd"));
-        let fds = match system.list_dir(&fd_dir) {
+        let fds = match proc.list_dir(&fd_dir) {
             Ok(fds) => fds,
             Err(error) if error.kind() == io::ErrorKind::PermissionDenied => {
                 part.hidden_processes += 1;
@@ -182,9 +171,9 @@ fn scan_part(system: &dyn System, pids: &[u32]) -> ScanPart {
         let mut fds: Vec<u32> = fds.iter().filter_map(|fd| fd.to_str()?.parse().ok()).collect();
         fds.sort_unstable();
         for fd in fds {
-            let Ok(target) = system.read_link(&fd_dir.join(fd.to_string())) else { continue };
+            let Ok(target) = proc.read_link(&fd_dir.join(fd.to_string())) else { continue };
             if let Some(inode) = socket_inode(&target) {
-                part.holders.push((inode, Holder { pid, fd }));
+                part.holders.push((inode, Descriptor { pid, fd }));
             }
         }
     }

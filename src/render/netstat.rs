@@ -3,33 +3,36 @@
 
 use std::fmt::Write as _;
 use std::io::Write;
-use std::net::IpAddr;
 
 use anyhow::Result;
 
-use super::{Lookups, SocketWriter, escape, process_label};
-use crate::model::{Endpoint, Family, Netid, Socket};
-use crate::state::{SocketState, StateSet};
+use super::View;
+use super::text::{netstat_address, netstat_proto, netstat_state, process_label, unix_path};
+use crate::model::{Socket, SocketState, StateSet, Transport};
 
 /// netstat's address columns are 23 characters wide (wider cells push on).
 const ADDRESS_WIDTH: usize = 23;
 
-pub struct NetstatWriter<'s, W: Write> {
+/// What netstat's table shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NetstatLayout {
+    pub header: bool,
+    /// `-p`: the PID/Program name column.
+    pub processes: bool,
+    pub numeric: bool,
+    pub wide: bool,
+}
+
+pub struct NetstatView<W: Write> {
     out: W,
-    lookups: Lookups<'s>,
-    processes: bool,
+    layout: NetstatLayout,
     line: String,
 }
 
-impl<'s, W: Write> NetstatWriter<'s, W> {
+impl<W: Write> NetstatView<W> {
     /// Writes netstat's title and header right away unless `header` is false.
-    pub fn new(
-        mut out: W,
-        lookups: Lookups<'s>,
-        states: StateSet,
-        header: bool,
-        processes: bool,
-    ) -> Result<Self> {
+    pub fn new(mut out: W, layout: NetstatLayout, states: StateSet) -> Result<Self> {
+        let (header, processes) = (layout.header, layout.processes);
         if header {
             writeln!(out, "Active Internet connections ({})", title(states))?;
             let mut line = format!(
@@ -41,7 +44,7 @@ impl<'s, W: Write> NetstatWriter<'s, W> {
             }
             writeln!(out, "{}", line.trim_end())?;
         }
-        Ok(NetstatWriter { out, lookups, processes, line: String::new() })
+        Ok(NetstatView { out, layout, line: String::new() })
     }
 }
 
@@ -56,84 +59,58 @@ fn title(states: StateSet) -> &'static str {
     }
 }
 
-/// netstat's words for states; an unconnected UDP socket has none.
+/// netstat's words for states; an unconnected UDP or raw socket has none.
 fn state_label(socket: &Socket) -> &'static str {
-    use SocketState::*;
-    match (socket.netid, socket.state) {
-        (Netid::Udp | Netid::Raw, Closed) => "",
-        (_, Established) => "ESTABLISHED",
-        (_, SynSent) => "SYN_SENT",
-        (_, SynRecv) => "SYN_RECV",
-        (_, FinWait1) => "FIN_WAIT1",
-        (_, FinWait2) => "FIN_WAIT2",
-        (_, TimeWait) => "TIME_WAIT",
-        (_, Closed) => "CLOSE",
-        (_, CloseWait) => "CLOSE_WAIT",
-        (_, LastAck) => "LAST_ACK",
-        (_, Listening) => "LISTEN",
-        (_, Closing) => "CLOSING",
+    match socket {
+        Socket::Inet(inet) if inet.netid != Transport::Tcp && inet.state == SocketState::Closed => {
+            ""
+        }
+        _ => netstat_state(socket.state()),
     }
 }
 
 /// netstat reads /proc/net, which has no backlog for a listener: 0 there.
 fn send_queue(socket: &Socket) -> u32 {
-    match socket.state {
+    match socket.state() {
         SocketState::Listening => 0,
-        _ => socket.send_q,
+        _ => socket.queues().1,
     }
 }
 
-/// `tcp`, `tcp6`, `udp` or `udp6`, as netstat's Proto column names sockets.
-pub fn proto(socket: &Socket) -> &'static str {
-    match (socket.netid, socket.family) {
-        (Netid::Tcp, Family::Inet) => "tcp",
-        (Netid::Tcp, Family::Inet6) => "tcp6",
-        (Netid::Udp, Family::Inet) => "udp",
-        (Netid::Udp, Family::Inet6) => "udp6",
-        (Netid::Raw, Family::Inet) => "raw",
-        (Netid::Raw, Family::Inet6) => "raw6",
-        (Netid::UnixStream | Netid::UnixDgram | Netid::UnixSeqpacket, _) | (_, Family::Unix) => {
-            "unix"
+impl<W: Write> NetstatView<W> {
+    /// The local and foreign address columns.
+    fn addresses(&self, socket: &Socket) -> (String, String) {
+        match socket {
+            Socket::Inet(inet) => (
+                netstat_address(&inet.local, self.layout.numeric),
+                netstat_address(&inet.peer, self.layout.numeric),
+            ),
+            Socket::Unix(unix) => {
+                let peer = unix.peer.inode.map_or("*".to_owned(), |inode| inode.to_string());
+                (unix_path(unix.local.path.as_deref()).into_owned(), peer)
+            }
         }
     }
 }
 
-impl<W: Write> NetstatWriter<'_, W> {
-    /// `ADDR:PORT` as netstat prints it: IPv6 without brackets.
-    fn address(&mut self, socket: &Socket, endpoint: &Endpoint) -> String {
-        if let Some(unix) = super::unix_end(socket, std::ptr::eq(endpoint, &socket.local)) {
-            return unix;
-        }
-        let mut text = match self.lookups.hosts.as_mut().and_then(|h| h.name(endpoint.addr)) {
-            Some(name) => escape::for_terminal(name).into_owned(),
-            None => match endpoint.addr {
-                IpAddr::V4(addr) => addr.to_string(),
-                IpAddr::V6(addr) => addr.to_string(),
-            },
-        };
-        text.push(':');
-        self.lookups.push_port(&mut text, socket.netid, endpoint.port);
-        text
-    }
-}
-
-impl<W: Write> SocketWriter for NetstatWriter<'_, W> {
-    fn write_socket(&mut self, socket: &Socket) -> Result<()> {
-        let local = self.address(socket, &socket.local);
-        let peer = self.address(socket, &socket.peer);
+impl<W: Write> View for NetstatView<W> {
+    fn write(&mut self, socket: &Socket) -> Result<()> {
+        let (local, peer) = self.addresses(socket);
         self.line.clear();
         let _ = write!(
             self.line,
             "{:<5} {:>6} {:>6} {local:<ADDRESS_WIDTH$} {peer:<ADDRESS_WIDTH$} {:<11}",
-            proto(socket),
-            socket.recv_q,
+            netstat_proto(socket),
+            socket.queues().0,
             send_queue(socket),
             state_label(socket)
         );
-        if self.processes {
-            let wide = self.lookups.wide;
-            let owner = match self.lookups.owners_of(socket).first() {
-                Some((process, _)) => format!("{}/{}", process.pid, process_label(process, wide)),
+        if self.layout.processes {
+            let owner = match socket.holders().first() {
+                Some(holder) => {
+                    let process = &holder.process;
+                    format!("{}/{}", process.pid, process_label(process, self.layout.wide))
+                }
                 None => "-".to_owned(),
             };
             self.line.push(' ');

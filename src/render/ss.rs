@@ -4,14 +4,14 @@
 
 use std::fmt::Write as _;
 use std::io::Write;
-use std::net::IpAddr;
 
 use anyhow::Result;
 
 use super::columns::{Column, ColumnTable};
-use super::{Lookups, SocketWriter, escape};
-use crate::model::{Endpoint, Family, NetnsLabel, PortCategory, Socket};
-use crate::names::HostNames;
+use super::details::{skmem_text, tcp_info_text, timer_text};
+use super::text::{push_port, push_ss_address, quoted_process_label, ss_state, unix_path};
+use super::{View, escape};
+use crate::model::{InetSocket, NetnsLabel, PortCategory, Socket};
 
 /// Which parts of ss's table to show.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,6 +36,10 @@ pub struct SsLayout {
     pub oneline: bool,
     /// `--color`: states in colour.
     pub colour: bool,
+    /// `-n`: port numbers, not service names.
+    pub numeric: bool,
+    /// `-W`: full command lines instead of process names.
+    pub wide: bool,
 }
 
 /// Listening green, established blue, closing states yellow, opening cyan.
@@ -57,20 +61,19 @@ impl SsLayout {
     }
 }
 
-pub struct SsWriter<'s, W: Write> {
+pub struct SsView<W: Write> {
     out: W,
     layout: SsLayout,
-    lookups: Lookups<'s>,
     table: ColumnTable,
 }
 
-impl<'s, W: Write> SsWriter<'s, W> {
-    pub fn new(out: W, layout: SsLayout, lookups: Lookups<'s>) -> Self {
+impl<W: Write> SsView<W> {
+    pub fn new(out: W, layout: SsLayout) -> Self {
         let mut table = ColumnTable::new(columns(layout));
         if layout.header {
             push_header(&mut table, layout);
         }
-        SsWriter { out, layout, lookups, table }
+        SsView { out, layout, table }
     }
 }
 
@@ -122,11 +125,12 @@ fn push_header(table: &mut ColumnTable, layout: SsLayout) {
     }
 }
 
-impl<W: Write> SocketWriter for SsWriter<'_, W> {
-    fn write_socket(&mut self, socket: &Socket) -> Result<()> {
+impl<W: Write> View for SsView<W> {
+    fn write(&mut self, socket: &Socket) -> Result<()> {
+        let layout = self.layout;
         let table = &mut self.table;
-        if self.layout.netns {
-            match socket.netns.as_deref() {
+        if layout.netns {
+            match socket.netns() {
                 Some(NetnsLabel { name: Some(name), .. }) => {
                     table.push(&escape::for_terminal(name))
                 }
@@ -134,64 +138,59 @@ impl<W: Write> SocketWriter for SsWriter<'_, W> {
                 None => table.push("-"),
             }
         }
-        if self.layout.netid {
-            table.push(socket.netid.as_str());
+        if layout.netid {
+            table.push(socket.netid().as_str());
         }
-        if self.layout.state {
-            table.push(socket.state.ss_label());
+        if layout.state {
+            table.push(ss_state(socket.state()));
         }
-        table.push_display(socket.recv_q);
-        table.push_display(socket.send_q);
-        let local_interface = socket.interface.as_deref();
-        if let Some(unix) = socket.unix.as_deref() {
-            // ss's UNIX form: `PATH INODE` and `* PEER-INODE`.
-            let name = unix.name.as_deref().map_or("*".into(), escape::for_terminal);
-            table.push_with(|cell| {
-                cell.push_str(&name);
-                cell.push(' ');
-            });
-            table.push_display(socket.inode.unwrap_or(0));
-            table.push("* ");
-            table.push_display(unix.peer_inode.unwrap_or(0));
-        } else {
-            for (endpoint, interface) in [(&socket.local, local_interface), (&socket.peer, None)] {
-                let hosts = self.lookups.hosts.as_mut();
-                table.push_with(|cell| address_cell(cell, socket, endpoint, interface, hosts));
-                let lookups = &self.lookups;
-                table.push_with(|cell| lookups.push_port(cell, socket.netid, endpoint.port));
+        let (recv_q, send_q) = socket.queues();
+        table.push_display(recv_q);
+        table.push_display(send_q);
+        match socket {
+            Socket::Unix(unix) => {
+                // ss's UNIX form: `PATH INODE` and `* PEER-INODE`.
+                let path = unix_path(unix.local.path.as_deref());
+                table.push_with(|cell| {
+                    cell.push_str(&path);
+                    cell.push(' ');
+                });
+                table.push_display(unix.inode.unwrap_or(0));
+                table.push("* ");
+                table.push_display(unix.peer.inode.unwrap_or(0));
+            }
+            Socket::Inet(inet) => {
+                for (end, interface) in [(&inet.local, true), (&inet.peer, false)] {
+                    table.push_with(|cell| push_ss_address(cell, inet, end, interface));
+                    table.push_with(|cell| push_port(cell, end, layout.numeric));
+                }
             }
         }
-        if self.layout.category {
-            let category = PortCategory::of(socket.local.port);
-            self.table.push(category.map_or("-", PortCategory::as_str));
+        if layout.category {
+            let category = socket.local_port().and_then(PortCategory::of);
+            table.push(category.map_or("-", PortCategory::as_str));
         }
-        if self.layout.process_column() {
+        if layout.process_column() {
             let mut cell = String::new();
-            if self.layout.processes {
-                users_cell(&mut cell, &mut self.lookups, socket);
+            if layout.processes {
+                users_cell(&mut cell, socket, layout.wide);
             }
-            let details = socket.details.as_deref();
+            let inet = socket.as_inet();
             if let Some(timer) =
-                details.and_then(|d| d.timer.as_ref()).filter(|_| self.layout.timers)
+                inet.and_then(|s| s.details.timer.as_ref()).filter(|_| layout.timers)
             {
                 separate(&mut cell, " ");
-                cell.push_str(&timer.ss_text());
+                cell.push_str(&timer_text(timer));
             }
-            if self.layout.extended {
+            if layout.extended {
                 separate(&mut cell, " ");
                 extended_cell(&mut cell, socket);
             }
-            let extras: Vec<String> = details
-                .map(|d| {
-                    let skmem = d.skmem.as_ref().map(|m| m.ss_text());
-                    let info = d.tcp_info.as_ref().map(|i| i.ss_text());
-                    skmem.into_iter().chain(info).collect()
-                })
-                .unwrap_or_default();
+            let extras = inet.map(details_text).unwrap_or_default();
             if !extras.is_empty() {
                 // ss puts -m and -i on a second, tab-indented line, unless -O.
-                cell.push_str(if self.layout.oneline { " " } else { "\n\t " });
-                cell.push_str(&extras.join(" "));
+                cell.push_str(if layout.oneline { " " } else { "\n\t " });
+                cell.push_str(&extras);
             }
             self.table.push(&cell);
         }
@@ -206,64 +205,45 @@ impl<W: Write> SocketWriter for SsWriter<'_, W> {
     }
 }
 
+/// `-m` and `-i`'s text: `skmem:(...)` then tcp_info's words.
+fn details_text(socket: &InetSocket) -> String {
+    let skmem = socket.details.skmem.as_ref().map(skmem_text);
+    let info = socket.details.tcp_info.as_deref().map(tcp_info_text);
+    let parts: Vec<String> = skmem.into_iter().chain(info).collect();
+    parts.join(" ")
+}
+
 fn separate(cell: &mut String, separator: &str) {
     if !cell.is_empty() {
         cell.push_str(separator);
     }
 }
 
-/// `ADDR[%IFACE]:` as ss prints the address part of an endpoint.
-fn address_cell(
-    cell: &mut String,
-    socket: &Socket,
-    endpoint: &Endpoint,
-    interface: Option<&str>,
-    hosts: Option<&mut HostNames<'_>>,
-) {
-    match (hosts.and_then(|h| h.name(endpoint.addr)), endpoint.addr) {
-        (Some(name), _) => cell.push_str(&escape::for_terminal(name)),
-        (None, IpAddr::V6(addr)) if addr.is_unspecified() && socket.is_dual_stack() => {
-            cell.push('*');
-        }
-        (None, addr) if socket.family == Family::Inet6 => {
-            let _ = write!(cell, "[{addr}]");
-        }
-        (None, addr) => {
-            let _ = write!(cell, "{addr}");
-        }
-    }
-    if let Some(interface) = interface {
-        cell.push('%');
-        cell.push_str(&escape::for_terminal(interface));
-    }
-    cell.push(':');
-}
-
-/// `users:(("nginx",pid=812,fd=6),("nginx",pid=813,fd=6))` as ss prints holders.
-fn users_cell(cell: &mut String, lookups: &mut Lookups<'_>, socket: &Socket) {
-    let wide = lookups.wide;
-    let owners = lookups.owners_of(socket);
-    if owners.is_empty() {
+/// `users:(("nginx",pid=812,fd=6),("nginx",pid=813,fd=6))` as ss prints
+/// holders; a `"` in a name is escaped, so a line parses to the true pid.
+fn users_cell(cell: &mut String, socket: &Socket, wide: bool) {
+    let holders = socket.holders();
+    if holders.is_empty() {
         return;
     }
     cell.push_str("users:(");
-    for (index, (process, fd)) in owners.iter().enumerate() {
+    for (index, holder) in holders.iter().enumerate() {
         if index > 0 {
             cell.push(',');
         }
-        let name = super::process_label(process, wide);
-        let _ = write!(cell, "(\"{name}\",pid={},fd={fd})", process.pid);
+        let name = quoted_process_label(&holder.process, wide);
+        let _ = write!(cell, "(\"{name}\",pid={},fd={})", holder.process.pid, holder.fd);
     }
     cell.push(')');
 }
 
 /// `-e`'s fields in ss's words: `uid:` (only when not root, as ss), `ino:`, `sk:`.
 fn extended_cell(cell: &mut String, socket: &Socket) {
-    if let Some(uid) = socket.uid.filter(|uid| *uid != 0) {
+    if let Some(uid) = socket.uid().filter(|uid| *uid != 0) {
         let _ = write!(cell, "uid:{uid} ");
     }
-    let _ = write!(cell, "ino:{}", socket.inode.unwrap_or(0));
-    if let Some(cookie) = socket.cookie {
+    let _ = write!(cell, "ino:{}", socket.inode().unwrap_or(0));
+    if let Some(cookie) = socket.cookie() {
         let _ = write!(cell, " sk:{cookie:x}");
     }
 }

@@ -4,16 +4,15 @@
 pub mod netlink;
 pub mod procnet;
 pub mod recording;
+pub mod summary;
 
-use std::io::Write;
-use std::path::Path;
+use std::io::{Read, Write};
 
 use anyhow::{Context, Result};
 
 use crate::filter::{Cond, Expr, Extras};
-use crate::model::{Family, Netid, PortCategory, Socket};
-use crate::state::StateSet;
-use crate::sys::{DiagTransport, System};
+use crate::model::{InetSocket, IpFamily, Netid, PortCategory, Socket, StateSet};
+use crate::sys::{DiagTransport, Os};
 pub use netlink::Extensions;
 use netlink::{DiagError, DumpError, DumpRequest, RECV_BUFFER_LEN, Reply, SocketDecoder};
 use recording::RecordingReader;
@@ -23,7 +22,7 @@ use recording::RecordingReader;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Selection {
     pub netids: Vec<Netid>,
-    pub families: Vec<Family>,
+    pub families: Vec<IpFamily>,
     pub states: StateSet,
     /// Local-port categories to keep (`--category`); empty keeps all.
     pub categories: Vec<PortCategory>,
@@ -40,7 +39,7 @@ impl Selection {
         let unix =
             self.netids.iter().copied().find(|netid| netid.is_unix()).map(|netid| DumpRequest {
                 netid,
-                family: Family::Unix,
+                family: IpFamily::Inet,
                 states: self.states,
                 extensions: Extensions::default(),
             });
@@ -56,16 +55,24 @@ impl Selection {
     }
 
     pub fn matches(&self, socket: &Socket) -> bool {
-        self.netids.contains(&socket.netid)
-            && (socket.family == Family::Unix || self.families.contains(&socket.family))
-            && self.states.contains(socket.state)
+        let family_wanted = match socket {
+            Socket::Inet(inet) => self.families.contains(&inet.family),
+            Socket::Unix(_) => true,
+        };
+        self.netids.contains(&socket.netid())
+            && family_wanted
+            && self.states.contains(socket.state())
             && self.wants_category(socket)
     }
 
     /// The part of the selection the kernel cannot do: port categories.
+    /// UNIX sockets have no port, so no category.
     fn wants_category(&self, socket: &Socket) -> bool {
         self.categories.is_empty()
-            || PortCategory::of(socket.local.port).is_some_and(|c| self.categories.contains(&c))
+            || socket
+                .local_port()
+                .and_then(PortCategory::of)
+                .is_some_and(|category| self.categories.contains(&category))
     }
 }
 
@@ -75,6 +82,8 @@ pub struct SocketFilter {
     pub expr: Expr,
     /// `None` when the kernel cannot run it (then it runs in userspace).
     pub bytecode: Option<Vec<u8>>,
+    /// Why the kernel does not run it, when it does not.
+    pub userspace_reason: Option<String>,
     pub extras: Extras,
 }
 
@@ -94,10 +103,10 @@ impl SocketFilter {
 }
 
 /// Receives each listed socket; an error stops the listing.
-pub type Sink<'a> = dyn FnMut(&Socket) -> Result<()> + 'a;
+pub type Sink<'a> = dyn FnMut(Socket) -> Result<()> + 'a;
 
 /// What the caller must tell the user once the rows are out.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Outcome {
     /// The kernel flagged a dump as interrupted: rows may be missing or repeated.
     pub interrupted: bool,
@@ -105,38 +114,47 @@ pub struct Outcome {
     pub undecodable: usize,
     /// Socket messages the kernel sent (for `--debug-stats`).
     pub received: usize,
+    /// Things the user should know that do not make the listing incomplete
+    /// (a fallback to /proc/net).
+    pub notices: Vec<String>,
 }
 
 impl Outcome {
     pub fn is_complete(&self) -> bool {
         !self.interrupted && self.undecodable == 0
     }
+
+    /// Adds what another listing found.
+    pub fn absorb(&mut self, other: Outcome) {
+        self.interrupted |= other.interrupted;
+        self.undecodable += other.undecodable;
+        self.received += other.received;
+        self.notices.extend(other.notices);
+    }
 }
 
 /// Lists the selected sockets from the running kernel.
 ///
 /// When sock_diag fails before a dump has produced a row, that dump is read
-/// from /proc/net instead, with one notice on `notices`.
+/// from /proc/net instead, with one notice in the outcome.
 pub fn list_live(
-    system: &dyn System,
+    os: &Os<'_>,
     selection: &Selection,
     filter: Option<&SocketFilter>,
     sink: &mut Sink<'_>,
-    notices: &mut dyn Write,
 ) -> Result<Outcome> {
     let bytecode = filter.and_then(|f| f.bytecode.as_deref());
     let userspace = SocketFilter::checks_in_userspace(filter);
-    let mut netlink = system.sock_diag().map_err(|e| DiagError::Open(e).to_string());
+    let mut netlink = os.sock_diag.open().map_err(|e| DiagError::Open(e).to_string());
     let mut buffer = vec![0u8; RECV_BUFFER_LEN];
-    let mut decoder = SocketDecoder::new(Some(system));
-    decoder.details = selection.details;
+    let decoder = SocketDecoder { details: selection.details };
     let mut outcome = Outcome::default();
     let mut fallback_noticed = false;
     for (sequence_number, request) in (1..).zip(selection.requests()) {
         if request.netid == Netid::Raw {
             // Kernels are often built without raw_diag (this one is): raw
             // sockets come from /proc, as in ss's fallback.
-            list_proc_table(system, selection, &request, filter, sink)?;
+            list_proc_table(os, selection, &request, filter, sink)?;
             continue;
         }
         let reason = match &mut netlink {
@@ -148,16 +166,16 @@ pub fn list_live(
                     (&request, bytecode),
                     sequence_number,
                     &mut buffer,
-                    &mut decoder,
+                    &decoder,
                     &mut outcome,
                     &mut |socket| {
                         delivered += 1;
                         // unix_diag takes no filter and dumps every type.
-                        let unix = socket.unix.is_some();
+                        let unix = matches!(socket, Socket::Unix(_));
                         let filtered_out =
-                            (userspace || unix) && !SocketFilter::matches(filter, socket);
-                        let unwanted = unix && !selection.netids.contains(&socket.netid);
-                        match filtered_out || unwanted || !selection.wants_category(socket) {
+                            (userspace || unix) && !SocketFilter::matches(filter, &socket);
+                        let unwanted = unix && !selection.netids.contains(&socket.netid());
+                        match filtered_out || unwanted || !selection.wants_category(&socket) {
                             true => Ok(()),
                             false => sink(socket),
                         }
@@ -183,26 +201,27 @@ pub fn list_live(
         };
         if !fallback_noticed {
             fallback_noticed = true;
-            writeln!(
-                notices,
-                "portwatch: sock_diag netlink unavailable ({reason}); reading /proc/net instead (no cookie or v6only)"
-            )?;
+            outcome.notices.push(format!(
+                "sock_diag netlink unavailable ({reason}); reading /proc/net instead (no cookie or v6only)"
+            ));
         }
-        list_proc_table(system, selection, &request, filter, sink)?;
+        list_proc_table(os, selection, &request, filter, sink)?;
     }
     Ok(outcome)
 }
 
 fn list_proc_table(
-    system: &dyn System,
+    os: &Os<'_>,
     selection: &Selection,
     request: &DumpRequest,
     filter: Option<&SocketFilter>,
     sink: &mut Sink<'_>,
 ) -> Result<()> {
-    for socket in procnet::read_table(system, request.netid, request.family, request.states)? {
+    let Some(transport) = request.netid.transport() else { return Ok(()) };
+    for socket in procnet::read_table(os.proc, transport, request.family, request.states)? {
+        let socket = Socket::Inet(socket);
         if SocketFilter::matches(filter, &socket) && selection.wants_category(&socket) {
-            sink(&socket)?;
+            sink(socket)?;
         }
     }
     Ok(())
@@ -213,7 +232,7 @@ fn dump_live(
     (request, bytecode): (&DumpRequest, Option<&[u8]>),
     sequence_number: u32,
     buffer: &mut [u8],
-    decoder: &mut SocketDecoder<'_>,
+    decoder: &SocketDecoder,
     outcome: &mut Outcome,
     sink: &mut Sink<'_>,
 ) -> Result<(), DumpError> {
@@ -221,11 +240,11 @@ fn dump_live(
         if let Reply::Socket(payload) = message.reply {
             outcome.received += 1;
             let decoded = match request.netid.is_unix() {
-                true => decoder.decode_unix(payload),
-                false => decoder.decode(request.netid, payload),
+                true => decoder.decode_unix(payload).map(Socket::Unix),
+                false => decoder.decode(request.netid, payload).map(Socket::Inet),
             };
             match decoded {
-                Ok(socket) => sink(&socket)?,
+                Ok(socket) => sink(socket)?,
                 Err(_) => outcome.undecodable += 1,
             }
         }
@@ -247,14 +266,14 @@ fn describe(request: &DumpRequest) -> String {
 
 /// Lists the selected sockets from a recording (see [`recording`]).
 pub fn list_recorded(
-    path: &Path,
+    input: &mut dyn Read,
     selection: &Selection,
     filter: Option<&SocketFilter>,
     sink: &mut Sink<'_>,
 ) -> Result<Outcome> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut bytes = Vec::new();
+    input.read_to_end(&mut bytes)?;
     list_recording(&bytes, selection, filter, sink)
-        .with_context(|| format!("cannot replay {}", path.display()))
 }
 
 /// Lists the selected sockets from the bytes of a recording.
@@ -265,8 +284,7 @@ pub fn list_recording(
     sink: &mut Sink<'_>,
 ) -> Result<Outcome> {
     let mut reader = RecordingReader::new(bytes);
-    let mut decoder = SocketDecoder::new(None);
-    decoder.details = selection.details;
+    let decoder = SocketDecoder { details: selection.details };
     let mut outcome = Outcome::default();
     let mut on_message = |origin: recording::DumpOrigin, message: &netlink::Message<'_>| {
         outcome.interrupted |= message.is_interrupted();
@@ -276,9 +294,9 @@ pub fn list_recording(
         if !selection.netids.contains(&origin.netid) {
             return Ok(());
         }
-        match decoder.decode(origin.netid, payload) {
+        match decoder.decode(origin.netid, payload).map(Socket::Inet) {
             Ok(socket) if selection.matches(&socket) && SocketFilter::matches(filter, &socket) => {
-                sink(&socket)
+                sink(socket)
             }
             Ok(_) => Ok(()),
             Err(_) => {
@@ -293,7 +311,7 @@ pub fn list_recording(
 
 /// Records the selected dumps from the running kernel to `out`.
 pub fn record(
-    system: &dyn System,
+    os: &Os<'_>,
     selection: &Selection,
     filter: Option<&SocketFilter>,
     out: &mut dyn Write,
@@ -304,7 +322,7 @@ pub fn record(
             "only TCP and UDP dumps can be recorded (raw sockets come from /proc, UNIX ones need another format)"
         );
     }
-    let mut transport = system.sock_diag().map_err(DiagError::Open)?;
+    let mut transport = os.sock_diag.open().map_err(DiagError::Open)?;
     let mut buffer = vec![0u8; RECV_BUFFER_LEN];
     let mut outcome = Outcome::default();
     for (sequence_number, request) in (1..).zip(selection.requests()) {
@@ -336,13 +354,13 @@ pub struct Killer {
 }
 
 impl Killer {
-    pub fn open(system: &dyn System) -> Result<Killer> {
-        let transport = system.sock_diag().map_err(DiagError::Open)?;
+    pub fn open(os: &Os<'_>) -> Result<Killer> {
+        let transport = os.sock_diag.open().map_err(DiagError::Open)?;
         Ok(Killer { transport, buffer: vec![0; 8192], sequence_number: 0 })
     }
 
     /// Closes `socket`; `false` when it was already gone.
-    pub fn kill(&mut self, socket: &Socket) -> Result<bool> {
+    pub fn kill(&mut self, socket: &InetSocket) -> Result<bool> {
         self.sequence_number += 1;
         match netlink::destroy(
             self.transport.as_mut(),

@@ -6,7 +6,6 @@
 //! attribute of an unexpected size fails its whole-message parser, so the
 //! fixed header and the attributes are parsed separately and tolerantly.
 
-use std::collections::HashMap;
 use std::io;
 
 use netlink_packet_core::{
@@ -22,10 +21,12 @@ use netlink_packet_sock_diag::{
     SOCK_DIAG_BY_FAMILY, SockDiagDestroy, SockDiagMessage,
 };
 
-use crate::details::{Details, SkMem, TcpInfo, Timer};
-use crate::model::{Endpoint, Family, Netid, Socket, UnixEnds};
-use crate::state::{SocketState, StateSet};
-use crate::sys::{DiagTransport, System};
+use crate::model::details::{Details, SkMem, TcpInfo, Timer, TimerName};
+use crate::model::{
+    InetEnd, InetSocket, IpFamily, Netid, SocketState, StateSet, UnixEnd, UnixFamily, UnixKind,
+    UnixSocket,
+};
+use crate::sys::DiagTransport;
 
 /// Large enough for any reply datagram: the kernel fills at most about
 /// 32 KiB per datagram, so a 100k-socket dump costs about 1,500 recv calls.
@@ -91,7 +92,8 @@ pub struct DumpStatus {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DumpRequest {
     pub netid: Netid,
-    pub family: Family,
+    /// Ignored for UNIX sockets.
+    pub family: IpFamily,
     pub states: StateSet,
     /// What to ask for beyond the basics (`-m`, `-i`).
     pub extensions: Extensions,
@@ -129,12 +131,13 @@ impl DumpRequest {
             return unix_request(self.states, sequence_number);
         }
         let socket_id = match self.family {
-            Family::Inet6 => SocketId::new_v6(),
-            Family::Inet | Family::Unix => SocketId::new_v4(),
+            IpFamily::Inet6 => SocketId::new_v6(),
+            IpFamily::Inet => SocketId::new_v4(),
         };
+        let protocol = self.netid.transport().map_or(0, |transport| transport.ip_protocol());
         let request = InetRequest {
             family: self.family.address_family(),
-            protocol: self.netid.ip_protocol(),
+            protocol,
             extensions: self.extensions.flags(),
             states: StateFlags::from_bits_retain(self.states.kernel_mask()),
             socket_id,
@@ -193,7 +196,7 @@ fn append_attribute(message: &mut Vec<u8>, kind: u16, value: &[u8]) {
 /// addresses, ports, interface and cookie, and waits for the kernel's answer.
 pub fn destroy(
     transport: &mut dyn DiagTransport,
-    socket: &Socket,
+    socket: &InetSocket,
     sequence_number: u32,
     buffer: &mut [u8],
 ) -> Result<(), DiagError> {
@@ -202,7 +205,7 @@ pub fn destroy(
         destination_port: socket.peer.port,
         source_address: socket.local.addr,
         destination_address: socket.peer.addr,
-        interface_id: socket.interface_index,
+        interface_id: socket.interface_index.unwrap_or(0),
         cookie: socket.cookie.unwrap_or(0).to_ne_bytes(),
     };
     let request = InetRequest {
@@ -365,27 +368,21 @@ pub fn run_dump(
     }
 }
 
-/// Turns inet_diag messages into [`Socket`]s, naming interfaces as it goes.
-pub struct SocketDecoder<'s> {
-    interfaces: InterfaceNames<'s>,
+/// Turns inet_diag and unix_diag messages into sockets.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SocketDecoder {
     /// Decode timers, memory and tcp_info (`-o`, `-m`, `-i`).
     pub details: bool,
 }
 
-impl<'s> SocketDecoder<'s> {
-    /// Interface indexes are named by `system`; `None` (replayed dumps from
-    /// another host) names them `if<index>` as ss does for unknown indexes.
-    pub fn new(system: Option<&'s dyn System>) -> Self {
-        SocketDecoder {
-            interfaces: InterfaceNames { system, names: HashMap::new() },
-            details: false,
-        }
-    }
-
-    pub fn decode(&mut self, netid: Netid, payload: &[u8]) -> Result<Socket, DiagError> {
+impl SocketDecoder {
+    pub fn decode(&self, netid: Netid, payload: &[u8]) -> Result<InetSocket, DiagError> {
         let header = InetResponseHeader::parse(payload)
             .map_err(|e| DiagError::Malformed(format!("inet_diag_msg: {e}")))?;
-        let family = Family::from_address_family(header.family).ok_or_else(|| {
+        let transport = netid
+            .transport()
+            .ok_or_else(|| DiagError::Malformed("an inet reply in a UNIX dump".into()))?;
+        let family = IpFamily::from_address_family(header.family).ok_or_else(|| {
             DiagError::Malformed(format!("unexpected address family {}", header.family))
         })?;
         let state = SocketState::from_kernel(header.state).ok_or_else(|| {
@@ -393,28 +390,24 @@ impl<'s> SocketDecoder<'s> {
         })?;
         let id = &header.socket_id;
         let has_owner = !matches!(state, SocketState::TimeWait)
-            && header.state != crate::state::KERNEL_NEW_SYN_RECV;
+            && header.state != crate::model::state::KERNEL_NEW_SYN_RECV;
         let cookie = u64::from_ne_bytes(id.cookie);
         let attributes =
             Attributes::parse(&payload[INET_DIAG_MSG_LEN.min(payload.len())..], self.details);
-        Ok(Socket {
-            netid,
-            family,
-            state,
+        Ok(InetSocket {
             recv_q: header.recv_queue,
             send_q: header.send_queue,
-            local: Endpoint { addr: id.source_address, port: id.source_port },
-            peer: Endpoint { addr: id.destination_address, port: id.destination_port },
+            local: InetEnd::new(id.source_address, id.source_port),
+            peer: InetEnd::new(id.destination_address, id.destination_port),
             uid: has_owner.then_some(header.uid),
             inode: (header.inode != 0).then_some(header.inode),
             cookie: (cookie != 0).then_some(cookie),
-            interface: self.interfaces.name(id.interface_id),
-            interface_index: id.interface_id,
+            interface_index: (id.interface_id != 0).then_some(id.interface_id),
             mark: attributes.mark,
             cgroup_id: attributes.cgroup_id,
             v6only: attributes.v6only,
-            details: self.details.then(|| Box::new(attributes.details(payload))),
-            ..Socket::new(netid, family, state)
+            details: if self.details { attributes.details(payload) } else { Details::default() },
+            ..InetSocket::new(transport, family, state)
         })
     }
 }
@@ -426,14 +419,14 @@ const UNIX_DIAG_PEER: u16 = 2;
 const UNIX_DIAG_RQLEN: u16 = 4;
 const UNIX_DIAG_UID: u16 = 7;
 
-impl SocketDecoder<'_> {
+impl SocketDecoder {
     /// Decodes a unix_diag_msg (and its name, peer, queues and uid).
-    pub fn decode_unix(&mut self, payload: &[u8]) -> Result<Socket, DiagError> {
+    pub fn decode_unix(&self, payload: &[u8]) -> Result<UnixSocket, DiagError> {
         use netlink_packet_sock_diag::unix::UnixResponseHeader;
         use netlink_packet_sock_diag::unix::nlas::UnixDiagName;
         let header = UnixResponseHeader::parse(payload)
             .map_err(|e| DiagError::Malformed(format!("unix_diag_msg: {e}")))?;
-        let netid = Netid::from_unix_type(header.kind).ok_or_else(|| {
+        let kind = UnixKind::from_socket_type(header.kind).ok_or_else(|| {
             DiagError::Malformed(format!("unexpected UNIX socket type {}", header.kind))
         })?;
         let state = SocketState::from_kernel(header.state).ok_or_else(|| {
@@ -469,14 +462,20 @@ impl SocketDecoder<'_> {
             }
         }
         let cookie = u64::from_ne_bytes(header.cookie);
-        Ok(Socket {
+        let inode = (header.inode != 0).then_some(header.inode);
+        Ok(UnixSocket {
+            netid: kind,
+            family: UnixFamily::Unix,
+            state,
             recv_q: queues.0,
             send_q: queues.1,
+            local: UnixEnd { path: name, inode },
+            peer: UnixEnd { path: None, inode: peer_inode },
             uid,
-            inode: (header.inode != 0).then_some(header.inode),
+            inode,
             cookie: (cookie != 0).then_some(cookie),
-            unix: Some(Box::new(UnixEnds { name, peer_inode })),
-            ..Socket::new(netid, Family::Unix, state)
+            netns: None,
+            owners: None,
         })
     }
 }
@@ -530,9 +529,7 @@ impl Attributes {
     fn details(self, payload: &[u8]) -> Details {
         let expires = payload.get(52..56).and_then(|b| b.try_into().ok()).map(u32::from_ne_bytes);
         let timer = match (payload.get(2), payload.get(3), expires) {
-            (Some(&code), Some(&retrans), Some(expires)) => {
-                Timer::from_kernel(code, expires, retrans)
-            }
+            (Some(&code), Some(&retrans), Some(expires)) => timer(code, expires, retrans),
             _ => None,
         };
         let skmem = self.memory.map(|m| SkMem {
@@ -549,26 +546,93 @@ impl Attributes {
             drops: m.drops,
         });
         let congestion = self.congestion;
-        let tcp_info = self.tcp_info.map(|info| TcpInfo::from_kernel(&info, congestion));
+        let tcp_info = self.tcp_info.map(|info| Box::new(tcp_info(&info, congestion)));
         Details { timer, skmem, tcp_info }
     }
 }
 
-struct InterfaceNames<'s> {
-    system: Option<&'s dyn System>,
-    names: HashMap<u32, String>,
+/// inet_diag_msg's idiag_timer, idiag_expires and idiag_retrans; `None`
+/// when no timer runs.
+fn timer(code: u8, expires_ms: u32, retrans: u8) -> Option<Timer> {
+    let name = match code {
+        0 => return None,
+        1 => TimerName::On,
+        2 => TimerName::Keepalive,
+        3 => TimerName::Timewait,
+        4 => TimerName::Persist,
+        _ => TimerName::Unknown,
+    };
+    Some(Timer { name, expires_ms, retrans })
 }
 
-impl InterfaceNames<'_> {
-    fn name(&mut self, index: u32) -> Option<String> {
-        if index == 0 {
-            return None;
-        }
-        let system = self.system;
-        let name = self.names.entry(index).or_insert_with(|| {
-            system.and_then(|s| s.interface_name(index)).unwrap_or_else(|| format!("if{index}"))
-        });
-        Some(name.clone())
+/// The kernel's TCP_INFINITE_SSTHRESH.
+const INFINITE_SSTHRESH: u32 = 0x7fff_ffff;
+const TCPI_OPT_TIMESTAMPS: u8 = 1;
+const TCPI_OPT_SACK: u8 = 2;
+const TCPI_OPT_WSCALE: u8 = 4;
+const TCPI_OPT_ECN: u8 = 8;
+
+/// tcp_info in plain units, with ss's derived send rate.
+fn tcp_info(
+    info: &netlink_packet_sock_diag::inet::nlas::TcpInfo,
+    congestion: Option<String>,
+) -> TcpInfo {
+    let has = |option: u8| info.options & option != 0;
+    let wscale = has(TCPI_OPT_WSCALE);
+    TcpInfo {
+        congestion,
+        timestamps: has(TCPI_OPT_TIMESTAMPS),
+        sack: has(TCPI_OPT_SACK),
+        ecn: has(TCPI_OPT_ECN),
+        snd_wscale: wscale.then_some(info.wscale & 0x0f),
+        rcv_wscale: wscale.then_some(info.wscale >> 4),
+        rto_us: info.rto,
+        ato_us: info.ato,
+        backoff: info.backoff,
+        rtt_us: info.rtt,
+        rttvar_us: info.rttvar,
+        min_rtt_us: info.min_rtt,
+        snd_mss_bytes: info.snd_mss,
+        rcv_mss_bytes: info.rcv_mss,
+        advmss_bytes: info.advmss,
+        pmtu_bytes: info.pmtu,
+        snd_cwnd_segments: info.snd_cwnd,
+        snd_ssthresh_segments: (info.snd_ssthresh < INFINITE_SSTHRESH).then_some(info.snd_ssthresh),
+        bytes_sent: info.bytes_sent,
+        bytes_retrans: info.bytes_retrans,
+        bytes_acked: info.bytes_acked,
+        bytes_received: info.bytes_received,
+        segs_out: info.segs_out,
+        segs_in: info.segs_in,
+        data_segs_out: info.data_segs_out,
+        data_segs_in: info.data_segs_in,
+        send_rate_bps: match info.rtt {
+            0 => 0,
+            // Rounded as ss rounds its floating-point figure.
+            rtt => {
+                let bits = f64::from(info.snd_cwnd) * f64::from(info.snd_mss) * 8_000_000.0;
+                (bits / f64::from(rtt)).round() as u64
+            }
+        },
+        pacing_rate_bps: info.pacing_rate.saturating_mul(8),
+        delivery_rate_bps: info.delivery_rate.saturating_mul(8),
+        delivery_rate_app_limited: info.delivery_rate_app_limited & 1 != 0,
+        delivered: info.delivered,
+        busy_time_us: info.busy_time,
+        unacked: info.unacked,
+        retrans: info.retrans,
+        total_retrans: info.total_retrans,
+        lost: info.lost,
+        sacked: info.sacked,
+        reordering: info.reordering,
+        rcv_rtt_us: info.rcv_rtt,
+        rcv_space_bytes: info.rcv_space,
+        rcv_ssthresh_bytes: info.rcv_ssthresh,
+        notsent_bytes: info.notsent_bytes,
+        last_send_ms: info.last_data_sent,
+        last_recv_ms: info.last_data_recv,
+        last_ack_ms: info.last_ack_recv,
+        snd_wnd_bytes: info.snd_wnd,
     }
 }
 
@@ -590,7 +654,7 @@ mod tests {
     fn request_carries_protocol_family_and_states() {
         let request = DumpRequest {
             netid: Netid::Udp,
-            family: Family::Inet6,
+            family: IpFamily::Inet6,
             states: StateSet::of(&[SocketState::SynRecv]),
             extensions: Extensions::default(),
         };
@@ -637,7 +701,7 @@ mod tests {
         let bytes = message(SOCK_DIAG_BY_FAMILY, 2, &[0; 72]);
         let error = Messages::new(&bytes[..40]).next().unwrap().err().unwrap();
         assert!(matches!(error, DiagError::Malformed(_)));
-        let mut decoder = SocketDecoder::new(None);
+        let decoder = SocketDecoder::default();
         assert!(decoder.decode(Netid::Tcp, &[2, 1, 0]).is_err());
         assert!(decoder.decode(Netid::Tcp, &[99; 72]).is_err());
     }

@@ -10,49 +10,49 @@ use anyhow::{Context, Result};
 use procfs::net::{TcpNetEntries, UdpNetEntries};
 use procfs::{ExplicitSystemInfo, FromBufReadSI};
 
-use crate::model::{Endpoint, Family, Netid, Socket};
-use crate::state::{SocketState, StateSet};
-use crate::sys::System;
+use crate::model::{InetEnd, InetSocket, IpFamily, SocketState, StateSet, Transport};
+use crate::sys::ProcFs;
 
 /// The table of an inet kind; UNIX sockets have none read here.
-pub fn table_path(netid: Netid, family: Family) -> Option<&'static Path> {
-    Some(Path::new(match (netid, family) {
-        (Netid::Tcp, Family::Inet) => "/proc/thread-self/net/tcp",
-        (Netid::Tcp, Family::Inet6) => "/proc/thread-self/net/tcp6",
-        (Netid::Udp, Family::Inet) => "/proc/thread-self/net/udp",
-        (Netid::Udp, Family::Inet6) => "/proc/thread-self/net/udp6",
-        (Netid::Raw, Family::Inet) => "/proc/thread-self/net/raw",
-        (Netid::Raw, Family::Inet6) => "/proc/thread-self/net/raw6",
-        _ => return None,
-    }))
+pub fn table_path(transport: Transport, family: IpFamily) -> &'static Path {
+    Path::new(match (transport, family) {
+        (Transport::Tcp, IpFamily::Inet) => "/proc/thread-self/net/tcp",
+        (Transport::Tcp, IpFamily::Inet6) => "/proc/thread-self/net/tcp6",
+        (Transport::Udp, IpFamily::Inet) => "/proc/thread-self/net/udp",
+        (Transport::Udp, IpFamily::Inet6) => "/proc/thread-self/net/udp6",
+        (Transport::Raw, IpFamily::Inet) => "/proc/thread-self/net/raw",
+        (Transport::Raw, IpFamily::Inet6) => "/proc/thread-self/net/raw6",
+    })
 }
 
 /// Reads one /proc/net table and keeps the sockets in `states`.
 pub fn read_table(
-    system: &dyn System,
-    netid: Netid,
-    family: Family,
+    proc: &dyn ProcFs,
+    transport: Transport,
+    family: IpFamily,
     states: StateSet,
-) -> Result<Vec<Socket>> {
-    let path = table_path(netid, family).with_context(|| {
-        format!("no /proc/net table for {} {} sockets", netid.as_str(), family.as_str())
-    })?;
-    let text = system.read_file(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let sockets = parse_table(text.as_bytes(), netid, family)
+) -> Result<Vec<InetSocket>> {
+    let path = table_path(transport, family);
+    let text = proc.read_text(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let sockets = parse_table(text.as_bytes(), transport, family)
         .with_context(|| format!("cannot parse {}", path.display()))?;
     Ok(sockets.into_iter().filter(|s| states.contains(s.state)).collect())
 }
 
 /// Parses the text of a /proc/net table.
-pub fn parse_table(text: impl BufRead, netid: Netid, family: Family) -> Result<Vec<Socket>> {
+pub fn parse_table(
+    text: impl BufRead,
+    transport: Transport,
+    family: IpFamily,
+) -> Result<Vec<InetSocket>> {
     let info = ExplicitSystemInfo {
         boot_time_secs: 0,
         ticks_per_second: 100,
         page_size: 4096,
         is_little_endian: cfg!(target_endian = "little"),
     };
-    let entries: Vec<Entry> = match netid {
-        Netid::Tcp => TcpNetEntries::from_buf_read(text, &info)?
+    let entries: Vec<Entry> = match transport {
+        Transport::Tcp => TcpNetEntries::from_buf_read(text, &info)?
             .0
             .into_iter()
             .map(|e| Entry {
@@ -65,22 +65,20 @@ pub fn parse_table(text: impl BufRead, netid: Netid, family: Family) -> Result<V
             })
             .collect(),
         // Raw sockets' lines have UDP's layout, the protocol as their port.
-        Netid::Udp | Netid::Raw | Netid::UnixStream | Netid::UnixDgram | Netid::UnixSeqpacket => {
-            UdpNetEntries::from_buf_read(text, &info)?
-                .0
-                .into_iter()
-                .map(|e| Entry {
-                    state: e.state as u8,
-                    local: e.local_address,
-                    peer: e.remote_address,
-                    queues: (e.rx_queue, e.tx_queue),
-                    uid: e.uid,
-                    inode: e.inode,
-                })
-                .collect()
-        }
+        Transport::Udp | Transport::Raw => UdpNetEntries::from_buf_read(text, &info)?
+            .0
+            .into_iter()
+            .map(|e| Entry {
+                state: e.state as u8,
+                local: e.local_address,
+                peer: e.remote_address,
+                queues: (e.rx_queue, e.tx_queue),
+                uid: e.uid,
+                inode: e.inode,
+            })
+            .collect(),
     };
-    Ok(entries.into_iter().filter_map(|entry| entry.into_socket(netid, family)).collect())
+    Ok(entries.into_iter().filter_map(|entry| entry.into_socket(transport, family)).collect())
 }
 
 /// The fields /proc/net's TCP and UDP tables share.
@@ -94,16 +92,16 @@ struct Entry {
 }
 
 impl Entry {
-    fn into_socket(self, netid: Netid, family: Family) -> Option<Socket> {
+    fn into_socket(self, transport: Transport, family: IpFamily) -> Option<InetSocket> {
         let state = SocketState::from_kernel(self.state)?;
-        Some(Socket {
+        Some(InetSocket {
             recv_q: self.queues.0,
             send_q: self.queues.1,
-            local: Endpoint { addr: self.local.ip(), port: self.local.port() },
-            peer: Endpoint { addr: self.peer.ip(), port: self.peer.port() },
+            local: InetEnd::new(self.local.ip(), self.local.port()),
+            peer: InetEnd::new(self.peer.ip(), self.peer.port()),
             uid: (state != SocketState::TimeWait).then_some(self.uid),
             inode: u32::try_from(self.inode).ok().filter(|i| *i != 0),
-            ..Socket::new(netid, family, state)
+            ..InetSocket::new(transport, family, state)
         })
     }
 }
@@ -115,10 +113,15 @@ mod tests {
     #[test]
     fn garbage_is_an_error_not_a_panic() {
         for text in ["header\n0: zz:1 00000000:0000 0A", "header\n0: 0100007F:0016", "header\n0:"] {
-            assert!(parse_table(text.as_bytes(), Netid::Tcp, Family::Inet).is_err(), "{text}");
+            assert!(
+                parse_table(text.as_bytes(), Transport::Tcp, IpFamily::Inet).is_err(),
+                "{text}"
+            );
         }
         assert!(
-            parse_table("header only\n".as_bytes(), Netid::Udp, Family::Inet6).unwrap().is_empty()
+            parse_table("header only\n".as_bytes(), Transport::Udp, IpFamily::Inet6)
+                .unwrap()
+                .is_empty()
         );
     }
 }

@@ -18,17 +18,17 @@ use std::io::{self, Write};
 
 use anyhow::{Context, Result, bail};
 
-use crate::model::{Family, Netid};
+use crate::model::{IpFamily, Netid, Transport};
 use crate::source::netlink::{DiagError, Message, Messages, Reply};
 
 pub const MAGIC: [u8; 8] = *b"PWSDIAG\x01";
 pub const HEADER_LEN: usize = 16;
 
 /// The header portwatch writes before each recorded dump.
-pub fn write_dump_header(out: &mut dyn Write, netid: Netid, family: Family) -> io::Result<()> {
+pub fn write_dump_header(out: &mut dyn Write, netid: Netid, family: IpFamily) -> io::Result<()> {
     let mut header = [0u8; HEADER_LEN];
     header[..8].copy_from_slice(&MAGIC);
-    header[8] = netid.ip_protocol();
+    header[8] = netid.transport().map_or(0, Transport::ip_protocol);
     header[9] = family.address_family();
     out.write_all(&header)
 }
@@ -37,7 +37,7 @@ pub fn write_dump_header(out: &mut dyn Write, netid: Netid, family: Family) -> i
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DumpOrigin {
     pub netid: Netid,
-    pub family: Option<Family>,
+    pub family: Option<IpFamily>,
 }
 
 /// Walks a recording dump by dump, message by message.
@@ -88,10 +88,14 @@ impl<'a> RecordingReader<'a> {
         if self.rest.len() < HEADER_LEN {
             bail!("the recording ends inside a dump header at byte {}", self.offset);
         }
-        let netid = Netid::from_ip_protocol(self.rest[8]).with_context(|| {
-            format!("unknown protocol {} in the dump header at byte {}", self.rest[8], self.offset)
-        })?;
-        let family = Family::from_address_family(self.rest[9]).with_context(|| {
+        let netid =
+            Transport::from_ip_protocol(self.rest[8]).map(Transport::netid).with_context(|| {
+                format!(
+                    "unknown protocol {} in the dump header at byte {}",
+                    self.rest[8], self.offset
+                )
+            })?;
+        let family = IpFamily::from_address_family(self.rest[9]).with_context(|| {
             format!("unknown family {} in the dump header at byte {}", self.rest[9], self.offset)
         })?;
         self.rest = &self.rest[HEADER_LEN..];
@@ -112,19 +116,19 @@ mod tests {
     #[test]
     fn header_round_trip() {
         let mut bytes = Vec::new();
-        write_dump_header(&mut bytes, Netid::Udp, Family::Inet6).unwrap();
+        write_dump_header(&mut bytes, Netid::Udp, IpFamily::Inet6).unwrap();
         // An empty NLMSG_DONE closes the dump.
         bytes.extend_from_slice(&[16, 0, 0, 0, 3, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
         let mut reader = RecordingReader::new(&bytes);
         let origin = reader.next_dump(&mut |_, _| Ok(())).unwrap();
-        assert_eq!(origin, Some(DumpOrigin { netid: Netid::Udp, family: Some(Family::Inet6) }));
+        assert_eq!(origin, Some(DumpOrigin { netid: Netid::Udp, family: Some(IpFamily::Inet6) }));
         assert_eq!(reader.next_dump(&mut |_, _| Ok(())).unwrap(), None);
     }
 
     #[test]
     fn a_dump_cut_short_is_an_error() {
         let mut bytes = Vec::new();
-        write_dump_header(&mut bytes, Netid::Tcp, Family::Inet).unwrap();
+        write_dump_header(&mut bytes, Netid::Tcp, IpFamily::Inet).unwrap();
         let error = RecordingReader::new(&bytes).next_dump(&mut |_, _| Ok(())).unwrap_err();
         assert!(error.to_string().contains("ends inside a dump"), "{error}");
         let error = RecordingReader::new(&MAGIC).next_dump(&mut |_, _| Ok(())).unwrap_err();

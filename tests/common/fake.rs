@@ -1,13 +1,15 @@
-//! A fake host for the `System` seam: it answers sock_diag requests from a
+//! A fake host behind every OS seam: it answers sock_diag requests from a
 //! recorded dump and /proc/net from recorded tables, with faults on demand.
 
 use std::collections::{HashMap, VecDeque};
 use std::ffi::OsString;
-use std::io;
+use std::io::{self, Read, Write};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-use portwatch::sys::{DiagTransport, System};
+use portwatch::sys::{
+    DiagTransport, Environment, Files, Namespaces, Os, ProcFs, Resolver, SockDiag, UserDb,
+};
 
 const NLMSG_ERROR: u16 = 2;
 const NLMSG_DONE: u16 = 3;
@@ -66,6 +68,19 @@ impl FakeSystem {
     pub fn with_fault(mut self, fault: Fault, protocol: Option<u8>) -> FakeSystem {
         self.fault = Some((fault, protocol));
         self
+    }
+
+    /// Every seam answered by this fake host.
+    pub fn os(&self) -> Os<'_> {
+        Os {
+            sock_diag: self,
+            proc: self,
+            users: self,
+            resolver: self,
+            env: self,
+            namespaces: self,
+            files: self,
+        }
     }
 }
 
@@ -138,20 +153,28 @@ fn control_message(message_type: u16, flags: u16, code: i32) -> Vec<u8> {
     bytes
 }
 
-impl System for FakeSystem {
-    fn sock_diag(&self) -> io::Result<Box<dyn DiagTransport>> {
+impl SockDiag for FakeSystem {
+    fn open(&self) -> io::Result<Box<dyn DiagTransport>> {
         if let Some((Fault::RefuseOpen(errno), _)) = &self.fault {
             return Err(io::Error::from_raw_os_error(*errno));
         }
         Ok(Box::new(FakeTransport { host: self.clone(), queue: VecDeque::new() }))
     }
+}
 
-    fn read_file(&self, path: &Path) -> io::Result<String> {
+impl FakeSystem {
+    fn file(&self, path: &Path) -> io::Result<String> {
         self.files.get(path).cloned().ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))
+    }
+}
+
+impl ProcFs for FakeSystem {
+    fn read_text(&self, path: &Path) -> io::Result<String> {
+        self.file(path)
     }
 
     fn read_bytes(&self, path: &Path) -> io::Result<Vec<u8>> {
-        self.read_file(path).map(String::into_bytes)
+        self.file(path).map(String::into_bytes)
     }
 
     fn list_dir(&self, path: &Path) -> io::Result<Vec<OsString>> {
@@ -165,19 +188,15 @@ impl System for FakeSystem {
     fn read_link(&self, path: &Path) -> io::Result<PathBuf> {
         self.links.get(path).cloned().ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))
     }
+}
 
-    fn file_inode(&self, _: &Path) -> io::Result<u64> {
-        Err(io::Error::from(io::ErrorKind::NotFound))
+impl UserDb for FakeSystem {
+    fn user_name(&self, uid: u32) -> Option<String> {
+        (uid == 0).then(|| "root".to_string())
     }
+}
 
-    fn interface_index(&self, name: &str) -> Option<u32> {
-        (name == "lo").then_some(1)
-    }
-
-    fn cgroup_id(&self, _: &str) -> Option<u64> {
-        None
-    }
-
+impl Resolver for FakeSystem {
     fn host_addresses(&self, name: &str) -> Vec<IpAddr> {
         match name {
             "localhost" => vec![IpAddr::from([127, 0, 0, 1])],
@@ -185,14 +204,24 @@ impl System for FakeSystem {
         }
     }
 
-    fn user_name(&self, uid: u32) -> Option<String> {
-        (uid == 0).then(|| "root".to_string())
+    fn host_name(&self, addr: IpAddr) -> Option<String> {
+        addr.is_loopback().then(|| "localhost".to_string())
     }
 
-    fn effective_uid(&self) -> u32 {
-        0
+    fn interface_index(&self, name: &str) -> Option<u32> {
+        (name == "lo").then_some(1)
     }
 
+    fn interface_name(&self, index: u32) -> Option<String> {
+        (index == 1).then(|| "lo".to_string())
+    }
+
+    fn cgroup_id(&self, _: &str) -> Option<u64> {
+        None
+    }
+}
+
+impl Environment for FakeSystem {
     fn stdout_is_terminal(&self) -> bool {
         false
     }
@@ -201,12 +230,46 @@ impl System for FakeSystem {
         None
     }
 
-    fn interface_name(&self, index: u32) -> Option<String> {
-        (index == 1).then(|| "lo".to_string())
+    fn effective_uid(&self) -> u32 {
+        0
+    }
+}
+
+/// No namespaces but the one the fake host runs in.
+impl Namespaces for FakeSystem {
+    fn named(&self) -> io::Result<Vec<(String, u64)>> {
+        Ok(Vec::new())
     }
 
-    fn host_name(&self, addr: IpAddr) -> Option<String> {
-        addr.is_loopback().then(|| "localhost".to_string())
+    fn run_inside(&self, _: &Path, _: &mut (dyn FnMut() + Send)) -> io::Result<()> {
+        Err(io::Error::from_raw_os_error(libc_eperm()))
+    }
+
+    fn enter(&self, _: &Path) -> io::Result<()> {
+        Err(io::Error::from_raw_os_error(libc_eperm()))
+    }
+}
+
+fn libc_eperm() -> i32 {
+    1
+}
+
+/// Files are the fake's own; nothing is written.
+impl Files for FakeSystem {
+    fn read_text(&self, path: &Path, _: u64) -> io::Result<String> {
+        self.file(path)
+    }
+
+    fn open_read(&self, path: &Path) -> io::Result<Box<dyn Read + Send>> {
+        Ok(Box::new(io::Cursor::new(self.file(path)?.into_bytes())))
+    }
+
+    fn write_atomically(
+        &self,
+        _: &Path,
+        write: &mut dyn FnMut(&mut dyn Write) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        write(&mut io::sink())
     }
 }
 

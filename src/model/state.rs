@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// A socket state, numbered as the kernel numbers it (`TCP_ESTABLISHED` = 1 ...).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -48,23 +48,6 @@ impl SocketState {
         SocketState::ALL.iter().copied().find(|s| *s as u8 == state)
     }
 
-    /// The label ss prints in its State column.
-    pub fn ss_label(self) -> &'static str {
-        match self {
-            SocketState::Established => "ESTAB",
-            SocketState::SynSent => "SYN-SENT",
-            SocketState::SynRecv => "SYN-RECV",
-            SocketState::FinWait1 => "FIN-WAIT-1",
-            SocketState::FinWait2 => "FIN-WAIT-2",
-            SocketState::TimeWait => "TIME-WAIT",
-            SocketState::Closed => "UNCONN",
-            SocketState::CloseWait => "CLOSE-WAIT",
-            SocketState::LastAck => "LAST-ACK",
-            SocketState::Listening => "LISTEN",
-            SocketState::Closing => "CLOSING",
-        }
-    }
-
     /// The canonical state word: the JSON value and what `state WORD` accepts.
     pub fn word(self) -> &'static str {
         match self {
@@ -96,6 +79,16 @@ impl fmt::Display for SocketState {
 impl Serialize for SocketState {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(self.word())
+    }
+}
+
+impl<'de> Deserialize<'de> for SocketState {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let word = String::deserialize(deserializer)?;
+        SocketState::ALL
+            .into_iter()
+            .find(|state| state.word() == word)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown socket state '{word}'")))
     }
 }
 

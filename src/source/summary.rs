@@ -3,13 +3,12 @@
 //! (CurrEstab), for the namespace portwatch runs in.
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::Path;
 
 use anyhow::{Context, Result};
 use serde::Serialize;
 
-use crate::sys::System;
+use crate::sys::ProcFs;
 
 /// ss -s's figures.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -81,10 +80,10 @@ fn current_established(snmp: &str) -> Option<u64> {
     values.split_whitespace().nth(at)?.parse().ok()
 }
 
-pub fn read(system: &dyn System) -> Result<Summary> {
+pub fn read(proc: &dyn ProcFs) -> Result<Summary> {
     let read = |file: &str| {
         let path = Path::new("/proc/thread-self/net").join(file);
-        system.read_file(&path).with_context(|| format!("cannot read {}", path.display()))
+        proc.read_text(&path).with_context(|| format!("cannot read {}", path.display()))
     };
     let v4 = parse_sockstat(&read("sockstat")?);
     let v6 = parse_sockstat(&read("sockstat6").unwrap_or_default());
@@ -124,27 +123,6 @@ fn summarize(v4: &Table, v6: &Table, estab: u64) -> Summary {
     }
 }
 
-/// ss -s's text.
-pub fn write_text(out: &mut dyn Write, summary: &Summary) -> std::io::Result<()> {
-    let tcp = &summary.tcp;
-    writeln!(out, "Total: {}", summary.total)?;
-    writeln!(
-        out,
-        "TCP:   {} (estab {}, closed {}, orphaned {}, timewait {})",
-        tcp.total, tcp.estab, tcp.closed, tcp.orphaned, tcp.timewait
-    )?;
-    writeln!(out)?;
-    writeln!(out, "Transport Total     IP        IPv6")?;
-    let t = &summary.transports;
-    for (name, counts) in
-        [("RAW", t.raw), ("UDP", t.udp), ("TCP", t.tcp), ("INET", t.inet), ("FRAG", t.frag)]
-    {
-        let line = format!("{name}\t  {:<9} {:<9} {:<9}", counts.total, counts.ipv4, counts.ipv6);
-        writeln!(out, "{}", line.trim_end())?;
-    }
-    out.flush()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -166,9 +144,5 @@ mod tests {
         );
         assert_eq!(summary.transports.tcp, Counts { total: 8, ipv4: 4, ipv6: 4 });
         assert_eq!(summary.transports.inet, Counts { total: 10, ipv4: 5, ipv6: 5 });
-        let mut text = Vec::new();
-        write_text(&mut text, &summary).unwrap();
-        let text = String::from_utf8(text).unwrap();
-        assert!(text.starts_with("Total: 18\nTCP:   12 (estab 4, closed 4, orphaned 0, timewait 3)\n\nTransport Total     IP        IPv6\nRAW\t  0         0         0\n"), "{text}");
     }
 }

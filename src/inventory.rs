@@ -1,0 +1,308 @@
+//! One inventory for every command: "the sockets of this host (or of one
+//! namespace, of every namespace, or of a recording), with their owners",
+//! as owned records.
+//!
+//! A socket travels: source (the kernel or a recording; selection and
+//! filter applied there) → here, where it is named (interfaces, services,
+//! hosts) and attributed (owners, namespace) → the caller (a view, an
+//! audit). [`stream`] hands records over one at a time, so a listing of any
+//! size runs in bounded memory; [`snapshot`] collects them.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+
+use crate::model::{NetnsLabel, Socket};
+use crate::names::{HostNames, Services};
+use crate::netns::{self, Namespace};
+use crate::owners::Owners;
+use crate::source::{self, Selection, SocketFilter};
+use crate::sys::{Os, Resolver};
+
+/// Where the sockets come from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// The network namespace portwatch runs in.
+    Own,
+    /// One namespace (`-N NAME`: /run/netns/NAME, or a path). The calling
+    /// thread moves into it.
+    Named(String),
+    /// Every namespace on the host (`--all-netns`), each row labelled.
+    AllNamespaces,
+    /// A recording (`--from FILE`; `-` for standard input).
+    Recording(PathBuf),
+}
+
+/// What to add to each socket before it is handed over.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Enrich {
+    /// The processes that hold each socket (one /proc scan).
+    pub owners: bool,
+    /// /etc/services names for ports.
+    pub services: bool,
+    /// Host names for addresses, through the resolver.
+    pub hosts: bool,
+}
+
+/// What to list.
+#[derive(Clone, Debug)]
+pub struct Request {
+    pub scope: Scope,
+    pub selection: Selection,
+    pub filter: Option<SocketFilter>,
+    pub enrich: Enrich,
+}
+
+/// What the caller must tell the user about a listing.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Outcome {
+    /// What the sources reported: interrupted dumps, undecodable replies,
+    /// fallbacks.
+    pub source: source::Outcome,
+    /// Namespaces that could not be listed, each with the reason.
+    pub unlisted_namespaces: Vec<String>,
+    /// Why some owners may be unknown (permissions), when they may be.
+    pub owner_hint: Option<String>,
+}
+
+impl Outcome {
+    /// Whether every socket asked for was listed.
+    pub fn is_complete(&self) -> bool {
+        self.source.is_complete() && self.unlisted_namespaces.is_empty()
+    }
+}
+
+/// Every selected socket, with what was asked for added.
+#[derive(Clone, Debug, Default)]
+pub struct Inventory {
+    pub sockets: Vec<Socket>,
+    pub outcome: Outcome,
+}
+
+/// Lists the request's sockets into memory.
+pub fn snapshot(os: &Os<'_>, request: &Request) -> Result<Inventory> {
+    let mut sockets = Vec::new();
+    let outcome = stream(os, request, &mut |socket| {
+        sockets.push(socket);
+        Ok(())
+    })?;
+    Ok(Inventory { sockets, outcome })
+}
+
+/// Hands each of the request's sockets to `sink` as it is listed.
+pub fn stream(os: &Os<'_>, request: &Request, sink: &mut source::Sink<'_>) -> Result<Outcome> {
+    let mut enricher = Enricher::new(os, request)?;
+    let mut outcome = Outcome::default();
+    let mut enriched = |mut socket: Socket| {
+        enricher.enrich(&mut socket);
+        sink(socket)
+    };
+    let (selection, filter) = (&request.selection, request.filter.as_ref());
+    match &request.scope {
+        Scope::Own => {
+            let mut named = named_interfaces(os.resolver, &mut enriched);
+            outcome.source = source::list_live(os, selection, filter, &mut named)?;
+        }
+        Scope::Named(name) => {
+            let path = netns::named_path(name);
+            os.namespaces
+                .enter(&path)
+                .map_err(|e| anyhow::anyhow!(netns::entry_error(&path, &e)))?;
+            let label = Arc::new(thread_namespace(os, name)?);
+            let mut labelled = |mut socket: Socket| {
+                socket.set_netns(Some(label.clone()));
+                enriched(socket)
+            };
+            let mut named = named_interfaces(os.resolver, &mut labelled);
+            outcome.source = source::list_live(os, selection, filter, &mut named)?;
+        }
+        Scope::AllNamespaces => list_every_namespace(os, request, &mut enriched, &mut outcome)?,
+        Scope::Recording(path) => {
+            let mut input = os
+                .files
+                .open_read(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            let mut replayed = replayed_interfaces(&mut enriched);
+            outcome.source = source::list_recorded(&mut input, selection, filter, &mut replayed)
+                .with_context(|| format!("cannot replay {}", path.display()))?;
+        }
+    }
+    outcome.owner_hint = enricher.owners.as_ref().and_then(Owners::hidden_hint);
+    Ok(outcome)
+}
+
+/// The label of the namespace the calling thread is in, named `name` when
+/// that is a name rather than a path.
+fn thread_namespace(os: &Os<'_>, name: &str) -> Result<NetnsLabel> {
+    let link = os
+        .proc
+        .read_link(Path::new("/proc/thread-self/ns/net"))
+        .context("cannot read /proc/thread-self/ns/net")?;
+    let inode = crate::owners::link_id(&link, "net").context("unexpected namespace link")?;
+    Ok(NetnsLabel { inode, name: (!name.contains('/')).then(|| name.to_owned()) })
+}
+
+/// Lists portwatch's own namespace on this thread (no privilege needed),
+/// then every other one on a thread that entered it. A namespace that
+/// cannot be entered is named in the outcome, with the reason.
+fn list_every_namespace(
+    os: &Os<'_>,
+    request: &Request,
+    sink: &mut source::Sink<'_>,
+    outcome: &mut Outcome,
+) -> Result<()> {
+    let (selection, filter) = (&request.selection, request.filter.as_ref());
+    let own = netns::own_inode(os.proc)?;
+    let own_label = Arc::new(NetnsLabel { inode: own, name: None });
+    {
+        let mut labelled = |mut socket: Socket| {
+            socket.set_netns(Some(own_label.clone()));
+            sink(socket)
+        };
+        let mut named = named_interfaces(os.resolver, &mut labelled);
+        outcome.source = source::list_live(os, selection, filter, &mut named)?;
+    }
+    let discovered = netns::discover_others(os.proc, os.namespaces, own)?;
+    outcome.unlisted_namespaces.extend(discovered.unreadable);
+    for namespace in discovered.namespaces {
+        match list_inside(os, &namespace, selection, filter) {
+            Ok((sockets, listed)) => {
+                outcome.source.absorb(listed);
+                for socket in sockets {
+                    sink(socket)?;
+                }
+            }
+            Err(reason) => outcome.unlisted_namespaces.push(format!(
+                "network namespace {} was not listed: {reason}",
+                describe(&namespace.label)
+            )),
+        }
+    }
+    Ok(())
+}
+
+fn describe(label: &NetnsLabel) -> String {
+    match &label.name {
+        Some(name) => format!("{name} (inode {})", label.inode),
+        None => format!("inode {}", label.inode),
+    }
+}
+
+/// Lists one namespace on a thread inside it; its sockets carry its label.
+fn list_inside(
+    os: &Os<'_>,
+    namespace: &Namespace,
+    selection: &Selection,
+    filter: Option<&SocketFilter>,
+) -> Result<(Vec<Socket>, source::Outcome), String> {
+    let label = Arc::new(namespace.label.clone());
+    let mut listed: Option<Result<(Vec<Socket>, source::Outcome)>> = None;
+    let mut work = || {
+        let mut sockets = Vec::new();
+        let result = {
+            let mut collect = |mut socket: Socket| {
+                socket.set_netns(Some(label.clone()));
+                sockets.push(socket);
+                Ok(())
+            };
+            let mut named = named_interfaces(os.resolver, &mut collect);
+            source::list_live(os, selection, filter, &mut named)
+        };
+        listed = Some(result.map(|outcome| (sockets, outcome)));
+    };
+    os.namespaces
+        .run_inside(&namespace.path, &mut work)
+        .map_err(|error| netns::entry_error(&namespace.path, &error))?;
+    match listed {
+        Some(Ok(listed)) => Ok(listed),
+        Some(Err(error)) => Err(format!("{error:#}")),
+        None => Err("the listing did not run".into()),
+    }
+}
+
+/// Names the interfaces of live sockets, in the namespace being listed
+/// (interface indexes are per namespace).
+fn named_interfaces<'a>(
+    resolver: &'a dyn Resolver,
+    sink: &'a mut source::Sink<'_>,
+) -> impl FnMut(Socket) -> Result<()> + 'a {
+    let mut names: HashMap<u32, Option<String>> = HashMap::new();
+    move |mut socket: Socket| {
+        if let Socket::Inet(inet) = &mut socket
+            && let Some(index) = inet.interface_index
+        {
+            let name = names.entry(index).or_insert_with(|| resolver.interface_name(index));
+            inet.interface = Some(name.clone().unwrap_or_else(|| format!("if{index}")));
+        }
+        sink(socket)
+    }
+}
+
+/// A recording's interface indexes name interfaces of the host that
+/// recorded it, which may differ here: `if<N>`, as ss prints unknown ones.
+fn replayed_interfaces<'a>(
+    sink: &'a mut source::Sink<'_>,
+) -> impl FnMut(Socket) -> Result<()> + 'a {
+    move |mut socket: Socket| {
+        if let Socket::Inet(inet) = &mut socket
+            && let Some(index) = inet.interface_index
+        {
+            inet.interface = Some(format!("if{index}"));
+        }
+        sink(socket)
+    }
+}
+
+/// Adds owners, service names and host names.
+struct Enricher<'s> {
+    services: Option<Services>,
+    hosts: Option<HostNames<'s>>,
+    owners: Option<Owners<'s>>,
+}
+
+impl<'s> Enricher<'s> {
+    fn new(os: &Os<'s>, request: &Request) -> Result<Self> {
+        let raw = request.selection.netids.contains(&crate::model::Netid::Raw);
+        let owners = match request.enrich.owners {
+            true => Some(
+                Owners::scan(os.proc, os.users, os.env)
+                    .context("cannot scan /proc for socket owners")?,
+            ),
+            false => None,
+        };
+        Ok(Enricher {
+            services: request.enrich.services.then(|| Services::load(os.files, os.proc, raw)),
+            hosts: request.enrich.hosts.then(|| HostNames::new(os.resolver)),
+            owners,
+        })
+    }
+
+    fn enrich(&mut self, socket: &mut Socket) {
+        if let Some(owners) = self.owners.as_mut() {
+            socket.set_owners(Some(owners.of(socket.inode())));
+        }
+        let Socket::Inet(inet) = socket else { return };
+        let netid = inet.netid.netid();
+        if let Some(services) = &self.services {
+            inet.local.service = services.name(netid, inet.local.port).cloned();
+            inet.peer.service = services.name(netid, inet.peer.port).cloned();
+        }
+        if let Some(hosts) = self.hosts.as_mut() {
+            inet.local.host = Some(hosts.name(inet.local.addr).map(str::to_owned));
+            inet.peer.host = Some(hosts.name(inet.peer.addr).map(str::to_owned));
+        }
+    }
+}
+
+/// Records the kernel's raw replies for the request (see
+/// [`source::recording`]): the sockets as the kernel sent them, before any
+/// naming or attribution, so that a replay can list them anywhere later.
+pub fn record(os: &Os<'_>, request: &Request, out: &mut dyn std::io::Write) -> Result<Outcome> {
+    if request.scope != Scope::Own {
+        anyhow::bail!("only the namespace portwatch runs in can be recorded");
+    }
+    let source = source::record(os, &request.selection, request.filter.as_ref(), out)?;
+    Ok(Outcome { source, ..Outcome::default() })
+}

@@ -1,0 +1,117 @@
+//! What `-o`, `-m` and `-i` add to a socket: its timer, its memory
+//! (skmeminfo) and TCP's own view (tcp_info, congestion control), as plain
+//! numbers with their units in the names.
+
+use serde::{Deserialize, Serialize};
+
+/// The extended detail of one socket; each part present only when asked for.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Details {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timer: Option<Timer>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skmem: Option<SkMem>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tcp_info: Option<Box<TcpInfo>>,
+}
+
+/// Which TCP timer runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TimerName {
+    /// Retransmission.
+    On,
+    Keepalive,
+    Timewait,
+    /// Zero window probe.
+    Persist,
+    Unknown,
+}
+
+impl TimerName {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TimerName::On => "on",
+            TimerName::Keepalive => "keepalive",
+            TimerName::Timewait => "timewait",
+            TimerName::Persist => "persist",
+            TimerName::Unknown => "unknown",
+        }
+    }
+}
+
+/// A TCP timer (`-o`), as inet_diag reports it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Timer {
+    pub name: TimerName,
+    pub expires_ms: u32,
+    /// Retransmissions (`on`) or unanswered probes (others).
+    pub retrans: u8,
+}
+
+/// Socket memory (`-m`, SK_MEMINFO), in bytes but for `drops`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SkMem {
+    pub rmem_alloc_bytes: u32,
+    pub rcvbuf_bytes: u32,
+    pub wmem_alloc_bytes: u32,
+    pub sndbuf_bytes: u32,
+    pub fwd_alloc_bytes: u32,
+    pub wmem_queued_bytes: u32,
+    pub optmem_bytes: u32,
+    pub backlog_bytes: u32,
+    pub drops: u32,
+}
+
+/// TCP's view of a connection (`-i`, struct tcp_info).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TcpInfo {
+    pub congestion: Option<String>,
+    pub timestamps: bool,
+    pub sack: bool,
+    pub ecn: bool,
+    pub snd_wscale: Option<u8>,
+    pub rcv_wscale: Option<u8>,
+    pub rto_us: u32,
+    pub ato_us: u32,
+    pub backoff: u8,
+    pub rtt_us: u32,
+    pub rttvar_us: u32,
+    pub min_rtt_us: u32,
+    pub snd_mss_bytes: u32,
+    pub rcv_mss_bytes: u32,
+    pub advmss_bytes: u32,
+    pub pmtu_bytes: u32,
+    pub snd_cwnd_segments: u32,
+    /// None while still in slow start (the kernel's "infinite" threshold).
+    pub snd_ssthresh_segments: Option<u32>,
+    pub bytes_sent: u64,
+    pub bytes_retrans: u64,
+    pub bytes_acked: u64,
+    pub bytes_received: u64,
+    pub segs_out: u32,
+    pub segs_in: u32,
+    pub data_segs_out: u32,
+    pub data_segs_in: u32,
+    /// cwnd × mss / rtt, as ss's `send` (0 before an RTT sample).
+    pub send_rate_bps: u64,
+    pub pacing_rate_bps: u64,
+    pub delivery_rate_bps: u64,
+    pub delivery_rate_app_limited: bool,
+    pub delivered: u32,
+    pub busy_time_us: u64,
+    pub unacked: u32,
+    pub retrans: u32,
+    pub total_retrans: u32,
+    pub lost: u32,
+    pub sacked: u32,
+    pub reordering: u32,
+    pub rcv_rtt_us: u32,
+    pub rcv_space_bytes: u32,
+    pub rcv_ssthresh_bytes: u32,
+    pub notsent_bytes: u32,
+    pub last_send_ms: u32,
+    pub last_recv_ms: u32,
+    pub last_ack_ms: u32,
+    pub snd_wnd_bytes: u32,
+}

@@ -1,0 +1,542 @@
+//! The records every command shares: plain serde types that serialize to
+//! the documented JSON schema and read back from it into equal values.
+//!
+//! A socket is either an inet socket ([`InetSocket`]: TCP, UDP, raw) or a
+//! UNIX socket ([`UnixSocket`]); each carries only the fields its kind has.
+
+pub mod details;
+pub mod key;
+pub mod process;
+pub mod state;
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+pub use details::Details;
+pub use key::{ListenerKey, NetnsKey};
+pub use process::{Container, Holder, Ownership, Process, Text};
+pub use state::{SocketState, StateSet};
+
+/// The kinds of socket portwatch lists, named as ss's Netid column names them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Netid {
+    Tcp,
+    Udp,
+    /// Raw IP sockets; their "port" is the IP protocol number.
+    Raw,
+    #[serde(rename = "u_str")]
+    UnixStream,
+    #[serde(rename = "u_dgr")]
+    UnixDgram,
+    #[serde(rename = "u_seq")]
+    UnixSeqpacket,
+}
+
+impl Netid {
+    /// ss's display order: UNIX, raw, UDP, then TCP.
+    pub const SS_ORDER: [Netid; 6] = [
+        Netid::UnixStream,
+        Netid::UnixDgram,
+        Netid::UnixSeqpacket,
+        Netid::Raw,
+        Netid::Udp,
+        Netid::Tcp,
+    ];
+
+    pub const UNIX: [Netid; 3] = [Netid::UnixStream, Netid::UnixDgram, Netid::UnixSeqpacket];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Netid::Tcp => "tcp",
+            Netid::Udp => "udp",
+            Netid::Raw => "raw",
+            Netid::UnixStream => "u_str",
+            Netid::UnixDgram => "u_dgr",
+            Netid::UnixSeqpacket => "u_seq",
+        }
+    }
+
+    pub fn is_unix(self) -> bool {
+        Netid::UNIX.contains(&self)
+    }
+
+    /// The inet transport of this kind; `None` for UNIX kinds.
+    pub fn transport(self) -> Option<Transport> {
+        match self {
+            Netid::Tcp => Some(Transport::Tcp),
+            Netid::Udp => Some(Transport::Udp),
+            Netid::Raw => Some(Transport::Raw),
+            Netid::UnixStream | Netid::UnixDgram | Netid::UnixSeqpacket => None,
+        }
+    }
+}
+
+/// The transport of an inet socket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    Tcp,
+    Udp,
+    Raw,
+}
+
+impl Transport {
+    pub fn netid(self) -> Netid {
+        match self {
+            Transport::Tcp => Netid::Tcp,
+            Transport::Udp => Netid::Udp,
+            Transport::Raw => Netid::Raw,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        self.netid().as_str()
+    }
+
+    /// The IP protocol number (IPPROTO_RAW for raw sockets).
+    pub fn ip_protocol(self) -> u8 {
+        match self {
+            Transport::Tcp => libc::IPPROTO_TCP as u8,
+            Transport::Udp => libc::IPPROTO_UDP as u8,
+            Transport::Raw => libc::IPPROTO_RAW as u8,
+        }
+    }
+
+    /// TCP or UDP by IP protocol number (what recordings hold).
+    pub fn from_ip_protocol(protocol: u8) -> Option<Transport> {
+        match i32::from(protocol) {
+            libc::IPPROTO_TCP => Some(Transport::Tcp),
+            libc::IPPROTO_UDP => Some(Transport::Udp),
+            _ => None,
+        }
+    }
+}
+
+/// The address family of an inet socket, named as `ss -f` names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IpFamily {
+    Inet,
+    Inet6,
+}
+
+impl IpFamily {
+    pub const ALL: [IpFamily; 2] = [IpFamily::Inet, IpFamily::Inet6];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IpFamily::Inet => "inet",
+            IpFamily::Inet6 => "inet6",
+        }
+    }
+
+    pub fn address_family(self) -> u8 {
+        match self {
+            IpFamily::Inet => libc::AF_INET as u8,
+            IpFamily::Inet6 => libc::AF_INET6 as u8,
+        }
+    }
+
+    pub fn from_address_family(family: u8) -> Option<IpFamily> {
+        match i32::from(family) {
+            libc::AF_INET => Some(IpFamily::Inet),
+            libc::AF_INET6 => Some(IpFamily::Inet6),
+            _ => None,
+        }
+    }
+}
+
+/// The type of a UNIX socket, named as ss names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum UnixKind {
+    #[serde(rename = "u_str")]
+    Stream,
+    #[serde(rename = "u_dgr")]
+    Dgram,
+    #[serde(rename = "u_seq")]
+    Seqpacket,
+}
+
+impl UnixKind {
+    pub fn netid(self) -> Netid {
+        match self {
+            UnixKind::Stream => Netid::UnixStream,
+            UnixKind::Dgram => Netid::UnixDgram,
+            UnixKind::Seqpacket => Netid::UnixSeqpacket,
+        }
+    }
+
+    /// The kind of a SOCK_* type.
+    pub fn from_socket_type(kind: u8) -> Option<UnixKind> {
+        match i32::from(kind) {
+            libc::SOCK_STREAM => Some(UnixKind::Stream),
+            libc::SOCK_DGRAM => Some(UnixKind::Dgram),
+            libc::SOCK_SEQPACKET => Some(UnixKind::Seqpacket),
+            _ => None,
+        }
+    }
+}
+
+/// The `family` of every UNIX socket: `"unix"`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UnixFamily {
+    #[default]
+    Unix,
+}
+
+/// IANA's port ranges: well-known (0-1023), registered (1024-49151) and
+/// dynamic (49152-65535).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PortCategory {
+    WellKnown,
+    Registered,
+    Dynamic,
+}
+
+impl PortCategory {
+    /// The category of a port; `None` for port 0 (any).
+    pub fn of(port: u16) -> Option<PortCategory> {
+        match port {
+            0 => None,
+            1..=1023 => Some(PortCategory::WellKnown),
+            1024..=49151 => Some(PortCategory::Registered),
+            _ => Some(PortCategory::Dynamic),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PortCategory::WellKnown => "well-known",
+            PortCategory::Registered => "registered",
+            PortCategory::Dynamic => "dynamic",
+        }
+    }
+}
+
+/// One end of an inet socket. Port 0 and an unspecified address mean "any",
+/// which ss prints as `*`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct InetEnd {
+    pub addr: IpAddr,
+    pub port: u16,
+    /// The port's /etc/services name for this protocol, when looked up.
+    #[serde(default)]
+    pub service: Option<Arc<str>>,
+    /// With `-r` only: the resolver's name for the address (`Some(None)`:
+    /// asked, no name).
+    #[serde(default, deserialize_with = "present")]
+    pub host: Option<Option<String>>,
+}
+
+impl InetEnd {
+    pub fn new(addr: IpAddr, port: u16) -> InetEnd {
+        InetEnd { addr, port, service: None, host: None }
+    }
+
+    /// An unbound end: 0.0.0.0, port 0.
+    pub fn any() -> InetEnd {
+        InetEnd::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0)
+    }
+
+    pub fn category(&self) -> Option<PortCategory> {
+        PortCategory::of(self.port)
+    }
+}
+
+impl Serialize for InetEnd {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let fields = if self.host.is_some() { 5 } else { 4 };
+        let mut end = serializer.serialize_struct("InetEnd", fields)?;
+        end.serialize_field("addr", &self.addr)?;
+        end.serialize_field("port", &self.port)?;
+        end.serialize_field("service", &self.service)?;
+        end.serialize_field("category", &self.category())?;
+        if let Some(host) = &self.host {
+            end.serialize_field("host", host)?;
+        }
+        end.end()
+    }
+}
+
+/// A key that, when present, holds a value or null: `Some(None)` for null.
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    deserializer: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
+/// Which network namespace a socket was listed in (`-N`, `--all-netns`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct NetnsLabel {
+    /// The namespace's inode, as /proc/PID/ns/net names it (`net:[INODE]`).
+    pub inode: u64,
+    /// Its name under /run/netns, if it has one.
+    pub name: Option<String>,
+}
+
+/// A TCP, UDP or raw socket.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InetSocket {
+    pub netid: Transport,
+    pub family: IpFamily,
+    pub state: SocketState,
+    pub recv_q: u32,
+    pub send_q: u32,
+    pub local: InetEnd,
+    pub peer: InetEnd,
+    /// Owner uid; `None` where the kernel reports none (TIME-WAIT, SYN-RECV).
+    pub uid: Option<u32>,
+    /// Socket inode; `None` where no file holds it.
+    pub inode: Option<u32>,
+    /// The kernel's socket cookie; `None` where the source has none (/proc).
+    pub cookie: Option<u64>,
+    /// The name of the interface the socket is bound to (`if<N>` in a replay).
+    pub interface: Option<String>,
+    /// IPV6_V6ONLY of an inet6 socket; `None` for inet or when unreported.
+    pub v6only: Option<bool>,
+    /// The index of that interface.
+    #[serde(default)]
+    pub interface_index: Option<u32>,
+    /// SO_MARK, which the kernel reports to root only.
+    #[serde(default)]
+    pub mark: Option<u32>,
+    /// The cgroup v2 id of the socket's creator, where the kernel reports it.
+    #[serde(default)]
+    pub cgroup_id: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub netns: Option<Arc<NetnsLabel>>,
+    /// Timer, memory and tcp_info, with `-o`, `-m`, `-i`.
+    #[serde(flatten)]
+    pub details: Details,
+    /// With `-p`: who holds the socket.
+    #[serde(flatten)]
+    pub owners: Option<Ownership>,
+}
+
+impl InetSocket {
+    /// A socket with nothing known but its kind and state: wildcard ends,
+    /// empty queues, no owner, inode, cookie, interface or extras.
+    pub fn new(netid: Transport, family: IpFamily, state: SocketState) -> InetSocket {
+        InetSocket {
+            netid,
+            family,
+            state,
+            recv_q: 0,
+            send_q: 0,
+            local: InetEnd::any(),
+            peer: InetEnd::any(),
+            uid: None,
+            inode: None,
+            cookie: None,
+            interface: None,
+            v6only: None,
+            interface_index: None,
+            mark: None,
+            cgroup_id: None,
+            netns: None,
+            details: Details::default(),
+            owners: None,
+        }
+    }
+
+    /// An inet6 socket that also accepts IPv4 (ss prints its wildcard as `*`).
+    pub fn is_dual_stack(&self) -> bool {
+        self.family == IpFamily::Inet6 && self.v6only != Some(true)
+    }
+
+    /// What names this listener across restarts (see [`ListenerKey`]).
+    pub fn listener_key(&self) -> ListenerKey {
+        ListenerKey::of(self)
+    }
+}
+
+/// A UNIX socket's end: its path (`@name` for an abstract name, `None` when
+/// unbound) and inode (for the peer: the connected socket's inode).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnixEnd {
+    pub path: Option<String>,
+    pub inode: Option<u32>,
+}
+
+/// A UNIX stream, datagram or seqpacket socket.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnixSocket {
+    pub netid: UnixKind,
+    #[serde(default)]
+    pub family: UnixFamily,
+    pub state: SocketState,
+    pub recv_q: u32,
+    pub send_q: u32,
+    pub local: UnixEnd,
+    pub peer: UnixEnd,
+    pub uid: Option<u32>,
+    pub inode: Option<u32>,
+    pub cookie: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub netns: Option<Arc<NetnsLabel>>,
+    #[serde(flatten)]
+    pub owners: Option<Ownership>,
+}
+
+/// A socket of any kind.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum Socket {
+    Inet(InetSocket),
+    Unix(UnixSocket),
+}
+
+impl<'de> Deserialize<'de> for Socket {
+    /// Reads a row of the JSON listing, its kind told by `family`.
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let row = serde_json::Value::deserialize(deserializer)?;
+        let socket = match row.get("family").and_then(serde_json::Value::as_str) {
+            Some("unix") => UnixSocket::deserialize(row).map(Socket::Unix),
+            Some("inet" | "inet6") => InetSocket::deserialize(row).map(Socket::Inet),
+            Some(other) => return Err(D::Error::custom(format!("unknown family '{other}'"))),
+            None => return Err(D::Error::custom("a socket needs a 'family'")),
+        };
+        socket.map_err(D::Error::custom)
+    }
+}
+
+impl Socket {
+    pub fn netid(&self) -> Netid {
+        match self {
+            Socket::Inet(socket) => socket.netid.netid(),
+            Socket::Unix(socket) => socket.netid.netid(),
+        }
+    }
+
+    pub fn state(&self) -> SocketState {
+        match self {
+            Socket::Inet(socket) => socket.state,
+            Socket::Unix(socket) => socket.state,
+        }
+    }
+
+    pub fn queues(&self) -> (u32, u32) {
+        match self {
+            Socket::Inet(socket) => (socket.recv_q, socket.send_q),
+            Socket::Unix(socket) => (socket.recv_q, socket.send_q),
+        }
+    }
+
+    pub fn inode(&self) -> Option<u32> {
+        match self {
+            Socket::Inet(socket) => socket.inode,
+            Socket::Unix(socket) => socket.inode,
+        }
+    }
+
+    pub fn uid(&self) -> Option<u32> {
+        match self {
+            Socket::Inet(socket) => socket.uid,
+            Socket::Unix(socket) => socket.uid,
+        }
+    }
+
+    pub fn cookie(&self) -> Option<u64> {
+        match self {
+            Socket::Inet(socket) => socket.cookie,
+            Socket::Unix(socket) => socket.cookie,
+        }
+    }
+
+    pub fn netns(&self) -> Option<&NetnsLabel> {
+        match self {
+            Socket::Inet(socket) => socket.netns.as_deref(),
+            Socket::Unix(socket) => socket.netns.as_deref(),
+        }
+    }
+
+    pub fn set_netns(&mut self, label: Option<Arc<NetnsLabel>>) {
+        match self {
+            Socket::Inet(socket) => socket.netns = label,
+            Socket::Unix(socket) => socket.netns = label,
+        }
+    }
+
+    /// Who holds the socket, when owners were looked up (`-p`).
+    pub fn owners(&self) -> Option<&Ownership> {
+        match self {
+            Socket::Inet(socket) => socket.owners.as_ref(),
+            Socket::Unix(socket) => socket.owners.as_ref(),
+        }
+    }
+
+    pub fn set_owners(&mut self, owners: Option<Ownership>) {
+        match self {
+            Socket::Inet(socket) => socket.owners = owners,
+            Socket::Unix(socket) => socket.owners = owners,
+        }
+    }
+
+    /// The holders, in pid order; empty when none is known.
+    pub fn holders(&self) -> &[Holder] {
+        self.owners().map_or(&[], |owners| owners.processes.as_slice())
+    }
+
+    pub fn as_inet(&self) -> Option<&InetSocket> {
+        match self {
+            Socket::Inet(socket) => Some(socket),
+            Socket::Unix(_) => None,
+        }
+    }
+
+    /// The local port of an inet socket; `None` for UNIX sockets.
+    pub fn local_port(&self) -> Option<u16> {
+        self.as_inet().map(|socket| socket.local.port)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn port_categories_follow_iana() {
+        assert_eq!(PortCategory::of(0), None);
+        assert_eq!(PortCategory::of(1), Some(PortCategory::WellKnown));
+        assert_eq!(PortCategory::of(1023), Some(PortCategory::WellKnown));
+        assert_eq!(PortCategory::of(1024), Some(PortCategory::Registered));
+        assert_eq!(PortCategory::of(49151), Some(PortCategory::Registered));
+        assert_eq!(PortCategory::of(49152), Some(PortCategory::Dynamic));
+        assert_eq!(PortCategory::of(65535).map(PortCategory::as_str), Some("dynamic"));
+    }
+
+    #[test]
+    fn kinds_read_back_by_family() {
+        let mut inet = InetSocket::new(Transport::Tcp, IpFamily::Inet6, SocketState::Listening);
+        inet.local =
+            InetEnd { service: Some("ssh".into()), ..InetEnd::new("::".parse().unwrap(), 22) };
+        inet.local.host = Some(None);
+        let unix = UnixSocket {
+            netid: UnixKind::Dgram,
+            family: UnixFamily::Unix,
+            state: SocketState::Closed,
+            recv_q: 0,
+            send_q: 0,
+            local: UnixEnd { path: Some("/run/x".into()), inode: Some(7) },
+            peer: UnixEnd::default(),
+            uid: Some(0),
+            inode: Some(7),
+            cookie: Some(9),
+            netns: None,
+            owners: None,
+        };
+        for socket in [Socket::Inet(inet), Socket::Unix(unix)] {
+            let text = serde_json::to_string(&socket).unwrap();
+            assert_eq!(serde_json::from_str::<Socket>(&text).unwrap(), socket, "{text}");
+        }
+        let error = serde_json::from_str::<Socket>(r#"{"family":"inet7"}"#).unwrap_err();
+        assert!(error.to_string().contains("unknown family 'inet7'"), "{error}");
+    }
+}

@@ -1,0 +1,222 @@
+//! The real host behind every seam.
+
+use std::ffi::OsString;
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::net::IpAddr;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+use super::{DiagTransport, Environment, Files, Namespaces, ProcFs, Resolver, SockDiag, UserDb};
+
+/// The running system.
+pub struct Host;
+
+impl SockDiag for Host {
+    fn open(&self) -> io::Result<Box<dyn DiagTransport>> {
+        Ok(Box::new(NetlinkTransport::open()?))
+    }
+}
+
+impl ProcFs for Host {
+    fn read_text(&self, path: &Path) -> io::Result<String> {
+        std::fs::read_to_string(path)
+    }
+
+    fn read_bytes(&self, path: &Path) -> io::Result<Vec<u8>> {
+        std::fs::read(path)
+    }
+
+    fn list_dir(&self, path: &Path) -> io::Result<Vec<OsString>> {
+        std::fs::read_dir(path)?.map(|entry| entry.map(|e| e.file_name())).collect()
+    }
+
+    fn read_link(&self, path: &Path) -> io::Result<PathBuf> {
+        std::fs::read_link(path)
+    }
+}
+
+impl UserDb for Host {
+    fn user_name(&self, uid: u32) -> Option<String> {
+        let user = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid)).ok()??;
+        Some(user.name)
+    }
+}
+
+impl Resolver for Host {
+    fn host_addresses(&self, name: &str) -> Vec<IpAddr> {
+        use std::net::ToSocketAddrs;
+        let mut addresses: Vec<IpAddr> = (name, 0)
+            .to_socket_addrs()
+            .map(|all| all.map(|a| a.ip()).collect())
+            .unwrap_or_default();
+        addresses.dedup();
+        addresses
+    }
+
+    fn host_name(&self, addr: IpAddr) -> Option<String> {
+        let name = dns_lookup::lookup_addr(&addr).ok()?;
+        // getnameinfo answers the numeric form when no name is known.
+        (name != addr.to_string()).then_some(name)
+    }
+
+    fn interface_index(&self, name: &str) -> Option<u32> {
+        nix::net::if_::if_nametoindex(name).ok()
+    }
+
+    fn interface_name(&self, index: u32) -> Option<String> {
+        let name = nix::net::if_::if_indextoname(index).ok()?;
+        Some(name.to_string_lossy().into_owned())
+    }
+
+    fn cgroup_id(&self, path: &str) -> Option<u64> {
+        let mounts = std::fs::read_to_string("/proc/self/mounts").ok()?;
+        // A later mount may hide an earlier one (the hybrid layout's
+        // /sys/fs/cgroup/unified under a new /sys/fs/cgroup): last wins.
+        mounts
+            .lines()
+            .rev()
+            .filter_map(|line| {
+                let fields: Vec<&str> = line.split_whitespace().collect();
+                (fields.get(2) == Some(&"cgroup2")).then(|| fields.get(1).copied()).flatten()
+            })
+            .find_map(|mount| {
+                let dir = Path::new(mount).join(path.trim_start_matches('/'));
+                std::fs::metadata(dir).ok().filter(|m| m.is_dir()).map(|m| m.ino())
+            })
+    }
+}
+
+impl Environment for Host {
+    fn stdout_is_terminal(&self) -> bool {
+        use std::io::IsTerminal;
+        io::stdout().is_terminal()
+    }
+
+    fn env_var(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok()
+    }
+
+    fn effective_uid(&self) -> u32 {
+        nix::unistd::geteuid().as_raw()
+    }
+}
+
+const NAMED_NETNS_DIR: &str = "/run/netns";
+
+impl Namespaces for Host {
+    fn named(&self) -> io::Result<Vec<(String, u64)>> {
+        let entries = match std::fs::read_dir(NAMED_NETNS_DIR) {
+            Ok(entries) => entries,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(error) => return Err(error),
+        };
+        let mut named = Vec::new();
+        for entry in entries {
+            let entry = entry?;
+            let Ok(name) = entry.file_name().into_string() else { continue };
+            // An entry whose namespace is gone (a stale mount point) is skipped.
+            if let Ok(metadata) = std::fs::metadata(entry.path()) {
+                named.push((name, metadata.ino()));
+            }
+        }
+        Ok(named)
+    }
+
+    fn run_inside(&self, path: &Path, work: &mut (dyn FnMut() + Send)) -> io::Result<()> {
+        std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    self.enter(path)?;
+                    work();
+                    Ok(())
+                })
+                .join()
+                .unwrap_or_else(|_| Err(io::Error::other("the namespace's thread panicked")))
+        })
+    }
+
+    fn enter(&self, path: &Path) -> io::Result<()> {
+        let file = File::open(path)?;
+        nix::sched::setns(file, nix::sched::CloneFlags::CLONE_NEWNET).map_err(io::Error::from)
+    }
+}
+
+impl Files for Host {
+    fn read_text(&self, path: &Path, limit: u64) -> io::Result<String> {
+        let file = File::open(path)?;
+        let mut text = String::new();
+        file.take(limit + 1).read_to_string(&mut text)?;
+        if text.len() as u64 > limit {
+            return Err(io::Error::new(
+                io::ErrorKind::FileTooLarge,
+                format!("larger than the limit of {limit} bytes"),
+            ));
+        }
+        Ok(text)
+    }
+
+    fn open_read(&self, path: &Path) -> io::Result<Box<dyn Read + Send>> {
+        if path == Path::new("-") {
+            return Ok(Box::new(io::stdin()));
+        }
+        Ok(Box::new(File::open(path)?))
+    }
+
+    fn write_atomically(
+        &self,
+        path: &Path,
+        write: &mut dyn FnMut(&mut dyn Write) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        let dir = match path.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent,
+            _ => Path::new("."),
+        };
+        let file = tempfile::Builder::new()
+            .prefix(".portwatch-")
+            .tempfile_in(dir)
+            .with_context(|| format!("cannot create a file in {}", dir.display()))?;
+        let mut out = io::BufWriter::new(file);
+        write(&mut out)?;
+        let file = out.into_inner().map_err(|e| e.into_error())?;
+        file.as_file().sync_all()?;
+        file.persist(path).with_context(|| format!("cannot write {}", path.display()))?;
+        Ok(())
+    }
+}
+
+/// A NETLINK_SOCK_DIAG socket from `netlink-sys`.
+struct NetlinkTransport {
+    socket: netlink_sys::Socket,
+}
+
+impl NetlinkTransport {
+    fn open() -> io::Result<Self> {
+        let mut socket = netlink_sys::Socket::new(netlink_sys::protocols::NETLINK_SOCK_DIAG)?;
+        socket.bind_auto()?;
+        socket.connect(&netlink_sys::SocketAddr::new(0, 0))?;
+        Ok(NetlinkTransport { socket })
+    }
+}
+
+impl DiagTransport for NetlinkTransport {
+    fn send(&mut self, request: &[u8]) -> io::Result<()> {
+        let sent = self.socket.send(request, 0)?;
+        if sent != request.len() {
+            return Err(io::Error::other(format!(
+                "netlink send wrote {sent} of {} bytes",
+                request.len()
+            )));
+        }
+        Ok(())
+    }
+
+    fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let mut window = &mut buf[..];
+        // MSG_TRUNC makes the kernel return the datagram's real length, so
+        // a datagram larger than the buffer is detected instead of cut short.
+        self.socket.recv(&mut window, libc::MSG_TRUNC)
+    }
+}

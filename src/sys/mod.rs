@@ -1,0 +1,119 @@
+//! The seams through which portwatch reaches the operating system, one per
+//! capability, so that tests can substitute recorded or deliberately broken
+//! input for any one of them (see [`Os`]). Nothing else in the crate calls
+//! the OS for these things.
+
+mod host;
+
+use std::ffi::OsString;
+use std::io::{self, Read, Write};
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+pub use host::Host;
+
+/// A datagram transport speaking to the kernel's NETLINK_SOCK_DIAG.
+pub trait DiagTransport {
+    fn send(&mut self, request: &[u8]) -> io::Result<()>;
+
+    /// Receives one datagram into `buf` and returns its full length, which is
+    /// larger than `buf.len()` when the datagram did not fit (it is then lost).
+    fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize>;
+}
+
+/// Kernel sockets: sock_diag netlink, in the calling thread's namespace.
+pub trait SockDiag: Sync {
+    fn open(&self) -> io::Result<Box<dyn DiagTransport>>;
+}
+
+/// /proc: the process table, descriptors, per-namespace /proc/net tables,
+/// kernel settings under /proc/sys, mounts.
+pub trait ProcFs: Sync {
+    fn read_text(&self, path: &Path) -> io::Result<String>;
+    fn read_bytes(&self, path: &Path) -> io::Result<Vec<u8>>;
+    fn list_dir(&self, path: &Path) -> io::Result<Vec<OsString>>;
+    fn read_link(&self, path: &Path) -> io::Result<PathBuf>;
+}
+
+/// The system's user database (NSS, so LDAP users work too).
+pub trait UserDb: Sync {
+    fn user_name(&self, uid: u32) -> Option<String>;
+}
+
+/// Names and numbers: hosts through the system resolver, interfaces, cgroups.
+pub trait Resolver: Sync {
+    fn host_addresses(&self, name: &str) -> Vec<IpAddr>;
+    /// The host name for an address (`-r`); `None` when it has none.
+    fn host_name(&self, addr: IpAddr) -> Option<String>;
+    fn interface_index(&self, name: &str) -> Option<u32>;
+    fn interface_name(&self, index: u32) -> Option<String>;
+    /// The id (inode) of a cgroup v2 directory, by path below the mount.
+    fn cgroup_id(&self, path: &str) -> Option<u64>;
+}
+
+/// The terminal and the environment portwatch runs in.
+pub trait Environment: Sync {
+    fn stdout_is_terminal(&self) -> bool;
+    fn env_var(&self, name: &str) -> Option<String>;
+    fn effective_uid(&self) -> u32;
+}
+
+/// Network namespaces: the named ones, and running work inside one.
+pub trait Namespaces: Sync {
+    /// The namespaces under /run/netns, by name, with their inodes.
+    fn named(&self) -> io::Result<Vec<(String, u64)>>;
+
+    /// Runs `work` on a thread that has entered the namespace at `path`, so
+    /// that the sockets it opens and /proc/thread-self/net are that
+    /// namespace's.
+    fn run_inside(&self, path: &Path, work: &mut (dyn FnMut() + Send)) -> io::Result<()>;
+
+    /// Moves the calling thread into the namespace at `path` (`-N`).
+    fn enter(&self, path: &Path) -> io::Result<()>;
+}
+
+/// Ordinary files: configuration (/etc/services, filter files) and
+/// recordings. `-` names standard input for [`Files::open_read`].
+pub trait Files: Sync {
+    /// Reads a whole text file; more than `limit` bytes is an error.
+    fn read_text(&self, path: &Path, limit: u64) -> io::Result<String>;
+
+    fn open_read(&self, path: &Path) -> io::Result<Box<dyn Read + Send>>;
+
+    /// Writes `path` through a temporary file beside it, renamed into place
+    /// only once `write` succeeds, so no partial file is ever left there.
+    fn write_atomically(
+        &self,
+        path: &Path,
+        write: &mut dyn FnMut(&mut dyn Write) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()>;
+}
+
+/// Every seam, as one value to hand around. Each part may come from a
+/// different implementation (a test fakes /proc and keeps the real rest).
+#[derive(Clone, Copy)]
+pub struct Os<'a> {
+    pub sock_diag: &'a dyn SockDiag,
+    pub proc: &'a dyn ProcFs,
+    pub users: &'a dyn UserDb,
+    pub resolver: &'a dyn Resolver,
+    pub env: &'a dyn Environment,
+    pub namespaces: &'a dyn Namespaces,
+    pub files: &'a dyn Files,
+}
+
+impl Os<'static> {
+    /// The real host, for every seam.
+    pub fn host() -> Os<'static> {
+        static HOST: Host = Host;
+        Os {
+            sock_diag: &HOST,
+            proc: &HOST,
+            users: &HOST,
+            resolver: &HOST,
+            env: &HOST,
+            namespaces: &HOST,
+            files: &HOST,
+        }
+    }
+}
