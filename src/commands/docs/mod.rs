@@ -1,5 +1,11 @@
 //! `portwatch man` and `portwatch completions SHELL`, generated from the
-//! clap definition so they never drift from the real flags.
+//! clap definition so they never drift from the real flags, and the
+//! reference text (filter grammar, JSON keys, exit statuses) that README
+//! repeats.
+
+pub mod filters;
+pub mod json_schema;
+pub mod text;
 
 use std::io::Write;
 
@@ -8,7 +14,8 @@ use clap::CommandFactory;
 use roff::{Roff, bold, roman};
 
 use crate::cli::Cli;
-use crate::exit::ExitCode;
+use crate::exit::{EXIT_STATUSES, ExitCode};
+use text::Table;
 
 pub fn completions(shell: clap_complete::Shell, out: &mut dyn Write) -> Result<ExitCode> {
     let mut command = Cli::command();
@@ -45,4 +52,15 @@ pub fn man(out: &mut dyn Write) -> Result<ExitCode> {
     man.render_version_section(out)?;
     out.flush()?;
     Ok(ExitCode::Success)
+}
+
+/// The exit statuses with their whole meaning, as README's table.
+pub fn exit_statuses_table() -> Table {
+    Table {
+        header: &["code", "meaning"],
+        rows: EXIT_STATUSES
+            .iter()
+            .map(|status| vec![status.code.number().to_string(), status.meaning.to_owned()])
+            .collect(),
+    }
 }
