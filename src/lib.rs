@@ -19,7 +19,7 @@ pub mod sys;
 use std::ffi::OsString;
 use std::io::{self, Write};
 
-use clap::Parser;
+use clap::FromArgMatches;
 
 use cli::{Cli, Command};
 use exit::ExitCode;
@@ -32,7 +32,7 @@ pub fn run(
     stdout: &mut dyn Write,
     stderr: &mut dyn Write,
 ) -> ExitCode {
-    let cli = match Cli::try_parse_from(args) {
+    let cli = match parse(args) {
         Ok(cli) => cli,
         Err(error) => return report_clap_error(&error, stdout, stderr),
     };
@@ -52,6 +52,13 @@ pub fn run(
             ExitCode::Error
         }
     }
+}
+
+/// Parses with the clap command whose `--help` also lists exit statuses.
+fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, clap::Error> {
+    let mut command = commands::docs::command();
+    let matches = command.try_get_matches_from_mut(args)?;
+    Cli::from_arg_matches(&matches).map_err(|error| error.format(&mut command))
 }
 
 fn report_clap_error(

@@ -17,8 +17,43 @@ use crate::cli::Cli;
 use crate::exit::{EXIT_STATUSES, ExitCode};
 use text::Table;
 
+/// The subcommands whose `--help` lists the exit statuses, besides
+/// `portwatch --help`: those whose exit status scripts test.
+const HELP_WITH_EXIT_STATUSES: [&str; 2] = ["list", "who"];
+
+/// The clap command to parse with: [`Cli`]'s, with the exit statuses
+/// after the examples of `--help`.
+pub fn command() -> clap::Command {
+    let statuses = exit_statuses_help();
+    let command = with_exit_statuses(Cli::command(), &statuses);
+    command.mut_subcommands(|subcommand| {
+        if HELP_WITH_EXIT_STATUSES.contains(&subcommand.get_name()) {
+            with_exit_statuses(subcommand, &statuses)
+        } else {
+            subcommand
+        }
+    })
+}
+
+fn with_exit_statuses(command: clap::Command, statuses: &str) -> clap::Command {
+    let help = match command.get_after_help() {
+        Some(examples) => format!("{examples}\n\n{statuses}"),
+        None => statuses.to_owned(),
+    };
+    command.after_help(help)
+}
+
+/// The exit statuses as `--help` shows them: one short line each.
+pub fn exit_statuses_help() -> String {
+    let lines: Vec<String> = EXIT_STATUSES
+        .iter()
+        .map(|status| format!("  {}  {}", status.code.number(), status.summary))
+        .collect();
+    format!("Exit status:\n{}", lines.join("\n"))
+}
+
 pub fn completions(shell: clap_complete::Shell, out: &mut dyn Write) -> Result<ExitCode> {
-    let mut command = Cli::command();
+    let mut command = command();
     clap_complete::generate(shell, &mut command, "portwatch", out);
     out.flush()?;
     Ok(ExitCode::Success)
@@ -26,7 +61,7 @@ pub fn completions(shell: clap_complete::Shell, out: &mut dyn Write) -> Result<E
 
 /// The manual page: clap's sections, then examples and exit status.
 pub fn man(out: &mut dyn Write) -> Result<ExitCode> {
-    let man = clap_mangen::Man::new(Cli::command());
+    let man = clap_mangen::Man::new(command());
     man.render_title(out)?;
     man.render_name_section(out)?;
     man.render_synopsis_section(out)?;
