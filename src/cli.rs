@@ -58,7 +58,7 @@ Examples:
   portwatch list -tan state established            established TCP connections
   portwatch -tulnp                                 ... with the processes that hold them
   portwatch -tn 'dport = :443 or sport = :ssh'     ss's filter language
-  portwatch -tuln --json | jq                      JSON (see README for the schema)
+  portwatch -tuln --json | jq                      JSON (keys: portwatch man)
   portwatch --all-netns -tlnp                      every network namespace at once
   portwatch record snap.pwdump; portwatch --from snap.pwdump -tan";
 

@@ -1,13 +1,15 @@
-//! The manual page and the shell completions, generated from the clap
-//! definition: they render, load, and name every subcommand. README's
-//! reference sections say what the crate's reference text says.
+//! The manual page, `--help`, README and the shell completions: generated
+//! from the clap definition and the crate's reference tables, they render,
+//! load, name every subcommand, reference only pages that exist, and say
+//! what README says.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap is a failed test
 
 mod common;
 
+use std::collections::BTreeSet;
 use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::{Command, Output, Stdio};
 
 use common::stdout_of;
 use portwatch::commands::docs::text::{self, Block};
@@ -16,15 +18,11 @@ use portwatch::exit::EXIT_STATUSES;
 
 const SUBCOMMANDS: [&str; 5] = ["list", "record", "who", "completions", "man"];
 
-#[test]
-fn the_man_page_renders_and_names_every_subcommand() {
+/// Runs `man` on the page `portwatch man` prints, with `options`.
+fn man_on_the_page(options: &[&str]) -> Output {
     let page = stdout_of(&["man"]);
-    assert!(
-        page.starts_with(".ie") || page.contains(".TH portwatch"),
-        "roff: {}",
-        &page[..200.min(page.len())]
-    );
     let mut man = Command::new("man")
+        .args(options)
         .args(["-l", "-"])
         .env("MANWIDTH", "100")
         .stdin(Stdio::piped())
@@ -33,17 +31,114 @@ fn the_man_page_renders_and_names_every_subcommand() {
         .spawn()
         .expect("man(1) is installed by scripts/test");
     man.stdin.take().unwrap().write_all(page.as_bytes()).unwrap();
-    let rendered = man.wait_with_output().unwrap();
+    man.wait_with_output().unwrap()
+}
+
+/// The page as `man` shows it, without hyphenation, whitespace collapsed.
+fn rendered_page() -> String {
+    let rendered = man_on_the_page(&["--nh", "--nj"]);
     assert!(rendered.status.success(), "{}", String::from_utf8_lossy(&rendered.stderr));
-    let text = String::from_utf8_lossy(&rendered.stdout);
-    for section in ["NAME", "SYNOPSIS", "OPTIONS", "SUBCOMMANDS", "EXAMPLES", "EXIT STATUS"] {
+    normalize(&String::from_utf8_lossy(&rendered.stdout))
+}
+
+fn normalize(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[test]
+fn the_man_page_renders_and_names_every_subcommand() {
+    let page = stdout_of(&["man"]);
+    assert!(page.contains(".TH portwatch"), "roff: {}", &page[..200.min(page.len())]);
+    let text = rendered_page();
+    for section in ["NAME", "SYNOPSIS", "OPTIONS", "COMMANDS", "EXAMPLES", "SEE ALSO"] {
         assert!(text.contains(section), "{section} missing");
     }
     for subcommand in SUBCOMMANDS {
         assert!(
-            text.contains(&format!("portwatch-{subcommand}")),
-            "{subcommand} missing from the man page"
+            page.contains(&format!("\\fBportwatch {subcommand}\\fR")),
+            "{subcommand} missing from the man page's COMMANDS"
         );
+    }
+}
+
+#[test]
+fn groff_has_no_warning_about_the_man_page() {
+    let rendered = man_on_the_page(&["--warnings=w"]);
+    assert!(rendered.status.success());
+    assert_eq!(String::from_utf8_lossy(&rendered.stderr), "", "groff warned");
+}
+
+/// Every `name(section)` in `text`.
+fn page_references(text: &str) -> BTreeSet<(String, String)> {
+    let is_name_char = |c: char| c.is_ascii_alphanumeric() || "._-+:".contains(c);
+    let mut references = BTreeSet::new();
+    for (open, _) in text.match_indices('(') {
+        let after = &text[open + 1..];
+        let Some(close) = after.find(')') else { continue };
+        let section = &after[..close];
+        let is_section = section.starts_with(|c: char| ('1'..='9').contains(&c))
+            && section.chars().all(|c| c.is_ascii_alphanumeric());
+        let name: String = text[..open].chars().rev().take_while(|&c| is_name_char(c)).collect();
+        let name: String = name.chars().rev().skip_while(|c| !c.is_ascii_alphabetic()).collect();
+        if is_section && !name.is_empty() {
+            references.insert((name, section.to_owned()));
+        }
+    }
+    references
+}
+
+#[test]
+fn references_are_found() {
+    let found = page_references("see ss(8), foo-bar(1) and port(s) in (0-1023) or x (3)");
+    let expected = [("ss", "8"), ("foo-bar", "1")].map(|(n, s)| (n.to_owned(), s.to_owned()));
+    assert_eq!(found, BTreeSet::from(expected));
+}
+
+#[test]
+fn the_man_page_references_only_pages_that_exist() {
+    let references = page_references(&rendered_page());
+    assert!(references.contains(&("ss".to_owned(), "8".to_owned())), "{references:?}");
+    for (name, section) in references {
+        if name == "portwatch" {
+            continue;
+        }
+        let found = Command::new("man").args(["-w", &section, &name]).output().unwrap();
+        assert!(
+            found.status.success(),
+            "the man page refers to {name}({section}), which is not installed \
+             (scripts/test installs the packages that provide its references)"
+        );
+    }
+}
+
+#[test]
+fn the_man_page_carries_filters_json_keys_and_exit_statuses() {
+    let text = rendered_page();
+    for section in ["FILTERS", "JSON OUTPUT", "EXIT STATUS"] {
+        assert!(text.contains(section), "{section} missing");
+    }
+    for condition in filters::CONDITIONS {
+        assert!(text.contains(&normalize(&text::plain(condition.syntax))), "{condition:?}");
+    }
+    for key in json_schema::SOCKET_KEYS.iter().chain(json_schema::PROCESS_KEYS) {
+        assert!(text.contains(&normalize(&text::plain(key.meaning))), "{key:?}");
+    }
+    for status in &EXIT_STATUSES {
+        let entry = format!("{} {}", status.code.number(), normalize(&text::plain(status.meaning)));
+        assert!(text.contains(&entry), "{entry} missing");
+    }
+}
+
+#[test]
+fn help_lists_every_exit_status_once() {
+    let statuses = exit_statuses_help();
+    for status in &EXIT_STATUSES {
+        assert!(statuses.contains(status.summary), "{status:?}");
+    }
+    for args in [&["--help"][..], &["-h"], &["list", "--help"], &["who", "--help"]] {
+        let help = stdout_of(args);
+        assert!(help.contains(&statuses), "portwatch {args:?}: no exit statuses");
+        assert_eq!(help.matches("Exit status").count(), 1, "portwatch {args:?}");
     }
 }
 
@@ -83,28 +178,11 @@ fn zsh_and_fish_completions_name_every_subcommand() {
 }
 
 #[test]
-fn help_lists_every_exit_status_once() {
-    let statuses = exit_statuses_help();
-    for status in &EXIT_STATUSES {
-        assert!(statuses.contains(status.summary), "{status:?}");
-    }
-    for args in [&["--help"][..], &["-h"], &["list", "--help"], &["who", "--help"]] {
-        let help = stdout_of(args);
-        assert!(help.contains(&statuses), "portwatch {args:?}: no exit statuses");
-        assert_eq!(help.matches("Exit status").count(), 1, "portwatch {args:?}");
-    }
-}
-
-#[test]
 fn every_subcommand_has_examples_in_its_help() {
     for subcommand in SUBCOMMANDS {
         let help = stdout_of(&[subcommand, "--help"]);
         assert!(help.contains("Example"), "portwatch {subcommand} --help has no examples");
     }
-}
-
-fn normalize(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 #[test]
