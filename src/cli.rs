@@ -35,7 +35,7 @@ pub enum Command {
         after_help = "Example:\n  portwatch record host.pwdump && portwatch list --from host.pwdump -tln"
     )]
     Record(RecordArgs),
-    /// Who is on a port, or which sockets a process holds (exit 1: nothing matches)
+    /// Who is on a port, or which sockets a process holds
     #[command(after_help = WHO_EXAMPLES)]
     Who(WhoArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
@@ -58,12 +58,9 @@ Examples:
   portwatch list -tan state established            established TCP connections
   portwatch -tulnp                                 ... with the processes that hold them
   portwatch -tn 'dport = :443 or sport = :ssh'     ss's filter language
-  portwatch -tuln --json | jq                      JSON (see README for the schema)
+  portwatch -tuln --json | jq                      JSON (keys: portwatch man)
   portwatch --all-netns -tlnp                      every network namespace at once
-  portwatch record snap.pwdump; portwatch --from snap.pwdump -tan
-
-Exit status: 0 success, 1 nothing found (who), 2 usage or runtime error,
-3 output printed but possibly incomplete (interrupted dump).";
+  portwatch record snap.pwdump; portwatch --from snap.pwdump -tan";
 
 /// Examples shown by `portwatch who --help`.
 pub const WHO_EXAMPLES: &str = "\

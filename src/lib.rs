@@ -17,7 +17,7 @@ pub mod sys;
 use std::ffi::OsString;
 use std::io::{self, Write};
 
-use clap::Parser;
+use clap::FromArgMatches;
 
 use cli::{Cli, Command, ListArgs};
 use exit::{ExitCode, UsageError};
@@ -30,7 +30,7 @@ pub fn run(
     stdout: &mut dyn Write,
     stderr: &mut dyn Write,
 ) -> ExitCode {
-    let cli = match Cli::try_parse_from(args) {
+    let cli = match parse(args) {
         Ok(cli) => cli,
         Err(error) => return report_clap_error(&error, stdout, stderr),
     };
@@ -108,6 +108,13 @@ fn unknown_command(args: &ListArgs) -> Option<UsageError> {
         None => format!(" (commands: {}; or a filter such as 'sport = :22')", commands.join(", ")),
     };
     Some(UsageError(format!("unknown command '{}'{hint}", render::escape::for_terminal(word))))
+}
+
+/// Parses with the clap command whose `--help` also lists exit statuses.
+fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, clap::Error> {
+    let mut command = commands::docs::command();
+    let matches = command.try_get_matches_from_mut(args)?;
+    Cli::from_arg_matches(&matches).map_err(|error| error.format(&mut command))
 }
 
 fn report_clap_error(

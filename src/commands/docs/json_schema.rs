@@ -1,0 +1,225 @@
+//! The JSON schema: the manual page's JSON OUTPUT and README's "JSON schema".
+//! A key added to the output gets a row in [`SOCKET_KEYS`] or
+//! [`PROCESS_KEYS`], and the same row in README (a test compares them).
+
+use super::text::{Block, Table};
+
+/// One row of a key table: the key or keys it describes, their type and
+/// meaning.
+#[derive(Debug)]
+pub struct JsonKey {
+    pub names: &'static [&'static str],
+    pub kind: &'static str,
+    pub meaning: &'static str,
+}
+
+const fn key(names: &'static [&'static str], kind: &'static str, meaning: &'static str) -> JsonKey {
+    JsonKey { names, kind, meaning }
+}
+
+/// The keys of a socket object.
+pub const SOCKET_KEYS: &[JsonKey] = &[
+    key(
+        &["netid"],
+        r#"`"tcp"` | `"udp"` | `"raw"` | `"u_str"` | `"u_dgr"` | `"u_seq"`"#,
+        "protocol, or the UNIX socket's type",
+    ),
+    key(&["family"], r#"`"inet"` | `"inet6"` | `"unix"`"#, "address family"),
+    key(
+        &["state"],
+        "string",
+        "`established`, `syn-sent`, `syn-recv`, `fin-wait-1`, `fin-wait-2`, `time-wait`, \
+         `closed`, `close-wait`, `last-ack`, `listening`, `closing`",
+    ),
+    key(
+        &["recv_q", "send_q"],
+        "number",
+        "queues as ss shows them (for a listener: pending connections and backlog)",
+    ),
+    key(&["local", "peer"], "object", r#"`{"addr": "127.0.0.1", "port": 22, "service": "ssh"}`"#),
+    key(&["local.addr", "peer.addr"], "string", r#"the address; `"0.0.0.0"` or `"::"` for any"#),
+    key(&["local.port", "peer.port"], "number", "the port; `0` where ss prints `*`"),
+    key(
+        &["local.service", "peer.service"],
+        "string | null",
+        "the port's `/etc/services` name for this protocol (independent of `-n`; null in the \
+         ephemeral range)",
+    ),
+    key(
+        &["local.category", "peer.category"],
+        "string | null",
+        "`well-known` (0-1023), `registered` (1024-49151), `dynamic` (49152-65535); null for \
+         port 0",
+    ),
+    key(
+        &["local.host", "peer.host"],
+        "string | null",
+        "only with `-r`: the resolver's name for the address",
+    ),
+    key(
+        &["uid"],
+        "number | null",
+        "the socket owner's uid; null where the kernel reports none (TIME-WAIT, SYN-RECV \
+         request sockets)",
+    ),
+    key(
+        &["inode"],
+        "number | null",
+        "the socket's inode; null where no file holds it (TIME-WAIT, SYN-RECV, a connection \
+         not yet accepted)",
+    ),
+    key(
+        &["cookie"],
+        "number | null",
+        "the kernel's socket cookie (ss's `sk:`, in decimal); null when read from `/proc/net`",
+    ),
+    key(
+        &["interface"],
+        "string | null",
+        "the interface the socket is bound to (ss's `%iface`); in a replay `if<index>`",
+    ),
+    key(
+        &["v6only"],
+        "bool | null",
+        "`IPV6_V6ONLY` of an inet6 socket; null for inet sockets or from `/proc/net`",
+    ),
+    key(&["interface_index"], "number | null", "the index of that interface; null when unbound"),
+    key(
+        &["mark"],
+        "number | null",
+        "`SO_MARK` (what `fwmark` filters on); null unless portwatch runs as root",
+    ),
+    key(
+        &["cgroup_id"],
+        "number | null",
+        "the cgroup v2 id of the socket's creator (what `cgroup` filters on), where the kernel \
+         reports it",
+    ),
+    key(
+        &["netns"],
+        "object",
+        r#"only with `-N` and `--all-netns`: `{"inode": N, "name": "blue" | null}`"#,
+    ),
+    key(
+        &["timer"],
+        "object",
+        r#"only with `-o`, when a timer runs: `{"name": "keepalive", "expires_ms": 3540000, "retrans": 0}`; name is `on` (retransmit), `keepalive`, `timewait` or `persist`"#,
+    ),
+    key(
+        &["skmem"],
+        "object",
+        "only with `-m`: `rmem_alloc_bytes`, `rcvbuf_bytes`, `wmem_alloc_bytes`, \
+         `sndbuf_bytes`, `fwd_alloc_bytes`, `wmem_queued_bytes`, `optmem_bytes`, \
+         `backlog_bytes`, `drops`",
+    ),
+    key(
+        &["tcp_info"],
+        "object",
+        "only with `-i`, TCP: `congestion`, `timestamps`, `sack`, `ecn`, `snd_wscale`, \
+         `rcv_wscale`, `rto_us`, `ato_us`, `rtt_us`, `rttvar_us`, `min_rtt_us`, \
+         `snd_mss_bytes`, `rcv_mss_bytes`, `advmss_bytes`, `pmtu_bytes`, `snd_cwnd_segments`, \
+         `snd_ssthresh_segments` (null in slow start), `bytes_sent`, `bytes_retrans`, \
+         `bytes_acked`, `bytes_received`, `segs_out`, `segs_in`, `data_segs_out`, \
+         `data_segs_in`, `send_rate_bps` (ss's `send`: cwnd × mss / rtt), `pacing_rate_bps`, \
+         `delivery_rate_bps`, `delivery_rate_app_limited`, `delivered`, `busy_time_us`, \
+         `unacked`, `retrans`, `total_retrans`, `lost`, `sacked`, `reordering`, \
+         `rcv_rtt_us`, `rcv_space_bytes`, `rcv_ssthresh_bytes`, `notsent_bytes`, \
+         `last_send_ms`, `last_recv_ms`, `last_ack_ms`, `snd_wnd_bytes`",
+    ),
+    key(
+        &["processes"],
+        "array",
+        "only with `-p`: every holder, in pid order, `[]` when none is visible (see below)",
+    ),
+    key(
+        &["owner_visible"],
+        "bool",
+        "only with `-p`: false when the socket has no visible holder and some processes' \
+         descriptors were unreadable",
+    ),
+];
+
+/// The keys of each entry of a socket's `processes`.
+pub const PROCESS_KEYS: &[JsonKey] = &[
+    key(&["pid", "fd"], "number", "the process and its descriptor for the socket"),
+    key(&["name"], "string | null", "comm (at most 15 bytes); null if the process vanished"),
+    key(&["cmdline"], "string", r#"the arguments joined by spaces; `""` for kernel threads"#),
+    key(&["argv"], "array of strings", "the arguments"),
+    key(
+        &["exe"],
+        "string | null",
+        "`/proc/PID/exe` without the kernel's ` (deleted)` suffix; null when unreadable",
+    ),
+    key(
+        &["name_hex", "argv_hex", "exe_hex"],
+        "string, array of strings",
+        "only when `name`, an argument or `exe` is not UTF-8 (the kernel allows any bytes): \
+         the exact bytes in hex (`argv_hex` holds every argument), while the plain key holds \
+         the text with U+FFFD for the bytes that are not UTF-8",
+    ),
+    key(
+        &["exe_deleted"],
+        "bool | null",
+        "whether the binary was deleted (replaced by an upgrade, say)",
+    ),
+    key(&["uid"], "number | null", "the effective uid"),
+    key(&["user"], "string | null", "its login name, from the user database"),
+    key(
+        &["unit"],
+        "string | null",
+        "the innermost systemd service or scope (`ssh.service`, `session-3.scope`)",
+    ),
+    key(
+        &["container"],
+        "object | null",
+        r#"`{"runtime": "docker", "id": "<64 hex>"}`; runtime is `docker`, `podman`, `containerd`, `cri-o`, `kubepods` or `lxc`"#,
+    ),
+];
+
+const EXAMPLE: &str = r#"{"netid":"tcp","family":"inet","state":"listening","recv_q":0,"send_q":128,"local":{"addr":"0.0.0.0","port":22,"service":"ssh","category":"well-known"},"peer":{"addr":"0.0.0.0","port":0,"service":null,"category":null},"uid":0,"inode":411,"cookie":3,"interface":null,"v6only":null,"interface_index":null,"mark":null,"cgroup_id":null}"#;
+
+pub fn key_table(keys: &[JsonKey]) -> Table {
+    Table {
+        header: &["key", "type", "meaning"],
+        rows: keys
+            .iter()
+            .map(|key| vec![names_cell(key.names), key.kind.to_owned(), key.meaning.to_owned()])
+            .collect(),
+    }
+}
+
+fn names_cell(names: &[&str]) -> String {
+    names.iter().map(|name| format!("`{name}`")).collect::<Vec<_>>().join(", ")
+}
+
+/// The section, in order.
+pub fn section() -> Vec<Block> {
+    vec![
+        Block::Paragraph(
+            "`--json` (same as `--format json`) writes one array, one object per line inside \
+             it; `--format jsonl` writes one object per line, each line written as the socket \
+             arrives. Keys are always present (those marked only with an option when it is \
+             given) and never change meaning; new keys may be added. A saved listing reads \
+             back into the same records (the `portwatch::model::Socket` type), which is what \
+             baselines build on.",
+        ),
+        Block::Table(key_table(SOCKET_KEYS)),
+        Block::Paragraph("Each entry of `processes`:"),
+        Block::Table(key_table(PROCESS_KEYS)),
+        Block::Paragraph(
+            "Containers are recognised from cgroup paths: `docker-<id>.scope` and \
+             `/docker/<id>`, `libpod-<id>.scope`, `cri-containerd-<id>.scope` and \
+             `nerdctl-<id>.scope`, `crio-<id>.scope`, anything under `kubepods`, and \
+             `/lxc/<name>` or `/lxc.payload.<name>`. containerd run without Kubernetes and \
+             with the cgroupfs driver (`/<namespace>/<name>`) cannot be told from any other \
+             cgroup and is not recognised.",
+        ),
+        Block::Paragraph(
+            r#"A dual-stack listener, which ss prints as `*:8080`, has `"local": {"addr": "::", "port": 8080, ...}` and `"v6only": false`."#,
+        ),
+        Block::Paragraph(
+            r#"UNIX sockets (`-x`) have `netid` `u_str`, `u_dgr` or `u_seq`, `family` `unix`, and other `local` and `peer` objects: `"local": {"path": "/run/x.sock", "inode": 123}` (`@name` for an abstract name, null when unbound) and `"peer": {"path": null, "inode": 124}` (the connected peer's inode, or null). They have no `interface`, `v6only`, `interface_index`, `mark`, `cgroup_id`, `timer`, `skmem` or `tcp_info` keys. In the table they read as ss prints them: `PATH INODE` and `* PEER-INODE`. Filter conditions (addresses, ports, devices, marks) never match UNIX sockets; state words do."#,
+        ),
+        Block::Example(EXAMPLE),
+    ]
+}
