@@ -243,8 +243,17 @@ pub struct ListArgs {
     #[arg(long = "from", value_name = "FILE", conflicts_with = "diag")]
     pub from: Option<PathBuf>,
 
-    /// Record the raw sock_diag replies to FILE instead of listing (as ss -D)
-    #[arg(short = 'D', long = "diag", value_name = "FILE")]
+    /// Record the raw sock_diag replies to FILE instead of listing (as ss -D);
+    /// options that only change how a listing looks are refused with it
+    #[arg(
+        short = 'D',
+        long = "diag",
+        value_name = "FILE",
+        conflicts_with_all = [
+            "numeric", "resolve", "no_header", "extended", "processes", "wide",
+            "show_category", "format", "json", "all_netns", "net", "debug_stats",
+        ]
+    )]
     pub diag: Option<PathBuf>,
 
     /// List inside the named network namespace (/run/netns/NAME), as ss -N

@@ -22,6 +22,8 @@ use common::{BIN, Netns, json_rows, skip_unless_root, stdout_of};
 use serde_json::{Value, json};
 
 const SPEC: &str = "PORTWATCH_TEST_CHILD";
+/// The child's comm in hex, when it should be set after start.
+const COMM_HEX: &str = "PORTWATCH_TEST_COMM_HEX";
 
 /// The body of the child processes: opens the sockets `PORTWATCH_TEST_CHILD`
 /// names (`tcp4`, `tcp6`, `udp4`, `udp6`, each with an optional `:PORT`;
@@ -31,6 +33,15 @@ const SPEC: &str = "PORTWATCH_TEST_CHILD";
 #[ignore = "entry point of the child processes the other tests spawn"]
 fn child_entry() {
     let Ok(spec) = std::env::var(SPEC) else { return };
+    if let Ok(hex) = std::env::var(COMM_HEX) {
+        // A comm that is not UTF-8: set here, as libtest refuses such an argv[0].
+        let bytes: Vec<u8> = (0..hex.len())
+            .step_by(2)
+            .map(|at| u8::from_str_radix(&hex[at..at + 2], 16).unwrap())
+            .collect();
+        // /proc/self/comm names the process (its main thread), not this test's thread.
+        std::fs::write("/proc/self/comm", bytes).unwrap();
+    }
     let mut held: Vec<OwnedFd> = Vec::new();
     let mut sockets = Vec::new();
     let mut sharer = None;
@@ -117,6 +128,15 @@ impl Holder {
     /// Runs this test binary as `program` (a symlink to it, whose name
     /// becomes the comm), in `netns` when given.
     fn spawn(program: &Path, spec: &str, netns: Option<&Netns>) -> Holder {
+        Holder::spawn_with(program, spec, netns, &[])
+    }
+
+    fn spawn_with(
+        program: &Path,
+        spec: &str,
+        netns: Option<&Netns>,
+        env: &[(&str, &str)],
+    ) -> Holder {
         let args = ["--ignored", "--exact", "child_entry", "--nocapture", "--test-threads=1"];
         let mut command = match netns {
             Some(netns) => {
@@ -131,6 +151,7 @@ impl Holder {
             }
         };
         command.env(SPEC, spec).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::null());
+        command.envs(env.iter().copied());
         let mut process = spawn_copied(&mut command);
         let stdout = BufReader::new(process.stdout.take().unwrap());
         let (sender, receiver) = std::sync::mpsc::channel();
@@ -349,6 +370,95 @@ fn a_hostile_name_is_escaped_on_the_terminal_and_exact_in_json() {
     let who = String::from_utf8(who.stdout).unwrap();
     assert_eq!(who.lines().count(), 2, "{who}");
     assert!(who.contains("pw (x)\\ny z"));
+}
+
+/// The holders in ss's `users:(("NAME",pid=N,fd=M),...)`, reading the
+/// quoted names with their backslash escapes as a script would.
+fn parse_users(line: &str) -> Vec<(String, u64, u64)> {
+    let mut rest = line.split_once("users:(").expect("a users cell").1;
+    let mut holders = Vec::new();
+    while let Some(after) = rest.strip_prefix("(\"") {
+        let mut name = String::new();
+        let mut chars = after.char_indices();
+        let end = loop {
+            match chars.next().expect("a closing quote") {
+                (_, '\\') => name.push(chars.next().expect("an escaped character").1),
+                (at, '"') => break at,
+                (_, c) => name.push(c),
+            }
+        };
+        let fields = &after[end + 1..];
+        let numbers: Vec<u64> = fields
+            .split(')')
+            .next()
+            .unwrap()
+            .split(',')
+            .filter_map(|field| field.split_once('=').map(|(_, n)| n.parse().unwrap()))
+            .collect();
+        holders.push((name, numbers[0], numbers[1]));
+        rest = fields.split_once(')').unwrap().1.trim_start_matches(',');
+    }
+    holders
+}
+
+#[test]
+fn a_name_with_quotes_cannot_forge_the_pid_in_ss_users() {
+    let names = Names::new();
+    let forged = "x\",pid=1,fd=9";
+    let child = Holder::spawn(&names.program(forged), "tcp4", None);
+    let (port, fd) = child.socket("tcp4");
+    let table = stdout_of(&["-tlnpH", &format!("sport = :{port}")]);
+    let line = table.lines().next().unwrap();
+    assert!(line.contains(r#"("x\",pid=1,fd=9","#), "{line}");
+    assert_eq!(parse_users(line), [(forged.to_owned(), child.pid(), fd)], "{line}");
+    let backslash = "pw\\\"";
+    let child = Holder::spawn(&names.program(backslash), "tcp4", None);
+    let (port, fd) = child.socket("tcp4");
+    let table = stdout_of(&["-tlnpH", &format!("sport = :{port}")]);
+    assert_eq!(
+        parse_users(table.lines().next().unwrap()),
+        [(backslash.to_owned(), child.pid(), fd)]
+    );
+}
+
+#[test]
+fn bidirectional_and_c1_controls_are_escaped_like_other_controls() {
+    let names = Names::new();
+    let hostile = "a\u{202e}b\u{9b}c\x1bd";
+    let child = Holder::spawn(&names.program(hostile), "tcp4", None);
+    let (port, _) = child.socket("tcp4");
+    let shown = "a\\u{202e}b\\u{9b}c\\u{1b}d";
+    for args in [&["-tlnp"][..], &["-tlnp", "--format", "netstat"], &["-tln", "--format", "lsof"]] {
+        let table = stdout_of(args);
+        let line = table.lines().find(|l| l.contains(&format!(":{port}"))).unwrap();
+        assert!(line.contains(shown), "{args:?}: {line}");
+        assert!(!line.contains(['\u{202e}', '\u{9b}', '\x1b']), "{args:?}: {line:?}");
+    }
+    let who = stdout_of(&["who", &format!(":{port}")]);
+    assert!(who.contains(shown) && !who.contains('\u{202e}'), "{who:?}");
+    let rows = json_rows(&["-tlnp", "--json"]);
+    assert_eq!(
+        row_for(&rows, "tcp", "inet", port)["processes"][0]["name"],
+        hostile,
+        "exact in JSON"
+    );
+}
+
+#[test]
+fn a_name_that_is_not_utf8_is_kept_exactly_in_json() {
+    let names = Names::new();
+    let program = names.program("pw-not-utf8");
+    let child = Holder::spawn_with(&program, "tcp4", None, &[(COMM_HEX, "7077fffe71")]);
+    let (port, _) = child.socket("tcp4");
+    let rows = json_rows(&["-tlnp", "--json"]);
+    let process = &row_for(&rows, "tcp", "inet", port)["processes"][0];
+    assert_eq!(process["name"], "pw\u{fffd}\u{fffd}q");
+    assert_eq!(process["name_hex"], "7077fffe71");
+    assert!(process.get("argv_hex").is_none() && process.get("exe_hex").is_none(), "{process}");
+    let socket: portwatch::model::Socket =
+        serde_json::from_value(row_for(&rows, "tcp", "inet", port).clone()).unwrap();
+    let holder = &socket.holders()[0];
+    assert_eq!(holder.process.name.as_ref().unwrap().as_bytes(), b"pw\xff\xfeq");
 }
 
 #[test]
