@@ -31,8 +31,9 @@ const OP_LEN: usize = 4;
 
 /// The most bytecode the kernel takes: the program rides in one netlink
 /// attribute, whose 16-bit length counts its 4-byte header too
-/// (`nla_len(attr)` in inet_diag_bc_audit). The reject offset, 4 past the
-/// end, then still fits the ops' 16-bit `no` jumps.
+/// (`nla_len(attr)` in inet_diag_bc_audit). Ops are whole 4-byte words,
+/// so the longest program is 65,528 bytes, and its reject offset, 4 past
+/// the end, still fits the ops' 16-bit `no` jumps.
 pub const MAX_LEN: usize = u16::MAX as usize - NLA_HDRLEN;
 
 /// struct nlattr: length and type.

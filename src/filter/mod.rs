@@ -11,11 +11,12 @@ use std::net::IpAddr;
 
 use crate::model::{Family, Socket};
 
-/// How deep an expression's tree may nest: parentheses, and/or
-/// alternations and `not`s each add a level. The parser refuses deeper
-/// expressions, so that evaluating, compiling and dropping a tree, which
-/// recurse once per level, fit the 2 MiB stacks of the threads that list
-/// inside network namespaces.
+/// How deep an expression may nest: at most this many parentheses open at
+/// once, and this many and/or/not levels in its tree (each change between
+/// `and` and `or` adds one, as does a `not`). The parser refuses deeper
+/// expressions, so that parsing, evaluating, compiling and dropping, which
+/// recurse once per level, stay shallow: evaluation must fit the 2 MiB
+/// stacks of the threads that list inside network namespaces.
 pub const MAX_DEPTH: usize = 256;
 
 /// A filter expression. A chain of one operator is one node (`a or b or c`
@@ -157,6 +158,7 @@ impl Expr {
 }
 
 impl Alternatives {
+    /// The terms of an `or`, their port lists made here.
     pub fn new(terms: Vec<Expr>) -> Self {
         let mut index = PortIndex::default();
         for (position, term) in terms.iter().enumerate() {
