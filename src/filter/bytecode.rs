@@ -29,9 +29,20 @@ const CGROUP_COND: u8 = 13;
 /// struct inet_diag_bc_op: code, yes, no.
 const OP_LEN: usize = 4;
 
+/// The most bytecode the kernel takes: the program rides in one netlink
+/// attribute, whose 16-bit length counts its 4-byte header too
+/// (`nla_len(attr)` in inet_diag_bc_audit). Ops are whole 4-byte words,
+/// so the longest program is 65,528 bytes, and its reject offset, 4 past
+/// the end, still fits the ops' 16-bit `no` jumps.
+pub const MAX_LEN: usize = u16::MAX as usize - NLA_HDRLEN;
+
+/// struct nlattr: length and type.
+const NLA_HDRLEN: usize = 4;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Target {
     Label(usize),
+    Accept,
     Reject,
 }
 
@@ -48,16 +59,49 @@ struct Program {
     labels: Vec<usize>,
 }
 
-/// The program is too long for the kernel's 16-bit jumps.
-#[derive(Debug, thiserror::Error)]
-#[error("the filter is too long to run in the kernel ({0} bytes of bytecode)")]
-pub struct TooLong(pub usize);
+/// The filter's program would be longer than the kernel takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("the filter's kernel bytecode would be {bytes} bytes, over the kernel's limit of {limit}")]
+pub struct TooLong {
+    pub bytes: usize,
+    pub limit: usize,
+}
 
 /// Compiles `expr`; the result goes after the request as its bytecode.
+/// The length is worked out first, so an expression too long for the kernel
+/// costs one walk over it and no program.
 pub fn compile(expr: &Expr) -> Result<Vec<u8>, TooLong> {
+    // The kernel refuses an empty program: an always-true expression (an
+    // empty `and`) becomes one jump to the end.
+    let bytes = program_len(expr).max(OP_LEN);
+    if bytes > MAX_LEN {
+        return Err(TooLong { bytes, limit: MAX_LEN });
+    }
     let mut program = Program::default();
     program.emit_expr(expr, Target::Reject);
-    program.assemble()
+    if program.ops.is_empty() {
+        program.jump(Target::Accept);
+    }
+    let code = program.assemble();
+    debug_assert_eq!(code.len(), bytes, "program_len agrees with emit_expr");
+    Ok(code)
+}
+
+/// The length of the program [`Program::emit_expr`] makes for `expr`.
+fn program_len(expr: &Expr) -> usize {
+    match expr {
+        Expr::And(terms) => terms.iter().map(program_len).sum(),
+        Expr::Or(alternatives) => {
+            let terms = alternatives.terms();
+            let jumps = match terms.len() {
+                0 => 1,
+                n => n - 1,
+            };
+            terms.iter().map(program_len).sum::<usize>() + jumps * OP_LEN
+        }
+        Expr::Not(inner) => program_len(inner) + OP_LEN,
+        Expr::Cond(cond) => OP_LEN + payload_len(cond),
+    }
 }
 
 impl Program {
@@ -70,27 +114,25 @@ impl Program {
         self.labels[label] = self.ops.len();
     }
 
+    fn jump(&mut self, to: Target) {
+        self.ops.push(Op { code: JMP, payload: Vec::new(), no: to });
+    }
+
     /// Emits code that falls through when `expr` holds and jumps to
     /// `on_false` when it does not.
     fn emit_expr(&mut self, expr: &Expr, on_false: Target) {
         match expr {
-            Expr::And(a, b) => {
-                self.emit_expr(a, on_false);
-                self.emit_expr(b, on_false);
+            Expr::And(terms) => {
+                for term in terms {
+                    self.emit_expr(term, on_false);
+                }
             }
-            Expr::Or(a, b) => {
-                let (try_b, done) = (self.label(), self.label());
-                self.emit_expr(a, Target::Label(try_b));
-                self.ops.push(Op { code: JMP, payload: Vec::new(), no: Target::Label(done) });
-                self.place(try_b);
-                self.emit_expr(b, on_false);
-                self.place(done);
-            }
-            Expr::Not(a) => {
-                let held_not = self.label();
-                self.emit_expr(a, Target::Label(held_not));
-                self.ops.push(Op { code: JMP, payload: Vec::new(), no: on_false });
-                self.place(held_not);
+            Expr::Or(alternatives) => self.emit_or(alternatives.terms(), on_false),
+            Expr::Not(inner) => {
+                let held = self.label();
+                self.emit_expr(inner, Target::Label(held));
+                self.jump(on_false);
+                self.place(held);
             }
             Expr::Cond(cond) => {
                 let (code, payload) = encode(cond);
@@ -99,7 +141,27 @@ impl Program {
         }
     }
 
-    fn assemble(self) -> Result<Vec<u8>, TooLong> {
+    /// Each term but the last jumps to the end when it holds and falls to
+    /// the next when it does not; the last decides.
+    fn emit_or(&mut self, terms: &[Expr], on_false: Target) {
+        let Some((last, rest)) = terms.split_last() else {
+            self.jump(on_false);
+            return;
+        };
+        let done = self.label();
+        for term in rest {
+            let next = self.label();
+            self.emit_expr(term, Target::Label(next));
+            self.jump(Target::Label(done));
+            self.place(next);
+        }
+        self.emit_expr(last, on_false);
+        self.place(done);
+    }
+
+    /// Lays the ops out; [`compile`] has checked that they fit the kernel's
+    /// 16-bit lengths and jumps.
+    fn assemble(self) -> Vec<u8> {
         let mut offsets = Vec::with_capacity(self.ops.len() + 1);
         let mut total = 0;
         for op in &self.ops {
@@ -107,14 +169,12 @@ impl Program {
             total += OP_LEN + op.payload.len();
         }
         offsets.push(total);
-        if total + 4 > usize::from(u16::MAX) {
-            return Err(TooLong(total));
-        }
         let mut bytes = Vec::with_capacity(total);
         for (index, op) in self.ops.iter().enumerate() {
             let size = OP_LEN + op.payload.len();
             let target = match op.no {
                 Target::Label(label) => offsets[self.labels[label]],
+                Target::Accept => total,
                 Target::Reject => total + 4,
             };
             let no = target - offsets[index];
@@ -123,9 +183,28 @@ impl Program {
             bytes.extend_from_slice(&(no as u16).to_ne_bytes());
             bytes.extend_from_slice(&op.payload);
         }
-        Ok(bytes)
+        bytes
     }
 }
+
+/// The length of [`encode`]'s payload, without building it.
+fn payload_len(cond: &Cond) -> usize {
+    match cond {
+        Cond::Host(_, host) => HOSTCOND_LEN + host.prefix.as_ref().map_or(0, |p| addr_len(p.addr)),
+        Cond::PortAtLeast(..) | Cond::PortAtMost(..) => OP_LEN,
+        Cond::Device(_) => 4,
+        Cond::Mark { .. } => 8,
+        Cond::Cgroup(_) => 8,
+        Cond::AutoBound => 0,
+    }
+}
+
+fn addr_len(addr: IpAddr) -> usize {
+    if addr.is_ipv4() { 4 } else { 16 }
+}
+
+/// struct inet_diag_hostcond before its address: family, prefix_len, port.
+const HOSTCOND_LEN: usize = 8;
 
 fn encode(cond: &Cond) -> (u8, Vec<u8>) {
     let by_side =
@@ -205,6 +284,8 @@ mod tests {
     /// The kernel's audit: the yes chain must end exactly at the end, and
     /// every `no` must land on it or at accept/reject.
     fn audit(code: &[u8]) {
+        assert!(code.len() >= OP_LEN, "at least one op");
+        assert!(code.len() <= MAX_LEN, "fits the attribute");
         let mut chain = vec![];
         let mut at = 0;
         while at < code.len() {
@@ -226,22 +307,28 @@ mod tests {
         let a = port(Side::Local, 1);
         let b = port(Side::Peer, 2);
         type Truth = fn(bool, bool) -> bool;
+        let not = |expr: Expr| Expr::Not(Box::new(expr));
         let cases: Vec<(Expr, Truth)> = vec![
             (a.clone(), |a, _| a),
-            (Expr::Not(Box::new(a.clone())), |a, _| !a),
-            (Expr::And(Box::new(a.clone()), Box::new(b.clone())), |a, b| a && b),
-            (Expr::Or(Box::new(a.clone()), Box::new(b.clone())), |a, b| a || b),
-            (Expr::Not(Box::new(Expr::Or(Box::new(a.clone()), Box::new(b.clone())))), |a, b| {
-                !(a || b)
-            }),
+            (not(a.clone()), |a, _| !a),
+            (Expr::And(vec![a.clone(), b.clone()]), |a, b| a && b),
+            (Expr::or(vec![a.clone(), b.clone()]), |a, b| a || b),
+            (not(Expr::or(vec![a.clone(), b.clone()])), |a, b| !(a || b)),
+            (Expr::or(vec![not(a.clone()), not(b.clone())]), |a, b| !a || !b),
+            (not(not(a.clone())), |a, _| a),
+            (Expr::or(vec![b.clone(), port(Side::Local, 9), a.clone()]), |a, b| a || b),
+            (Expr::And(vec![a.clone(), not(b.clone()), a.clone()]), |a, b| a && !b),
             (
-                Expr::Or(
-                    Box::new(Expr::Not(Box::new(a.clone()))),
-                    Box::new(Expr::Not(Box::new(b.clone()))),
-                ),
-                |a, b| !a || !b,
+                Expr::or(vec![
+                    Expr::And(vec![a.clone(), b.clone()]),
+                    Expr::And(vec![not(a.clone()), not(b.clone())]),
+                ]),
+                |a, b| a == b,
             ),
-            (Expr::Not(Box::new(Expr::Not(Box::new(a.clone())))), |a, _| a),
+            (Expr::or(vec![a.clone()]), |a, _| a),
+            (Expr::And(vec![]), |_, _| true),
+            (Expr::or(vec![]), |_, _| false),
+            (Expr::And(vec![Expr::or(vec![]), a.clone()]), |_, _| false),
         ];
         for (expr, truth) in cases {
             let code = compile(&expr).unwrap();
@@ -254,6 +341,75 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn lengths_are_known_before_emitting() {
+        let prefix = |addr: &str, len| Some(Prefix { addr: addr.parse().unwrap(), len });
+        let conds = [
+            Cond::Host(Side::Local, HostCond { prefix: None, port: Some(22) }),
+            Cond::Host(Side::Peer, HostCond { prefix: prefix("10.0.0.0", 8), port: None }),
+            Cond::Host(Side::Peer, HostCond { prefix: prefix("fe80::", 10), port: Some(1) }),
+            Cond::PortAtLeast(Side::Local, 1),
+            Cond::PortAtMost(Side::Peer, 1),
+            Cond::Device(3),
+            Cond::Mark { mark: 1, mask: 1 },
+            Cond::Cgroup(7),
+            Cond::AutoBound,
+        ];
+        for cond in &conds {
+            assert_eq!(payload_len(cond), encode(cond).1.len(), "{cond:?}");
+        }
+        let leaves: Vec<Expr> = conds.iter().cloned().map(Expr::Cond).collect();
+        let expr = Expr::And(vec![
+            Expr::or(leaves.clone()),
+            Expr::Not(Box::new(Expr::And(leaves.clone()))),
+            Expr::or(vec![Expr::Not(Box::new(Expr::or(leaves))), Expr::or(vec![])]),
+        ]);
+        assert_eq!(compile(&expr).unwrap().len(), program_len(&expr));
+    }
+
+    #[test]
+    fn programs_up_to_the_attribute_limit_compile_and_longer_ones_do_not() {
+        assert_eq!(MAX_LEN, 65531);
+        // 5460 host conditions of 12 bytes and a port range of 8: 65528,
+        // the longest program (ops are whole words) the limit allows.
+        let mut terms: Vec<Expr> = (0..5460).map(|i| port(Side::Local, 1 + i % 3)).collect();
+        terms.push(Expr::Cond(Cond::PortAtLeast(Side::Peer, 2)));
+        let longest = Expr::or(terms.clone());
+        assert!(compile(&longest).is_err(), "an or adds jumps");
+        let longest = Expr::And(terms);
+        let code = compile(&longest).unwrap();
+        assert_eq!(code.len(), 65528);
+        audit(&code);
+        assert!(!run(&code, 1, 2));
+        let reject = u16::from_ne_bytes([code[65522], code[65523]]) as usize;
+        assert_eq!(65520 + reject, 65532, "false: 4 past the end, in 16 bits");
+        let negated = Expr::Not(Box::new(longest));
+        assert_eq!(compile(&negated), Err(TooLong { bytes: 65532, limit: 65531 }));
+    }
+
+    #[test]
+    fn a_long_allow_list_is_refused_quickly_with_its_length() {
+        let ports = Expr::or((0..100_000u32).map(|i| port(Side::Local, i as u16)).collect());
+        let started = std::time::Instant::now();
+        let refused = compile(&ports).unwrap_err();
+        assert!(started.elapsed() < std::time::Duration::from_secs(1), "{:?}", started.elapsed());
+        assert_eq!(refused, TooLong { bytes: 100_000 * 12 + 99_999 * 4, limit: MAX_LEN });
+        assert_eq!(
+            refused.to_string(),
+            "the filter's kernel bytecode would be 1599996 bytes, over the kernel's limit of 65531"
+        );
+    }
+
+    #[test]
+    fn an_always_true_filter_is_one_jump_to_the_end() {
+        let code = compile(&Expr::And(Vec::new())).unwrap();
+        let mut jump_to_end = vec![JMP, 4];
+        jump_to_end.extend_from_slice(&4u16.to_ne_bytes());
+        assert_eq!(code, jump_to_end);
+        audit(&code);
+        assert!(run(&code, 1, 1));
     }
 
     #[test]

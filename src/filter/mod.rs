@@ -11,13 +11,46 @@ use std::net::IpAddr;
 
 use crate::model::{IpFamily, Socket};
 
-/// A filter expression.
+/// How deep an expression may nest: at most this many parentheses open at
+/// once, and this many and/or/not levels in its tree (each change between
+/// `and` and `or` adds one, as does a `not`). The parser refuses deeper
+/// expressions, so that parsing, evaluating, compiling and dropping, which
+/// recurse once per level, stay shallow: evaluation must fit the 2 MiB
+/// stacks of the threads that list inside network namespaces.
+pub const MAX_DEPTH: usize = 256;
+
+/// A filter expression. A chain of one operator is one node (`a or b or c`
+/// is one `Or` of three terms), and the parser keeps trees within
+/// [`MAX_DEPTH`] levels; code that builds deeper trees itself must give
+/// them the stack they need.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Expr {
-    And(Box<Expr>, Box<Expr>),
-    Or(Box<Expr>, Box<Expr>),
+    /// Every term holds; no terms is true.
+    And(Vec<Expr>),
+    /// Some term holds; no terms is false.
+    Or(Alternatives),
     Not(Box<Expr>),
     Cond(Cond),
+}
+
+/// The terms of an `or`. The plain port conditions among them (`sport =
+/// :N`, `dport = :N`) are also kept as sorted port lists, so that a
+/// generated allow-list of many ports costs a binary search per socket
+/// rather than a scan.
+#[derive(Clone)]
+pub struct Alternatives {
+    terms: Vec<Expr>,
+    /// Boxed to keep every `Expr` small.
+    index: Box<PortIndex>,
+}
+
+/// The plain port conditions of an `or`, by side, and where the others are.
+#[derive(Clone, Default)]
+struct PortIndex {
+    local: Vec<u16>,
+    peer: Vec<u16>,
+    /// The positions of the terms that are not plain port conditions.
+    others: Vec<usize>,
 }
 
 /// Which end of the socket a condition looks at: `src`/`sport` the local
@@ -70,28 +103,114 @@ pub struct Extras {
 }
 
 impl Expr {
+    /// An `or` of `terms`.
+    pub fn or(terms: Vec<Expr>) -> Expr {
+        Expr::Or(Alternatives::new(terms))
+    }
+
     /// Evaluates the expression on a socket as the kernel's
     /// `inet_diag_bc_run` would.
     pub fn matches(&self, socket: &Socket, extras: &Extras) -> bool {
         match self {
-            Expr::And(a, b) => a.matches(socket, extras) && b.matches(socket, extras),
-            Expr::Or(a, b) => a.matches(socket, extras) || b.matches(socket, extras),
-            Expr::Not(a) => !a.matches(socket, extras),
+            Expr::And(terms) => terms.iter().all(|term| term.matches(socket, extras)),
+            Expr::Or(alternatives) => alternatives.matches(socket, extras),
+            Expr::Not(inner) => !inner.matches(socket, extras),
             Expr::Cond(cond) => cond.matches(socket, extras),
         }
     }
 
-    /// Every condition in the expression.
+    /// Every condition in the expression, in the order written.
     pub fn conditions(&self) -> Vec<&Cond> {
-        match self {
-            Expr::And(a, b) | Expr::Or(a, b) => {
-                let mut all = a.conditions();
-                all.extend(b.conditions());
-                all
+        let mut found = Vec::new();
+        let mut pending = vec![self];
+        while let Some(expr) = pending.pop() {
+            match expr {
+                Expr::And(terms) => pending.extend(terms.iter().rev()),
+                Expr::Or(alternatives) => pending.extend(alternatives.terms.iter().rev()),
+                Expr::Not(inner) => pending.push(inner),
+                Expr::Cond(cond) => found.push(cond),
             }
-            Expr::Not(a) => a.conditions(),
-            Expr::Cond(cond) => vec![cond],
         }
+        found
+    }
+
+    /// How many and/or/not levels the tree has above its deepest condition.
+    pub fn depth(&self) -> usize {
+        match self {
+            Expr::And(terms) => 1 + terms.iter().map(Expr::depth).max().unwrap_or(0),
+            Expr::Or(alternatives) => {
+                1 + alternatives.terms.iter().map(Expr::depth).max().unwrap_or(0)
+            }
+            Expr::Not(inner) => 1 + inner.depth(),
+            Expr::Cond(_) => 0,
+        }
+    }
+
+    /// The side and port of `sport = :N` or `dport = :N`.
+    fn plain_port(&self) -> Option<(Side, u16)> {
+        match self {
+            Expr::Cond(Cond::Host(side, HostCond { prefix: None, port: Some(port) })) => {
+                Some((*side, *port))
+            }
+            _ => None,
+        }
+    }
+}
+
+impl Alternatives {
+    /// The terms of an `or`, their port lists made here.
+    pub fn new(terms: Vec<Expr>) -> Self {
+        let mut index = PortIndex::default();
+        for (position, term) in terms.iter().enumerate() {
+            match term.plain_port() {
+                Some((Side::Local, port)) => index.local.push(port),
+                Some((Side::Peer, port)) => index.peer.push(port),
+                None => index.others.push(position),
+            }
+        }
+        for ports in [&mut index.local, &mut index.peer] {
+            ports.sort_unstable();
+            ports.dedup();
+        }
+        Alternatives { terms, index: Box::new(index) }
+    }
+
+    pub fn terms(&self) -> &[Expr] {
+        &self.terms
+    }
+
+    fn matches(&self, socket: &Socket, extras: &Extras) -> bool {
+        self.index.a_port_matches(socket)
+            || self
+                .index
+                .others
+                .iter()
+                .any(|&position| self.terms[position].matches(socket, extras))
+    }
+}
+
+impl PortIndex {
+    /// Whether one of the plain port conditions holds, as [`Cond::matches`]
+    /// would find.
+    fn a_port_matches(&self, socket: &Socket) -> bool {
+        socket.unix.is_none()
+            && (self.local.binary_search(&socket.local.port).is_ok()
+                || self.peer.binary_search(&socket.peer.port).is_ok())
+    }
+}
+
+/// The port lists and positions follow from the terms.
+impl PartialEq for Alternatives {
+    fn eq(&self, other: &Self) -> bool {
+        self.terms == other.terms
+    }
+}
+
+impl Eq for Alternatives {}
+
+impl std::fmt::Debug for Alternatives {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(&self.terms).finish()
     }
 }
 
@@ -161,6 +280,8 @@ fn bits_match(a: &[u8], b: &[u8], len: u8) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::{Netid, UnixEnds};
+    use crate::state::SocketState;
 
     fn host(prefix: &str, len: u8, port: Option<u16>) -> HostCond {
         HostCond { prefix: Some(Prefix { addr: prefix.parse().unwrap(), len }), port }
@@ -182,5 +303,86 @@ mod tests {
         let odd = host("193.233.7.0", 25, None);
         assert!(odd.matches(IpFamily::Inet, "193.233.7.127".parse().unwrap(), 0));
         assert!(!odd.matches(IpFamily::Inet, "193.233.7.128".parse().unwrap(), 0));
+    }
+
+    fn port(side: Side, port: u16) -> Expr {
+        Expr::Cond(Cond::Host(side, HostCond { prefix: None, port: Some(port) }))
+    }
+
+    fn socket(local_port: u16, peer_port: u16) -> Socket {
+        let mut socket = Socket::new(Netid::Tcp, Family::Inet, SocketState::Established);
+        socket.local.port = local_port;
+        socket.peer.port = peer_port;
+        socket
+    }
+
+    const EXTRAS: Extras = Extras { ephemeral_ports: (32768, 60999) };
+
+    #[test]
+    fn an_or_finds_its_ports_as_a_scan_of_its_terms_would() {
+        let alternatives = Alternatives::new(vec![
+            port(Side::Local, 80),
+            Expr::Cond(Cond::PortAtLeast(Side::Peer, 60000)),
+            port(Side::Peer, 22),
+            port(Side::Local, 443),
+            port(Side::Local, 80),
+            Expr::Cond(Cond::Host(Side::Local, host("10.0.0.0", 8, Some(8080)))),
+        ]);
+        let mut unix = socket(80, 22);
+        unix.unix = Some(Box::new(UnixEnds { name: None, peer_inode: None }));
+        let mut in_ten = socket(8080, 1);
+        in_ten.local.addr = "10.1.1.1".parse().unwrap();
+        let mut sockets = vec![unix, in_ten];
+        for (local, peer) in [(80, 1), (443, 1), (7, 22), (7, 1), (7, 60001), (22, 80), (8080, 1)] {
+            sockets.push(socket(local, peer));
+        }
+        for socket in &sockets {
+            let scanned = alternatives.terms().iter().any(|term| term.matches(socket, &EXTRAS));
+            assert_eq!(alternatives.matches(socket, &EXTRAS), scanned, "{socket:?}");
+        }
+        let found: Vec<bool> = sockets.iter().map(|s| alternatives.matches(s, &EXTRAS)).collect();
+        assert_eq!(found, [false, true, true, true, true, false, true, false, false]);
+    }
+
+    #[test]
+    fn empty_chains_are_true_for_and_false_for_or() {
+        assert!(Expr::And(Vec::new()).matches(&socket(1, 2), &EXTRAS));
+        assert!(!Expr::or(Vec::new()).matches(&socket(1, 2), &EXTRAS));
+    }
+
+    #[test]
+    fn conditions_are_listed_in_the_order_written() {
+        let expr = Expr::And(vec![
+            Expr::or(vec![port(Side::Local, 1), Expr::Not(Box::new(port(Side::Peer, 2)))]),
+            port(Side::Local, 3),
+        ]);
+        let ports: Vec<Option<u16>> = expr
+            .conditions()
+            .iter()
+            .map(|cond| match cond {
+                Cond::Host(_, host) => host.port,
+                _ => None,
+            })
+            .collect();
+        assert_eq!(ports, [Some(1), Some(2), Some(3)]);
+        assert_eq!(expr.depth(), 3);
+    }
+
+    #[test]
+    fn a_flat_or_of_many_ports_evaluates_lists_and_drops_without_deep_recursion() {
+        let expr = std::thread::Builder::new()
+            .stack_size(64 * 1024)
+            .spawn(|| {
+                let terms = (0..200_000u32).map(|i| port(Side::Local, (i % 65_000) as u16 + 1));
+                let expr = Expr::or(terms.collect());
+                assert!(expr.matches(&socket(64_000, 1), &EXTRAS));
+                assert!(!expr.matches(&socket(65_001, 1), &EXTRAS));
+                assert_eq!(expr.conditions().len(), 200_000);
+                expr.depth()
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+        assert_eq!(expr, 1);
     }
 }

@@ -1,11 +1,13 @@
 //! Parses ss's filter expressions as ss reads them: `and`/`&`/`&&`,
 //! `or`/`|`/`||` and juxtaposition all bind equally, left to right (so
 //! `a or b and c` is `(a or b) and c`); `not`/`!` binds to the next term.
-//! Errors name the offending token by its position.
+//! Errors name the offending token by its position. Expressions nested
+//! deeper than [`MAX_DEPTH`] levels are refused before the parser recurses
+//! into them.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use super::{Cond, Expr, HostCond, Prefix, Side};
+use super::{Cond, Expr, HostCond, MAX_DEPTH, Prefix, Side};
 use crate::model::Netid;
 
 /// A filter that does not parse: what was expected, and where.
@@ -15,6 +17,7 @@ pub struct FilterError {
     pub message: String,
     /// 1-based; one past the last token when the expression ended early.
     pub position: usize,
+    /// The expression, or for a long one the tokens around the error.
     pub expression: String,
 }
 
@@ -63,10 +66,10 @@ pub fn parse(tokens: &[String], resolver: &dyn Resolver) -> Result<Option<Parsed
     if tokens.is_empty() {
         return Ok(None);
     }
-    let mut parser = Parser { tokens, at: 0, resolver, mixes_and_or: false };
-    let expr = parser.expr_list()?;
-    if parser.at < tokens.len() {
-        return Err(parser.error(format!("unexpected '{}'", tokens[parser.at])));
+    let mut parser = Parser { tokens, at: 0, resolver, mixes_and_or: false, groups: 0 };
+    let expr = parser.expr_list()?.expr;
+    if let Some(token) = parser.peek() {
+        return Err(parser.error(format!("unexpected '{token}'")));
     }
     Ok(Some(Parsed { expr, mixes_and_or: parser.mixes_and_or }))
 }
@@ -76,6 +79,88 @@ struct Parser<'a> {
     at: usize,
     resolver: &'a dyn Resolver,
     mixes_and_or: bool,
+    /// How many parentheses are open.
+    groups: usize,
+}
+
+/// A parsed part of the expression and the depth of its tree.
+struct Nested {
+    expr: Expr,
+    depth: usize,
+}
+
+impl Nested {
+    /// A condition, or the few nodes a condition parses into.
+    fn new(expr: Expr) -> Nested {
+        let depth = expr.depth();
+        Nested { expr, depth }
+    }
+
+    /// The negation, with a double one undone.
+    fn negated(self) -> Nested {
+        match self.expr {
+            Expr::Not(inner) => Nested { expr: *inner, depth: self.depth.saturating_sub(1) },
+            expr => Nested { expr: Expr::Not(Box::new(expr)), depth: self.depth + 1 },
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Junction {
+    And,
+    Or,
+}
+
+/// Terms joined as ss joins them: left to right, `and` and `or` alike, so
+/// that a change of operator makes what came before the first term of a
+/// new node (`a or b and c` is `and(or(a, b), c)`), and a run of one
+/// operator stays one node.
+struct Chain {
+    junction: Option<Junction>,
+    terms: Vec<Expr>,
+    /// The depth of the node the chain makes.
+    depth: usize,
+}
+
+impl Chain {
+    fn new(first: Nested) -> Chain {
+        Chain { junction: None, terms: vec![first.expr], depth: first.depth }
+    }
+
+    /// Adds a term; returns the chain's new depth.
+    fn push(&mut self, junction: Junction, term: Nested) -> usize {
+        if self.junction != Some(junction) {
+            if let Some(before) = self.junction {
+                let so_far = node(before, std::mem::take(&mut self.terms));
+                self.terms.push(so_far);
+            }
+            self.junction = Some(junction);
+            self.depth += 1;
+        }
+        self.depth = self.depth.max(term.depth + 1);
+        self.terms.push(term.expr);
+        self.depth
+    }
+
+    fn finish(mut self) -> Nested {
+        let expr = match self.junction {
+            Some(junction) => node(junction, self.terms),
+            // The one term `new` was given.
+            None => self.terms.pop().unwrap_or(Expr::And(Vec::new())),
+        };
+        Nested { expr, depth: self.depth }
+    }
+}
+
+fn node(junction: Junction, terms: Vec<Expr>) -> Expr {
+    match junction {
+        Junction::And => Expr::And(terms),
+        Junction::Or => Expr::or(terms),
+    }
+}
+
+fn too_deep() -> String {
+    format!("expression nested deeper than {MAX_DEPTH} levels")
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -112,19 +197,23 @@ fn is_not(token: &str) -> bool {
     matches!(token, "not" | "!")
 }
 
-impl Parser<'_> {
-    fn peek(&self) -> Option<&str> {
+impl<'a> Parser<'a> {
+    fn peek(&self) -> Option<&'a str> {
         self.tokens.get(self.at).map(String::as_str)
     }
 
-    fn next(&mut self) -> Option<&str> {
-        let token = self.tokens.get(self.at).map(String::as_str);
+    fn next(&mut self) -> Option<&'a str> {
+        let token = self.peek();
         self.at += 1;
         token
     }
 
     fn error(&self, message: String) -> FilterError {
-        FilterError { message, position: self.at + 1, expression: self.tokens.join(" ") }
+        self.error_at(self.at, message)
+    }
+
+    fn error_at(&self, at: usize, message: String) -> FilterError {
+        FilterError { message, position: at + 1, expression: excerpt(self.tokens, at) }
     }
 
     /// The words before the current token, for messages: `'sport ='`.
@@ -132,52 +221,73 @@ impl Parser<'_> {
         self.tokens[from..self.at.min(self.tokens.len())].join(" ")
     }
 
-    fn expr_list(&mut self) -> Result<Expr, FilterError> {
-        let mut left = self.term()?;
+    fn expr_list(&mut self) -> Result<Nested, FilterError> {
+        let mut chain = Chain::new(self.term()?);
         let (mut saw_and, mut saw_or) = (false, false);
-        while let Some(token) = self.peek().map(str::to_owned) {
-            let token = token.as_str();
+        while let Some(token) = self.peek() {
             if token == ")" {
                 break;
             }
-            let combine: fn(Box<Expr>, Box<Expr>) -> Expr = if is_or(token) {
+            let junction_at = self.at;
+            let junction = if is_or(token) {
                 self.at += 1;
                 saw_or = true;
-                Expr::Or
+                Junction::Or
             } else {
                 if is_and(token) {
                     self.at += 1;
                 }
                 saw_and = true;
-                Expr::And
+                Junction::And
             };
             self.mixes_and_or |= saw_and && saw_or;
-            let right = self.term()?;
-            left = combine(Box::new(left), Box::new(right));
+            let term = self.term()?;
+            if chain.push(junction, term) > MAX_DEPTH {
+                return Err(self.error_at(junction_at, too_deep()));
+            }
         }
-        Ok(left)
+        Ok(chain.finish())
     }
 
-    fn term(&mut self) -> Result<Expr, FilterError> {
+    /// An operand after any number of `not`s, which cancel in pairs.
+    fn term(&mut self) -> Result<Nested, FilterError> {
         let start = self.at;
-        let Some(token) = self.next().map(str::to_owned) else {
+        let mut negate = false;
+        while self.peek().is_some_and(is_not) {
+            self.at += 1;
+            negate = !negate;
+        }
+        let operand = self.operand()?;
+        if !negate {
+            return Ok(operand);
+        }
+        let negated = operand.negated();
+        if negated.depth > MAX_DEPTH {
+            return Err(self.error_at(start, too_deep()));
+        }
+        Ok(negated)
+    }
+
+    /// A group or a condition. Conditions are parsed apart, off the
+    /// recursion through groups, to keep its stack frames small.
+    fn operand(&mut self) -> Result<Nested, FilterError> {
+        if self.peek() == Some("(") {
+            self.at += 1;
+            return self.group(self.at - 1);
+        }
+        self.condition().map(Nested::new)
+    }
+
+    #[inline(never)]
+    fn condition(&mut self) -> Result<Expr, FilterError> {
+        let start = self.at;
+        let Some(token) = self.next() else {
             self.at = start;
             return Err(self.error("expected a condition".into()));
         };
-        match token.as_str() {
-            "(" => {
-                let inner = self.expr_list()?;
-                match self.next() {
-                    Some(")") => Ok(inner),
-                    _ => {
-                        self.at -= 1;
-                        Err(self.error("expected ')'".into()))
-                    }
-                }
-            }
-            t if is_not(t) => Ok(Expr::Not(Box::new(self.term()?))),
-            "sport" | "dport" => self.port_condition(&token, start),
-            "src" | "dst" => self.host_condition(&token, start),
+        match token {
+            "sport" | "dport" => self.port_condition(token, start),
+            "src" | "dst" => self.host_condition(token, start),
             "dev" => self.device_condition(start),
             "fwmark" => self.mark_condition(start),
             "cgroup" => self.cgroup_condition(start),
@@ -185,6 +295,23 @@ impl Parser<'_> {
             other => {
                 self.at -= 1;
                 Err(self.error(format!("expected a condition, found '{other}'")))
+            }
+        }
+    }
+
+    /// The expression inside parentheses, the `(` at `start` being read.
+    fn group(&mut self, start: usize) -> Result<Nested, FilterError> {
+        if self.groups == MAX_DEPTH {
+            return Err(self.error_at(start, too_deep()));
+        }
+        self.groups += 1;
+        let inner = self.expr_list()?;
+        self.groups -= 1;
+        match self.next() {
+            Some(")") => Ok(inner),
+            _ => {
+                self.at -= 1;
+                Err(self.error("expected ')'".into()))
             }
         }
     }
@@ -279,12 +406,15 @@ impl Parser<'_> {
             "" | "*" => vec![None],
             text => self.prefixes(text)?.into_iter().map(Some).collect(),
         };
-        let mut conditions = prefixes
+        let mut conditions: Vec<Expr> = prefixes
             .into_iter()
-            .map(|prefix| Expr::Cond(Cond::Host(side, HostCond { prefix, port })));
-        let first =
-            conditions.next().ok_or_else(|| self.error(format!("'{addr}' has no address")))?;
-        Ok(conditions.fold(first, |all, one| Expr::Or(Box::new(all), Box::new(one))))
+            .map(|prefix| Expr::Cond(Cond::Host(side, HostCond { prefix, port })))
+            .collect();
+        match conditions.len() {
+            0 => Err(self.error(format!("'{addr}' has no address"))),
+            1 => Ok(conditions.swap_remove(0)),
+            _ => Ok(Expr::or(conditions)),
+        }
     }
 
     /// An inet prefix (`10.0.0.0/8`, short forms such as `193.233.7/24`,
@@ -368,6 +498,25 @@ fn is_keyword(token: &str) -> bool {
         || operator(token).is_some()
 }
 
+/// The expression for an error at token `at`: all of it when short, else
+/// the tokens around `at`, so that the message stays a readable line.
+fn excerpt(tokens: &[String], at: usize) -> String {
+    const AROUND: usize = 8;
+    if tokens.len() <= 2 * AROUND + 1 {
+        return tokens.join(" ");
+    }
+    let end = (at + AROUND + 1).min(tokens.len());
+    let start = at.saturating_sub(AROUND).min(end);
+    let mut text = tokens[start..end].join(" ");
+    if start > 0 {
+        text.insert_str(0, "... ");
+    }
+    if end < tokens.len() {
+        text.push_str(" ...");
+    }
+    text
+}
+
 /// `[ADDR]:PORT`, `*:PORT`, `ADDR:PORT` or `ADDR`, split as ss splits them:
 /// without brackets the port follows the last `:` (after any `/`), so an
 /// IPv6 address needs brackets.
@@ -431,6 +580,7 @@ fn parse_c_number(text: &str) -> Option<u32> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::Alternatives;
     use super::*;
 
     struct Fixed;
@@ -496,14 +646,18 @@ mod tests {
     #[test]
     fn and_or_bind_equally_left_to_right() {
         let (a, b, c) = (port(Side::Local, 1), port(Side::Local, 2), port(Side::Local, 3));
-        let left_first = Expr::And(
-            Box::new(Expr::Or(Box::new(a.clone()), Box::new(b.clone()))),
-            Box::new(c.clone()),
-        );
+        let left_first = Expr::And(vec![Expr::or(vec![a.clone(), b.clone()]), c.clone()]);
         assert_eq!(parsed("sport 1 or sport 2 and sport 3"), left_first);
         assert_eq!(parsed("sport 1 || sport 2 sport 3"), left_first, "juxtaposition is and");
-        let grouped = Expr::Or(Box::new(a), Box::new(Expr::And(Box::new(b), Box::new(c))));
+        let grouped = Expr::or(vec![a.clone(), Expr::And(vec![b.clone(), c.clone()])]);
         assert_eq!(parsed("sport 1 | (sport 2 && sport 3)"), grouped);
+        let flat = Expr::or(vec![a.clone(), b.clone(), c.clone()]);
+        assert_eq!(parsed("sport 1 or sport 2 || sport 3"), flat, "a run is one node");
+        let alternating = Expr::Or(Alternatives::new(vec![
+            Expr::And(vec![Expr::or(vec![a.clone(), b.clone()]), c.clone(), a.clone()]),
+            b.clone(),
+        ]));
+        assert_eq!(parsed("sport 1 or sport 2 and sport 3 sport 1 or sport 2"), alternating);
         assert_eq!(parsed("! sport 1 & sport 2"), parsed("( not sport 1 ) and sport 2"));
         let mixed = |text: &str| parse(&words(text), &Fixed).unwrap().unwrap().mixes_and_or;
         assert!(mixed("sport 1 or sport 2 and sport 3"));
@@ -567,6 +721,104 @@ mod tests {
         assert_eq!(error("dev = nothere").message, "no interface named 'nothere'");
         assert_eq!(error("sport 99999").message, "port '99999' is out of range");
         assert_eq!(error("fwmark = x").message, "'x' is not a MARK[/MASK]");
+    }
+
+    /// `sport 1 or sport 2 and sport 3 or ...`: `changes` changes of operator.
+    fn alternation(changes: usize) -> String {
+        let mut text = "sport 1".to_owned();
+        for change in 0..changes {
+            let junction = if change % 2 == 0 { "or" } else { "and" };
+            text.push_str(&format!(" {junction} sport {}", change % 50 + 2));
+        }
+        text
+    }
+
+    #[test]
+    fn nesting_is_refused_past_the_limit_before_recursing() {
+        let deep =
+            |levels: usize| format!("{}sport 22{}", "( ".repeat(levels), " )".repeat(levels));
+        assert_eq!(parsed(&deep(MAX_DEPTH)), port(Side::Local, 22));
+        let e = error(&deep(MAX_DEPTH + 1));
+        assert_eq!(e.message, "expression nested deeper than 256 levels");
+        assert_eq!(e.position, MAX_DEPTH + 1, "the first '(' too many");
+        let e = error(&deep(20_000));
+        assert_eq!(e.position, MAX_DEPTH + 1);
+        assert!(e.to_string().len() < 200, "a short line: {e}");
+        assert_eq!(alternation(MAX_DEPTH).split(' ').count(), 3 * MAX_DEPTH + 2);
+        assert_eq!(parsed(&alternation(MAX_DEPTH)).depth(), MAX_DEPTH);
+        let e = error(&alternation(MAX_DEPTH + 1));
+        assert_eq!(
+            (e.message.as_str(), e.position),
+            ("expression nested deeper than 256 levels", 3 * MAX_DEPTH + 3)
+        );
+        let e = error(&alternation(10_000));
+        assert_eq!(e.position, 3 * MAX_DEPTH + 3);
+        // A group is as deep as what it holds, plus the alternations after it.
+        let grouped = |after: usize| {
+            let tail = &alternation(after)["sport 1".len()..];
+            format!("( {} ){tail}", alternation(MAX_DEPTH - 10))
+        };
+        assert_eq!(parsed(&grouped(10)).depth(), MAX_DEPTH);
+        assert_eq!(error(&grouped(11)).message, "expression nested deeper than 256 levels");
+    }
+
+    #[test]
+    fn nots_cancel_in_pairs_however_many() {
+        assert_eq!(parsed(&format!("{}sport 22", "not ".repeat(50_000))), port(Side::Local, 22));
+        assert_eq!(
+            parsed(&format!("{}sport 22", "! ".repeat(50_001))),
+            Expr::Not(Box::new(port(Side::Local, 22)))
+        );
+        assert_eq!(parsed("not dport != 22"), port(Side::Peer, 22));
+        assert_eq!(parsed("not ( not ( sport 22 ) )"), port(Side::Local, 22));
+        assert_eq!(error(&"not ".repeat(50_000)).position, 50_001);
+        // A `not` over a group is a level.
+        let not_and = |levels: usize| {
+            format!("{}sport 1{}", "not ( sport 2 and ".repeat(levels), " )".repeat(levels))
+        };
+        assert_eq!(parsed(&not_and(MAX_DEPTH / 2)).depth(), MAX_DEPTH);
+        assert_eq!(error(&not_and(MAX_DEPTH / 2 + 1)).position, 5, "the outermost 'and'");
+    }
+
+    #[test]
+    fn the_deepest_expressions_run_on_a_two_mib_stack() {
+        let shapes = [
+            (format!("{}sport 22{}", "( ".repeat(MAX_DEPTH), " )".repeat(MAX_DEPTH)), 0),
+            (alternation(MAX_DEPTH), MAX_DEPTH),
+            (format!("{}sport 1{}", "! ( sport 2 || ".repeat(128), " )".repeat(128)), MAX_DEPTH),
+            (
+                format!(
+                    "{}sport 1{}",
+                    "( sport 2 or sport 3 ) and ( ".repeat(255),
+                    " )".repeat(255)
+                ),
+                MAX_DEPTH,
+            ),
+        ];
+        let extras = super::super::Extras { ephemeral_ports: (32768, 60999) };
+        for (shape, depth) in shapes {
+            let outcome = std::thread::Builder::new()
+                .stack_size(2 << 20)
+                .spawn(move || {
+                    let mut socket = crate::model::Socket::new(
+                        Netid::Tcp,
+                        crate::model::Family::Inet,
+                        crate::state::SocketState::Listening,
+                    );
+                    socket.local.port = 1;
+                    let expr = parse(&words(&shape), &Fixed).unwrap().unwrap().expr;
+                    let depth = expr.depth();
+                    let matched = expr.matches(&socket, &extras);
+                    let compiled = super::super::bytecode::compile(&expr).is_ok();
+                    drop(expr);
+                    (depth, matched, compiled)
+                })
+                .unwrap()
+                .join()
+                .unwrap();
+            assert_eq!(outcome.0, depth);
+            assert!(outcome.2, "compiles");
+        }
     }
 
     #[test]
