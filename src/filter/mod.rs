@@ -193,9 +193,9 @@ impl PortIndex {
     /// Whether one of the plain port conditions holds, as [`Cond::matches`]
     /// would find.
     fn a_port_matches(&self, socket: &Socket) -> bool {
-        socket.unix.is_none()
-            && (self.local.binary_search(&socket.local.port).is_ok()
-                || self.peer.binary_search(&socket.peer.port).is_ok())
+        let Socket::Inet(socket) = socket else { return false };
+        self.local.binary_search(&socket.local.port).is_ok()
+            || self.peer.binary_search(&socket.peer.port).is_ok()
     }
 }
 
@@ -280,8 +280,9 @@ fn bits_match(a: &[u8], b: &[u8], len: u8) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Netid, UnixEnds};
-    use crate::state::SocketState;
+    use crate::model::{
+        InetEnd, InetSocket, SocketState, Transport, UnixEnd, UnixFamily, UnixKind, UnixSocket,
+    };
 
     fn host(prefix: &str, len: u8, port: Option<u16>) -> HostCond {
         HostCond { prefix: Some(Prefix { addr: prefix.parse().unwrap(), len }), port }
@@ -309,11 +310,15 @@ mod tests {
         Expr::Cond(Cond::Host(side, HostCond { prefix: None, port: Some(port) }))
     }
 
-    fn socket(local_port: u16, peer_port: u16) -> Socket {
-        let mut socket = Socket::new(Netid::Tcp, Family::Inet, SocketState::Established);
-        socket.local.port = local_port;
+    fn inet(local_port: u16, peer_port: u16) -> InetSocket {
+        let mut socket = InetSocket::new(Transport::Tcp, IpFamily::Inet, SocketState::Established);
+        socket.local = InetEnd::new("127.0.0.1".parse().unwrap(), local_port);
         socket.peer.port = peer_port;
         socket
+    }
+
+    fn socket(local_port: u16, peer_port: u16) -> Socket {
+        Socket::Inet(inet(local_port, peer_port))
     }
 
     const EXTRAS: Extras = Extras { ephemeral_ports: (32768, 60999) };
@@ -328,11 +333,23 @@ mod tests {
             port(Side::Local, 80),
             Expr::Cond(Cond::Host(Side::Local, host("10.0.0.0", 8, Some(8080)))),
         ]);
-        let mut unix = socket(80, 22);
-        unix.unix = Some(Box::new(UnixEnds { name: None, peer_inode: None }));
-        let mut in_ten = socket(8080, 1);
+        let unix = Socket::Unix(UnixSocket {
+            netid: UnixKind::Stream,
+            family: UnixFamily::Unix,
+            state: SocketState::Established,
+            recv_q: 0,
+            send_q: 0,
+            local: UnixEnd::default(),
+            peer: UnixEnd::default(),
+            uid: None,
+            inode: Some(80),
+            cookie: None,
+            netns: None,
+            owners: None,
+        });
+        let mut in_ten = inet(8080, 1);
         in_ten.local.addr = "10.1.1.1".parse().unwrap();
-        let mut sockets = vec![unix, in_ten];
+        let mut sockets = vec![unix, Socket::Inet(in_ten)];
         for (local, peer) in [(80, 1), (443, 1), (7, 22), (7, 1), (7, 60001), (22, 80), (8080, 1)] {
             sockets.push(socket(local, peer));
         }

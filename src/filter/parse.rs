@@ -800,12 +800,13 @@ mod tests {
             let outcome = std::thread::Builder::new()
                 .stack_size(2 << 20)
                 .spawn(move || {
-                    let mut socket = crate::model::Socket::new(
-                        Netid::Tcp,
-                        crate::model::Family::Inet,
-                        crate::state::SocketState::Listening,
+                    let mut inet = crate::model::InetSocket::new(
+                        crate::model::Transport::Tcp,
+                        crate::model::IpFamily::Inet,
+                        crate::model::SocketState::Listening,
                     );
-                    socket.local.port = 1;
+                    inet.local.port = 1;
+                    let socket = crate::model::Socket::Inet(inet);
                     let expr = parse(&words(&shape), &Fixed).unwrap().unwrap().expr;
                     let depth = expr.depth();
                     let matched = expr.matches(&socket, &extras);
