@@ -57,5 +57,15 @@ time.sleep(0.2)
 gone_server.close()
 time.sleep(0.2)
 
+# UNIX sockets (listed per network namespace too): a listener under an
+# abstract name, a connected stream pair and a bound datagram socket.
+unix_listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+unix_listener.bind("\0pw-fixture")
+unix_listener.listen(4)
+pair = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+datagram = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+datagram.bind("\0pw-fixture-dgram")
+held += [unix_listener, datagram, *pair]
+
 print("READY", flush=True)
 sys.stdin.read()

@@ -57,8 +57,10 @@ pub const EXIT_STATUSES: [ExitStatus; 4] = [
         code: ExitCode::Incomplete,
         summary: "rows printed but possibly incomplete",
         meaning: "the rows were printed but may be incomplete: the kernel flagged a dump as \
-            interrupted (`NLM_F_DUMP_INTR`, sockets may be missing or repeated), or some \
-            replies could not be decoded; a warning on stderr says which",
+            interrupted (`NLM_F_DUMP_INTR`, sockets may be missing or repeated), some \
+            replies could not be decoded, or `--all-netns` could not list every network \
+            namespace (each is named, with the reason); a warning on stderr says which. \
+            `who` exits 3, not 1, when nothing matched in an incomplete listing",
     },
 ];
 

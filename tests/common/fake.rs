@@ -55,6 +55,11 @@ impl FakeSystem {
             files.insert(PathBuf::from(format!("/proc/thread-self/net/{table}")), text);
         }
         files.insert(PathBuf::from("/etc/services"), "ssh 22/tcp\ndomain 53/udp\n".into());
+        let raw_header = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops\n";
+        for table in ["raw", "raw6"] {
+            files
+                .insert(PathBuf::from(format!("/proc/thread-self/net/{table}")), raw_header.into());
+        }
         FakeSystem {
             dumps: split_recording(&recording),
             files,
@@ -280,7 +285,9 @@ struct FakeTransport {
 
 impl FakeTransport {
     fn answer(&self, protocol: u8, family: u8) -> Vec<Vec<u8>> {
-        let mut messages = self.host.dumps.get(&(protocol, family)).cloned().unwrap_or_default();
+        // A kind nothing was recorded for (UNIX sockets, say) has no sockets.
+        let empty = vec![control_message(NLMSG_DONE, NLM_F_MULTI, 0)];
+        let mut messages = self.host.dumps.get(&(protocol, family)).cloned().unwrap_or(empty);
         let fault = match &self.host.fault {
             Some((fault, None)) => Some(fault),
             Some((fault, Some(p))) if *p == protocol => Some(fault),
