@@ -8,6 +8,7 @@ pub mod details;
 pub mod key;
 pub mod process;
 pub mod state;
+pub mod summary;
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;

@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use crate::source::summary::Summary;
+use crate::model::summary::Summary;
 
 /// ss -s's text.
 pub fn write_text(out: &mut dyn Write, summary: &Summary) -> std::io::Result<()> {
@@ -28,7 +28,7 @@ pub fn write_text(out: &mut dyn Write, summary: &Summary) -> std::io::Result<()>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::source::summary::{Counts, TcpSummary, Transports};
+    use crate::model::summary::{Counts, TcpSummary, Transports};
 
     #[test]
     fn reads_as_ss_s() {
