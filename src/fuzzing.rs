@@ -81,4 +81,5 @@ pub fn proc_text(text: &str) {
     let _ = crate::owners::cgroup::placement(text);
     let _ = Services::parse(text);
     let _ = crate::source::summary::parse_text(text);
+    let _ = crate::source::procunix::parse_table(text);
 }

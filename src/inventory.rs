@@ -14,12 +14,12 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 
-use crate::model::{NetnsLabel, Socket};
+use crate::model::{NetnsLabel, Socket, UnixProcEntry};
 use crate::names::{HostNames, Services};
 use crate::netns::{self, Namespace};
 use crate::owners::Owners;
 use crate::source::{self, Selection, SocketFilter};
-use crate::sys::{Os, Resolver};
+use crate::sys::{Os, ProcFs, Resolver};
 
 /// Where the sockets come from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -44,6 +44,9 @@ pub struct Enrich {
     pub services: bool,
     /// Host names for addresses, through the resolver.
     pub hosts: bool,
+    /// Each UNIX socket's line of /proc/net/unix (netstat's RefCnt, Flags
+    /// and State), read once per namespace listed.
+    pub unix_proc: bool,
 }
 
 /// What to list.
@@ -130,6 +133,7 @@ pub fn stream(os: &Os<'_>, request: &Request, sink: &mut source::Sink<'_>) -> Re
         }
     }
     outcome.owner_hint = enricher.owners.as_ref().and_then(Owners::hidden_hint);
+    outcome.source.notices.extend(enricher.unix_table.and_then(|table| table.failure));
     Ok(outcome)
 }
 
@@ -167,7 +171,7 @@ fn list_every_namespace(
     let discovered = netns::discover_others(os.proc, os.namespaces, own)?;
     outcome.unlisted_namespaces.extend(discovered.unreadable);
     for namespace in discovered.namespaces {
-        match list_inside(os, &namespace, selection, filter) {
+        match list_inside(os, &namespace, request) {
             Ok((sockets, listed)) => {
                 outcome.source.absorb(listed);
                 for socket in sockets {
@@ -190,13 +194,14 @@ fn describe(label: &NetnsLabel) -> String {
     }
 }
 
-/// Lists one namespace on a thread inside it; its sockets carry its label.
+/// Lists one namespace on a thread inside it; its sockets carry its label
+/// (and /proc/net/unix's lines, which only a thread inside can read).
 fn list_inside(
     os: &Os<'_>,
     namespace: &Namespace,
-    selection: &Selection,
-    filter: Option<&SocketFilter>,
+    request: &Request,
 ) -> Result<(Vec<Socket>, source::Outcome), String> {
+    let (selection, filter) = (&request.selection, request.filter.as_ref());
     let label = Arc::new(namespace.label.clone());
     let mut listed: Option<Result<(Vec<Socket>, source::Outcome)>> = None;
     let mut work = || {
@@ -210,6 +215,12 @@ fn list_inside(
             let mut named = named_interfaces(os.resolver, &mut collect);
             source::list_live(os, selection, filter, &mut named)
         };
+        if request.enrich.unix_proc {
+            let mut table = UnixTable::default();
+            for socket in &mut sockets {
+                table.add_entry(os.proc, socket);
+            }
+        }
         listed = Some(result.map(|outcome| (sockets, outcome)));
     };
     os.namespaces
@@ -255,11 +266,38 @@ fn replayed_interfaces<'a>(
     }
 }
 
-/// Adds owners, service names and host names.
+/// /proc/net/unix's lines by inode, read on the first UNIX socket (by then
+/// the thread is in the namespace listed: `-N` enters it after the
+/// [`Enricher`] is made); a table that cannot be read leaves them unknown.
+#[derive(Default)]
+struct UnixTable {
+    entries: Option<HashMap<u32, UnixProcEntry>>,
+    failure: Option<String>,
+}
+
+impl UnixTable {
+    fn add_entry(&mut self, proc: &dyn ProcFs, socket: &mut Socket) {
+        let Socket::Unix(unix) = socket else { return };
+        if unix.proc_entry.is_some() {
+            return;
+        }
+        let entries = self.entries.get_or_insert_with(|| {
+            source::procunix::read_table(proc).unwrap_or_else(|error| {
+                self.failure = Some(format!("{error:#}; netstat's RefCnt shows -"));
+                HashMap::new()
+            })
+        });
+        unix.proc_entry = unix.inode.and_then(|inode| entries.get(&inode).copied());
+    }
+}
+
+/// Adds owners, service names, host names and /proc/net/unix's lines.
 struct Enricher<'s> {
+    proc: &'s dyn ProcFs,
     services: Option<Services>,
     hosts: Option<HostNames<'s>>,
     owners: Option<Owners<'s>>,
+    unix_table: Option<UnixTable>,
 }
 
 impl<'s> Enricher<'s> {
@@ -273,6 +311,8 @@ impl<'s> Enricher<'s> {
             false => None,
         };
         Ok(Enricher {
+            proc: os.proc,
+            unix_table: request.enrich.unix_proc.then(UnixTable::default),
             services: request.enrich.services.then(|| Services::load(os.files, os.proc, raw)),
             hosts: request.enrich.hosts.then(|| HostNames::new(os.resolver)),
             owners,
@@ -282,6 +322,9 @@ impl<'s> Enricher<'s> {
     fn enrich(&mut self, socket: &mut Socket) {
         if let Some(owners) = self.owners.as_mut() {
             socket.set_owners(Some(owners.of(socket.inode())));
+        }
+        if let Some(table) = self.unix_table.as_mut() {
+            table.add_entry(self.proc, socket);
         }
         let Socket::Inet(inet) = socket else { return };
         let netid = inet.netid.netid();

@@ -8,13 +8,13 @@ use anyhow::Result;
 use crate::cli::{ColorArg, FormatArg, ListArgs};
 use crate::exit::{ExitCode, UsageError};
 use crate::inventory::{self, Enrich, Request, Scope};
-use crate::model::{Socket, StateSet};
+use crate::model::{Netid, Socket, StateSet};
 use crate::render::json::{JsonStyle, JsonView};
 use crate::render::lsof::{LsofLayout, LsofView};
 use crate::render::netstat::{NetstatLayout, NetstatView};
 use crate::render::ss::{SsLayout, SsView};
 use crate::render::{Format, View};
-use crate::source::{self, SocketFilter};
+use crate::source::{self, Selection, SocketFilter};
 use crate::sys::Os;
 
 pub fn run(
@@ -47,21 +47,31 @@ pub fn run(
         .into());
     }
     let json = matches!(format, Format::Json | Format::JsonLines);
+    let unix = selection.netids.iter().any(|netid| netid.is_unix());
     let request = Request {
         scope: scope(args),
-        enrich: Enrich { owners, services: json || !args.numeric, hosts: args.resolve },
+        enrich: Enrich {
+            owners,
+            services: json || !args.numeric,
+            hosts: args.resolve,
+            unix_proc: format == Format::Netstat && unix,
+        },
         selection,
         filter,
     };
     let mut view = view(args, format, &request, os, stdout)?;
     let mut killer = if args.kill { Some(source::Killer::open(os)?) } else { None };
-    let outcome = inventory::stream(os, &request, &mut |socket: Socket| {
-        let gone_already = match (killer.as_mut(), &socket) {
-            (Some(killer), Socket::Inet(inet)) => !killer.kill(inet)?,
-            _ => false,
-        };
-        if gone_already { Ok(()) } else { view.write(&socket) }
-    })?;
+    let mut outcome = inventory::Outcome::default();
+    for pass in passes(&request, format) {
+        let listed = inventory::stream(os, &pass, &mut |socket: Socket| {
+            let gone_already = match (killer.as_mut(), &socket) {
+                (Some(killer), Socket::Inet(inet)) => !killer.kill(inet)?,
+                _ => false,
+            };
+            if gone_already { Ok(()) } else { view.write(&socket) }
+        })?;
+        merge(&mut outcome, listed);
+    }
     view.finish()?;
     if args.debug_stats {
         let filtered = filter_place(request.filter.as_ref(), args.from.is_some());
@@ -72,6 +82,35 @@ pub fn run(
         )?;
     }
     super::report(&outcome, stderr)
+}
+
+/// The listings to run, in order. The sources dump UNIX sockets before
+/// inet ones, but netstat prints its Internet table first: in netstat's
+/// format a listing of both kinds runs as two, the inet kinds first.
+fn passes(request: &Request, format: Format) -> Vec<Request> {
+    let (unix, inet): (Vec<Netid>, Vec<Netid>) =
+        request.selection.netids.iter().partition(|netid| netid.is_unix());
+    if format != Format::Netstat || unix.is_empty() || inet.is_empty() {
+        return vec![request.clone()];
+    }
+    [inet, unix]
+        .into_iter()
+        .map(|netids| Request {
+            selection: Selection { netids, ..request.selection.clone() },
+            ..request.clone()
+        })
+        .collect()
+}
+
+/// Adds what a further pass found; a namespace not listed is named once.
+fn merge(outcome: &mut inventory::Outcome, pass: inventory::Outcome) {
+    outcome.source.absorb(pass.source);
+    for namespace in pass.unlisted_namespaces {
+        if !outcome.unlisted_namespaces.contains(&namespace) {
+            outcome.unlisted_namespaces.push(namespace);
+        }
+    }
+    outcome.owner_hint = outcome.owner_hint.take().or(pass.owner_hint);
 }
 
 fn scope(args: &ListArgs) -> Scope {
@@ -153,7 +192,15 @@ fn view<'a>(
             Box::new(SsView::new(stdout, layout))
         }
         Format::Netstat => {
-            let layout = NetstatLayout { header, processes: args.processes, numeric, wide };
+            let unix = selection.netids.iter().filter(|netid| netid.is_unix()).count();
+            let layout = NetstatLayout {
+                header,
+                processes: args.processes,
+                numeric,
+                wide,
+                inet: selection.netids.len() > unix,
+                unix: unix > 0,
+            };
             Box::new(NetstatView::new(stdout, layout, selection.states)?)
         }
         Format::Lsof => Box::new(LsofView::new(stdout, LsofLayout { header, numeric, wide })),

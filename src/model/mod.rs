@@ -383,6 +383,24 @@ pub struct UnixSocket {
     pub netns: Option<Arc<NetnsLabel>>,
     #[serde(flatten)]
     pub owners: Option<Ownership>,
+    /// What /proc/net/unix adds, read only for netstat's UNIX table (never
+    /// in JSON: no other output asks for it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proc_entry: Option<UnixProcEntry>,
+}
+
+/// A UNIX socket's line of /proc/net/unix, for what sock_diag does not say.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnixProcEntry {
+    /// The kernel's references to the socket (netstat's RefCnt).
+    pub refcount: u32,
+    /// The Flags field: `__SO_ACCEPTCON` (1 << 16) on a listener.
+    pub flags: u32,
+    /// The St field: the state of the socket file (`SS_UNCONNECTED` 1,
+    /// `SS_CONNECTING` 2, `SS_CONNECTED` 3, `SS_DISCONNECTING` 4): what
+    /// netstat's State shows. For datagram sockets it does not follow the
+    /// sock_diag state the same way on every kernel version.
+    pub socket_state: u8,
 }
 
 /// A socket of any kind.
@@ -532,6 +550,7 @@ mod tests {
             cookie: Some(9),
             netns: None,
             owners: None,
+            proc_entry: None,
         };
         for socket in [Socket::Inet(inet), Socket::Unix(unix)] {
             let text = serde_json::to_string(&socket).unwrap();

@@ -6,7 +6,9 @@ use std::fmt::Write as _;
 use std::net::IpAddr;
 
 use super::escape;
-use crate::model::{InetEnd, InetSocket, IpFamily, Process, Socket, SocketState, Transport};
+use crate::model::{
+    InetEnd, InetSocket, IpFamily, Process, Socket, SocketState, Transport, UnixKind,
+};
 
 /// The label ss prints in its State column.
 pub fn ss_state(state: SocketState) -> &'static str {
@@ -132,6 +134,15 @@ pub fn bracketed_address(end: &InetEnd, numeric: bool) -> String {
 /// A UNIX socket's path as the tables print it: `*` when unbound.
 pub fn unix_path(path: Option<&str>) -> Cow<'_, str> {
     path.map_or(Cow::Borrowed("*"), escape::for_terminal)
+}
+
+/// A UNIX socket's type as netstat's Type column (and lsof) names it.
+pub fn unix_type(kind: UnixKind) -> &'static str {
+    match kind {
+        UnixKind::Stream => "STREAM",
+        UnixKind::Dgram => "DGRAM",
+        UnixKind::Seqpacket => "SEQPACKET",
+    }
 }
 
 /// The process name a table prints (with `wide`, the command line), escaped.

@@ -3,6 +3,7 @@
 
 pub mod netlink;
 pub mod procnet;
+pub mod procunix;
 pub mod recording;
 pub mod summary;
 

@@ -476,6 +476,7 @@ impl SocketDecoder {
             cookie: (cookie != 0).then_some(cookie),
             netns: None,
             owners: None,
+            proc_entry: None,
         })
     }
 }
