@@ -56,7 +56,7 @@ fn a_listener_keeps_its_key_across_a_restart() {
             details: false,
         },
         filter: None,
-        enrich: Enrich { owners: true, services: false, hosts: false },
+        enrich: Enrich { owners: true, ..Enrich::default() },
     };
     let listed = |port: u16| {
         let inventory = inventory::snapshot(&os, &request).unwrap();
@@ -123,6 +123,7 @@ fn records() -> Vec<Socket> {
         cookie: Some(9),
         netns: None,
         owners: Some(Ownership { processes: vec![holder(812, 4, "sshd")], owner_visible: true }),
+        proc_entry: None,
     };
     vec![Socket::Unix(unix), Socket::Inet(dns), Socket::Inet(ssh), Socket::Inet(web)]
 }
@@ -165,7 +166,14 @@ tcp   LISTEN 0      0                  *:8080             *:*
 "
     );
     let mut netstat = Vec::new();
-    let layout = NetstatLayout { header: false, processes: true, numeric: true, wide: true };
+    let layout = NetstatLayout {
+        header: false,
+        processes: true,
+        numeric: true,
+        wide: true,
+        inet: true,
+        unix: false,
+    };
     let states = portwatch::model::StateSet::all();
     render(&mut NetstatView::new(&mut netstat, layout, states).unwrap(), &sockets[1..]);
     assert_eq!(

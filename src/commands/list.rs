@@ -8,13 +8,13 @@ use anyhow::Result;
 use crate::cli::{ColorArg, FormatArg, ListArgs};
 use crate::exit::{ExitCode, UsageError};
 use crate::inventory::{self, Enrich, Request, Scope};
-use crate::model::{Netid, Socket, StateSet};
+use crate::model::{Socket, StateSet};
 use crate::render::json::{JsonStyle, JsonView};
 use crate::render::lsof::{LsofLayout, LsofView};
 use crate::render::netstat::{NetstatLayout, NetstatView};
 use crate::render::ss::{SsLayout, SsView};
 use crate::render::{Format, View};
-use crate::source::{self, Selection, SocketFilter};
+use crate::source::{self, SocketFilter};
 use crate::sys::Os;
 
 pub fn run(
@@ -61,17 +61,13 @@ pub fn run(
     };
     let mut view = view(args, format, &request, os, stdout)?;
     let mut killer = if args.kill { Some(source::Killer::open(os)?) } else { None };
-    let mut outcome = inventory::Outcome::default();
-    for pass in passes(&request, format) {
-        let listed = inventory::stream(os, &pass, &mut |socket: Socket| {
-            let gone_already = match (killer.as_mut(), &socket) {
-                (Some(killer), Socket::Inet(inet)) => !killer.kill(inet)?,
-                _ => false,
-            };
-            if gone_already { Ok(()) } else { view.write(&socket) }
-        })?;
-        merge(&mut outcome, listed);
-    }
+    let outcome = inventory::stream(os, &request, &mut |socket: Socket| {
+        let gone_already = match (killer.as_mut(), &socket) {
+            (Some(killer), Socket::Inet(inet)) => !killer.kill(inet)?,
+            _ => false,
+        };
+        if gone_already { Ok(()) } else { view.write(&socket) }
+    })?;
     view.finish()?;
     if args.debug_stats {
         let filtered = filter_place(request.filter.as_ref(), args.from.is_some());
@@ -82,35 +78,6 @@ pub fn run(
         )?;
     }
     super::report(&outcome, stderr)
-}
-
-/// The listings to run, in order. The sources dump UNIX sockets before
-/// inet ones, but netstat prints its Internet table first: in netstat's
-/// format a listing of both kinds runs as two, the inet kinds first.
-fn passes(request: &Request, format: Format) -> Vec<Request> {
-    let (unix, inet): (Vec<Netid>, Vec<Netid>) =
-        request.selection.netids.iter().partition(|netid| netid.is_unix());
-    if format != Format::Netstat || unix.is_empty() || inet.is_empty() {
-        return vec![request.clone()];
-    }
-    [inet, unix]
-        .into_iter()
-        .map(|netids| Request {
-            selection: Selection { netids, ..request.selection.clone() },
-            ..request.clone()
-        })
-        .collect()
-}
-
-/// Adds what a further pass found; a namespace not listed is named once.
-fn merge(outcome: &mut inventory::Outcome, pass: inventory::Outcome) {
-    outcome.source.absorb(pass.source);
-    for namespace in pass.unlisted_namespaces {
-        if !outcome.unlisted_namespaces.contains(&namespace) {
-            outcome.unlisted_namespaces.push(namespace);
-        }
-    }
-    outcome.owner_hint = outcome.owner_hint.take().or(pass.owner_hint);
 }
 
 fn scope(args: &ListArgs) -> Scope {

@@ -346,6 +346,7 @@ mod tests {
             cookie: None,
             netns: None,
             owners: None,
+            proc_entry: None,
         });
         let mut in_ten = inet(8080, 1);
         in_ten.local.addr = "10.1.1.1".parse().unwrap();

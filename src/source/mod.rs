@@ -34,25 +34,27 @@ pub struct Selection {
 }
 
 impl Selection {
-    /// One dump per protocol and family, in the order ss lists them; one
-    /// dump for all UNIX socket types.
-    pub fn requests(&self) -> impl Iterator<Item = DumpRequest> + '_ {
-        let unix =
-            self.netids.iter().copied().find(|netid| netid.is_unix()).map(|netid| DumpRequest {
-                netid,
-                family: IpFamily::Inet,
-                states: self.states,
-                extensions: Extensions::default(),
-            });
-        let inet = self.netids.iter().filter(|netid| !netid.is_unix()).flat_map(move |&netid| {
-            self.families.iter().map(move |&family| DumpRequest {
-                netid,
-                family,
-                states: self.states,
-                extensions: self.extensions,
-            })
-        });
-        unix.into_iter().chain(inet)
+    /// One dump per protocol and family, in the order of `netids`; one
+    /// dump for all UNIX socket types, where the first of them stands.
+    pub fn requests(&self) -> Vec<DumpRequest> {
+        let mut requests = Vec::new();
+        let mut unix_asked = false;
+        for &netid in &self.netids {
+            if netid.is_unix() {
+                if !unix_asked {
+                    unix_asked = true;
+                    let extensions = Extensions::default();
+                    let (family, states) = (IpFamily::Inet, self.states);
+                    requests.push(DumpRequest { netid, family, states, extensions });
+                }
+                continue;
+            }
+            for &family in &self.families {
+                let (states, extensions) = (self.states, self.extensions);
+                requests.push(DumpRequest { netid, family, states, extensions });
+            }
+        }
+        requests
     }
 
     pub fn matches(&self, socket: &Socket) -> bool {
