@@ -316,3 +316,47 @@ fn kill_closes_the_filtered_connection_and_the_peer_sees_the_reset() {
     assert_eq!(still_there.len(), 1, "the other connection is untouched");
     common::portwatch().args(["-tn", "-K"]).assert().code(2);
 }
+
+#[test]
+fn a_kernel_filter_lists_ipv4_then_ipv6_as_ss_does() {
+    let v4 = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = v4.local_addr().unwrap().port();
+    let _v6 = TcpListener::bind(("::1", port)).unwrap();
+    let client_v6 = TcpStream::connect(("::1", port)).unwrap();
+    let client_v4 = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let filter = format!("sport = :{port} or dport = :{port}");
+    let ours = stdout_of(&["-tanH", &filter]);
+    let ss = std::process::Command::new("ss").args(["-tanH", &filter]).output().unwrap();
+    let ss = String::from_utf8(ss.stdout).unwrap();
+    let words = |text: &str| -> Vec<Vec<String>> {
+        text.lines().map(|l| l.split_whitespace().map(str::to_owned).collect()).collect()
+    };
+    assert_eq!(words(&ours), words(&ss), "same rows, same order:\n{ours}\n{ss}");
+    let families: Vec<bool> = ours.lines().map(|line| line.contains('[')).collect();
+    assert!(families.windows(2).all(|w| w[0] <= w[1]), "IPv4 rows first: {ours}");
+    assert_eq!(families.iter().filter(|v6| **v6).count(), 3, "{ours}");
+    drop((client_v4, client_v6));
+}
+
+#[test]
+fn listeners_are_listed_without_asking_the_kernel_for_closed_tcp_sockets() {
+    // A bound TCP socket that neither listens nor connects is in no table a
+    // dump walks: -l's CLOSE state never matches TCP, for ss as for portwatch.
+    let bound = nix::sys::socket::socket(
+        nix::sys::socket::AddressFamily::Inet,
+        nix::sys::socket::SockType::Stream,
+        nix::sys::socket::SockFlag::empty(),
+        None,
+    )
+    .unwrap();
+    let any = nix::sys::socket::SockaddrIn::new(127, 0, 0, 1, 0);
+    nix::sys::socket::bind(bound.as_raw_fd(), &any).unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = port(listener.local_addr().unwrap());
+    let closed = stdout_of(&["-tanH", "state", "closed"]);
+    let ss = std::process::Command::new("ss").args(["-tanH", "state", "closed"]).output().unwrap();
+    assert_eq!(closed, String::from_utf8(ss.stdout).unwrap());
+    assert_eq!(closed, "", "no TCP socket is ever listed as closed");
+    let rows = json_rows(&["-tln", "--json"]);
+    assert_eq!(one(&rows, "tcp", port, None)["state"], "listening");
+}

@@ -12,7 +12,7 @@ use std::io::{Read, Write};
 use anyhow::{Context, Result};
 
 use crate::filter::{Cond, Expr, Extras};
-use crate::model::{InetSocket, IpFamily, Netid, PortCategory, Socket, StateSet};
+use crate::model::{InetSocket, IpFamily, Netid, PortCategory, Socket, SocketState, StateSet};
 use crate::sys::{DiagTransport, Os};
 pub use netlink::Extensions;
 use netlink::{DiagError, DumpError, DumpRequest, RECV_BUFFER_LEN, Reply, SocketDecoder};
@@ -35,26 +35,46 @@ pub struct Selection {
 
 impl Selection {
     /// One dump per protocol and family, in the order of `netids`; one
-    /// dump for all UNIX socket types, where the first of them stands.
-    pub fn requests(&self) -> Vec<DumpRequest> {
+    /// dump for all UNIX socket types, where the first of them stands; with
+    /// `one_tcp_dump`, one TCP dump for both families when both are wanted.
+    pub fn requests(&self, one_tcp_dump: bool) -> Vec<DumpRequest> {
         let mut requests = Vec::new();
         let mut unix_asked = false;
+        let both_families = one_tcp_dump && self.families.len() == IpFamily::ALL.len();
         for &netid in &self.netids {
+            let request = |family, both_families| DumpRequest {
+                netid,
+                family,
+                both_families,
+                states: self.kernel_states(netid),
+                extensions: if netid.is_unix() { Extensions::default() } else { self.extensions },
+            };
             if netid.is_unix() {
                 if !unix_asked {
                     unix_asked = true;
-                    let extensions = Extensions::default();
-                    let (family, states) = (IpFamily::Inet, self.states);
-                    requests.push(DumpRequest { netid, family, states, extensions });
+                    requests.push(request(IpFamily::Inet, false));
                 }
+            } else if request(IpFamily::Inet, false).states.is_empty() {
                 continue;
-            }
-            for &family in &self.families {
-                let (states, extensions) = (self.states, self.extensions);
-                requests.push(DumpRequest { netid, family, states, extensions });
+            } else if netid == Netid::Tcp && both_families {
+                requests.push(request(IpFamily::Inet, true));
+            } else {
+                requests.extend(self.families.iter().map(|&family| request(family, false)));
             }
         }
         requests
+    }
+
+    /// The states to ask the kernel for. A TCP socket in CLOSE state is
+    /// never in the tables a dump walks (the kernel unhashes it before it
+    /// sets the state), so asking for CLOSE (as `-l` does) only makes the
+    /// kernel walk every connection on the host for nothing; without it a
+    /// dump of listeners walks the listeners alone.
+    fn kernel_states(&self, netid: Netid) -> StateSet {
+        match netid {
+            Netid::Tcp => self.states.without(StateSet::of(&[SocketState::Closed])),
+            _ => self.states,
+        }
     }
 
     pub fn matches(&self, socket: &Socket) -> bool {
@@ -153,7 +173,10 @@ pub fn list_live(
     let decoder = SocketDecoder { details: selection.details };
     let mut outcome = Outcome::default();
     let mut fallback_noticed = false;
-    for (sequence_number, request) in (1..).zip(selection.requests()) {
+    // One TCP walk for both families when the kernel filters (few rows,
+    // whose IPv6 part waits for the IPv4 part, in ss's order).
+    let one_tcp_dump = bytecode.is_some();
+    for (sequence_number, request) in (1..).zip(selection.requests(one_tcp_dump)) {
         if request.netid == Netid::Raw {
             // Kernels are often built without raw_diag (this one is): raw
             // sockets come from /proc, as in ss's fallback.
@@ -164,6 +187,7 @@ pub fn list_live(
             Err(reason) => reason.clone(),
             Ok(transport) => {
                 let mut delivered = 0;
+                let mut later_ipv6 = Vec::new();
                 let dumped = dump_live(
                     transport.as_mut(),
                     (&request, bytecode),
@@ -178,14 +202,25 @@ pub fn list_live(
                         let filtered_out =
                             (userspace || unix) && !SocketFilter::matches(filter, &socket);
                         let unwanted = unix && !selection.netids.contains(&socket.netid());
+                        let ipv6 =
+                            matches!(&socket, Socket::Inet(s) if s.family == IpFamily::Inet6);
                         match filtered_out || unwanted || !selection.wants_category(&socket) {
                             true => Ok(()),
+                            false if request.both_families && ipv6 => {
+                                later_ipv6.push(socket);
+                                Ok(())
+                            }
                             false => sink(socket),
                         }
                     },
                 );
                 match dumped {
-                    Ok(()) => continue,
+                    Ok(()) => {
+                        for socket in later_ipv6 {
+                            sink(socket)?;
+                        }
+                        continue;
+                    }
                     Err(DumpError::Sink(error)) => return Err(error),
                     Err(DumpError::Diag(error)) if delivered > 0 => {
                         return Err(error).with_context(|| {
@@ -221,10 +256,16 @@ fn list_proc_table(
     sink: &mut Sink<'_>,
 ) -> Result<()> {
     let Some(transport) = request.netid.transport() else { return Ok(()) };
-    for socket in procnet::read_table(os.proc, transport, request.family, request.states)? {
-        let socket = Socket::Inet(socket);
-        if SocketFilter::matches(filter, &socket) && selection.wants_category(&socket) {
-            sink(socket)?;
+    let families = match request.both_families {
+        true => selection.families.as_slice(),
+        false => std::slice::from_ref(&request.family),
+    };
+    for &family in families {
+        for socket in procnet::read_table(os.proc, transport, family, request.states)? {
+            let socket = Socket::Inet(socket);
+            if SocketFilter::matches(filter, &socket) && selection.wants_category(&socket) {
+                sink(socket)?;
+            }
         }
     }
     Ok(())
@@ -264,7 +305,14 @@ fn dump_live(
 }
 
 fn describe(request: &DumpRequest) -> String {
-    format!("sock_diag dump of {} {} sockets", request.netid.as_str(), request.family.as_str())
+    match request.both_families {
+        true => format!("sock_diag dump of {} sockets", request.netid.as_str()),
+        false => format!(
+            "sock_diag dump of {} {} sockets",
+            request.netid.as_str(),
+            request.family.as_str()
+        ),
+    }
 }
 
 /// Lists the selected sockets from a recording (see [`recording`]).
@@ -328,7 +376,7 @@ pub fn record(
     let mut transport = os.sock_diag.open().map_err(DiagError::Open)?;
     let mut buffer = vec![0u8; RECV_BUFFER_LEN];
     let mut outcome = Outcome::default();
-    for (sequence_number, request) in (1..).zip(selection.requests()) {
+    for (sequence_number, request) in (1..).zip(selection.requests(false)) {
         recording::write_dump_header(out, request.netid, request.family)?;
         let mut on_message = |message: &netlink::Message<'_>| -> Result<()> {
             out.write_all(message.bytes)?;
@@ -383,5 +431,55 @@ impl Killer {
             }
             Err(error) => Err(error).context("cannot close a socket"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn selection(netids: &[Netid], states: StateSet) -> Selection {
+        Selection {
+            netids: netids.to_vec(),
+            families: IpFamily::ALL.to_vec(),
+            states,
+            categories: Vec::new(),
+            extensions: Extensions::default(),
+            details: false,
+        }
+    }
+
+    #[test]
+    fn tcp_dumps_never_ask_for_closed_sockets() {
+        let listeners = selection(&[Netid::Udp, Netid::Tcp], StateSet::listening());
+        let requests = listeners.requests(false);
+        let masks: Vec<(Netid, StateSet)> = requests.iter().map(|r| (r.netid, r.states)).collect();
+        let listening = StateSet::of(&[SocketState::Listening]);
+        assert_eq!(
+            masks,
+            [
+                (Netid::Udp, StateSet::listening()),
+                (Netid::Udp, StateSet::listening()),
+                (Netid::Tcp, listening),
+                (Netid::Tcp, listening),
+            ],
+            "UDP keeps CLOSE (unconnected sockets), TCP asks for listeners alone"
+        );
+        let closed = selection(&[Netid::Tcp], StateSet::of(&[SocketState::Closed]));
+        assert!(closed.requests(false).is_empty(), "no TCP dump can find a closed socket");
+    }
+
+    #[test]
+    fn one_tcp_dump_covers_both_families_when_asked() {
+        let all = selection(&[Netid::Udp, Netid::Tcp], StateSet::all());
+        let one = all.requests(true);
+        assert_eq!(one.len(), 3, "two UDP dumps, one TCP dump");
+        assert!(one[2].both_families && one[2].netid == Netid::Tcp);
+        let mut only_v6 = all.clone();
+        only_v6.families = vec![IpFamily::Inet6];
+        assert!(only_v6.requests(true).iter().all(|r| !r.both_families));
+        let bytes = one[2].to_bytes(1, None);
+        assert_eq!(u16::from_ne_bytes([bytes[4], bytes[5]]), 18, "TCPDIAG_GETSOCK");
+        assert_eq!(bytes.len(), 16 + 60);
     }
 }

@@ -92,8 +92,11 @@ pub struct DumpStatus {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DumpRequest {
     pub netid: Netid,
-    /// Ignored for UNIX sockets.
+    /// Ignored for UNIX sockets, and for TCP when `both_families`.
     pub family: IpFamily,
+    /// One TCP dump of both families (the kernel's older TCPDIAG_GETSOCK
+    /// request): one walk of the connection table instead of two.
+    pub both_families: bool,
     pub states: StateSet,
     /// What to ask for beyond the basics (`-m`, `-i`).
     pub extensions: Extensions,
@@ -130,6 +133,9 @@ impl DumpRequest {
         if self.netid.is_unix() {
             return unix_request(self.states, sequence_number);
         }
+        if self.both_families && self.netid == Netid::Tcp {
+            return self.tcp_request_of_both_families(sequence_number, bytecode);
+        }
         let socket_id = match self.family {
             IpFamily::Inet6 => SocketId::new_v6(),
             IpFamily::Inet => SocketId::new_v4(),
@@ -149,6 +155,42 @@ impl DumpRequest {
         message.finalize();
         let mut bytes = vec![0; message.buffer_len()];
         message.serialize(&mut bytes);
+        if let Some(code) = bytecode {
+            append_attribute(&mut bytes, INET_DIAG_REQ_BYTECODE, code);
+        }
+        bytes
+    }
+}
+
+/// TCPDIAG_GETSOCK: the kernel's first inet_diag request type, which
+/// dumps TCP sockets of every family in one walk (it sets the family to
+/// AF_UNSPEC itself). netlink-packet-sock-diag 0.5 does not build it.
+const TCPDIAG_GETSOCK: u16 = 18;
+
+/// struct inet_diag_req: family, src_len, dst_len, ext, the 48-byte
+/// inet_diag_sockid, states, dbs.
+const INET_DIAG_REQ_V1_LEN: usize = 60;
+
+impl DumpRequest {
+    fn tcp_request_of_both_families(
+        &self,
+        sequence_number: u32,
+        bytecode: Option<&[u8]>,
+    ) -> Vec<u8> {
+        let mut bytes = Vec::with_capacity(NETLINK_HEADER_LEN + INET_DIAG_REQ_V1_LEN);
+        let total = (NETLINK_HEADER_LEN + INET_DIAG_REQ_V1_LEN) as u32;
+        bytes.extend_from_slice(&total.to_ne_bytes());
+        bytes.extend_from_slice(&TCPDIAG_GETSOCK.to_ne_bytes());
+        bytes.extend_from_slice(&(NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
+        bytes.extend_from_slice(&sequence_number.to_ne_bytes());
+        bytes.extend_from_slice(&0u32.to_ne_bytes());
+        let extensions = u8::try_from(self.extensions.flags().bits()).unwrap_or(u8::MAX);
+        bytes.extend_from_slice(&[libc::AF_INET as u8, 0, 0, extensions]);
+        // The socket id: ports, addresses and interface zero, no cookie.
+        bytes.extend_from_slice(&[0; 40]);
+        bytes.extend_from_slice(&[0xff; 8]);
+        bytes.extend_from_slice(&self.states.kernel_mask().to_ne_bytes());
+        bytes.extend_from_slice(&0u32.to_ne_bytes());
         if let Some(code) = bytecode {
             append_attribute(&mut bytes, INET_DIAG_REQ_BYTECODE, code);
         }
@@ -308,7 +350,7 @@ fn next_message(bytes: &[u8]) -> Result<(Message<'_>, &[u8]), DiagError> {
 
 fn classify(message_type: u16, payload: &[u8]) -> Result<Reply<'_>, DiagError> {
     match message_type {
-        SOCK_DIAG_BY_FAMILY => Ok(Reply::Socket(payload)),
+        SOCK_DIAG_BY_FAMILY | TCPDIAG_GETSOCK => Ok(Reply::Socket(payload)),
         NLMSG_DONE => match done_code(payload)? {
             0.. => Ok(Reply::Done),
             // A hostile recording may carry i32::MIN.
@@ -656,6 +698,7 @@ mod tests {
         let request = DumpRequest {
             netid: Netid::Udp,
             family: IpFamily::Inet6,
+            both_families: false,
             states: StateSet::of(&[SocketState::SynRecv]),
             extensions: Extensions::default(),
         };

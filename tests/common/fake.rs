@@ -315,12 +315,24 @@ impl FakeTransport {
 
 impl DiagTransport for FakeTransport {
     fn send(&mut self, request: &[u8]) -> io::Result<()> {
+        const TCPDIAG_GETSOCK: u16 = 18;
+        let message_type = u16::from_ne_bytes([request[4], request[5]]);
         let (family, protocol) = (request[16], request[17]);
-        let messages = self.answer(protocol, family);
+        let messages = match message_type {
+            // One TCP dump of both families: IPv4's sockets, then IPv6's.
+            TCPDIAG_GETSOCK => {
+                let mut both = self.answer(6, 2);
+                both.pop();
+                both.extend(self.answer(6, 10));
+                both
+            }
+            _ => self.answer(protocol, family),
+        };
         // Three messages to a datagram, as a kernel packs several.
         for chunk in messages.chunks(3) {
             self.queue.push_back(chunk.concat());
         }
+        let protocol = if message_type == TCPDIAG_GETSOCK { 6 } else { protocol };
         if let Some((Fault::Truncated, scope)) = &self.host.fault {
             if scope.is_none_or(|p| p == protocol) {
                 if let Some(first) = self.queue.front_mut() {
