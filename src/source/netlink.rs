@@ -184,7 +184,7 @@ impl DumpRequest {
         bytes.extend_from_slice(&(NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
         bytes.extend_from_slice(&sequence_number.to_ne_bytes());
         bytes.extend_from_slice(&0u32.to_ne_bytes());
-        let extensions = u8::try_from(self.extensions.flags().bits()).unwrap_or(u8::MAX);
+        let extensions = self.extensions.flags().bits();
         bytes.extend_from_slice(&[libc::AF_INET as u8, 0, 0, extensions]);
         // The socket id: ports, addresses and interface zero, no cookie.
         bytes.extend_from_slice(&[0; 40]);
