@@ -245,16 +245,18 @@ fn describe(request: &DumpRequest) -> String {
     format!("sock_diag dump of {} {} sockets", request.netid.as_str(), request.family.as_str())
 }
 
-/// Lists the selected sockets from a recording (see [`recording`]).
+/// Lists the selected sockets from a recording (see [`recording`]); `-`
+/// reads it from standard input.
 pub fn list_recorded(
     path: &Path,
     selection: &Selection,
     filter: Option<&SocketFilter>,
     sink: &mut Sink<'_>,
 ) -> Result<Outcome> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    list_recording(&bytes, selection, filter, sink)
-        .with_context(|| format!("cannot replay {}", path.display()))
+    let input = recording::Input::open(path)?;
+    RecordingReader::new(input.reader)
+        .replay(selection, filter, sink)
+        .with_context(|| format!("cannot replay {}", input.name))
 }
 
 /// Lists the selected sockets from the bytes of a recording.
@@ -264,31 +266,7 @@ pub fn list_recording(
     filter: Option<&SocketFilter>,
     sink: &mut Sink<'_>,
 ) -> Result<Outcome> {
-    let mut reader = RecordingReader::new(bytes);
-    let mut decoder = SocketDecoder::new(None);
-    decoder.details = selection.details;
-    let mut outcome = Outcome::default();
-    let mut on_message = |origin: recording::DumpOrigin, message: &netlink::Message<'_>| {
-        outcome.interrupted |= message.is_interrupted();
-        let Reply::Socket(payload) = message.reply else {
-            return Ok(());
-        };
-        if !selection.netids.contains(&origin.netid) {
-            return Ok(());
-        }
-        match decoder.decode(origin.netid, payload) {
-            Ok(socket) if selection.matches(&socket) && SocketFilter::matches(filter, &socket) => {
-                sink(&socket)
-            }
-            Ok(_) => Ok(()),
-            Err(_) => {
-                outcome.undecodable += 1;
-                Ok(())
-            }
-        }
-    };
-    while reader.next_dump(&mut on_message)?.is_some() {}
-    Ok(outcome)
+    RecordingReader::new(bytes).replay(selection, filter, sink)
 }
 
 /// Records the selected dumps from the running kernel to `out`.
