@@ -260,6 +260,7 @@ fn dump_origin(header: &[u8], at: u64) -> Result<DumpOrigin> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fuzzing::Trickle;
 
     /// An empty NLMSG_DONE, which closes a dump.
     const DONE: [u8; 16] = [16, 0, 0, 0, 3, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0];
@@ -346,21 +347,6 @@ mod tests {
         bytes.extend_from_slice(&(-2i32).to_ne_bytes());
         let error = format!("{:#}", origins(&bytes).unwrap_err());
         assert!(error.starts_with("message at byte 16: the kernel ended the dump"), "{error}");
-    }
-
-    /// Hands out at most `step` bytes per read, as a pipe may.
-    struct Trickle<'a> {
-        bytes: &'a [u8],
-        step: usize,
-    }
-
-    impl Read for Trickle<'_> {
-        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-            let n = self.step.min(buf.len()).min(self.bytes.len());
-            buf[..n].copy_from_slice(&self.bytes[..n]);
-            self.bytes = &self.bytes[n..];
-            Ok(n)
-        }
     }
 
     #[test]
