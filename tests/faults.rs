@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{BIN, shared, skip_unless_root};
+use common::{BIN, skip_unless_root};
 use serde_json::Value;
 
 #[test]
@@ -63,15 +63,11 @@ fn owners_survive_processes_exiting_during_the_scan() {
     assert!(churn.join().unwrap() > 0);
 }
 
-/// ss1.dump's first socket, repeated: a recording far larger than any test
-/// host's, with the NLMSG_DONE that ends it.
+/// One socket, repeated: a recording far larger than any test host's, with
+/// the NLMSG_DONE that ends it.
 fn huge_recording(dir: &std::path::Path, sockets: usize) -> std::path::PathBuf {
-    let dump = std::fs::read(shared("interop/ss1.dump")).unwrap();
-    let first_len = u32::from_ne_bytes(dump[..4].try_into().unwrap()) as usize;
-    let mut bytes = dump[..first_len].repeat(sockets);
-    bytes.extend_from_slice(&[20, 0, 0, 0, 3, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
     let path = dir.join("huge.dump");
-    std::fs::write(&path, bytes).unwrap();
+    std::fs::write(&path, common::repeated_socket_recording(sockets)).unwrap();
     path
 }
 
