@@ -47,11 +47,25 @@ pub fn portwatch() -> assert_cmd::Command {
     assert_cmd::Command::new(BIN)
 }
 
-/// Runs portwatch with `args`, expecting success, and returns stdout.
+/// Runs portwatch with `args`, expecting success, and returns stdout as
+/// [`text`].
 pub fn stdout_of(args: &[&str]) -> String {
     let output = Command::new(BIN).args(args).output().expect("run portwatch");
     assert_success(&output, args);
-    String::from_utf8(output.stdout).expect("utf-8 output")
+    text(&output.stdout)
+}
+
+/// Output as text. Host-wide listings carry other processes' names, which
+/// need not be UTF-8: those bytes become U+FFFD rather than failing a test
+/// that looks at its own rows only.
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Parses JSON output, read as [`text`].
+pub fn json_of(bytes: &[u8]) -> Value {
+    let text = text(bytes);
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
 }
 
 pub fn assert_success(output: &Output, args: &[&str]) {
@@ -65,10 +79,11 @@ pub fn assert_success(output: &Output, args: &[&str]) {
 
 /// Runs portwatch with `args` (which should ask for `--json`) and parses the array.
 pub fn json_rows(args: &[&str]) -> Vec<Value> {
-    let text = stdout_of(args);
-    match serde_json::from_str(&text) {
-        Ok(Value::Array(rows)) => rows,
-        other => panic!("expected a JSON array from {args:?}, got {other:?}: {text}"),
+    let output = Command::new(BIN).args(args).output().expect("run portwatch");
+    assert_success(&output, args);
+    match json_of(&output.stdout) {
+        Value::Array(rows) => rows,
+        other => panic!("expected a JSON array from {args:?}, got {other}"),
     }
 }
 
