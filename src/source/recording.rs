@@ -202,24 +202,37 @@ impl<R: Read> RecordingReader<R> {
 
     /// Reads until the message holds `len` bytes or the input ends.
     fn fill_message(&mut self, len: usize) -> Result<()> {
-        let missing = len.saturating_sub(self.message.len());
+        let mut filled = self.message.len();
+        if filled >= len {
+            return Ok(());
+        }
+        self.message.resize(len, 0);
+        let read = loop {
+            if filled == len {
+                break Ok(());
+            }
+            match self.input.read(&mut self.message[filled..]) {
+                Ok(0) => break Ok(()),
+                Ok(n) => {
+                    filled += n;
+                    self.offset += n as u64;
+                }
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                Err(error) => break Err(error),
+            }
+        };
+        self.message.truncate(filled);
         let at = self.offset;
-        let read = (&mut self.input)
-            .take(missing as u64)
-            .read_to_end(&mut self.message)
-            .with_context(|| format!("cannot read the recording at byte {at}"))?;
-        self.offset += read as u64;
-        Ok(())
+        read.with_context(|| format!("cannot read the recording at byte {at}"))
     }
 
     /// Skips the padding that aligns the next message to 4 bytes; a
     /// recording may end without it.
     fn skip_padding(&mut self, length: usize) -> Result<()> {
-        let padding = (length.next_multiple_of(4) - length) as u64;
-        let at = self.offset;
-        let skipped = io::copy(&mut (&mut self.input).take(padding), &mut io::sink())
-            .with_context(|| format!("cannot read the recording at byte {at}"))?;
-        self.offset += skipped;
+        let padding = length.next_multiple_of(4) - length;
+        let before = self.message.len();
+        self.fill_message(before + padding)?;
+        self.message.truncate(before);
         Ok(())
     }
 }
@@ -347,6 +360,28 @@ mod tests {
         bytes.extend_from_slice(&(-2i32).to_ne_bytes());
         let error = format!("{:#}", origins(&bytes).unwrap_err());
         assert!(error.starts_with("message at byte 16: the kernel ended the dump"), "{error}");
+    }
+
+    /// Hands out its bytes, then fails.
+    struct Failing<'a>(&'a [u8]);
+
+    impl Read for Failing<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            match self.0.read(buf)? {
+                0 => Err(io::Error::other("the disk went away")),
+                n => Ok(n),
+            }
+        }
+    }
+
+    #[test]
+    fn a_read_error_names_where_it_struck() {
+        let mut bytes = DONE.to_vec();
+        bytes[0] = 40;
+        bytes.extend_from_slice(&[0; 4]);
+        let mut reader = RecordingReader::new(Failing(&bytes));
+        let error = format!("{:#}", reader.next_dump(&mut |_, _| Ok(())).unwrap_err());
+        assert_eq!(error, "cannot read the recording at byte 20: the disk went away");
     }
 
     #[test]
