@@ -239,7 +239,7 @@ pub struct ListArgs {
     pub json: bool,
 
     /// Read sockets from a recording (`portwatch record`, `ss -D`) instead
-    /// of the running kernel
+    /// of the running kernel; `-` reads it from standard input
     #[arg(long = "from", value_name = "FILE", conflicts_with = "diag")]
     pub from: Option<PathBuf>,
 

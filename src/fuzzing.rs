@@ -2,6 +2,7 @@
 //! each drives one parser with arbitrary input, the way untrusted input
 //! reaches it.
 
+use std::io::Read;
 use std::net::IpAddr;
 
 use crate::filter::parse::{self, Resolver};
@@ -10,10 +11,28 @@ use crate::model::{IpFamily, Netid, Socket, StateSet, Transport};
 use crate::names::Services;
 use crate::render::View;
 use crate::render::json::{JsonStyle, JsonView};
-use crate::source::{self, Extensions, Selection};
+use crate::source::recording::RecordingReader;
+use crate::source::{self, Extensions, Outcome, Selection};
 
-/// Replays `bytes` as a recording of every kind, with details, into JSON.
+/// Replays `bytes` as a recording of every kind, with details, into JSON:
+/// once whole, and once delivered a few bytes per read, as a pipe may. Both
+/// must end alike: the same rows, outcome and error.
 pub fn replay(bytes: &[u8]) {
+    let whole =
+        replay_into_json(|selection, sink| source::list_recording(bytes, selection, None, sink));
+    let trickled = replay_into_json(|selection, sink| {
+        let step = 1 + bytes.len() % 7;
+        RecordingReader::new(Trickle { bytes, step }).replay(selection, None, sink)
+    });
+    assert_eq!(whole, trickled, "reading in short pieces changed the replay");
+}
+
+/// What a replay produced: JSON lines, and the outcome or the error's text.
+type Replayed = (Vec<u8>, Result<Outcome, String>);
+
+fn replay_into_json(
+    replay: impl FnOnce(&Selection, &mut source::Sink<'_>) -> anyhow::Result<Outcome>,
+) -> Replayed {
     let selection = Selection {
         netids: vec![Netid::Udp, Netid::Tcp],
         families: IpFamily::ALL.to_vec(),
@@ -24,8 +43,25 @@ pub fn replay(bytes: &[u8]) {
     };
     let mut out = Vec::new();
     let mut view = JsonView::new(&mut out, JsonStyle::Lines);
-    let _ = source::list_recording(bytes, &selection, None, &mut |socket| view.write(&socket));
+    let result = replay(&selection, &mut |socket| view.write(&socket));
     let _ = view.finish();
+    drop(view);
+    (out, result.map_err(|error| format!("{error:#}")))
+}
+
+/// A reader that hands out at most `step` bytes per read.
+pub struct Trickle<'a> {
+    pub bytes: &'a [u8],
+    pub step: usize,
+}
+
+impl Read for Trickle<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.step.min(buf.len()).min(self.bytes.len());
+        buf[..n].copy_from_slice(&self.bytes[..n]);
+        self.bytes = &self.bytes[n..];
+        Ok(n)
+    }
 }
 
 /// Resolves names without the host: fixed answers for a few names (`ssh`

@@ -123,13 +123,15 @@ pub fn stream(os: &Os<'_>, request: &Request, sink: &mut source::Sink<'_>) -> Re
         }
         Scope::AllNamespaces => list_every_namespace(os, request, &mut enriched, &mut outcome)?,
         Scope::Recording(path) => {
-            let mut input = os
-                .files
-                .open_read(path)
-                .with_context(|| format!("cannot read {}", path.display()))?;
+            let name = match path == Path::new("-") {
+                true => "standard input".to_owned(),
+                false => path.display().to_string(),
+            };
+            let mut input =
+                os.files.open_read(path).with_context(|| format!("cannot read {name}"))?;
             let mut replayed = replayed_interfaces(&mut enriched);
             outcome.source = source::list_recorded(&mut input, selection, filter, &mut replayed)
-                .with_context(|| format!("cannot replay {}", path.display()))?;
+                .with_context(|| format!("cannot replay {name}"))?;
         }
     }
     outcome.owner_hint = enricher.owners.as_ref().and_then(Owners::hidden_hint);

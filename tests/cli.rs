@@ -8,7 +8,7 @@ mod common;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
-use common::{portwatch, shared};
+use common::{portwatch, shared_file};
 use predicates::prelude::*;
 
 fn first_line_contains(text: &'static str) -> impl Predicate<str> {
@@ -63,7 +63,7 @@ fn conflicting_formats_exit_2() {
 
 #[test]
 fn list_is_the_default_command() {
-    let dump = shared("interop/ss1.dump");
+    let Some(dump) = shared_file("interop/ss1.dump", "list_is_the_default_command") else { return };
     let dump = dump.to_str().unwrap();
     let bare = portwatch().args(["-tanH", "--from", dump]).output().unwrap();
     let list = portwatch().args(["list", "-tanH", "--from", dump]).output().unwrap();
@@ -74,7 +74,7 @@ fn list_is_the_default_command() {
 
 #[test]
 fn no_matching_rows_is_success() {
-    let dump = shared("interop/ss1.dump");
+    let Some(dump) = shared_file("interop/ss1.dump", "no_matching_rows_is_success") else { return };
     let dump = dump.to_str().unwrap();
     portwatch().args(["-uH", "--from", dump]).assert().success().stdout("");
     portwatch().args(["-u", "--from", dump, "--json"]).assert().success().stdout("[]\n");
@@ -87,17 +87,11 @@ fn help_and_version_go_to_stdout() {
     portwatch().arg("-V").assert().success().stdout(predicate::str::contains("portwatch"));
 }
 
-/// A recording of ss1.dump's first socket repeated: enough rows that the
-/// output outgrows a pipe's buffer.
+/// A recording of one socket repeated: enough rows that the output
+/// outgrows a pipe's buffer.
 fn big_recording(dir: &std::path::Path) -> std::path::PathBuf {
-    let dump = std::fs::read(shared("interop/ss1.dump")).unwrap();
-    let first_len = u32::from_ne_bytes(dump[..4].try_into().unwrap()) as usize;
-    let (first, _) = dump.split_at(first_len);
-    let done = [20, 0, 0, 0, 3, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
-    let mut bytes = first.repeat(20_000);
-    bytes.extend_from_slice(&done);
     let path = dir.join("big.dump");
-    std::fs::write(&path, bytes).unwrap();
+    std::fs::write(&path, common::repeated_socket_recording(20_000)).unwrap();
     path
 }
 
@@ -130,7 +124,9 @@ fn piping_into_head_ends_quietly() {
 
 #[test]
 fn the_later_of_l_and_a_wins_as_in_ss() {
-    let dump = shared("interop/ss1.dump");
+    let Some(dump) = shared_file("interop/ss1.dump", "the_later_of_l_and_a_wins_as_in_ss") else {
+        return;
+    };
     let dump = dump.to_str().unwrap();
     let rows = |flags: &str| {
         let output = portwatch().args([flags, "--from", dump]).output().unwrap();
@@ -142,27 +138,38 @@ fn the_later_of_l_and_a_wins_as_in_ss() {
 
 #[test]
 fn a_filter_file_with_comments() {
+    portwatch()
+        .args(["-t", "-F", "/nonexistent/filter"])
+        .assert()
+        .code(2)
+        .stderr(first_line_contains("cannot read filter file /nonexistent/filter"));
+    let Some(dump) = shared_file("interop/ss1.dump", "a_filter_file_with_comments") else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("filter");
     std::fs::write(&file, "# who talks to ssh\ndport = 22 # from anywhere\n\nor sport = 36266\n")
         .unwrap();
-    let dump = shared("interop/ss1.dump");
     let output = portwatch()
         .args(["-Htna", "--from", dump.to_str().unwrap(), "-F", file.to_str().unwrap()])
         .output()
         .unwrap();
     assert!(output.status.success());
     assert_eq!(String::from_utf8(output.stdout).unwrap().lines().count(), 2);
-    portwatch()
-        .args(["-t", "-F", "/nonexistent/filter"])
-        .assert()
-        .code(2)
-        .stderr(first_line_contains("cannot read filter file /nonexistent/filter"));
 }
 
 #[test]
 fn colour_only_when_asked_or_on_a_terminal_without_no_color() {
-    let dump = shared("interop/ss1.dump");
+    portwatch()
+        .args(["--color", "sometimes"])
+        .assert()
+        .code(2)
+        .stderr(first_line_contains("portwatch: error"));
+    let Some(dump) =
+        shared_file("interop/ss1.dump", "colour_only_when_asked_or_on_a_terminal_without_no_color")
+    else {
+        return;
+    };
     let dump = dump.to_str().unwrap();
     let run =
         |args: &[&str]| String::from_utf8(portwatch().args(args).output().unwrap().stdout).unwrap();
@@ -180,9 +187,4 @@ fn colour_only_when_asked_or_on_a_terminal_without_no_color() {
     };
     assert!(on_a_terminal(None).contains("\x1b[32mLISTEN"));
     assert!(!on_a_terminal(Some("1")).contains('\x1b'), "NO_COLOR turns colour off");
-    portwatch()
-        .args(["--color", "sometimes"])
-        .assert()
-        .code(2)
-        .stderr(first_line_contains("portwatch: error"));
 }

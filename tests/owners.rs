@@ -548,7 +548,7 @@ fn pids_equal_ss_pids_for_own_sockets() {
     let first = Holder::spawn(&names.program("pw-diff-a"), "tcp4,tcp6,share", None);
     let second = Holder::spawn(&names.program("pw-diff-b"), "tcp4", None);
     let ss = Command::new("ss").args(["-tanpH"]).output().unwrap();
-    let ss = String::from_utf8(ss.stdout).unwrap();
+    let ss = common::text(&ss.stdout);
     let rows = json_rows(&["-tanp", "--json"]);
     for (holder, kind, family) in
         [(&first, "tcp4", "inet"), (&first, "tcp6", "inet6"), (&second, "tcp4", "inet")]
@@ -717,7 +717,7 @@ fn unix_sockets_with_path_abstract_name_type_state_and_owner() {
     assert_eq!(datagram["processes"][0]["name"], "pw-unix-test");
 
     let ours = stdout_of(&["-xa"]);
-    let ss = String::from_utf8(Command::new("ss").arg("-xa").output().unwrap().stdout).unwrap();
+    let ss = common::text(&Command::new("ss").arg("-xa").output().unwrap().stdout);
     for name in [path.to_str().unwrap().to_owned(), format!("@{abstract_name}")] {
         let row = |table: &str| -> Vec<String> {
             let line = table.lines().find(|l| l.split_whitespace().any(|w| w == name)).unwrap();

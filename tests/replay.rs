@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{fixture, json_row_set, json_rows, portwatch, shared, ss_rows, stdout_of};
+use common::{fixture, json_row_set, json_rows, portwatch, shared_file, ss_rows, stdout_of};
 use predicates::str::contains;
 
 fn path(p: &std::path::Path) -> &str {
@@ -14,7 +14,10 @@ fn path(p: &std::path::Path) -> &str {
 
 #[test]
 fn iproute2_ss1_dump_shows_both_of_its_dumps() {
-    let dump = shared("interop/ss1.dump");
+    let Some(dump) = shared_file("interop/ss1.dump", "iproute2_ss1_dump_shows_both_of_its_dumps")
+    else {
+        return;
+    };
     let table = stdout_of(&["--from", path(&dump), "-tan"]);
     assert_eq!(
         table,
@@ -33,7 +36,7 @@ ESTAB  0      0      [fec0:42::24]:22    [fec0:42::1]:44248
 
 #[test]
 fn ss1_dump_json_and_selection() {
-    let dump = shared("interop/ss1.dump");
+    let Some(dump) = shared_file("interop/ss1.dump", "ss1_dump_json_and_selection") else { return };
     let rows = json_rows(&["--from", path(&dump), "-ta", "--json"]);
     assert_eq!(rows.len(), 7);
     assert_eq!(rows[0]["inode"], 411);
@@ -151,7 +154,9 @@ fn record_then_replay_round_trips() {
 /// matches `dport = 22` too: those cases expect one more row.
 #[test]
 fn iproute2_ssfilter_cases_on_ss1_dump() {
-    let dump = shared("interop/ss1.dump");
+    let Some(dump) = shared_file("interop/ss1.dump", "iproute2_ssfilter_cases_on_ss1_dump") else {
+        return;
+    };
     let listen = "LISTEN 0 128 0.0.0.0:22 0.0.0.0:*";
     let to_22 = "ESTAB 0 0 10.0.0.1:36266 10.0.0.1:22";
     let to_50312 = "ESTAB 0 0 10.0.0.1:22 10.0.0.2:50312";

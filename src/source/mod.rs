@@ -315,16 +315,15 @@ fn describe(request: &DumpRequest) -> String {
     }
 }
 
-/// Lists the selected sockets from a recording (see [`recording`]).
+/// Lists the selected sockets from a recording (see [`recording`]); `-`
+/// reads it from standard input.
 pub fn list_recorded(
     input: &mut dyn Read,
     selection: &Selection,
     filter: Option<&SocketFilter>,
     sink: &mut Sink<'_>,
 ) -> Result<Outcome> {
-    let mut bytes = Vec::new();
-    input.read_to_end(&mut bytes)?;
-    list_recording(&bytes, selection, filter, sink)
+    RecordingReader::new(input).replay(selection, filter, sink)
 }
 
 /// Lists the selected sockets from the bytes of a recording.
@@ -334,30 +333,7 @@ pub fn list_recording(
     filter: Option<&SocketFilter>,
     sink: &mut Sink<'_>,
 ) -> Result<Outcome> {
-    let mut reader = RecordingReader::new(bytes);
-    let decoder = SocketDecoder { details: selection.details };
-    let mut outcome = Outcome::default();
-    let mut on_message = |origin: recording::DumpOrigin, message: &netlink::Message<'_>| {
-        outcome.interrupted |= message.is_interrupted();
-        let Reply::Socket(payload) = message.reply else {
-            return Ok(());
-        };
-        if !selection.netids.contains(&origin.netid) {
-            return Ok(());
-        }
-        match decoder.decode(origin.netid, payload).map(Socket::Inet) {
-            Ok(socket) if selection.matches(&socket) && SocketFilter::matches(filter, &socket) => {
-                sink(socket)
-            }
-            Ok(_) => Ok(()),
-            Err(_) => {
-                outcome.undecodable += 1;
-                Ok(())
-            }
-        }
-    };
-    while reader.next_dump(&mut on_message)?.is_some() {}
-    Ok(outcome)
+    RecordingReader::new(bytes).replay(selection, filter, sink)
 }
 
 /// Records the selected dumps from the running kernel to `out`.

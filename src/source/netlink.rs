@@ -36,7 +36,7 @@ pub const RECV_BUFFER_LEN: usize = 64 * 1024;
 const INET_DIAG_CGROUP_ID: u16 = 21;
 
 /// struct nlmsghdr.
-const NETLINK_HEADER_LEN: usize = 16;
+pub const NETLINK_HEADER_LEN: usize = 16;
 
 /// The fixed part of an inet_diag_msg, before its attributes.
 const INET_DIAG_MSG_LEN: usize = 72;
@@ -297,7 +297,13 @@ pub struct Message<'a> {
     pub reply: Reply<'a>,
 }
 
-impl Message<'_> {
+impl<'a> Message<'a> {
+    /// Classifies one message that `bytes` holds whole, as a recording
+    /// hands them over one at a time; anything after its length is ignored.
+    pub fn parse(bytes: &'a [u8]) -> Result<Self, DiagError> {
+        next_message(bytes).map(|(message, _)| message)
+    }
+
     pub fn is_interrupted(&self) -> bool {
         self.flags & NLM_F_DUMP_INTR != 0
     }
@@ -311,11 +317,6 @@ pub struct Messages<'a> {
 impl<'a> Messages<'a> {
     pub fn new(bytes: &'a [u8]) -> Self {
         Messages { rest: bytes }
-    }
-
-    /// What remains after the messages taken so far.
-    pub fn remainder(&self) -> &'a [u8] {
-        self.rest
     }
 }
 
