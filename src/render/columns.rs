@@ -128,22 +128,36 @@ impl ColumnTable {
                 }
             }
             if column_index + 1 == self.columns.len() {
-                for physical in line.split('\n') {
-                    out.write_all(physical.trim_end_matches(' ').as_bytes())?;
-                    out.write_all(b"\n")?;
-                }
-                line.clear();
+                write_row(out, &mut line)?;
             }
         }
         Ok(())
     }
 }
 
+/// Writes a row without trailing spaces on any of its lines (a row has a
+/// second line only with ss's `-m`/`-i`), then empties it for the next.
+fn write_row(out: &mut dyn Write, line: &mut String) -> io::Result<()> {
+    if line.as_bytes().contains(&b'\n') {
+        for physical in line.split('\n') {
+            out.write_all(physical.trim_end_matches(' ').as_bytes())?;
+            out.write_all(b"\n")?;
+        }
+    } else {
+        line.truncate(line.trim_end_matches(' ').len());
+        line.push('\n');
+        out.write_all(line.as_bytes())?;
+    }
+    line.clear();
+    Ok(())
+}
+
 /// The width a cell takes in its column: its first line's, as a last-column
 /// cell may go on below its row (ss's `-i` line).
 fn display_width(cell: &str) -> usize {
-    let first_line = cell.split('\n').next().unwrap_or_default();
-    if first_line.is_ascii() { first_line.len() } else { first_line.chars().count() }
+    let bytes = cell.as_bytes();
+    let end = bytes.iter().position(|&b| b == b'\n').unwrap_or(bytes.len());
+    if bytes[..end].is_ascii() { end } else { cell[..end].chars().count() }
 }
 
 #[cfg(test)]
