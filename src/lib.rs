@@ -70,31 +70,14 @@ fn list_or_record(
     }
 }
 
-/// Words that may start the free arguments of `portwatch [list]`: state
-/// words and the filter language's keywords.
-const FILTER_STARTS: [&str; 13] = [
-    "state",
-    "exclude",
-    "excl",
-    "sport",
-    "dport",
-    "src",
-    "dst",
-    "dev",
-    "fwmark",
-    "cgroup",
-    "autobound",
-    "not",
-    "!",
-];
-
 /// `portwatch lsit`: a first word that is neither a command nor the start
 /// of a state word or filter is a mistyped command, not a filter error.
 fn unknown_command(args: &ListArgs) -> Option<UsageError> {
     let first = args.selection.filter.first()?;
     let word = first.split_whitespace().next()?;
     let plain = !word.is_empty() && word.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
-    if !plain || FILTER_STARTS.contains(&word) {
+    let state_word = matches!(word, "state" | "exclude" | "excl");
+    if !plain || state_word || filter::parse::starts_an_expression(word) {
         return None;
     }
     let commands = ["list", "record", "who", "completions", "man", "help"];

@@ -488,6 +488,15 @@ fn negated(expr: Expr, negate: bool) -> Expr {
     if negate { Expr::Not(Box::new(expr)) } else { expr }
 }
 
+/// Whether an expression may begin with this word: a condition's keyword,
+/// `not`, or `(`.
+pub fn starts_an_expression(word: &str) -> bool {
+    matches!(
+        word,
+        "(" | "sport" | "dport" | "src" | "dst" | "dev" | "fwmark" | "cgroup" | "autobound"
+    ) || is_not(word)
+}
+
 fn is_keyword(token: &str) -> bool {
     matches!(
         token,
