@@ -85,7 +85,13 @@ pub fn run(
     stdout: &mut dyn Write,
     stderr: &mut dyn Write,
 ) -> Result<ExitCode> {
-    let services = Services::load(os.files, os.proc, false);
+    // Only a bare word can be a service name: the other forms need no table.
+    let bare_word =
+        !args.target.contains(['=', ':']) && !args.target.bytes().all(|b| b.is_ascii_digit());
+    let services = match bare_word {
+        true => Services::load(os.files, os.proc, false),
+        false => Services::default(),
+    };
     let target = Target::parse(&args.target, &services)?;
     let netids = Netid::SS_ORDER.to_vec();
     let filter = super::socket_filter(&args.filter, &netids, os, stderr)?;
