@@ -38,6 +38,10 @@ pub enum Command {
     /// Who is on a port, or which sockets a process holds
     #[command(after_help = WHO_EXAMPLES)]
     Who(WhoArgs),
+    /// Audit the listeners: exposed databases, control planes, cleartext logins,
+    /// unowned or suspicious listeners (exit 1: findings at or above --fail-on)
+    #[command(after_help = AUDIT_EXAMPLES)]
+    Audit(AuditArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     #[command(
         after_help = "Example:\n  portwatch completions bash > /etc/bash_completion.d/portwatch"
@@ -70,6 +74,54 @@ Examples:
   portwatch who pid=812        every socket process 812 holds
   portwatch who nginx --json   every socket of processes named nginx
   if portwatch who :5432 >/dev/null; then echo postgres is up; fi";
+
+/// Examples shown by `portwatch audit --help`.
+pub const AUDIT_EXAMPLES: &str = "\
+Examples:
+  portwatch audit                       findings for this host's listeners, as a table
+  portwatch audit --all-netns --json    every namespace, as one JSON document
+  portwatch audit --fail-on medium      exit 1 on any finding of medium severity or worse
+  portwatch audit --fail-on never       report only";
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// Fail (exit 1) on findings at or above this severity: info, low,
+    /// medium, high, critical, or never
+    #[arg(long = "fail-on", value_name = "SEVERITY", default_value = "high")]
+    pub fail_on: String,
+
+    /// Output format
+    #[arg(long = "format", value_name = "FORMAT", conflicts_with = "json")]
+    pub format: Option<AuditFormatArg>,
+
+    /// Short for --format json
+    #[arg(long = "json")]
+    pub json: bool,
+
+    /// Audit inside the named network namespace (/run/netns/NAME)
+    #[arg(short = 'N', long = "net", value_name = "NAME", conflicts_with_all = ["from", "all_netns"])]
+    pub net: Option<String>,
+
+    /// Audit every network namespace on the host
+    #[arg(long = "all-netns", conflicts_with = "from")]
+    pub all_netns: bool,
+
+    /// Audit a recording (`portwatch record`); owner rules cannot be checked
+    #[arg(long = "from", value_name = "FILE")]
+    pub from: Option<PathBuf>,
+
+    /// Colour severities in the table: auto, always, never
+    #[arg(long = "color", value_name = "WHEN", default_value = "auto")]
+    pub color: ColorArg,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AuditFormatArg {
+    /// Findings grouped by severity, with a summary line (default)
+    Table,
+    /// One JSON document: host, time, listeners, findings, summary, limits
+    Json,
+}
 
 #[derive(Debug, Args)]
 pub struct WhoArgs {

@@ -43,8 +43,9 @@ pub const EXIT_STATUSES: [ExitStatus; 4] = [
     },
     ExitStatus {
         code: ExitCode::NothingFound,
-        summary: "who: nothing matches",
-        meaning: "`who`: nothing matches",
+        summary: "who: nothing matches; audit: findings at or above --fail-on",
+        meaning: "`who`: nothing matches; `audit`: a finding at or above `--fail-on` (default \
+            `high`)",
     },
     ExitStatus {
         code: ExitCode::Error,
@@ -60,7 +61,9 @@ pub const EXIT_STATUSES: [ExitStatus; 4] = [
             interrupted (`NLM_F_DUMP_INTR`, sockets may be missing or repeated), some \
             replies could not be decoded, or `--all-netns` could not list every network \
             namespace (each is named, with the reason); a warning on stderr says which. \
-            `who` exits 3, not 1, when nothing matched in an incomplete listing",
+            `who` exits 3, not 1, when nothing matched in an incomplete listing; `audit` exits 3 \
+            when no finding reached `--fail-on` but it could not see everything (owners \
+            hidden, namespaces not entered, a recording), which its report states",
     },
 ];
 

@@ -1,5 +1,6 @@
 //! portwatch: a Linux port auditor. `main.rs` only calls [`run`].
 
+pub mod audit;
 pub mod cli;
 pub mod commands;
 pub mod exit;
@@ -44,6 +45,7 @@ pub fn run(
             commands::record::run(&args.file, &args.selection, os, stderr)
         }
         Some(Command::Who(args)) => commands::who::run(args, os, stdout, stderr),
+        Some(Command::Audit(args)) => commands::audit::run(args, os, stdout, stderr),
         Some(Command::Completions { shell }) => commands::docs::completions(*shell, stdout),
         Some(Command::Man) => commands::docs::man(stdout),
     };
@@ -80,7 +82,7 @@ fn unknown_command(args: &ListArgs) -> Option<UsageError> {
     if !plain || state_word || filter::parse::starts_an_expression(word) {
         return None;
     }
-    let commands = ["list", "record", "who", "completions", "man", "help"];
+    let commands = ["list", "record", "who", "audit", "completions", "man", "help"];
     let closest = commands
         .iter()
         .map(|command| (strsim::jaro_winkler(word, command), command))

@@ -1,5 +1,6 @@
 //! What each subcommand does with its parsed arguments.
 
+pub mod audit;
 pub mod docs;
 pub mod list;
 pub mod record;

@@ -4,6 +4,7 @@
 //! A socket is either an inet socket ([`InetSocket`]: TCP, UDP, raw) or a
 //! UNIX socket ([`UnixSocket`]); each carries only the fields its kind has.
 
+pub mod audit;
 pub mod details;
 pub mod key;
 pub mod process;

@@ -87,6 +87,8 @@ pub struct Process {
     /// /proc/PID/exe, without the kernel's ` (deleted)` suffix.
     pub exe: Option<Text>,
     pub exe_deleted: Option<bool>,
+    /// The working directory (/proc/PID/cwd), when readable.
+    pub cwd: Option<Text>,
     /// The effective uid.
     pub uid: Option<u32>,
     pub user: Option<String>,
@@ -158,6 +160,10 @@ struct ProcessJson<'a> {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     exe_hex: Option<String>,
     exe_deleted: Option<bool>,
+    #[serde(default)]
+    cwd: Option<Cow<'a, str>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    cwd_hex: Option<String>,
     uid: Option<u32>,
     user: Option<Cow<'a, str>>,
     unit: Option<Cow<'a, str>>,
@@ -184,6 +190,8 @@ impl<'a> ProcessJson<'a> {
             exe: process.exe.as_ref().map(Text::lossy),
             exe_hex: process.exe.as_ref().and_then(Text::hex_if_not_utf8),
             exe_deleted: process.exe_deleted,
+            cwd: process.cwd.as_ref().map(Text::lossy),
+            cwd_hex: process.cwd.as_ref().and_then(Text::hex_if_not_utf8),
             uid: process.uid,
             user: process.user.as_deref().map(Cow::Borrowed),
             unit: process.unit.as_deref().map(Cow::Borrowed),
@@ -209,6 +217,7 @@ impl<'a> ProcessJson<'a> {
             argv,
             exe: exact(self.exe, self.exe_hex, "exe")?,
             exe_deleted: self.exe_deleted,
+            cwd: exact(self.cwd, self.cwd_hex, "cwd")?,
             uid: self.uid,
             user: self.user.map(Cow::into_owned),
             unit: self.unit.map(Cow::into_owned),

@@ -170,11 +170,22 @@ fn scan_part(proc: &dyn ProcFs, pids: &[u32]) -> ScanPart {
         };
         let mut fds: Vec<u32> = fds.iter().filter_map(|fd| fd.to_str()?.parse().ok()).collect();
         fds.sort_unstable();
+        let mut unreadable = false;
         for fd in fds {
-            let Ok(target) = proc.read_link(&fd_dir.join(fd.to_string())) else { continue };
+            let target = match proc.read_link(&fd_dir.join(fd.to_string())) {
+                Ok(target) => target,
+                Err(error) => {
+                    // Gone meanwhile is normal; refused means this process is hidden.
+                    unreadable |= error.kind() == io::ErrorKind::PermissionDenied;
+                    continue;
+                }
+            };
             if let Some(inode) = socket_inode(&target) {
                 part.holders.push((inode, Descriptor { pid, fd }));
             }
+        }
+        if unreadable {
+            part.hidden_processes += 1;
         }
     }
     part

@@ -43,6 +43,10 @@ pub fn read(
         }
         Err(_) => (None, None),
     };
+    let cwd = proc.read_link(&proc_path(pid, "cwd")).ok().map(|path| {
+        use std::os::unix::ffi::OsStrExt;
+        Text::from(path.as_os_str().as_bytes().to_vec())
+    });
     let uid = text("status").and_then(|status| effective_uid(&status));
     let placement = text("cgroup").map(|file| cgroup::placement(&file)).unwrap_or_default();
     Process {
@@ -51,6 +55,7 @@ pub fn read(
         argv,
         exe,
         exe_deleted,
+        cwd,
         uid,
         user: uid.and_then(user_name),
         unit: placement.unit,

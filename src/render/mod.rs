@@ -2,6 +2,7 @@
 //! sockets one at a time and writes text to any `impl Write`; none reads
 //! /proc, a resolver or a file (the inventory added everything before).
 
+pub mod audit;
 pub mod columns;
 pub mod details;
 pub mod escape;

@@ -102,6 +102,10 @@ impl Environment for Host {
     fn effective_uid(&self) -> u32 {
         nix::unistd::geteuid().as_raw()
     }
+
+    fn now(&self) -> std::time::SystemTime {
+        std::time::SystemTime::now()
+    }
 }
 
 const NAMED_NETNS_DIR: &str = "/run/netns";

@@ -56,6 +56,8 @@ pub trait Environment: Sync {
     fn stdout_is_terminal(&self) -> bool;
     fn env_var(&self, name: &str) -> Option<String>;
     fn effective_uid(&self) -> u32;
+    /// The wall clock (an audit's time stamp).
+    fn now(&self) -> std::time::SystemTime;
 }
 
 /// Network namespaces: the named ones, and running work inside one.

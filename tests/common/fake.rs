@@ -238,6 +238,11 @@ impl Environment for FakeSystem {
     fn effective_uid(&self) -> u32 {
         0
     }
+
+    /// 2026-11-22T10:00:00Z, always.
+    fn now(&self) -> std::time::SystemTime {
+        std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_795_341_600)
+    }
 }
 
 /// No namespaces but the one the fake host runs in.

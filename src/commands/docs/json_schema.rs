@@ -151,9 +151,9 @@ pub const PROCESS_KEYS: &[JsonKey] = &[
         "`/proc/PID/exe` without the kernel's ` (deleted)` suffix; null when unreadable",
     ),
     key(
-        &["name_hex", "argv_hex", "exe_hex"],
+        &["name_hex", "argv_hex", "exe_hex", "cwd_hex"],
         "string, array of strings",
-        "only when `name`, an argument or `exe` is not UTF-8 (the kernel allows any bytes): \
+        "only when `name`, an argument, `exe` or `cwd` is not UTF-8 (the kernel allows any bytes): \
          the exact bytes in hex (`argv_hex` holds every argument), while the plain key holds \
          the text with U+FFFD for the bytes that are not UTF-8",
     ),
@@ -162,6 +162,7 @@ pub const PROCESS_KEYS: &[JsonKey] = &[
         "bool | null",
         "whether the binary was deleted (replaced by an upgrade, say)",
     ),
+    key(&["cwd"], "string | null", "the working directory (`/proc/PID/cwd`); null when unreadable"),
     key(&["uid"], "number | null", "the effective uid"),
     key(&["user"], "string | null", "its login name, from the user database"),
     key(

@@ -1,0 +1,105 @@
+//! Which sockets are listeners, and who can reach each by its bind address.
+
+use std::net::IpAddr;
+
+use crate::model::audit::{BindScope, Exposure, Listener};
+use crate::model::{IpFamily, Socket, SocketState, Transport};
+
+/// The listening TCP sockets and bound, unconnected UDP sockets among
+/// `sockets`, with their exposure; everything else is dropped.
+pub fn listeners(sockets: Vec<Socket>) -> Vec<Listener> {
+    sockets
+        .into_iter()
+        .filter_map(|socket| match socket {
+            Socket::Inet(inet) if is_listener(&inet) => {
+                let exposure = exposure(&inet);
+                Some(Listener { socket: inet, exposure })
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+fn is_listener(socket: &crate::model::InetSocket) -> bool {
+    match socket.netid {
+        Transport::Tcp => socket.state == SocketState::Listening,
+        Transport::Udp => {
+            socket.state == SocketState::Closed && socket.local.port != 0 && socket.peer.port == 0
+        }
+        Transport::Raw => false,
+    }
+}
+
+/// The bind scope of a listener, and the families it accepts.
+pub fn exposure(socket: &crate::model::InetSocket) -> Exposure {
+    let bind = match socket.local.addr {
+        _ if socket.interface.as_deref() == Some("lo") => BindScope::Loopback,
+        addr if is_loopback(addr) => BindScope::Loopback,
+        addr if addr.is_unspecified() => BindScope::Wildcard,
+        _ => BindScope::Address,
+    };
+    let families = match (socket.family, bind) {
+        (IpFamily::Inet6, BindScope::Wildcard) if socket.is_dual_stack() => IpFamily::ALL.to_vec(),
+        (family, _) => vec![family],
+    };
+    Exposure { bind, families }
+}
+
+/// 127.0.0.0/8, ::1, and IPv4-mapped loopback.
+fn is_loopback(addr: IpAddr) -> bool {
+    match addr {
+        IpAddr::V4(v4) => v4.is_loopback(),
+        IpAddr::V6(v6) => {
+            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{InetEnd, InetSocket};
+
+    fn tcp(addr: &str, v6only: Option<bool>) -> InetSocket {
+        let addr: IpAddr = addr.parse().unwrap();
+        let family = if addr.is_ipv4() { IpFamily::Inet } else { IpFamily::Inet6 };
+        let mut socket = InetSocket::new(Transport::Tcp, family, SocketState::Listening);
+        socket.local = InetEnd::new(addr, 6379);
+        socket.v6only = v6only;
+        socket
+    }
+
+    #[test]
+    fn bind_scopes() {
+        let scope = |addr, v6only| exposure(&tcp(addr, v6only));
+        assert_eq!(scope("127.0.0.1", None).bind, BindScope::Loopback);
+        assert_eq!(scope("::1", Some(true)).bind, BindScope::Loopback);
+        assert_eq!(scope("::ffff:127.0.0.5", Some(false)).bind, BindScope::Loopback);
+        assert_eq!(scope("10.1.2.3", None).bind, BindScope::Address);
+        assert_eq!(
+            scope("0.0.0.0", None),
+            Exposure { bind: BindScope::Wildcard, families: vec![IpFamily::Inet] }
+        );
+        assert_eq!(scope("::", Some(false)).families, IpFamily::ALL, "dual-stack counts for both");
+        assert_eq!(scope("::", Some(true)).families, [IpFamily::Inet6]);
+        let mut on_lo = tcp("0.0.0.0", None);
+        on_lo.interface = Some("lo".into());
+        assert_eq!(exposure(&on_lo).bind, BindScope::Loopback);
+    }
+
+    #[test]
+    fn only_listeners_and_unconnected_udp() {
+        let mut connected_udp =
+            InetSocket::new(Transport::Udp, IpFamily::Inet, SocketState::Closed);
+        connected_udp.local = InetEnd::new("127.0.0.1".parse().unwrap(), 5000);
+        connected_udp.peer = InetEnd::new("127.0.0.1".parse().unwrap(), 53);
+        let mut bound_udp = connected_udp.clone();
+        bound_udp.peer = InetEnd::any();
+        let mut established = tcp("127.0.0.1", None);
+        established.state = SocketState::Established;
+        let sockets = [tcp("0.0.0.0", None), connected_udp, bound_udp, established];
+        let listed = listeners(sockets.into_iter().map(Socket::Inet).collect());
+        let kinds: Vec<Transport> = listed.iter().map(|l| l.socket.netid).collect();
+        assert_eq!(kinds, [Transport::Tcp, Transport::Udp]);
+    }
+}

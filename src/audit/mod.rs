@@ -1,0 +1,72 @@
+//! `portwatch audit`'s judgement: the inventory's listeners, each with its
+//! exposure, checked against the built-in rules. It reads no kernel and no
+//! /proc of its own: it evaluates records.
+
+pub mod exposure;
+pub mod rules;
+
+use std::collections::BTreeMap;
+
+use crate::model::Socket;
+use crate::model::audit::{AuditReport, AuditSummary, Finding, Listener, Severity};
+pub use rules::OwnerView;
+
+/// What the audit knows besides the sockets.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Context {
+    pub host: String,
+    /// RFC 3339, UTC.
+    pub time: String,
+    pub owners: OwnerView,
+    /// What could not be checked, and why.
+    pub limits: Vec<String>,
+}
+
+/// Audits the listeners among `sockets`.
+pub fn audit(sockets: Vec<Socket>, context: Context) -> AuditReport {
+    let listeners = exposure::listeners(sockets);
+    let mut findings: Vec<Finding> =
+        listeners.iter().flat_map(|listener| rules::check(listener, context.owners)).collect();
+    sort(&mut findings);
+    let summary = summarize(&listeners, &findings);
+    AuditReport {
+        host: context.host,
+        time: context.time,
+        listeners,
+        findings,
+        summary,
+        limits: context.limits,
+    }
+}
+
+/// Most severe first; then by listener, so that two runs list alike.
+pub fn sort(findings: &mut [Finding]) {
+    findings.sort_by(|a, b| {
+        (b.severity, listener_order(&a.listener), &a.rule).cmp(&(
+            a.severity,
+            listener_order(&b.listener),
+            &b.rule,
+        ))
+    });
+}
+
+fn listener_order(listener: &Listener) -> crate::model::ListenerKey {
+    listener.socket.listener_key()
+}
+
+fn summarize(listeners: &[Listener], findings: &[Finding]) -> AuditSummary {
+    let mut by_exposure = BTreeMap::new();
+    for listener in listeners {
+        *by_exposure.entry(listener.exposure.bind).or_insert(0) += 1;
+    }
+    let mut by_severity = BTreeMap::new();
+    for finding in findings {
+        *by_severity.entry(finding.severity).or_insert(0) += 1;
+    }
+    AuditSummary { listeners: listeners.len(), by_exposure, findings: by_severity }
+}
+
+/// Whether any finding is at or above `threshold`.
+pub fn fails(report: &AuditReport, threshold: Option<Severity>) -> bool {
+    threshold.is_some_and(|threshold| report.findings.iter().any(|f| f.severity >= threshold))
+}

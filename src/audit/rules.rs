@@ -1,0 +1,410 @@
+//! The built-in rules: each a stable id, a default severity, a description,
+//! the published checks that look for the same thing, and a check that
+//! turns a listener into a finding with a concrete remedy.
+
+use std::ops::RangeInclusive;
+
+use crate::model::audit::{BindScope, Finding, Listener, Severity};
+use crate::model::{Process, Transport};
+
+/// A built-in rule.
+#[derive(Debug)]
+pub struct Rule {
+    pub id: &'static str,
+    pub title: &'static str,
+    pub severity: Severity,
+    pub description: &'static str,
+    pub references: &'static [&'static str],
+}
+
+/// A well-known service by protocol and port range.
+struct Service {
+    name: &'static str,
+    transport: Transport,
+    ports: RangeInclusive<u16>,
+}
+
+const fn tcp(name: &'static str, low: u16, high: u16) -> Service {
+    Service { name, transport: Transport::Tcp, ports: low..=high }
+}
+
+const fn udp(name: &'static str, low: u16, high: u16) -> Service {
+    Service { name, transport: Transport::Udp, ports: low..=high }
+}
+
+const DATASTORES: &[Service] = &[
+    tcp("MySQL/MariaDB", 3306, 3306),
+    tcp("PostgreSQL", 5432, 5432),
+    tcp("Redis", 6379, 6379),
+    tcp("MongoDB", 27017, 27019),
+    tcp("Elasticsearch/OpenSearch", 9200, 9200),
+    tcp("Elasticsearch/OpenSearch transport", 9300, 9300),
+    tcp("Memcached", 11211, 11211),
+    udp("Memcached", 11211, 11211),
+    tcp("CouchDB", 5984, 5984),
+    tcp("Cassandra", 9042, 9042),
+    tcp("Cassandra inter-node", 7000, 7000),
+    tcp("Cassandra JMX", 7199, 7199),
+    tcp("ClickHouse HTTP", 8123, 8123),
+    tcp("ClickHouse", 9000, 9000),
+    tcp("InfluxDB", 8086, 8086),
+    tcp("ZooKeeper", 2181, 2181),
+    tcp("Kafka", 9092, 9092),
+    tcp("RabbitMQ", 5672, 5672),
+    tcp("RabbitMQ management", 15672, 15672),
+];
+
+const DOCKER_PLAIN: &[Service] = &[tcp("Docker API without TLS", 2375, 2375)];
+
+const CONTROL_PLANES: &[Service] = &[
+    tcp("Docker API over TLS", 2376, 2376),
+    tcp("etcd", 2379, 2380),
+    tcp("kubelet", 10250, 10250),
+    tcp("kubelet read-only", 10255, 10255),
+    tcp("containerd CRI stream server", 10010, 10010),
+];
+
+const CLEARTEXT: &[Service] = &[
+    tcp("telnet", 23, 23),
+    tcp("rexec/rlogin/rsh", 512, 514),
+    tcp("FTP", 21, 21),
+    udp("TFTP", 69, 69),
+];
+
+const LEGACY: &[Service] = &[
+    tcp("rpcbind", 111, 111),
+    udp("rpcbind", 111, 111),
+    tcp("NFS", 2049, 2049),
+    udp("NFS", 2049, 2049),
+    tcp("finger", 79, 79),
+    udp("SNMP", 161, 161),
+    tcp("X11", 6000, 6063),
+    tcp("VNC", 5900, 5999),
+    tcp("RDP", 3389, 3389),
+    tcp("SMB over NetBIOS", 139, 139),
+    tcp("SMB", 445, 445),
+    udp("NetBIOS", 137, 138),
+];
+
+const MTA: &[Service] = &[tcp("SMTP", 25, 25)];
+
+/// Every built-in rule, by id.
+pub const RULES: &[Rule] = &[
+    Rule {
+        id: "docker-api-without-tls",
+        title: "Docker API without TLS beyond loopback",
+        severity: Severity::Critical,
+        description: "The Docker daemon's plain TCP API (2375) gives anyone who reaches it root \
+                      on the host, without authentication.",
+        references: &["CIS Docker Benchmark: Docker daemon TCP socket only with TLS"],
+    },
+    Rule {
+        id: "exposed-datastore",
+        title: "Database, cache or search engine beyond loopback",
+        severity: Severity::High,
+        description: "Databases, caches, message brokers and search engines (MySQL, PostgreSQL, \
+                      Redis, MongoDB, Elasticsearch, Memcached, CouchDB, Cassandra, ClickHouse, \
+                      InfluxDB, ZooKeeper, Kafka, RabbitMQ) listen beyond loopback: they are \
+                      rarely meant to be reached from the network, and several accept \
+                      unauthenticated clients by default.",
+        references: &["lynis DBS-1884 (Redis)", "lynis DBS-1888", "lynis DBS-1820 (MongoDB)"],
+    },
+    Rule {
+        id: "exposed-control-plane",
+        title: "Container or cluster control plane beyond loopback",
+        severity: Severity::High,
+        description: "The Docker API over TLS (2376), etcd (2379, 2380), the kubelet (10250, \
+                      read-only 10255) or containerd's CRI stream server (10010) listen beyond \
+                      loopback.",
+        references: &["CIS Kubernetes Benchmark: kubelet read-only port disabled"],
+    },
+    Rule {
+        id: "cleartext-login",
+        title: "Cleartext remote login or file transfer",
+        severity: Severity::High,
+        description: "telnet, rsh/rlogin/rexec, FTP or TFTP listen beyond loopback: passwords \
+                      and data cross the network unencrypted.",
+        references: &["CIS Distribution Independent Linux: telnet, rsh and FTP servers not in use"],
+    },
+    Rule {
+        id: "legacy-service",
+        title: "Legacy or rarely needed network service",
+        severity: Severity::Medium,
+        description: "rpcbind, NFS, finger, SNMP, X11, VNC, RDP, SMB or NetBIOS listen beyond \
+                      loopback.",
+        references: &["CIS Distribution Independent Linux: special purpose services not in use"],
+    },
+    Rule {
+        id: "nonlocal-mta",
+        title: "Mail transfer agent beyond loopback",
+        severity: Severity::Medium,
+        description: "An MTA listens on port 25 beyond loopback; a host that only sends mail \
+                      needs it on loopback alone.",
+        references: &[
+            "ComplianceAsCode has_nonlocal_mta",
+            "CIS: mail transfer agent configured for local-only mode",
+        ],
+    },
+    Rule {
+        id: "unowned-listener",
+        title: "Listener no visible process holds",
+        severity: Severity::Medium,
+        description: "No process holds this listening socket although every process could be \
+                      seen: kernel-owned (NFS, a tunnel) or held through a descriptor passed \
+                      away; worth knowing what it is.",
+        references: &["osquery incident-response pack: listening ports without a process"],
+    },
+    Rule {
+        id: "deleted-binary",
+        title: "Listener held by a deleted binary",
+        severity: Severity::Medium,
+        description: "The process that holds the listener runs a binary that has since been \
+                      deleted: upgraded but not restarted, or a program that deleted itself.",
+        references: &[],
+    },
+    Rule {
+        id: "binary-in-temporary-directory",
+        title: "Listener held by a program in a temporary or hidden directory",
+        severity: Severity::High,
+        description: "The holder's binary or working directory is under /tmp, /var/tmp, \
+                      /dev/shm or a hidden directory, where services do not live and droppers \
+                      do.",
+        references: &[],
+    },
+    Rule {
+        id: "ssh-on-default-port",
+        title: "SSH on port 22 on every address",
+        severity: Severity::Info,
+        description: "sshd listens on port 22 on every address. Moving the port is not \
+                      security, but hardening guides ask where it stands.",
+        references: &[],
+    },
+    Rule {
+        id: "dual-stack-wildcard",
+        title: "IPv6 wildcard listener that also accepts IPv4",
+        severity: Severity::Info,
+        description: "A `*` listener (:: without IPV6_V6ONLY) accepts IPv4 too: firewall rules \
+                      for one family do not cover it.",
+        references: &[],
+    },
+];
+
+/// The rule with this id.
+pub fn rule(id: &str) -> Option<&'static Rule> {
+    RULES.iter().find(|rule| rule.id == id)
+}
+
+/// What the listeners' owners could tell: whether they were looked up and
+/// whether every process could be seen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OwnerView {
+    pub looked_up: bool,
+    pub all_visible: bool,
+}
+
+/// Every built-in finding for one listener.
+pub fn check(listener: &Listener, owners: OwnerView) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    let beyond_loopback = listener.exposure.bind != BindScope::Loopback;
+    let port_rules: [(&str, &[Service]); 6] = [
+        ("docker-api-without-tls", DOCKER_PLAIN),
+        ("exposed-datastore", DATASTORES),
+        ("exposed-control-plane", CONTROL_PLANES),
+        ("cleartext-login", CLEARTEXT),
+        ("legacy-service", LEGACY),
+        ("nonlocal-mta", MTA),
+    ];
+    for (id, services) in port_rules {
+        if let Some(service) =
+            services.iter().find(|s| s.matches(listener)).filter(|_| beyond_loopback)
+        {
+            let why = format!(
+                "{} ({}) listens on {}",
+                service.name,
+                port_text(listener),
+                where_text(listener)
+            );
+            findings.push(finding(id, listener, why, bind_remedy(listener)));
+        }
+    }
+    let holders = holders(listener);
+    if owners.looked_up && owners.all_visible && holders.is_empty() {
+        let why =
+            format!("nothing visible holds {} on {}", port_text(listener), where_text(listener));
+        findings.push(finding("unowned-listener", listener, why, "find what the kernel or a passed descriptor keeps open: check NFS, tunnels and socket-activated units (`systemctl list-sockets`)".into()));
+    }
+    for process in &holders {
+        if process.exe_deleted == Some(true) {
+            let why = format!(
+                "{} holds {} and runs a deleted binary, {}",
+                who(process),
+                port_text(listener),
+                exe_text(process)
+            );
+            let remedy = match &process.unit {
+                Some(unit) => format!(
+                    "restart it onto the installed binary: `systemctl restart {unit}`, or find out why its binary is gone"
+                ),
+                None => format!(
+                    "restart process {} onto the installed binary, or find out why its binary is gone",
+                    process.pid
+                ),
+            };
+            findings.push(finding("deleted-binary", listener, why, remedy));
+        }
+        if let Some(place) = suspicious_place(process) {
+            let why = format!("{} holds {} and {place}", who(process), port_text(listener));
+            let remedy = format!(
+                "find out what process {} is and why it runs from there; stop it if nobody installed it",
+                process.pid
+            );
+            findings.push(finding("binary-in-temporary-directory", listener, why, remedy));
+        }
+    }
+    let socket = &listener.socket;
+    if socket.netid == Transport::Tcp
+        && socket.local.port == 22
+        && listener.exposure.bind == BindScope::Wildcard
+    {
+        let why = format!("SSH listens on port 22 on {}", where_text(listener));
+        findings.push(finding("ssh-on-default-port", listener, why, "nothing to fix; if you move it, change `Port` in /etc/ssh/sshd_config and the firewall together".into()));
+    }
+    if listener.exposure.bind == BindScope::Wildcard && listener.exposure.families.len() > 1 {
+        let why = format!("{} listens on `*`, IPv6 and IPv4 alike", port_text(listener));
+        findings.push(finding("dual-stack-wildcard", listener, why, "make sure the firewall covers both families (`inet` tables in nftables), or bind the service to the family it needs".into()));
+    }
+    findings
+}
+
+impl Service {
+    fn matches(&self, listener: &Listener) -> bool {
+        listener.socket.netid == self.transport && self.ports.contains(&listener.socket.local.port)
+    }
+}
+
+fn finding(id: &str, listener: &Listener, message: String, remedy: String) -> Finding {
+    let rule = rule(id);
+    Finding {
+        rule: id.to_owned(),
+        severity: rule.map_or(Severity::Medium, |rule| rule.severity),
+        title: rule.map_or("", |rule| rule.title).to_owned(),
+        message: format!("{message}{}", holder_text(listener)),
+        remedy,
+        references: rule
+            .map_or(&[][..], |rule| rule.references)
+            .iter()
+            .map(|r| r.to_string())
+            .collect(),
+        listener: listener.clone(),
+        policy_line: None,
+    }
+}
+
+fn holders(listener: &Listener) -> Vec<&Process> {
+    let owners = listener.socket.owners.as_ref();
+    owners
+        .map(|o| o.processes.iter().map(|holder| holder.process.as_ref()).collect())
+        .unwrap_or_default()
+}
+
+/// `6379/tcp`.
+fn port_text(listener: &Listener) -> String {
+    format!("{}/{}", listener.socket.local.port, listener.socket.netid.as_str())
+}
+
+/// `0.0.0.0 (every IPv4 address)`, `10.0.0.5`, `* (every address, IPv6 and IPv4)`.
+fn where_text(listener: &Listener) -> String {
+    let addr = listener.socket.local.addr;
+    match listener.exposure.bind {
+        BindScope::Wildcard if listener.exposure.families.len() > 1 => {
+            "* (every address, IPv6 and IPv4)".into()
+        }
+        BindScope::Wildcard => format!("{addr} (every address)"),
+        _ => addr.to_string(),
+    }
+}
+
+fn who(process: &Process) -> String {
+    format!("{} (pid {})", process.display_name(), process.pid)
+}
+
+fn exe_text(process: &Process) -> String {
+    process.exe.as_ref().map_or("an unreadable binary".into(), |exe| exe.lossy().into_owned())
+}
+
+/// `; held by redis-server (pid 812, user redis, unit redis-server.service)`.
+fn holder_text(listener: &Listener) -> String {
+    let Some(process) = holders(listener).first().copied() else { return String::new() };
+    let mut parts = vec![format!("pid {}", process.pid)];
+    if let Some(user) = &process.user {
+        parts.push(format!("user {user}"));
+    }
+    if let Some(unit) = &process.unit {
+        parts.push(format!("unit {unit}"));
+    }
+    if let Some(container) = &process.container {
+        parts.push(format!("{} container {}", container.runtime, short_id(&container.id)));
+    }
+    format!("; held by {} ({})", process.display_name(), parts.join(", "))
+}
+
+fn short_id(id: &str) -> &str {
+    id.get(..12).unwrap_or(id)
+}
+
+/// Where a holder runs from, when that is a temporary or hidden directory.
+fn suspicious_place(process: &Process) -> Option<String> {
+    let exe = process.exe.as_ref().map(|exe| exe.lossy().into_owned());
+    let cwd = process.cwd.as_ref().map(|cwd| cwd.lossy().into_owned());
+    if let Some(exe) = exe.filter(|exe| is_suspicious(exe)) {
+        return Some(format!("runs {exe}"));
+    }
+    cwd.filter(|cwd| is_suspicious(cwd)).map(|cwd| format!("works in {cwd}"))
+}
+
+fn is_suspicious(path: &str) -> bool {
+    let temporary = ["/tmp", "/var/tmp", "/dev/shm"].iter().any(|dir| {
+        path == *dir || path.strip_prefix(dir).is_some_and(|rest| rest.starts_with('/'))
+    });
+    let hidden = path.split('/').any(|part| part.starts_with('.') && part != "." && part != "..");
+    temporary || hidden
+}
+
+/// Stop the service, bind it to loopback, or restrict the port.
+fn bind_remedy(listener: &Listener) -> String {
+    let socket = &listener.socket;
+    let (port, proto) = (socket.local.port, socket.netid.as_str());
+    let loopback = if socket.family == crate::model::IpFamily::Inet6 { "::1" } else { "127.0.0.1" };
+    let stop = match holders(listener).first().and_then(|p| p.unit.as_deref()) {
+        Some(unit) => format!("if it is not needed, `systemctl disable --now {unit}`; "),
+        None => String::new(),
+    };
+    format!(
+        "{stop}if only this host uses it, bind it to {loopback} in the service's configuration; \
+         otherwise let the firewall admit only its clients and then drop the rest: \
+         `nft add rule inet filter input {proto} dport {port} drop`"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_rule_is_named_once() {
+        let mut ids: Vec<&str> = RULES.iter().map(|rule| rule.id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), RULES.len());
+    }
+
+    #[test]
+    fn temporary_and_hidden_places() {
+        for path in ["/tmp/x", "/var/tmp/a/b", "/dev/shm/y", "/home/u/.cache/evil", "/tmp"] {
+            assert!(is_suspicious(path), "{path}");
+        }
+        for path in ["/usr/sbin/sshd", "/tmpfoo/x", "/srv/app", "/"] {
+            assert!(!is_suspicious(path), "{path}");
+        }
+    }
+}
