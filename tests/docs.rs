@@ -13,10 +13,12 @@ use std::process::{Command, Output, Stdio};
 
 use common::stdout_of;
 use portwatch::commands::docs::text::{self, Block};
-use portwatch::commands::docs::{exit_statuses_help, exit_statuses_table, filters, json_schema};
+use portwatch::commands::docs::{
+    audit_json, exit_statuses_help, exit_statuses_table, filters, json_schema,
+};
 use portwatch::exit::EXIT_STATUSES;
 
-const SUBCOMMANDS: [&str; 5] = ["list", "record", "who", "completions", "man"];
+const SUBCOMMANDS: [&str; 6] = ["list", "record", "who", "audit", "completions", "man"];
 
 /// Runs `man` on the page `portwatch man` prints, with `options`.
 fn man_on_the_page(options: &[&str]) -> Output {
@@ -187,7 +189,8 @@ fn every_subcommand_has_examples_in_its_help() {
 
 #[test]
 fn every_reference_text_closes_its_marks() {
-    let sections = [filters::section(), json_schema::section(), vec![exit_table()]];
+    let sections =
+        [filters::section(), json_schema::section(), audit_json::section(), vec![exit_table()]];
     for block in sections.iter().flatten() {
         for text in markup_of(block) {
             assert!(text::marks_are_balanced(&text), "{text}");
@@ -216,6 +219,11 @@ fn readme_exit_codes_are_exit_rs_table() {
 #[test]
 fn readme_filters_are_the_man_pages() {
     assert_readme_section("Filters", &filters::section(), "src/commands/docs/filters.rs");
+}
+
+#[test]
+fn readme_audit_json_is_the_man_pages() {
+    assert_readme_section("Audit JSON", &audit_json::section(), "src/commands/docs/audit_json.rs");
 }
 
 #[test]

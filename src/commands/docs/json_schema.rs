@@ -13,7 +13,11 @@ pub struct JsonKey {
     pub meaning: &'static str,
 }
 
-const fn key(names: &'static [&'static str], kind: &'static str, meaning: &'static str) -> JsonKey {
+pub const fn key(
+    names: &'static [&'static str],
+    kind: &'static str,
+    meaning: &'static str,
+) -> JsonKey {
     JsonKey { names, kind, meaning }
 }
 

@@ -30,6 +30,7 @@ pub fn render(mut command: clap::Command, out: &mut dyn Write) -> io::Result<()>
     commands_section(&mut page, &command);
     blocks_section(&mut page, "FILTERS", &filters::section());
     blocks_section(&mut page, "JSON OUTPUT", &json_schema::section());
+    blocks_section(&mut page, "AUDIT JSON", &super::audit_json::section());
     blocks_section(&mut page, "EXIT STATUS", &[Block::Table(exit_statuses_table())]);
     examples_section(&mut page);
     see_also_section(&mut page);

@@ -3,6 +3,7 @@
 //! crate's reference tables, so they never drift from the real flags,
 //! exit codes, filter grammar and JSON keys.
 
+pub mod audit_json;
 pub mod filters;
 pub mod json_schema;
 mod man_page;
@@ -19,7 +20,7 @@ use text::Table;
 
 /// The subcommands whose `--help` lists the exit statuses, besides
 /// `portwatch --help`: those whose exit status scripts test.
-const HELP_WITH_EXIT_STATUSES: [&str; 2] = ["list", "who"];
+const HELP_WITH_EXIT_STATUSES: [&str; 3] = ["list", "who", "audit"];
 
 /// The clap command to parse with: [`Cli`]'s, with the exit statuses
 /// after the examples of `--help`.

@@ -1,0 +1,64 @@
+//! The audit's JSON document (`portwatch audit --json`): the manual page's
+//! AUDIT JSON and README's "Audit JSON". A key added to the report gets a
+//! row here, and the same row in README (a test compares them).
+
+use super::json_schema::{JsonKey, key, key_table};
+use super::text::Block;
+
+/// The keys of the report.
+pub const REPORT_KEYS: &[JsonKey] = &[
+    key(&["host"], "string", "the host name (the kernel's, for the namespace audited)"),
+    key(&["time"], "string", "when the audit ran, RFC 3339 in UTC"),
+    key(
+        &["listeners"],
+        "array",
+        "every listening TCP and bound, unconnected UDP socket: the socket's keys as in `list \
+         --json`, with `processes` when owners were looked up, and `exposure`",
+    ),
+    key(
+        &["listeners[].exposure"],
+        "object",
+        r#"`{"bind": "loopback" | "address" | "wildcard", "families": ["inet", "inet6"]}`: a dual-stack `*` listener lists both families"#,
+    ),
+    key(&["findings"], "array", "most severe first (see below)"),
+    key(
+        &["summary"],
+        "object",
+        r#"`{"listeners": N, "by_exposure": {"wildcard": N, ...}, "findings": {"high": N, ...}}`"#,
+    ),
+    key(
+        &["limits"],
+        "array of strings",
+        "what the audit could not check, and why (owners hidden, namespaces not entered, a \
+         recording); when not empty, the exit status is 3 unless a finding reached `--fail-on`",
+    ),
+];
+
+/// The keys of each finding.
+pub const FINDING_KEYS: &[JsonKey] = &[
+    key(&["rule"], "string", "the rule's stable id, such as `exposed-datastore`"),
+    key(&["severity"], "string", "`info`, `low`, `medium`, `high` or `critical`"),
+    key(&["title"], "string", "the rule's title"),
+    key(&["message"], "string", "why this listener is a finding, naming it and its holder"),
+    key(&["remedy"], "string", "what to do, from what is known: the unit, the bind, the port"),
+    key(&["references"], "array of strings", "published checks of the same thing"),
+    key(&["listener"], "object", "the listener, as in `listeners`"),
+    key(
+        &["policy_line"],
+        "number",
+        "only with `--policy`: the line of the policy entry that matters",
+    ),
+];
+
+/// The section, in order.
+pub fn section() -> Vec<Block> {
+    vec![
+        Block::Paragraph(
+            "`portwatch audit --json` writes one document; keys are always present unless \
+             marked otherwise, and never change meaning.",
+        ),
+        Block::Table(key_table(REPORT_KEYS)),
+        Block::Paragraph("Each finding:"),
+        Block::Table(key_table(FINDING_KEYS)),
+    ]
+}
