@@ -8,7 +8,7 @@
 //! audit). [`stream`] hands records over one at a time, so a listing of any
 //! size runs in bounded memory; [`snapshot`] collects them.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -84,13 +84,25 @@ pub struct Inventory {
     pub outcome: Outcome,
 }
 
-/// Lists the request's sockets into memory.
+/// Lists the request's sockets into memory. Owners are looked up after the
+/// listing, for the listed sockets alone.
 pub fn snapshot(os: &Os<'_>, request: &Request) -> Result<Inventory> {
+    let without_owners =
+        Request { enrich: Enrich { owners: false, ..request.enrich }, ..request.clone() };
     let mut sockets = Vec::new();
-    let outcome = stream(os, request, &mut |socket| {
+    let mut outcome = stream(os, &without_owners, &mut |socket| {
         sockets.push(socket);
         Ok(())
     })?;
+    if request.enrich.owners {
+        let wanted: HashSet<u32> = sockets.iter().filter_map(Socket::inode).collect();
+        let mut owners = Owners::scan_for(os.proc, os.users, os.env, Some(&wanted))
+            .context("cannot scan /proc for socket owners")?;
+        for socket in &mut sockets {
+            socket.set_owners(Some(owners.of(socket.inode())));
+        }
+        outcome.owner_hint = owners.hidden_hint();
+    }
     Ok(Inventory { sockets, outcome })
 }
 

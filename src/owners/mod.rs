@@ -5,10 +5,11 @@
 pub mod cgroup;
 pub mod process;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::model::{Holder, Ownership, Process};
 use crate::sys::{Environment, ProcFs, UserDb};
@@ -49,22 +50,38 @@ impl<'s> Owners<'s> {
         user_db: &'s dyn UserDb,
         env: &dyn Environment,
     ) -> io::Result<Owners<'s>> {
+        Owners::scan_for(proc, user_db, env, None)
+    }
+
+    /// Scans /proc/*/fd once, keeping only the holders of `wanted` sockets
+    /// when given (an audit wants its listeners' owners, not every
+    /// connection's). Threads take processes one at a time, so a few
+    /// processes with most of the descriptors do not leave a thread idle.
+    pub fn scan_for(
+        proc: &'s dyn ProcFs,
+        user_db: &'s dyn UserDb,
+        env: &dyn Environment,
+        wanted: Option<&HashSet<u32>>,
+    ) -> io::Result<Owners<'s>> {
         let pids = list_pids(proc)?;
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 4);
-        let chunk = pids.len().div_ceil(threads).max(1);
+        let next = AtomicUsize::new(0);
         let parts: Vec<ScanPart> = std::thread::scope(|scope| {
-            let workers: Vec<_> =
-                pids.chunks(chunk).map(|pids| scope.spawn(move || scan_part(proc, pids))).collect();
+            let workers: Vec<_> = (0..threads)
+                .map(|_| scope.spawn(|| scan_part(proc, &pids, &next, wanted)))
+                .collect();
             workers.into_iter().map(|w| w.join().unwrap_or_default()).collect()
         });
         let mut holders: HashMap<u32, Vec<Descriptor>> = HashMap::new();
         let mut hidden_processes = 0;
-        // Chunks are in pid order, so each socket's holders stay in pid order.
         for part in parts {
             hidden_processes += part.hidden_processes;
             for (inode, holder) in part.holders {
                 holders.entry(inode).or_default().push(holder);
             }
+        }
+        for descriptors in holders.values_mut().filter(|d| d.len() > 1) {
+            descriptors.sort_unstable_by_key(|d| (d.pid, d.fd));
         }
         Ok(Owners {
             proc,
@@ -156,9 +173,14 @@ pub(crate) fn list_pids(proc: &dyn ProcFs) -> io::Result<Vec<u32>> {
 
 /// Reads the descriptors of `pids`. Processes that exit or close descriptors
 /// meanwhile are skipped quietly; unreadable ones are counted as hidden.
-fn scan_part(proc: &dyn ProcFs, pids: &[u32]) -> ScanPart {
+fn scan_part(
+    proc: &dyn ProcFs,
+    pids: &[u32],
+    next: &AtomicUsize,
+    wanted: Option<&HashSet<u32>>,
+) -> ScanPart {
     let mut part = ScanPart::default();
-    for &pid in pids {
+    while let Some(&pid) = pids.get(next.fetch_add(1, Ordering::Relaxed)) {
         let fd_dir = PathBuf::from(format!("/proc/{pid}/fd"));
         let fds = match proc.list_dir(&fd_dir) {
             Ok(fds) => fds,
@@ -180,7 +202,8 @@ fn scan_part(proc: &dyn ProcFs, pids: &[u32]) -> ScanPart {
                     continue;
                 }
             };
-            if let Some(inode) = socket_inode(&target) {
+            let inode = socket_inode(&target).filter(|i| wanted.is_none_or(|w| w.contains(i)));
+            if let Some(inode) = inode {
                 part.holders.push((inode, Descriptor { pid, fd }));
             }
         }
