@@ -3,6 +3,8 @@
 //! address, and a restart that is no change; the file read back by the
 //! library's types; bad files refused with one line and exit 2.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap is a failed test
+
 mod common;
 
 use std::io::{BufRead, BufReader};

@@ -156,6 +156,23 @@ impl Group<'_> {
         self.listeners[0]
     }
 
+    /// ` [pid 812, 813]`: who to look at now (not part of the identity).
+    fn pids(&self) -> String {
+        let pids: BTreeSet<u32> = self
+            .listeners
+            .iter()
+            .filter_map(|listener| listener.socket.owners.as_ref())
+            .flat_map(|ownership| ownership.processes.iter().map(|h| h.process.pid))
+            .collect();
+        match pids.is_empty() {
+            true => String::new(),
+            false => {
+                let pids: Vec<String> = pids.iter().map(u32::to_string).collect();
+                format!(" [pid {}]", pids.join(", "))
+            }
+        }
+    }
+
     fn owners(&self) -> Owners {
         let mut identities = BTreeSet::new();
         for listener in &self.listeners {
@@ -216,9 +233,10 @@ pub fn compare(
         match (then.owners(), current.owners()) {
             (Some(was), Some(is)) if was != is => {
                 let message = format!(
-                    "{key} changed owner {since}: was {}, now {}",
+                    "{key} changed owner {since}: was {}, now {}{}",
                     describe_all(&was),
-                    describe_all(&is)
+                    describe_all(&is),
+                    current.pids()
                 );
                 let remedy = format!(
                     "if the new holder is meant to serve it, accept the change by saving a new \
@@ -273,8 +291,9 @@ pub fn compare(
             let (new_key, group) = new.remove(n);
             gone.remove(g);
             let message = format!(
-                "{} moved {}/{} from {} to {} {since}{}",
+                "{}{} moved {}/{} from {} to {}{} {since}",
                 group.owners().map_or_else(String::new, |o| describe_all(&o)),
+                group.pids(),
                 old_key.port,
                 old_key.netid.as_str(),
                 place(old_key),
@@ -295,7 +314,7 @@ pub fn compare(
             || String::from(" (owner unknown)"),
             |owners| match owners.is_empty() {
                 true => " (no visible process holds it)".into(),
-                false => format!(", held by {}", describe_all(&owners)),
+                false => format!(", held by {}{}", describe_all(&owners), group.pids()),
             },
         );
         let message = format!("{key} is new {since}{holder}");
@@ -369,5 +388,138 @@ fn finding(id: &str, listener: &Listener, message: String, remedy: String) -> Fi
             .collect(),
         listener: listener.clone(),
         policy_line: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::audit::exposure;
+    use crate::model::{
+        Holder, InetEnd, InetSocket, IpFamily, NetnsLabel, Ownership, SocketState, Transport,
+    };
+
+    fn process(pid: u32, name: &str, unit: &str) -> Process {
+        Process {
+            pid,
+            name: Some(name.as_bytes().to_vec().into()),
+            exe: Some(format!("/usr/sbin/{name}").into_bytes().into()),
+            user: Some("root".into()),
+            unit: Some(unit.into()),
+            ..Process::default()
+        }
+    }
+
+    fn listener(
+        addr: &str,
+        port: u16,
+        netns: Option<NetnsLabel>,
+        owner: Option<Process>,
+    ) -> Listener {
+        let addr: std::net::IpAddr = addr.parse().unwrap();
+        let family = if addr.is_ipv4() { IpFamily::Inet } else { IpFamily::Inet6 };
+        let mut socket = InetSocket::new(Transport::Tcp, family, SocketState::Listening);
+        socket.local = InetEnd::new(addr, port);
+        socket.v6only = (family == IpFamily::Inet6).then_some(true);
+        socket.netns = netns.map(Arc::new);
+        socket.owners = owner.map(|process| Ownership {
+            processes: vec![Holder { fd: 3, process: Arc::new(process) }],
+            owner_visible: true,
+        });
+        let exposure = exposure::exposure(&socket);
+        Listener { socket, exposure }
+    }
+
+    fn baseline(listeners: Vec<Listener>) -> Baseline {
+        Baseline {
+            portwatch_baseline: VERSION,
+            host: "h".into(),
+            time: "2026-01-01T00:00:00Z".into(),
+            scope: "own".into(),
+            listeners,
+            limits: Vec::new(),
+        }
+    }
+
+    const OWN: Coverage = Coverage { namespace: Some(NetnsKey::Own), own_inode: None };
+
+    fn rules(comparison: &Comparison) -> Vec<(&str, String)> {
+        let findings = comparison.findings.iter();
+        findings.map(|f| (f.rule.as_str(), f.listener.socket.local.addr.to_string())).collect()
+    }
+
+    #[test]
+    fn a_restart_is_no_change_and_another_unit_is() {
+        let before = baseline(vec![listener("0.0.0.0", 80, None, Some(process(1, "nginx", "a")))]);
+        let restarted = [listener("0.0.0.0", 80, None, Some(process(2, "nginx", "a")))];
+        assert_eq!(compare(&before, "f", &restarted, &OWN), Comparison::default());
+        let other_unit = [listener("0.0.0.0", 80, None, Some(process(2, "nginx", "b")))];
+        let comparison = compare(&before, "f", &other_unit, &OWN);
+        assert_eq!(rules(&comparison), [("baseline-changed", "0.0.0.0".into())]);
+        assert!(comparison.findings[0].message.contains("unit a"), "{comparison:?}");
+        assert!(comparison.findings[0].message.contains("[pid 2]"), "{comparison:?}");
+    }
+
+    #[test]
+    fn unknown_owners_are_a_limit_not_a_change() {
+        let before = baseline(vec![listener("0.0.0.0", 80, None, None)]);
+        let now = [listener("0.0.0.0", 80, None, Some(process(2, "nginx", "a")))];
+        let comparison = compare(&before, "f", &now, &OWN);
+        assert!(comparison.findings.is_empty(), "{comparison:?}");
+        assert_eq!(comparison.limits.len(), 1, "{comparison:?}");
+    }
+
+    #[test]
+    fn a_dual_stack_move_pairs_each_family_with_its_own() {
+        let owner = || Some(process(1, "redis", "redis.service"));
+        let before = baseline(vec![
+            listener("127.0.0.1", 6379, None, owner()),
+            listener("::1", 6379, None, owner()),
+        ]);
+        let now = [listener("::", 6379, None, owner()), listener("0.0.0.0", 6379, None, owner())];
+        let comparison = compare(&before, "f", &now, &OWN);
+        let messages: Vec<&str> = comparison.findings.iter().map(|f| f.message.as_str()).collect();
+        assert_eq!(messages.len(), 2, "{messages:?}");
+        assert!(messages.iter().any(|m| m.contains("from 127.0.0.1 to 0.0.0.0")), "{messages:?}");
+        assert!(messages.iter().any(|m| m.contains("from [::1] to [::]")), "{messages:?}");
+        // The same family first: ::1 moved to ::, and 0.0.0.0 is new.
+        let before = baseline(vec![listener("::1", 6379, None, owner())]);
+        let comparison = compare(&before, "f", &now, &OWN);
+        let mut found = rules(&comparison);
+        found.sort();
+        assert_eq!(found, [("baseline-changed", "::".into()), ("baseline-new", "0.0.0.0".into())]);
+        // Another program on the new address is a gone and a new, not a move.
+        let stranger = [listener("0.0.0.0", 6379, None, Some(process(9, "nc", "x")))];
+        let before = baseline(vec![listener("127.0.0.1", 6379, None, owner())]);
+        let comparison = compare(&before, "f", &stranger, &OWN);
+        let mut found = rules(&comparison);
+        found.sort();
+        assert_eq!(
+            found,
+            [("baseline-gone", "127.0.0.1".into()), ("baseline-new", "0.0.0.0".into())]
+        );
+    }
+
+    #[test]
+    fn namespaces_the_audit_did_not_look_at_are_a_limit() {
+        let blue = || Some(NetnsLabel { inode: 7, name: Some("blue".into()) });
+        let owner = || Some(process(1, "sshd", "ssh.service"));
+        let before = baseline(vec![
+            listener("0.0.0.0", 22, None, owner()),
+            listener("0.0.0.0", 22, blue(), owner()),
+        ]);
+        let comparison = compare(&before, "f", &[listener("0.0.0.0", 22, None, owner())], &OWN);
+        assert!(comparison.findings.is_empty(), "{comparison:?}");
+        assert_eq!(comparison.limits.len(), 1, "{comparison:?}");
+        // --all-netns labels the own namespace by inode: still the same one.
+        let own = || Some(NetnsLabel { inode: 5, name: None });
+        let now =
+            [listener("0.0.0.0", 22, own(), owner()), listener("0.0.0.0", 22, blue(), owner())];
+        let all = Coverage { namespace: None, own_inode: Some(5) };
+        assert_eq!(compare(&before, "f", &now, &all), Comparison::default());
+        let comparison = compare(&before, "f", &now[..1], &all);
+        assert_eq!(rules(&comparison), [("baseline-gone", "0.0.0.0".into())]);
     }
 }
