@@ -261,53 +261,32 @@ pub fn compare(
              a change of owner could not be checked for them"
         ));
     }
-    let mut gone: Vec<(&ListenerKey, &Group<'_>)> = before
+    let gone: Vec<(&ListenerKey, &Group<'_>)> = before
         .iter()
         .filter(|(key, _)| !after.contains_key(**key))
         .map(|(k, g)| (*k, *g))
         .collect();
-    let mut new: Vec<(&ListenerKey, &Group<'_>)> =
+    let new: Vec<(&ListenerKey, &Group<'_>)> =
         after.iter().filter(|(key, _)| !before.contains_key(key)).collect();
-    // Moves: the same owner, protocol, port and namespace on another
-    // address; a listener of the same family first, then of either.
-    for same_family in [true, false] {
-        let mut g = 0;
-        while g < gone.len() {
-            let (old_key, old) = gone[g];
-            let owners = old.owners().filter(|owners| !owners.is_empty());
-            let partner = owners.and_then(|owners| {
-                new.iter().position(|(new_key, group)| {
-                    new_key.netid == old_key.netid
-                        && new_key.port == old_key.port
-                        && new_key.netns == old_key.netns
-                        && (!same_family || new_key.family == old_key.family)
-                        && group.owners().as_ref() == Some(&owners)
-                })
-            });
-            let Some(n) = partner else {
-                g += 1;
-                continue;
-            };
-            let (new_key, group) = new.remove(n);
-            gone.remove(g);
-            let message = format!(
-                "{}{} moved {}/{} from {} to {}{} {since}",
-                group.owners().map_or_else(String::new, |o| describe_all(&o)),
-                group.pids(),
-                old_key.port,
-                old_key.netid.as_str(),
-                place(old_key),
-                place(new_key),
-                exposure_change(old.first(), group.first()),
-            );
-            let remedy = format!(
-                "if it is meant to listen there, accept the change by saving a new baseline \
-                 (`portwatch baseline save {file}`); otherwise bind it back to {} in its \
-                 configuration",
-                place(old_key)
-            );
-            comparison.findings.push(finding("baseline-changed", group.first(), message, remedy));
-        }
+    let (moves, gone, new) = moves(gone, new);
+    for ((old_key, old), (new_key, group)) in moves {
+        let message = format!(
+            "{}{} moved {}/{} from {} to {}{} {since}",
+            group.owners().map_or_else(String::new, |o| describe_all(&o)),
+            group.pids(),
+            old_key.port,
+            old_key.netid.as_str(),
+            place(old_key),
+            place(new_key),
+            exposure_change(old.first(), group.first()),
+        );
+        let remedy = format!(
+            "if it is meant to listen there, accept the change by saving a new baseline \
+             (`portwatch baseline save {file}`); otherwise bind it back to {} in its \
+             configuration",
+            place(old_key)
+        );
+        comparison.findings.push(finding("baseline-changed", group.first(), message, remedy));
     }
     for (key, group) in new {
         let holder = group.owners().map_or_else(
@@ -343,6 +322,62 @@ pub fn compare(
         comparison.findings.push(finding("baseline-gone", group.first(), message, remedy));
     }
     comparison
+}
+
+type Entry<'k, 'g> = (&'k ListenerKey, &'k Group<'g>);
+
+/// Pairs gone listeners with new ones of the same protocol, port,
+/// namespace and (known, non-empty) owners: those moved to another address.
+/// A partner of the same family is preferred. Returns the pairs, and what
+/// is left gone and new.
+fn moves<'k, 'g>(
+    gone: Vec<Entry<'k, 'g>>,
+    new: Vec<Entry<'k, 'g>>,
+) -> (Vec<(Entry<'k, 'g>, Entry<'k, 'g>)>, Vec<Entry<'k, 'g>>, Vec<Entry<'k, 'g>>) {
+    // New listeners by protocol, port, namespace and owners, each once.
+    let mut candidates: BTreeMap<_, Vec<usize>> = BTreeMap::new();
+    for (at, (key, group)) in new.iter().enumerate() {
+        if let Some(owners) = group.owners().filter(|owners| !owners.is_empty()) {
+            candidates
+                .entry((key.netid, key.port, key.netns.clone(), owners))
+                .or_default()
+                .push(at);
+        }
+    }
+    let mut taken = vec![false; new.len()];
+    let mut paired: Vec<Option<usize>> = vec![None; gone.len()];
+    for same_family in [true, false] {
+        for (g, (key, group)) in gone.iter().enumerate() {
+            if paired[g].is_some() {
+                continue;
+            }
+            let Some(owners) = group.owners().filter(|owners| !owners.is_empty()) else {
+                continue;
+            };
+            let Some(list) = candidates.get(&(key.netid, key.port, key.netns.clone(), owners))
+            else {
+                continue;
+            };
+            let partner = list
+                .iter()
+                .copied()
+                .find(|&n| !taken[n] && (!same_family || new[n].0.family == key.family));
+            if let Some(n) = partner {
+                taken[n] = true;
+                paired[g] = Some(n);
+            }
+        }
+    }
+    let mut moves = Vec::new();
+    let mut left_gone = Vec::new();
+    for (entry, partner) in gone.into_iter().zip(paired) {
+        match partner {
+            Some(n) => moves.push((entry, new[n])),
+            None => left_gone.push(entry),
+        }
+    }
+    let left_new = new.into_iter().zip(taken).filter(|(_, taken)| !taken).map(|(e, _)| e).collect();
+    (moves, left_gone, left_new)
 }
 
 fn describe_all(owners: &BTreeSet<Identity>) -> String {
