@@ -42,6 +42,9 @@ pub enum Command {
     /// unowned or suspicious listeners (exit 1: findings at or above --fail-on)
     #[command(after_help = AUDIT_EXAMPLES)]
     Audit(AuditArgs),
+    /// Save the listeners and their owners as a baseline, for `audit --baseline FILE`
+    #[command(after_help = BASELINE_EXAMPLES)]
+    Baseline(BaselineArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     #[command(
         after_help = "Example:\n  portwatch completions bash > /etc/bash_completion.d/portwatch"
@@ -81,7 +84,40 @@ Examples:
   portwatch audit                       findings for this host's listeners, as a table
   portwatch audit --all-netns --json    every namespace, as one JSON document
   portwatch audit --fail-on medium      exit 1 on any finding of medium severity or worse
-  portwatch audit --fail-on never       report only";
+  portwatch audit --fail-on never       report only
+  portwatch audit --baseline base.json  also what is new, gone or changed since the baseline";
+
+/// Examples shown by `portwatch baseline --help`.
+pub const BASELINE_EXAMPLES: &str = "\
+Examples:
+  portwatch baseline save base.json                  this namespace's listeners and owners
+  portwatch baseline save --all-netns base.json      every namespace's
+  portwatch audit --baseline base.json               new, gone, changed since then";
+
+#[derive(Debug, Args)]
+pub struct BaselineArgs {
+    /// What to do: save (write the listeners with their owners to FILE)
+    #[arg(value_name = "ACTION")]
+    pub action: BaselineAction,
+
+    /// The baseline file (JSON), written atomically
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+
+    /// Save the listeners of the named network namespace (/run/netns/NAME)
+    #[arg(short = 'N', long = "net", value_name = "NAME", conflicts_with = "all_netns")]
+    pub net: Option<String>,
+
+    /// Save the listeners of every network namespace on the host
+    #[arg(long = "all-netns")]
+    pub all_netns: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BaselineAction {
+    /// Write the listeners with their owners to FILE
+    Save,
+}
 
 #[derive(Debug, Args)]
 pub struct AuditArgs {
@@ -113,6 +149,11 @@ pub struct AuditArgs {
     /// Colour severities in the table: auto, always, never
     #[arg(long = "color", value_name = "WHEN", default_value = "auto")]
     pub color: ColorArg,
+
+    /// Also report listeners new, gone or changed (owner, address) since the
+    /// baseline FILE (`portwatch baseline save FILE`)
+    #[arg(long = "baseline", value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

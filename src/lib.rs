@@ -46,6 +46,7 @@ pub fn run(
         }
         Some(Command::Who(args)) => commands::who::run(args, os, stdout, stderr),
         Some(Command::Audit(args)) => commands::audit::run(args, os, stdout, stderr),
+        Some(Command::Baseline(args)) => commands::baseline::run(args, os, stderr),
         Some(Command::Completions { shell }) => commands::docs::completions(*shell, stdout),
         Some(Command::Man) => commands::docs::man(stdout),
     };
@@ -82,7 +83,7 @@ fn unknown_command(args: &ListArgs) -> Option<UsageError> {
     if !plain || state_word || filter::parse::starts_an_expression(word) {
         return None;
     }
-    let commands = ["list", "record", "who", "audit", "completions", "man", "help"];
+    let commands = ["list", "record", "who", "audit", "baseline", "completions", "man", "help"];
     let closest = commands
         .iter()
         .map(|command| (strsim::jaro_winkler(word, command), command))

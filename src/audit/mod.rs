@@ -2,6 +2,7 @@
 //! exposure, checked against the built-in rules. It reads no kernel and no
 //! /proc of its own: it evaluates records.
 
+pub mod baseline;
 pub mod exposure;
 pub mod rules;
 
@@ -37,6 +38,15 @@ pub fn audit(sockets: Vec<Socket>, context: Context) -> AuditReport {
         summary,
         limits: context.limits,
     }
+}
+
+/// Adds what a baseline comparison found to `report`: its findings, in
+/// order with the rest, and what it could not compare as limits.
+pub fn add_baseline(report: &mut AuditReport, comparison: baseline::Comparison) {
+    report.findings.extend(comparison.findings);
+    report.limits.extend(comparison.limits);
+    sort(&mut report.findings);
+    report.summary = summarize(&report.listeners, &report.findings);
 }
 
 /// Most severe first; then by listener, so that two runs list alike.

@@ -187,6 +187,30 @@ pub const RULES: &[Rule] = &[
                       for one family do not cover it.",
         references: &[],
     },
+    Rule {
+        id: "baseline-new",
+        title: "Listener new since the baseline",
+        severity: Severity::Medium,
+        description: "With --baseline: a listener (protocol, address, port, interface, \
+                      namespace) that the baseline does not have.",
+        references: &[],
+    },
+    Rule {
+        id: "baseline-changed",
+        title: "Listener changed owner or address since the baseline",
+        severity: Severity::Medium,
+        description: "With --baseline: the same listener held by another program (name, \
+                      binary, user, unit or container; not pid, which a restart changes), or \
+                      the same program and port moved to another address.",
+        references: &[],
+    },
+    Rule {
+        id: "baseline-gone",
+        title: "Listener gone since the baseline",
+        severity: Severity::Info,
+        description: "With --baseline: a listener of the baseline that no longer listens.",
+        references: &[],
+    },
 ];
 
 /// The rule with this id.

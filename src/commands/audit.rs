@@ -25,19 +25,12 @@ pub fn run(
 ) -> Result<ExitCode> {
     let threshold = fail_on(&args.fail_on)?;
     let live = args.from.is_none();
-    let request = Request {
-        scope: scope(args),
-        selection: Selection {
-            netids: vec![Netid::Udp, Netid::Tcp],
-            families: IpFamily::ALL.to_vec(),
-            states: StateSet::listening(),
-            categories: Vec::new(),
-            extensions: Default::default(),
-            details: false,
-        },
-        filter: None,
-        enrich: Enrich { owners: live, services: true, ..Enrich::default() },
+    let baseline = match &args.baseline {
+        Some(path) => Some((path, super::baseline::load(path, os)?)),
+        None => None,
     };
+    let own_inode = crate::netns::own_inode(os.proc).ok();
+    let request = listeners_request(scope(args), live);
     let inventory = inventory::snapshot(os, &request)?;
     let outcome = &inventory.outcome;
     let mut limits: Vec<String> = outcome.unlisted_namespaces.clone();
@@ -60,7 +53,21 @@ pub fn run(
         owners: OwnerView { looked_up: live, all_visible: outcome.owner_hint.is_none() },
         limits,
     };
-    let report = audit::audit(inventory.sockets, context);
+    let mut report = audit::audit(inventory.sockets, context);
+    if let Some((path, baseline)) = &baseline {
+        let coverage = super::baseline::coverage(&request.scope, &report.listeners, own_inode);
+        let file = path.display().to_string();
+        if baseline.host != report.host {
+            writeln!(
+                stderr,
+                "portwatch: note: the baseline {file} was saved on host {}, this is {}; \
+                 compared anyway",
+                baseline.host, report.host
+            )?;
+        }
+        let comparison = audit::baseline::compare(baseline, &file, &report.listeners, &coverage);
+        audit::add_baseline(&mut report, comparison);
+    }
     match (args.json, args.format) {
         (true, _) | (false, Some(AuditFormatArg::Json)) => write_json(stdout, &report)?,
         (false, Some(AuditFormatArg::Table) | None) => {
@@ -75,6 +82,24 @@ pub fn run(
         (false, true) => ExitCode::Success,
         (false, false) => ExitCode::Incomplete,
     })
+}
+
+/// The listening TCP and bound UDP sockets of `scope`, with their owners
+/// when `owners` (a recording has none).
+pub(crate) fn listeners_request(scope: Scope, owners: bool) -> Request {
+    Request {
+        scope,
+        selection: Selection {
+            netids: vec![Netid::Udp, Netid::Tcp],
+            families: IpFamily::ALL.to_vec(),
+            states: StateSet::listening(),
+            categories: Vec::new(),
+            extensions: Default::default(),
+            details: false,
+        },
+        filter: None,
+        enrich: Enrich { owners, services: true, ..Enrich::default() },
+    }
 }
 
 /// `--fail-on`: a severity, or `never`.
@@ -99,7 +124,7 @@ fn scope(args: &AuditArgs) -> Scope {
 }
 
 /// The kernel's host name (the UTS namespace's).
-fn host_name(os: &Os<'_>) -> String {
+pub(crate) fn host_name(os: &Os<'_>) -> String {
     let name = os.proc.read_text(Path::new("/proc/sys/kernel/hostname")).unwrap_or_default();
     match name.trim() {
         "" => "localhost".into(),

@@ -1,6 +1,7 @@
 //! What each subcommand does with its parsed arguments.
 
 pub mod audit;
+pub mod baseline;
 pub mod docs;
 pub mod list;
 pub mod record;
