@@ -18,7 +18,7 @@ use portwatch::commands::docs::{
 };
 use portwatch::exit::EXIT_STATUSES;
 
-const SUBCOMMANDS: [&str; 6] = ["list", "record", "who", "audit", "completions", "man"];
+const SUBCOMMANDS: [&str; 7] = ["list", "record", "who", "audit", "baseline", "completions", "man"];
 
 /// Runs `man` on the page `portwatch man` prints, with `options`.
 fn man_on_the_page(options: &[&str]) -> Output {
