@@ -81,7 +81,10 @@ Examples:
   portwatch audit                       findings for this host's listeners, as a table
   portwatch audit --all-netns --json    every namespace, as one JSON document
   portwatch audit --fail-on medium      exit 1 on any finding of medium severity or worse
-  portwatch audit --fail-on never       report only";
+  portwatch audit --fail-on never       report only
+  portwatch audit --format sarif --output pw.sarif  for GitHub code scanning
+  portwatch audit --format prometheus --fail-on never \\
+    --output /var/lib/prometheus/node-exporter/portwatch.prom  for node_exporter";
 
 #[derive(Debug, Args)]
 pub struct AuditArgs {
@@ -113,6 +116,12 @@ pub struct AuditArgs {
     /// Colour severities in the table: auto, always, never
     #[arg(long = "color", value_name = "WHEN", default_value = "auto")]
     pub color: ColorArg,
+
+    /// Write the report to FILE instead of standard output, atomically
+    /// (a temporary file beside it, renamed into place), as node_exporter's
+    /// textfile collector requires
+    #[arg(long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -121,6 +130,10 @@ pub enum AuditFormatArg {
     Table,
     /// One JSON document: host, time, listeners, findings, summary, limits
     Json,
+    /// SARIF 2.1.0, for GitHub code scanning
+    Sarif,
+    /// Prometheus gauges for node_exporter's textfile collector
+    Prometheus,
 }
 
 #[derive(Debug, Args)]
