@@ -273,9 +273,21 @@ struct NodeExporter {
 }
 
 impl NodeExporter {
+    /// As root, node_exporter runs as nobody, as Debian runs it as its own
+    /// user: the file must be readable to others, not just written.
     fn start(binary: &Path, textfile_dir: &Path) -> NodeExporter {
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let child = Command::new(binary)
+        let mut command = match common::is_root() {
+            true => {
+                let mut command = Command::new("setpriv");
+                command
+                    .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+                    .arg(binary);
+                command
+            }
+            false => Command::new(binary),
+        };
+        let child = command
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
             .arg("--collector.disable-defaults")
             .arg("--collector.textfile")
@@ -376,6 +388,24 @@ fn prometheus_metrics_scraped_back_through_node_exporter() {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
     audit_ok(&["--format", "prometheus", "--output", file.to_str().unwrap()]);
     assert_eq!(files_in(dir.path()), ["portwatch.prom"], "--output leaves no temporary file");
+    std::fs::remove_file(&file).unwrap();
+
+    // Published the way contrib/systemd/portwatch-audit.service does it:
+    // its ExecStart's --output, then its ExecStopPost, in this directory.
+    let service = std::fs::read_to_string(contrib("systemd/portwatch-audit.service")).unwrap();
+    let collector = "/var/lib/prometheus/node-exporter";
+    let here = dir.path().to_str().unwrap();
+    let exec_start = service.lines().find_map(|line| line.strip_prefix("ExecStart=")).unwrap();
+    let output = exec_start.split("--output ").nth(1).unwrap().replace(collector, here);
+    audit_ok(&["--format", "prometheus", "--output", &output]);
+    let publish =
+        service.lines().find_map(|line| line.strip_prefix("ExecStopPost=/bin/sh -c ")).unwrap();
+    let publish = publish.trim_matches('\'').replace(collector, here);
+    let status = Command::new("/bin/sh").args(["-c", &publish]).status().unwrap();
+    assert!(status.success(), "{publish}");
+    assert_eq!(files_in(dir.path()), ["portwatch.prom"]);
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
 
     let mut exporter = NodeExporter::start(&binary, dir.path());
     let metrics = exporter.metrics();
