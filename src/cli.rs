@@ -82,9 +82,10 @@ Examples:
   portwatch audit --all-netns --json    every namespace, as one JSON document
   portwatch audit --fail-on medium      exit 1 on any finding of medium severity or worse
   portwatch audit --fail-on never       report only
-  portwatch audit --format sarif --output pw.sarif  for GitHub code scanning
-  portwatch audit --format prometheus --fail-on never \\
-    --output /var/lib/prometheus/node-exporter/portwatch.prom  for node_exporter";
+  portwatch audit --format sarif --output portwatch.sarif
+                                        SARIF for GitHub code scanning
+  portwatch audit --format prometheus --fail-on never --output DIR/portwatch.prom
+                                        metrics for node_exporter's textfile collector";
 
 #[derive(Debug, Args)]
 pub struct AuditArgs {

@@ -196,6 +196,45 @@ mod tests {
     }
 
     #[test]
+    fn namespaces_are_labels_escaped_and_every_series_is_written() {
+        use std::net::{IpAddr, Ipv4Addr};
+        use std::sync::Arc;
+
+        use crate::model::audit::{Exposure, Listener};
+        use crate::model::{InetEnd, InetSocket, IpFamily, NetnsLabel, SocketState, Transport};
+
+        let mut socket = InetSocket::new(Transport::Udp, IpFamily::Inet, SocketState::Closed);
+        socket.local = InetEnd::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 53);
+        socket.netns = Some(Arc::new(NetnsLabel { inode: 1, name: Some("a\"b".into()) }));
+        let listener = Listener {
+            socket,
+            exposure: Exposure { bind: BindScope::Loopback, families: vec![IpFamily::Inet] },
+        };
+        let report = AuditReport {
+            host: "h".into(),
+            time: "t".into(),
+            listeners: vec![listener],
+            findings: vec![],
+            summary: Default::default(),
+            limits: vec![],
+        };
+        let run = RunStats { success: true, duration_seconds: 0.5, unix_time: 2.0 };
+        let mut out = Vec::new();
+        write_prometheus(&mut out, Some(&report), &run).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.contains(
+                "portwatch_listeners{proto=\"udp\",exposure=\"loopback\",netns=\"a\\\"b\"} 1\n"
+            ),
+            "{text}"
+        );
+        assert_eq!(text.matches("portwatch_listeners{").count(), 6, "{text}");
+        assert!(!text.contains("netns=\"current\""), "{text}");
+        assert_eq!(text.matches("portwatch_findings{").count(), RULES.len(), "{text}");
+        assert!(text.contains("portwatch_audit_limits 0\n"), "{text}");
+    }
+
+    #[test]
     fn a_failed_run_writes_only_the_run_metrics() {
         let mut out = Vec::new();
         let run = RunStats { success: false, duration_seconds: 0.25, unix_time: 1.0e9 };

@@ -284,7 +284,72 @@ fn sentence(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::net::{IpAddr, Ipv6Addr};
+    use std::sync::Arc;
+
     use super::*;
+    use crate::model::audit::{BindScope, Exposure, Listener};
+    use crate::model::{InetEnd, InetSocket, IpFamily, NetnsLabel, SocketState, Transport};
+
+    fn report(policy_line: Option<usize>, netns: Option<&str>) -> AuditReport {
+        let mut socket = InetSocket::new(Transport::Tcp, IpFamily::Inet6, SocketState::Listening);
+        socket.local = InetEnd::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 6379);
+        socket.netns =
+            netns.map(|name| Arc::new(NetnsLabel { inode: 4026532000, name: Some(name.into()) }));
+        let listener = Listener {
+            socket,
+            exposure: Exposure { bind: BindScope::Wildcard, families: IpFamily::ALL.to_vec() },
+        };
+        let finding = Finding {
+            rule: "exposed-datastore".into(),
+            severity: Severity::High,
+            title: "t".into(),
+            message: "Redis listens on every address".into(),
+            remedy: "bind 127.0.0.1".into(),
+            references: vec![],
+            listener: listener.clone(),
+            policy_line,
+        };
+        AuditReport {
+            host: "db 1".into(),
+            time: "2026-01-01T00:00:00Z".into(),
+            listeners: vec![listener],
+            findings: vec![finding],
+            summary: Default::default(),
+            limits: vec![],
+        }
+    }
+
+    #[test]
+    fn a_policy_line_is_the_location_when_a_policy_was_given() {
+        let policy = Path::new("ci/portwatch.toml");
+        let context = SarifContext { version: "1", information_uri: None, policy: Some(policy) };
+        let sarif = document(&report(Some(7), None), &context);
+        let result = &sarif["runs"][0]["results"][0];
+        let physical = &result["locations"][0]["physicalLocation"];
+        assert_eq!(physical["artifactLocation"]["uri"], "ci/portwatch.toml");
+        assert_eq!(physical["region"]["startLine"], 7);
+        assert_eq!(result["level"], "error");
+        assert_eq!(sarif["runs"][0]["automationDetails"]["id"], "portwatch/db%201/");
+
+        // Without a line, or without a policy: the listener's pseudo-path.
+        for (line, policy) in [(None, Some(policy)), (Some(7), None)] {
+            let context = SarifContext { version: "1", information_uri: None, policy };
+            let sarif = document(&report(line, Some("blue")), &context);
+            let physical = &sarif["runs"][0]["results"][0]["locations"][0]["physicalLocation"];
+            assert_eq!(physical["artifactLocation"]["uri"], "hosts/db%201/blue/tcp/::/6379");
+            assert_eq!(physical["region"]["startLine"], 1);
+        }
+    }
+
+    #[test]
+    fn the_fingerprint_names_the_namespace() {
+        let plain = report(None, None);
+        let blue = report(None, Some("blue"));
+        let print = |r: &AuditReport| fingerprint(&r.host, &r.findings[0]);
+        assert_eq!(print(&plain), print(&report(Some(3), None)), "a policy line is no new alert");
+        assert_ne!(print(&plain), print(&blue));
+    }
 
     #[test]
     fn fnv1a64_matches_the_published_vectors() {
