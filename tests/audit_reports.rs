@@ -151,8 +151,8 @@ fn sarif_passes_microsofts_validator_with_githubs_rules() {
     }
     eprintln!("SARIF validator notes (not errors or warnings): {notes:?}");
 
-    // The harness catches what GitHub rejects: an absolute location without
-    // a checkout path (GH1005/GH1006) and a region without a start line.
+    // The harness catches an error: a region whose start line is 0 (JSON1008
+    // and SARIF1007 in validator 5.7).
     let mut broken = sarif();
     let location = &mut broken["runs"][0]["results"][0]["locations"][0]["physicalLocation"];
     location["artifactLocation"]["uri"] = "portwatch://host/tcp/22".into();
