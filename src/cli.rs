@@ -85,7 +85,11 @@ Examples:
   portwatch audit --all-netns --json    every namespace, as one JSON document
   portwatch audit --fail-on medium      exit 1 on any finding of medium severity or worse
   portwatch audit --fail-on never       report only
-  portwatch audit --baseline base.json  also what is new, gone or changed since the baseline";
+  portwatch audit --baseline base.json  also what is new, gone or changed since the baseline
+  portwatch audit --format sarif --output portwatch.sarif
+                                        SARIF for GitHub code scanning
+  portwatch audit --format prometheus --fail-on never --output DIR/portwatch.prom
+                                        metrics for node_exporter's textfile collector";
 
 /// Examples shown by `portwatch baseline --help`.
 pub const BASELINE_EXAMPLES: &str = "\
@@ -154,6 +158,12 @@ pub struct AuditArgs {
     /// baseline FILE (`portwatch baseline save FILE`)
     #[arg(long = "baseline", value_name = "FILE")]
     pub baseline: Option<PathBuf>,
+
+    /// Write the report to FILE instead of standard output, atomically
+    /// (a temporary file beside it, renamed into place), as node_exporter's
+    /// textfile collector requires
+    #[arg(long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -162,6 +172,10 @@ pub enum AuditFormatArg {
     Table,
     /// One JSON document: host, time, listeners, findings, summary, limits
     Json,
+    /// SARIF 2.1.0, for GitHub code scanning
+    Sarif,
+    /// Prometheus gauges for node_exporter's textfile collector
+    Prometheus,
 }
 
 #[derive(Debug, Args)]

@@ -4,6 +4,7 @@
 
 use std::io::Write;
 use std::path::Path;
+use std::time::{Instant, UNIX_EPOCH};
 
 use anyhow::Result;
 
@@ -11,9 +12,12 @@ use crate::audit::{self, Context, OwnerView};
 use crate::cli::{AuditArgs, AuditFormatArg, ColorArg};
 use crate::exit::{ExitCode, UsageError};
 use crate::inventory::{self, Enrich, Request, Scope};
+use crate::model::audit::AuditReport;
 use crate::model::audit::Severity;
 use crate::model::{IpFamily, Netid, StateSet};
 use crate::render::audit::{write_json, write_table};
+use crate::render::audit_prometheus::{RunStats, write_prometheus};
+use crate::render::audit_sarif::{SarifContext, write_sarif};
 use crate::source::Selection;
 use crate::sys::Os;
 
@@ -24,6 +28,76 @@ pub fn run(
     stderr: &mut dyn Write,
 ) -> Result<ExitCode> {
     let threshold = fail_on(&args.fail_on)?;
+    let started = Instant::now();
+    let report = match audit_report(args, os, stderr) {
+        Ok(report) => report,
+        Err(error) => {
+            // The textfile collector keeps showing whatever file is there:
+            // a failed run replaces it with its failure, not stale counts.
+            if let (Some(path), Some(AuditFormatArg::Prometheus)) = (&args.output, args.format) {
+                let run = run_stats(os, started, false);
+                os.files.write_atomically(path, &mut |out| write_prometheus(out, None, &run))?;
+            }
+            return Err(error);
+        }
+    };
+    let run = run_stats(os, started, true);
+    match &args.output {
+        Some(path) => os
+            .files
+            .write_atomically(path, &mut |out| write_report(out, args, os, &report, &run))?,
+        None => write_report(stdout, args, os, &report, &run)?,
+    }
+    Ok(match (audit::fails(&report, threshold), report.limits.is_empty()) {
+        (true, _) => ExitCode::NothingFound,
+        (false, true) => ExitCode::Success,
+        (false, false) => ExitCode::Incomplete,
+    })
+}
+
+fn write_report(
+    out: &mut dyn Write,
+    args: &AuditArgs,
+    os: &Os<'_>,
+    report: &AuditReport,
+    run: &RunStats,
+) -> Result<()> {
+    match (args.json, args.format) {
+        (true, _) | (false, Some(AuditFormatArg::Json)) => write_json(out, report),
+        (false, Some(AuditFormatArg::Table) | None) => {
+            // A table written to a file is for reading later: no colour
+            // unless asked for.
+            let colour = match args.output {
+                Some(_) => args.color == ColorArg::Always,
+                None => colour(args.color, os),
+            };
+            write_table(out, report, colour)
+        }
+        (false, Some(AuditFormatArg::Sarif)) => {
+            let homepage = [env!("CARGO_PKG_HOMEPAGE"), env!("CARGO_PKG_REPOSITORY")];
+            let context = SarifContext {
+                version: env!("CARGO_PKG_VERSION"),
+                information_uri: homepage.into_iter().find(|uri| !uri.is_empty()),
+                policy: None,
+            };
+            write_sarif(out, report, &context)
+        }
+        (false, Some(AuditFormatArg::Prometheus)) => write_prometheus(out, Some(report), run),
+    }
+}
+
+fn run_stats(os: &Os<'_>, started: Instant, success: bool) -> RunStats {
+    let unix_time = os
+        .env
+        .now()
+        .duration_since(UNIX_EPOCH)
+        .map(|since| since.as_secs_f64().floor())
+        .unwrap_or(0.0);
+    RunStats { success, duration_seconds: started.elapsed().as_secs_f64(), unix_time }
+}
+
+/// The inventory, judged: the report, and the source's notices on stderr.
+fn audit_report(args: &AuditArgs, os: &Os<'_>, stderr: &mut dyn Write) -> Result<AuditReport> {
     let live = args.from.is_none();
     let baseline = match &args.baseline {
         Some(path) => Some((path, super::baseline::load(path, os)?)),
@@ -68,20 +142,10 @@ pub fn run(
         let comparison = audit::baseline::compare(baseline, &file, &report.listeners, &coverage);
         audit::add_baseline(&mut report, comparison);
     }
-    match (args.json, args.format) {
-        (true, _) | (false, Some(AuditFormatArg::Json)) => write_json(stdout, &report)?,
-        (false, Some(AuditFormatArg::Table) | None) => {
-            write_table(stdout, &report, colour(args.color, os))?;
-        }
-    }
     for notice in &outcome.source.notices {
         writeln!(stderr, "portwatch: {notice}")?;
     }
-    Ok(match (audit::fails(&report, threshold), report.limits.is_empty()) {
-        (true, _) => ExitCode::NothingFound,
-        (false, true) => ExitCode::Success,
-        (false, false) => ExitCode::Incomplete,
-    })
+    Ok(report)
 }
 
 /// The listening TCP and bound UDP sockets of `scope`, with their owners

@@ -3,6 +3,8 @@
 //! /proc, a resolver or a file (the inventory added everything before).
 
 pub mod audit;
+pub mod audit_prometheus;
+pub mod audit_sarif;
 pub mod columns;
 pub mod details;
 pub mod escape;

@@ -178,8 +178,12 @@ impl Files for Host {
             Some(parent) if !parent.as_os_str().is_empty() => parent,
             _ => Path::new("."),
         };
+        // Readable by others, as a file written with the usual umask would
+        // be: node_exporter reads audit metrics as its own user.
+        let readable = std::os::unix::fs::PermissionsExt::from_mode(0o644);
         let file = tempfile::Builder::new()
             .prefix(".portwatch-")
+            .permissions(readable)
             .tempfile_in(dir)
             .with_context(|| format!("cannot create a file in {}", dir.display()))?;
         let mut out = io::BufWriter::new(file);
