@@ -81,7 +81,9 @@ Examples:
   portwatch audit                       findings for this host's listeners, as a table
   portwatch audit --all-netns --json    every namespace, as one JSON document
   portwatch audit --fail-on medium      exit 1 on any finding of medium severity or worse
-  portwatch audit --fail-on never       report only";
+  portwatch audit --fail-on never       report only
+  portwatch audit --init-policy         a policy allowing what listens now, to prune
+  portwatch audit --policy site.toml    judged by a policy: allow entries, overrides";
 
 #[derive(Debug, Args)]
 pub struct AuditArgs {
@@ -113,6 +115,16 @@ pub struct AuditArgs {
     /// Colour severities in the table: auto, always, never
     #[arg(long = "color", value_name = "WHEN", default_value = "auto")]
     pub color: ColorArg,
+
+    /// Judge by this policy (TOML): allow entries, rule overrides, allowlist
+    /// mode (README: "portwatch audit", "Policy")
+    #[arg(long = "policy", value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+
+    /// Print a commented policy that allows every listener seen now, one
+    /// entry each, to prune and use with --policy
+    #[arg(long = "init-policy", conflicts_with_all = ["policy", "json", "format"])]
+    pub init_policy: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

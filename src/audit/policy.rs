@@ -17,11 +17,11 @@ use std::fmt;
 use std::net::IpAddr;
 use std::ops::RangeInclusive;
 
-use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
+use serde::de::{self, Deserializer, Visitor};
 use toml::Spanned;
 
-use crate::model::audit::{BindScope, Finding, Listener, Severity};
+use crate::model::audit::{AuditReport, BindScope, Finding, Listener, Severity};
 use crate::model::{Process, Transport};
 
 use super::rules;
@@ -172,8 +172,10 @@ impl Policy {
                 message: message.split('\n').map(str::trim).collect::<Vec<_>>().join(" "),
             }
         };
-        let raw: RawPolicy =
-            toml::from_str(text).map_err(|e| error(e.span(), e.message().trim_end()))?;
+        let raw: RawPolicy = toml::from_str(text).map_err(|e| {
+            let message = e.message().trim_end().replacen("unknown field", "unknown key", 1);
+            error(e.span(), &message)
+        })?;
         let line_of = |offset: usize| position(text, offset).0;
         let mut rules = BTreeMap::new();
         for (id, table) in raw.rules {
@@ -184,41 +186,50 @@ impl Policy {
                     &format!("unknown rule '{}' (known: {})", id.get_ref(), known.join(", ")),
                 ));
             }
-            let line = table.get_ref().severity.as_ref().map_or(line_of(id.span().start), |s| {
-                line_of(s.span().start)
-            });
+            let line = table
+                .get_ref()
+                .severity
+                .as_ref()
+                .map_or(line_of(id.span().start), |s| line_of(s.span().start));
             let table = table.into_inner();
             let severity = table.severity.map(Spanned::into_inner);
-            rules.insert(
-                id.into_inner(),
-                RuleOverride { disabled: table.disabled, severity, line },
-            );
+            rules
+                .insert(id.into_inner(), RuleOverride { disabled: table.disabled, severity, line });
         }
-        let allow = raw
-            .allow
-            .into_iter()
-            .map(|entry| {
-                let line = header_line(text, entry.span().start);
-                let raw = entry.into_inner();
-                Allow {
+        let mut allow = Vec::new();
+        for entry in raw.allow {
+            let line = header_line(text, entry.span().start);
+            let raw = entry.into_inner();
+            let entry = Allow {
+                line,
+                comment: raw.comment,
+                protocol: raw.protocol.map(|p| match p {
+                    Protocol::Tcp => Transport::Tcp,
+                    Protocol::Udp => Transport::Udp,
+                }),
+                port: raw.port.map(|p| p.0),
+                bind: raw.bind,
+                address: raw.address,
+                process: raw.process,
+                exe: raw.exe,
+                user: raw.user,
+                unit: raw.unit,
+                container: raw.container,
+                namespace: raw.namespace,
+            };
+            if entry == (Allow { line, comment: entry.comment.clone(), ..Allow::default() }) {
+                return Err(PolicyError {
+                    file: file.to_owned(),
                     line,
-                    comment: raw.comment,
-                    protocol: raw.protocol.map(|p| match p {
-                        Protocol::Tcp => Transport::Tcp,
-                        Protocol::Udp => Transport::Udp,
-                    }),
-                    port: raw.port.map(|p| p.0),
-                    bind: raw.bind,
-                    address: raw.address,
-                    process: raw.process,
-                    exe: raw.exe,
-                    user: raw.user,
-                    unit: raw.unit,
-                    container: raw.container,
-                    namespace: raw.namespace,
-                }
-            })
-            .collect();
+                    column: 1,
+                    message: "an allow entry needs a key besides `comment` (protocol, port, \
+                              bind, address, process, exe, user, unit, container, namespace); \
+                              one with none would allow every listener"
+                        .into(),
+                });
+            }
+            allow.push(entry);
+        }
         Ok(Policy {
             file: file.to_owned(),
             mode: raw.mode.as_ref().map_or(Mode::Report, |m| *m.get_ref()),
@@ -272,7 +283,8 @@ impl Policy {
         }
         findings.retain(|f| !self.rules.get(&f.rule).is_some_and(|o| o.disabled));
         for finding in findings.iter_mut() {
-            let Some(severity) = self.rules.get(&finding.rule).and_then(|o| o.severity.map(|s| (s, o.line)))
+            let Some(severity) =
+                self.rules.get(&finding.rule).and_then(|o| o.severity.map(|s| (s, o.line)))
             else {
                 continue;
             };
@@ -301,7 +313,8 @@ impl Policy {
             self.file
         );
         if !approval.unchecked.is_empty() {
-            let lines: Vec<String> = approval.unchecked.iter().map(|e| e.line.to_string()).collect();
+            let lines: Vec<String> =
+                approval.unchecked.iter().map(|e| e.line.to_string()).collect();
             message.push_str(&format!(
                 " (the entries on lines {} name owners, which this audit could not see)",
                 lines.join(", ")
@@ -392,7 +405,10 @@ impl Allow {
 
     fn matches_process(&self, process: &Process) -> bool {
         self.process.as_deref().is_none_or(|name| process.is_named(name))
-            && self.exe.as_deref().is_none_or(|exe| process.exe.as_ref().is_some_and(|e| *e == *exe))
+            && self
+                .exe
+                .as_deref()
+                .is_none_or(|exe| process.exe.as_ref().is_some_and(|e| *e == *exe))
             && self.user.as_deref().is_none_or(|user| {
                 process.user.as_deref() == Some(user)
                     || process.uid.is_some_and(|uid| uid.to_string() == user)
@@ -432,7 +448,9 @@ impl Cidr {
     }
 
     fn parse(text: &str) -> Result<Cidr, String> {
-        let bad = || format!("bad address '{text}': expected an IP address or CIDR (10.0.0.0/8, fd00::/8)");
+        let bad = || {
+            format!("bad address '{text}': expected an IP address or CIDR (10.0.0.0/8, fd00::/8)")
+        };
         let (addr, prefix) = match text.split_once('/') {
             Some((addr, prefix)) => (addr, Some(prefix)),
             None => (text, None),
@@ -523,7 +541,7 @@ fn header_line(text: &str, offset: usize) -> usize {
     let lines: Vec<&str> = text.lines().collect();
     (1..=line.min(lines.len()))
         .rev()
-        .find(|&at| lines[at - 1].trim_start().starts_with("[[") )
+        .find(|&at| lines[at - 1].trim_start().starts_with("[["))
         .unwrap_or(line)
 }
 
@@ -555,6 +573,114 @@ fn holder_text(listener: &Listener) -> String {
         parts.push(format!("unit {unit}"));
     }
     format!("; held by {} ({})", process.display_name(), parts.join(", "))
+}
+
+/// What `--init-policy` prints: a commented policy in allowlist mode with
+/// one allow entry per listener of `report` (listeners alike in every key,
+/// such as sshd on 0.0.0.0 and [::], share one), for the user to prune.
+pub fn init_policy(report: &AuditReport) -> String {
+    let mut entries: Vec<(Vec<(&'static str, String)>, Vec<String>)> = Vec::new();
+    for listener in &report.listeners {
+        let keys = entry_keys(listener);
+        let seen = format!("{} {}", listener.socket.netid.as_str(), endpoint_text(listener));
+        match entries.iter_mut().find(|(k, _)| *k == keys) {
+            Some((_, listeners)) => listeners.push(seen),
+            None => entries.push((keys, vec![seen])),
+        }
+    }
+    let mut out = String::new();
+    out.push_str(&format!(
+        "# portwatch audit policy, written by `portwatch audit --init-policy`\n\
+         # on {} at {}.\n\
+         # It allows every listener seen then, one [[allow]] entry each: delete the\n\
+         # entries of services that should not listen, narrow the others, then run\n\
+         # `portwatch audit --policy FILE`. Reference: README, \"portwatch audit\".\n",
+        comment_safe(&report.host),
+        comment_safe(&report.time)
+    ));
+    for limit in &report.limits {
+        out.push_str(&format!("#\n# limit: {}\n", comment_safe(limit)));
+    }
+    out.push_str(
+        "\n# \"allowlist\": report every listener no entry allows (unapproved-listener).\n\
+         # \"report\": the built-in rules only; entries then just silence port rules.\n\
+         mode = \"allowlist\"\n\
+         \n\
+         # Disable a rule, or change its severity:\n\
+         # [rules.ssh-on-default-port]\n\
+         # disabled = true\n\
+         # [rules.exposed-datastore]\n\
+         # severity = \"critical\"\n",
+    );
+    for (keys, seen) in &entries {
+        out.push_str("\n[[allow]]\n");
+        out.push_str(&format!(
+            "comment = {}\n",
+            toml_string(&format!("seen: {}", seen.join(", ")))
+        ));
+        for (key, value) in keys {
+            out.push_str(&format!("{key} = {value}\n"));
+        }
+    }
+    if entries.is_empty() {
+        out.push_str("\n# Nothing listened: no [[allow]] entries.\n");
+    }
+    out
+}
+
+/// An entry's keys, values written as TOML: protocol, port, bind (and the
+/// address when bound to one), namespace, and the first holder's process,
+/// user, unit and container.
+fn entry_keys(listener: &Listener) -> Vec<(&'static str, String)> {
+    let socket = &listener.socket;
+    let mut keys = vec![
+        ("protocol", toml_string(socket.netid.as_str())),
+        ("port", socket.local.port.to_string()),
+        ("bind", toml_string(listener.exposure.bind.as_str())),
+    ];
+    if listener.exposure.bind == BindScope::Address {
+        keys.push(("address", toml_string(&socket.local.addr.to_string())));
+    }
+    if let Some(name) = socket.netns.as_deref().and_then(|label| label.name.as_deref()) {
+        keys.push(("namespace", toml_string(name)));
+    }
+    if let Some(process) = holders(listener).first() {
+        if let Some(name) = process.name.as_ref().and_then(|name| name.as_str()) {
+            keys.push(("process", toml_string(name)));
+        }
+        match (&process.user, process.uid) {
+            (Some(user), _) => keys.push(("user", toml_string(user))),
+            (None, Some(uid)) => keys.push(("user", toml_string(&uid.to_string()))),
+            (None, None) => {}
+        }
+        if let Some(unit) = &process.unit {
+            keys.push(("unit", toml_string(unit)));
+        }
+        if let Some(container) = &process.container {
+            let id = container.id.get(..12).unwrap_or(&container.id);
+            keys.push(("container", toml_string(id)));
+        }
+    }
+    keys
+}
+
+fn toml_string(text: &str) -> String {
+    toml::Value::String(text.to_owned()).to_string()
+}
+
+/// Text for a `#` comment: no line breaks or other control characters.
+fn comment_safe(text: &str) -> String {
+    text.chars().map(|c| if c.is_control() { '?' } else { c }).collect()
+}
+
+/// `0.0.0.0:22`, `[::1]:5353`, `*:8080`.
+fn endpoint_text(listener: &Listener) -> String {
+    let port = listener.socket.local.port;
+    match listener.socket.local.addr {
+        _ if listener.exposure.families.len() > 1 => format!("*:{port}"),
+        IpAddr::V6(v6) => format!("[{v6}]:{port}"),
+        IpAddr::V4(v4) => format!("{v4}:{port}"),
+    }
 }
 
 #[cfg(test)]

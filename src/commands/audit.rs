@@ -7,7 +7,7 @@ use std::path::Path;
 
 use anyhow::Result;
 
-use crate::audit::{self, Context, OwnerView};
+use crate::audit::{self, Context, OwnerView, Policy, policy};
 use crate::cli::{AuditArgs, AuditFormatArg, ColorArg};
 use crate::exit::{ExitCode, UsageError};
 use crate::inventory::{self, Enrich, Request, Scope};
@@ -24,6 +24,10 @@ pub fn run(
     stderr: &mut dyn Write,
 ) -> Result<ExitCode> {
     let threshold = fail_on(&args.fail_on)?;
+    let policy = match &args.policy {
+        Some(path) => Some(read_policy(path, os)?),
+        None => None,
+    };
     let live = args.from.is_none();
     let request = Request {
         scope: scope(args),
@@ -60,7 +64,15 @@ pub fn run(
         owners: OwnerView { looked_up: live, all_visible: outcome.owner_hint.is_none() },
         limits,
     };
-    let report = audit::audit(inventory.sockets, context);
+    let report = audit::audit_with_policy(inventory.sockets, context, policy.as_ref());
+    if args.init_policy {
+        stdout.write_all(policy::init_policy(&report).as_bytes())?;
+        stdout.flush()?;
+        for notice in &outcome.source.notices {
+            writeln!(stderr, "portwatch: {notice}")?;
+        }
+        return Ok(ExitCode::Success);
+    }
     match (args.json, args.format) {
         (true, _) | (false, Some(AuditFormatArg::Json)) => write_json(stdout, &report)?,
         (false, Some(AuditFormatArg::Table) | None) => {
@@ -75,6 +87,17 @@ pub fn run(
         (false, true) => ExitCode::Success,
         (false, false) => ExitCode::Incomplete,
     })
+}
+
+/// `--policy FILE`, read through the Files seam and checked; a mistake in it
+/// is `FILE:LINE:COLUMN: problem`.
+fn read_policy(path: &Path, os: &Os<'_>) -> Result<Policy> {
+    let name = path.display().to_string();
+    let text = os
+        .files
+        .read_text(path, policy::SIZE_LIMIT)
+        .map_err(|error| anyhow::anyhow!("{name}: cannot read the policy: {error}"))?;
+    Ok(Policy::parse(&text, &name)?)
 }
 
 /// `--fail-on`: a severity, or `never`.
