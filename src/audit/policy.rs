@@ -579,7 +579,7 @@ fn holder_text(listener: &Listener) -> String {
 /// one allow entry per listener of `report` (listeners alike in every key,
 /// such as sshd on 0.0.0.0 and [::], share one), for the user to prune.
 pub fn init_policy(report: &AuditReport) -> String {
-    let mut entries: Vec<(Vec<(&'static str, String)>, Vec<String>)> = Vec::new();
+    let mut entries: Vec<(EntryKeys, Vec<String>)> = Vec::new();
     for listener in &report.listeners {
         let keys = entry_keys(listener);
         let seen = format!("{} {}", listener.socket.netid.as_str(), endpoint_text(listener));
@@ -631,7 +631,7 @@ pub fn init_policy(report: &AuditReport) -> String {
 /// An entry's keys, values written as TOML: protocol, port, bind (and the
 /// address when bound to one), namespace, and the first holder's process,
 /// user, unit and container.
-fn entry_keys(listener: &Listener) -> Vec<(&'static str, String)> {
+fn entry_keys(listener: &Listener) -> EntryKeys {
     let socket = &listener.socket;
     let mut keys = vec![
         ("protocol", toml_string(socket.netid.as_str())),
@@ -663,6 +663,9 @@ fn entry_keys(listener: &Listener) -> Vec<(&'static str, String)> {
     }
     keys
 }
+
+/// An allow entry's keys and their values, written as TOML.
+type EntryKeys = Vec<(&'static str, String)>;
 
 fn toml_string(text: &str) -> String {
     toml::Value::String(text.to_owned()).to_string()
