@@ -110,6 +110,9 @@ fn listener(proto: &str, addr: &str, port: u64) -> (String, String, u64) {
     (proto.to_owned(), addr.to_owned(), port)
 }
 
+/// A listener as (proto, address, port).
+type Seen = (&'static str, &'static str, u64);
+
 /// Every listener of the recording.
 fn all_listeners() -> BTreeSet<(String, String, u64)> {
     [
@@ -138,7 +141,7 @@ fn without_a_policy_the_recording_has_ssh_and_dual_stack_findings() {
 
 #[test]
 fn allowlist_entries_match_by_each_socket_key() {
-    let cases: [(&str, &[(&str, &str, u64)]); 9] = [
+    let cases: [(&str, &[Seen]); 9] = [
         ("protocol = \"udp\"", &[("udp", "0.0.0.0", 53), ("udp", "::1", 5353)]),
         ("port = 22", &[("tcp", "0.0.0.0", 22), ("tcp", "::", 22)]),
         ("port = \"5000-6000\"", &[("tcp", "127.0.0.1", 5432), ("udp", "::1", 5353)]),
