@@ -306,11 +306,11 @@ impl Policy {
         let rule = rules::rule(UNAPPROVED);
         let socket = &listener.socket;
         let mut message = format!(
-            "{} {} listens on {}, and no allow entry of {} approves it",
+            "{} {}: no allow entry of {} approves it (allowlist mode, line {})",
             socket.netid.as_str(),
-            socket.local.port,
-            address_text(listener),
-            self.file
+            endpoint_text(listener),
+            self.file,
+            self.mode_line.unwrap_or(1)
         );
         if !approval.unchecked.is_empty() {
             let lines: Vec<String> =
@@ -550,16 +550,6 @@ fn holders(listener: &Listener) -> Vec<&Process> {
     owners
         .map(|o| o.processes.iter().map(|holder| holder.process.as_ref()).collect())
         .unwrap_or_default()
-}
-
-/// `0.0.0.0`, `[::1]`, `*` (dual-stack).
-fn address_text(listener: &Listener) -> String {
-    let addr = listener.socket.local.addr;
-    match addr {
-        _ if listener.exposure.families.len() > 1 => "* (IPv6 and IPv4)".to_owned(),
-        IpAddr::V6(v6) => format!("[{v6}]"),
-        IpAddr::V4(v4) => v4.to_string(),
-    }
 }
 
 /// `; held by nginx (pid 812, user www-data, unit nginx.service)`.
