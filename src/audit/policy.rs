@@ -731,4 +731,62 @@ mod tests {
         assert!(!cidr("::1").contains("127.0.0.1".parse().unwrap()));
         assert!(Cidr::parse("10.0.0.0/33").is_err());
     }
+
+    fn held_listener(name: &str, user: &str, unit: &str, container: &str) -> Listener {
+        use crate::model::{Container, Holder, InetEnd, InetSocket, IpFamily, Ownership};
+        use crate::model::{NetnsLabel, SocketState};
+        let mut socket = InetSocket::new(Transport::Tcp, IpFamily::Inet, SocketState::Listening);
+        socket.local = InetEnd::new("10.1.2.3".parse().unwrap(), 6379);
+        socket.netns =
+            Some(std::sync::Arc::new(NetnsLabel { inode: 7, name: Some("blue \"ns\"".into()) }));
+        let process = Process {
+            pid: 42,
+            name: Some(name.into()),
+            uid: Some(1000),
+            user: Some(user.into()),
+            unit: Some(unit.into()),
+            container: Some(Container { runtime: "docker".into(), id: container.into() }),
+            ..Process::default()
+        };
+        socket.owners = Some(Ownership {
+            processes: vec![Holder { fd: 3, process: std::sync::Arc::new(process) }],
+            owner_visible: true,
+        });
+        let exposure = super::super::exposure::exposure(&socket);
+        Listener { socket, exposure }
+    }
+
+    #[test]
+    fn init_policy_round_trips_odd_names() {
+        let listener = held_listener(
+            "re\"dis\\x",
+            "ü\nuser",
+            "a'b.service",
+            "0123456789abcdef0123456789abcdef",
+        );
+        let report = AuditReport {
+            host: "h\nost".into(),
+            time: "t".into(),
+            listeners: vec![listener.clone()],
+            findings: Vec::new(),
+            summary: Default::default(),
+            limits: vec!["line\nbreak".into()],
+        };
+        let text = init_policy(&report);
+        let policy = Policy::parse(&text, "init.toml").unwrap_or_else(|e| panic!("{e}\n{text}"));
+        assert_eq!(policy.mode, Mode::Allowlist);
+        let entry = &policy.allow[0];
+        assert_eq!(entry.address, Some(Cidr { addr: "10.1.2.3".parse().unwrap(), prefix: 32 }));
+        assert_eq!(entry.bind, Some(BindScope::Address));
+        assert_eq!(entry.namespace.as_deref(), Some("blue \"ns\""));
+        assert_eq!(entry.process.as_deref(), Some("re\"dis\\x"));
+        assert_eq!(entry.user.as_deref(), Some("ü\nuser"));
+        assert_eq!(entry.container.as_deref(), Some("0123456789ab"));
+        assert!(policy.approval(&listener, true).entry.is_some());
+        let other = held_listener("redis", "ü\nuser", "a'b.service", "0123456789abcdef");
+        assert!(policy.approval(&other, true).entry.is_none(), "another process");
+        let approval = policy.approval(&listener, false);
+        assert!(approval.entry.is_none(), "owners unknown: fails closed");
+        assert_eq!(approval.unchecked.len(), 1);
+    }
 }
