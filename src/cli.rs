@@ -89,7 +89,9 @@ Examples:
   portwatch audit --format sarif --output portwatch.sarif
                                         SARIF for GitHub code scanning
   portwatch audit --format prometheus --fail-on never --output DIR/portwatch.prom
-                                        metrics for node_exporter's textfile collector";
+                                        metrics for node_exporter's textfile collector
+  portwatch audit --init-policy         a policy allowing what listens now, to prune
+  portwatch audit --policy site.toml    judged by a policy: allow entries, overrides";
 
 /// Examples shown by `portwatch baseline --help`.
 pub const BASELINE_EXAMPLES: &str = "\
@@ -164,6 +166,16 @@ pub struct AuditArgs {
     /// textfile collector requires
     #[arg(long = "output", value_name = "FILE")]
     pub output: Option<PathBuf>,
+
+    /// Judge by this policy (TOML): allow entries, rule overrides, allowlist
+    /// mode (README: "portwatch audit", "Policy")
+    #[arg(long = "policy", value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+
+    /// Print a commented policy that allows every listener seen now, one
+    /// entry each, to prune and use with --policy
+    #[arg(long = "init-policy", conflicts_with_all = ["policy", "json", "format"])]
+    pub init_policy: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -4,12 +4,14 @@
 
 pub mod baseline;
 pub mod exposure;
+pub mod policy;
 pub mod rules;
 
 use std::collections::BTreeMap;
 
 use crate::model::Socket;
 use crate::model::audit::{AuditReport, AuditSummary, Finding, Listener, Severity};
+pub use policy::Policy;
 pub use rules::OwnerView;
 
 /// What the audit knows besides the sockets.
@@ -25,19 +27,34 @@ pub struct Context {
 
 /// Audits the listeners among `sockets`.
 pub fn audit(sockets: Vec<Socket>, context: Context) -> AuditReport {
+    audit_with_policy(sockets, context, None)
+}
+
+/// Audits the listeners among `sockets`, judged by `policy` when given:
+/// allowed listeners lose the port rules' findings, allowlist mode adds
+/// `unapproved-listener`, rules are disabled or re-graded (see [`policy`]).
+pub fn audit_with_policy(
+    sockets: Vec<Socket>,
+    context: Context,
+    policy: Option<&Policy>,
+) -> AuditReport {
     let listeners = exposure::listeners(sockets);
-    let mut findings: Vec<Finding> =
-        listeners.iter().flat_map(|listener| rules::check(listener, context.owners)).collect();
+    let owners_known = context.owners.looked_up;
+    let mut findings: Vec<Finding> = Vec::new();
+    for listener in &listeners {
+        let mut found = rules::check(listener, context.owners);
+        if let Some(policy) = policy {
+            policy.apply(listener, owners_known, &mut found);
+        }
+        findings.extend(found);
+    }
     sort(&mut findings);
     let summary = summarize(&listeners, &findings);
-    AuditReport {
-        host: context.host,
-        time: context.time,
-        listeners,
-        findings,
-        summary,
-        limits: context.limits,
+    let mut limits = context.limits;
+    if let Some(policy) = policy {
+        limits.extend(policy.limits(&listeners, owners_known));
     }
+    AuditReport { host: context.host, time: context.time, listeners, findings, summary, limits }
 }
 
 /// Adds what a baseline comparison found to `report`: its findings, in

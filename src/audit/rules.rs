@@ -172,6 +172,17 @@ pub const RULES: &[Rule] = &[
         references: &[],
     },
     Rule {
+        id: "unapproved-listener",
+        title: "Listener the policy does not approve",
+        severity: Severity::Medium,
+        description: "With a policy in allowlist mode (`mode = \"allowlist\"`): a listener no \
+                      allow entry of the policy approves. Only approved services should listen.",
+        references: &[
+            "CIS Distribution Independent Linux: ensure only approved services are listening on a network interface",
+            "DISA STIG: the system must be configured to prohibit or restrict ports, protocols and services per the PPSM CAL (approved ports list)",
+        ],
+    },
+    Rule {
         id: "ssh-on-default-port",
         title: "SSH on port 22 on every address",
         severity: Severity::Info,

@@ -8,7 +8,7 @@ use std::time::{Instant, UNIX_EPOCH};
 
 use anyhow::Result;
 
-use crate::audit::{self, Context, OwnerView};
+use crate::audit::{self, Context, OwnerView, Policy, policy};
 use crate::cli::{AuditArgs, AuditFormatArg, ColorArg};
 use crate::exit::{ExitCode, UsageError};
 use crate::inventory::{self, Enrich, Request, Scope};
@@ -29,7 +29,11 @@ pub fn run(
 ) -> Result<ExitCode> {
     let threshold = fail_on(&args.fail_on)?;
     let started = Instant::now();
-    let report = match audit_report(args, os, stderr) {
+    let policy = match &args.policy {
+        Some(path) => Some(read_policy(path, os)?),
+        None => None,
+    };
+    let report = match audit_report(args, os, policy.as_ref(), stderr) {
         Ok(report) => report,
         Err(error) => {
             // The textfile collector keeps showing whatever file is there:
@@ -41,6 +45,11 @@ pub fn run(
             return Err(error);
         }
     };
+    if args.init_policy {
+        stdout.write_all(policy::init_policy(&report).as_bytes())?;
+        stdout.flush()?;
+        return Ok(ExitCode::Success);
+    }
     let run = run_stats(os, started, true);
     match &args.output {
         Some(path) => os
@@ -78,7 +87,7 @@ fn write_report(
             let context = SarifContext {
                 version: env!("CARGO_PKG_VERSION"),
                 information_uri: homepage.into_iter().find(|uri| !uri.is_empty()),
-                policy: None,
+                policy: args.policy.as_deref(),
             };
             write_sarif(out, report, &context)
         }
@@ -97,7 +106,12 @@ fn run_stats(os: &Os<'_>, started: Instant, success: bool) -> RunStats {
 }
 
 /// The inventory, judged: the report, and the source's notices on stderr.
-fn audit_report(args: &AuditArgs, os: &Os<'_>, stderr: &mut dyn Write) -> Result<AuditReport> {
+fn audit_report(
+    args: &AuditArgs,
+    os: &Os<'_>,
+    policy: Option<&Policy>,
+    stderr: &mut dyn Write,
+) -> Result<AuditReport> {
     let live = args.from.is_none();
     let baseline = match &args.baseline {
         Some(path) => Some((path, super::baseline::load(path, os)?)),
@@ -127,7 +141,7 @@ fn audit_report(args: &AuditArgs, os: &Os<'_>, stderr: &mut dyn Write) -> Result
         owners: OwnerView { looked_up: live, all_visible: outcome.owner_hint.is_none() },
         limits,
     };
-    let mut report = audit::audit(inventory.sockets, context);
+    let mut report = audit::audit_with_policy(inventory.sockets, context, policy);
     if let Some((path, baseline)) = &baseline {
         let coverage = super::baseline::coverage(&request.scope, &report.listeners, own_inode);
         let file = path.display().to_string();
@@ -164,6 +178,17 @@ pub(crate) fn listeners_request(scope: Scope, owners: bool) -> Request {
         filter: None,
         enrich: Enrich { owners, services: true, ..Enrich::default() },
     }
+}
+
+/// `--policy FILE`, read through the Files seam and checked; a mistake in it
+/// is `FILE:LINE:COLUMN: problem`.
+fn read_policy(path: &Path, os: &Os<'_>) -> Result<Policy> {
+    let name = path.display().to_string();
+    let text = os
+        .files
+        .read_text(path, policy::SIZE_LIMIT)
+        .map_err(|error| anyhow::anyhow!("{name}: cannot read the policy: {error}"))?;
+    Ok(Policy::parse(&text, &name)?)
 }
 
 /// `--fail-on`: a severity, or `never`.
