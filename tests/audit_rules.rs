@@ -34,7 +34,8 @@ use serde_json::{Value, json};
 const ADDRESS: &str = "10.77.0.1";
 
 /// Binds and listens on the sockets of `argv[1]` (JSON), then execs `exe`
-/// (with `sleep`'s argument 600) in `cwd`, the sockets inherited. A socket
+/// (with `sleep`'s argument 600) in `cwd`, the sockets inherited; with
+/// `fork`, a forked child does the same, so that two processes hold them. A socket
 /// with `pass_away` is sent over a UNIX socket pair in an SCM_RIGHTS message
 /// that nobody receives, and closed: the pair is inherited, so the message
 /// and the listener in it stay, held by no process.
@@ -63,6 +64,8 @@ for s in keep:
     s.set_inheritable(True)
 os.chdir(spec["cwd"])
 print("READY", flush=True)
+if spec["fork"]:
+    os.fork()
 for _ in range(100):
     try:
         os.execv(spec["exe"], [spec["exe"], "600"])
@@ -223,10 +226,17 @@ impl Scene {
     /// Starts a holder of `sockets` that then runs `exe` in `cwd`, and
     /// waits until it does.
     fn hold_as(&self, sockets: &[Sock], exe: &Path, cwd: &Path) -> Holder {
+        self.hold_with(sockets, exe, cwd, false)
+    }
+
+    /// As [`Scene::hold_as`], and with `fork` a child process that holds the
+    /// sockets and runs `exe` too.
+    fn hold_with(&self, sockets: &[Sock], exe: &Path, cwd: &Path, fork: bool) -> Holder {
         let spec = json!({
             "sockets": sockets.iter().map(Sock::spec).collect::<Vec<_>>(),
             "exe": exe,
             "cwd": cwd,
+            "fork": fork,
         });
         let mut process = self
             .command("ip")
@@ -245,10 +255,12 @@ impl Scene {
         }
         // nsenter forks into the PID namespace; its child becomes python3
         // and then `exe`.
+        let runs =
+            |pid: u32| std::fs::read_link(format!("/proc/{pid}/exe")).ok() == Some(exe.into());
         let pid = wait_for("the holder's exec", || {
             let child = only_child(process.id())?;
-            let running = std::fs::read_link(format!("/proc/{child}/exe")).ok()?;
-            (running == exe).then_some(child)
+            let forked = !fork || only_child(child).is_some_and(runs);
+            (runs(child) && forked).then_some(child)
         });
         Holder { process, pid }
     }
@@ -465,6 +477,66 @@ fn exposed_datastore_on_a_specific_address_is_beyond_loopback() {
 }
 
 #[test]
+fn exposed_datastore_on_the_ipv4_wildcard_mapped_into_ipv6_but_not_mapped_loopback() {
+    if !can_run("exposed_datastore_on_the_ipv4_wildcard_mapped_into_ipv6_but_not_mapped_loopback") {
+        return;
+    }
+    // An IPv6 socket bound to ::ffff:0.0.0.0 accepts IPv4 on every address.
+    let mapped = tcp("::ffff:0.0.0.0", 6379);
+    port_rule("mapped", "exposed-datastore", "high", &[mapped], &[tcp("::ffff:127.0.0.1", 6379)]);
+    let scene = Scene::new("mapped-exposure");
+    let _holder = scene.hold(&[mapped]);
+    let report = scene.report();
+    let finding = assert_finding(&report, &scene, "exposed-datastore", "high", mapped);
+    assert_eq!(finding["listener"]["exposure"], json!({"bind": "wildcard", "families": ["inet"]}));
+    let message = finding["message"].as_str().unwrap();
+    assert!(message.starts_with("Redis (6379/tcp) listens on ::ffff:0.0.0.0 (every IPv4 address)"));
+    assert!(finding["remedy"].as_str().unwrap().contains("bind it to 127.0.0.1 in"), "{finding:#}");
+    assert_eq!(rules_of(&report), ["exposed-datastore"], "not dual-stack: {report:#}");
+}
+
+#[test]
+fn owner_rules_give_one_finding_per_listener_naming_every_holder() {
+    if !can_run("owner_rules_give_one_finding_per_listener_naming_every_holder") {
+        return;
+    }
+    // Two processes (a parent and its fork) hold one listener and run the
+    // same deleted binary from /tmp: one finding per rule, not per process,
+    // since a finding is known by its rule and listener.
+    let tmp = tempfile::Builder::new().prefix("pw-forked-").tempdir_in("/tmp").unwrap();
+    let binary = tmp.path().join("pw-forked");
+    copy(&sleep_path(), &binary);
+    let scene = Scene::new("forked");
+    let shared = tcp("127.0.0.1", 7001);
+    let _holder = scene.hold_with(&[shared], &binary, tmp.path(), true);
+    std::fs::remove_file(&binary).unwrap();
+    let report = scene.report();
+    let listeners = report["listeners"].as_array().unwrap();
+    let listener = listeners.iter().find(|l| is_listener(l, &scene, shared)).unwrap();
+    let pids: Vec<u64> = listener["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["pid"].as_u64().unwrap())
+        .collect();
+    assert_eq!(pids.len(), 2, "{listener:#}");
+    for rule in ["deleted-binary", "binary-in-temporary-directory"] {
+        let severity = if rule == "deleted-binary" { "medium" } else { "high" };
+        let finding = assert_finding(&report, &scene, rule, severity, shared);
+        let message = finding["message"].as_str().unwrap();
+        for pid in &pids {
+            assert!(
+                message.contains(&format!("pw-forked (pid {pid}, user root) holds")),
+                "{message}"
+            );
+        }
+        let remedy = finding["remedy"].as_str().unwrap();
+        assert!(remedy.contains(&format!("processes {}, {}", pids[0], pids[1])), "{remedy}");
+    }
+    assert_eq!(rules_of(&report).len(), 2, "{report:#}");
+}
+
+#[test]
 fn docker_api_without_tls_is_critical_and_with_tls_a_high_control_plane() {
     if !can_run("docker_api_without_tls_is_critical_and_with_tls_a_high_control_plane") {
         return;
@@ -473,7 +545,9 @@ fn docker_api_without_tls_is_critical_and_with_tls_a_high_control_plane() {
     let scene = Scene::new("docker");
     let _holder = scene.hold(&[plain, tls]);
     let report = scene.report();
-    assert_finding(&report, &scene, "docker-api-without-tls", "critical", plain);
+    let finding = assert_finding(&report, &scene, "docker-api-without-tls", "critical", plain);
+    let remedy = finding["remedy"].as_str().unwrap();
+    assert!(remedy.contains("UNIX socket") && remedy.contains("--tlsverify"), "{remedy}");
     assert_finding(&report, &scene, "exposed-control-plane", "high", tls);
     assert_no_finding(&report, &scene, "docker-api-without-tls", tls);
     assert_no_finding(&report, &scene, "exposed-control-plane", plain);
@@ -586,7 +660,7 @@ fn unowned_listener_held_only_by_an_unreceived_message_but_not_an_owned_one() {
     assert_eq!(finding["listener"]["processes"], json!([]), "{finding:#}");
     assert_eq!(finding["listener"]["owner_visible"], true, "{finding:#}");
     let message = finding["message"].as_str().unwrap();
-    assert_eq!(message, "nothing visible holds 4444/tcp on 0.0.0.0 (every address)");
+    assert_eq!(message, "nothing visible holds 4444/tcp on 0.0.0.0 (every IPv4 address)");
     assert_no_finding(&report, &scene, "unowned-listener", owned);
     assert_eq!(rules_of(&report), ["unowned-listener"], "{report:#}");
 }
@@ -647,15 +721,20 @@ fn deleted_binary_but_not_the_same_binary_still_installed() {
     std::fs::remove_file(&gone).unwrap();
     let report = scene.report();
     let finding = assert_finding(&report, &scene, "deleted-binary", "medium", upgraded);
-    let message = finding["message"].as_str().unwrap();
+    // The pid as the scene's PID namespace numbers it.
+    let pid = &finding["listener"]["processes"][0]["pid"];
     let expected = format!(
-        "pw-upgraded (pid {0}) holds 7001/tcp and runs a deleted binary, {1}",
-        finding["listener"]["processes"][0]["pid"],
+        "pw-upgraded (pid {pid}, user root) holds 7001/tcp and runs a deleted binary, {}",
         gone.display()
     );
-    assert!(message.starts_with(&expected), "{message}\nexpected {expected}");
-    assert!(!message.contains("(deleted)"), "{message}");
-    assert!(finding["remedy"].as_str().unwrap().contains("restart"), "{finding:#}");
+    assert_eq!(finding["message"], expected.as_str(), "the holder named once, no `(deleted)`");
+    assert_eq!(
+        finding["remedy"],
+        format!(
+            "restart process {pid} onto the installed binary, or find out why its binary is gone"
+        )
+        .as_str()
+    );
     assert_eq!(finding["listener"]["processes"][0]["exe_deleted"], true);
     assert_no_finding(&report, &scene, "deleted-binary", installed);
     assert_eq!(rules_of(&report), ["deleted-binary"], "{report:#}");
@@ -686,10 +765,11 @@ fn binary_in_tmp_or_hidden_working_directory_but_not_in_a_plain_directory() {
     let rule = "binary-in-temporary-directory";
     let finding = assert_finding(&report, &scene, rule, "high", in_tmp);
     let message = finding["message"].as_str().unwrap();
-    assert!(message.contains(&format!("runs {}", dropped.display())), "{message}");
+    assert!(message.contains(&format!("runs {}, under /tmp", dropped.display())), "{message}");
     let finding = assert_finding(&report, &scene, rule, "high", in_hidden);
     let message = finding["message"].as_str().unwrap();
-    assert!(message.contains(&format!("works in {}", hidden.display())), "{message}");
+    let why = format!("works in {}, in a hidden directory (.pw-hidden)", hidden.display());
+    assert!(message.contains(&why), "{message}");
     assert_no_finding(&report, &scene, rule, in_plain);
     assert_eq!(rules_of(&report), [rule, rule], "{report:#}");
 }
