@@ -875,3 +875,137 @@ fn the_host_pid_namespace_sees_the_same_findings() {
     assert_no_finding(&report, &scene, "exposed-datastore", local);
     assert_eq!(rules_of(&report), ["exposed-datastore"], "{report:#}");
 }
+
+/// A protocol and a port.
+type Port = (&'static str, u16);
+
+/// Every port of every port rule, by rule (with its severity): the first
+/// and last of a range, and TCP or UDP as the rule has it.
+const RULE_PORTS: &[(&str, &str, &[Port])] = &[
+    ("docker-api-without-tls", "critical", &[("tcp", 2375)]),
+    (
+        "exposed-datastore",
+        "high",
+        &[
+            ("tcp", 3306),
+            ("tcp", 5432),
+            ("tcp", 6379),
+            ("tcp", 27017),
+            ("tcp", 27019),
+            ("tcp", 9200),
+            ("tcp", 9300),
+            ("tcp", 11211),
+            ("udp", 11211),
+            ("tcp", 5984),
+            ("tcp", 9042),
+            ("tcp", 7000),
+            ("tcp", 7199),
+            ("tcp", 8123),
+            ("tcp", 9000),
+            ("tcp", 8086),
+            ("tcp", 2181),
+            ("tcp", 9092),
+            ("tcp", 5672),
+            ("tcp", 15672),
+        ],
+    ),
+    (
+        "exposed-control-plane",
+        "high",
+        &[
+            ("tcp", 2376),
+            ("tcp", 2379),
+            ("tcp", 2380),
+            ("tcp", 10250),
+            ("tcp", 10255),
+            ("tcp", 10010),
+        ],
+    ),
+    (
+        "cleartext-login",
+        "high",
+        &[("tcp", 23), ("tcp", 512), ("tcp", 513), ("tcp", 514), ("tcp", 21), ("udp", 69)],
+    ),
+    (
+        "legacy-service",
+        "medium",
+        &[
+            ("tcp", 111),
+            ("udp", 111),
+            ("tcp", 2049),
+            ("udp", 2049),
+            ("tcp", 79),
+            ("udp", 161),
+            ("tcp", 6000),
+            ("tcp", 6063),
+            ("tcp", 5900),
+            ("tcp", 5999),
+            ("tcp", 3389),
+            ("tcp", 139),
+            ("tcp", 445),
+            ("udp", 137),
+            ("udp", 138),
+        ],
+    ),
+    ("nonlocal-mta", "medium", &[("tcp", 25)]),
+];
+
+/// Ports next to the rules' ranges, or of the other protocol, which no rule
+/// names: near misses even on the wildcard.
+const NEIGHBOUR_PORTS: &[Port] = &[
+    ("tcp", 2374),
+    ("tcp", 2377),
+    ("tcp", 2381),
+    ("tcp", 27016),
+    ("tcp", 27020),
+    ("udp", 6379),
+    ("tcp", 11212),
+    ("tcp", 10011),
+    ("tcp", 10251),
+    ("tcp", 10256),
+    ("tcp", 24),
+    ("tcp", 511),
+    ("tcp", 515),
+    ("udp", 514),
+    ("tcp", 69),
+    ("udp", 23),
+    ("tcp", 161),
+    ("udp", 79),
+    ("tcp", 5899),
+    ("tcp", 6064),
+    ("udp", 3389),
+    ("udp", 445),
+    ("tcp", 137),
+    ("udp", 25),
+    ("tcp", 26),
+];
+
+fn sock(proto: &'static str, addr: &'static str, port: u16) -> Sock {
+    if proto == "tcp" { tcp(addr, port) } else { udp(addr, port) }
+}
+
+#[test]
+fn every_port_of_every_port_rule_beyond_loopback_and_none_on_loopback_or_next_door() {
+    if !can_run("every_port_of_every_port_rule_beyond_loopback_and_none_on_loopback_or_next_door") {
+        return;
+    }
+    let all = || RULE_PORTS.iter().flat_map(|(r, s, ports)| ports.iter().map(move |p| (r, s, p)));
+    let scene = Scene::new("ports");
+    let exposed: Vec<Sock> =
+        all().map(|(_, _, &(proto, port))| sock(proto, "0.0.0.0", port)).collect();
+    let _holder = scene.hold(&exposed);
+    let report = scene.report();
+    for (&rule, &severity, &(proto, port)) in all() {
+        assert_finding(&report, &scene, rule, severity, sock(proto, "0.0.0.0", port));
+    }
+    assert_eq!(rules_of(&report).len(), exposed.len(), "one finding each: {report:#}");
+
+    let quiet = Scene::new("ports-miss");
+    let mut near: Vec<Sock> =
+        all().map(|(_, _, &(proto, port))| sock(proto, "127.0.0.1", port)).collect();
+    near.extend(NEIGHBOUR_PORTS.iter().map(|&(proto, port)| sock(proto, "0.0.0.0", port)));
+    let _holder = quiet.hold(&near);
+    let report = quiet.report();
+    assert_eq!(report["summary"]["listeners"], near.len());
+    assert_eq!(rules_of(&report), Vec::<&str>::new(), "{report:#}");
+}

@@ -215,19 +215,23 @@ pub fn check(listener: &Listener, owners: OwnerView) -> Vec<Finding> {
         ("legacy-service", LEGACY),
         ("nonlocal-mta", MTA),
     ];
-    for (id, services) in port_rules {
-        if let Some(service) =
-            services.iter().find(|s| s.matches(listener)).filter(|_| beyond_loopback)
-        {
-            let why = format!(
-                "{} ({}) listens on {}{}",
-                service.name,
-                port_text(listener),
-                where_text(listener),
-                holder_text(listener)
-            );
-            findings.push(finding(id, listener, why, port_remedy(id, listener)));
-        }
+    // One port finding at most: where two rules name the port (CouchDB's
+    // 5984 lies in VNC's 5900-5999), the service named by the narrower
+    // range is the one meant; on a tie, the rule listed first.
+    let matched = port_rules
+        .iter()
+        .flat_map(|(id, services)| services.iter().map(move |service| (*id, service)))
+        .filter(|(_, service)| beyond_loopback && service.matches(listener))
+        .min_by_key(|(_, service)| service.ports.end() - service.ports.start());
+    if let Some((id, service)) = matched {
+        let why = format!(
+            "{} ({}) listens on {}{}",
+            service.name,
+            port_text(listener),
+            where_text(listener),
+            holder_text(listener)
+        );
+        findings.push(finding(id, listener, why, port_remedy(id, listener)));
     }
     let holders = holders(listener);
     if owners.looked_up && owners.all_visible && holders.is_empty() {
@@ -518,6 +522,21 @@ mod tests {
     }
 
     const SEEN: OwnerView = OwnerView { looked_up: true, all_visible: true };
+
+    #[test]
+    fn a_port_two_rules_name_is_the_narrower_services() {
+        let mut couchdb = listener(Vec::new());
+        couchdb.socket.local.port = 5984;
+        let findings = check(&couchdb, OwnerView { looked_up: false, all_visible: false });
+        let rules: Vec<&str> = findings.iter().map(|f| f.rule.as_str()).collect();
+        assert_eq!(rules, ["exposed-datastore"], "not VNC too");
+        assert!(findings[0].message.starts_with("CouchDB (5984/tcp)"), "{}", findings[0].message);
+        couchdb.socket.local.port = 5985;
+        assert_eq!(
+            check(&couchdb, OwnerView { looked_up: false, all_visible: false })[0].rule,
+            "legacy-service"
+        );
+    }
 
     #[test]
     fn a_process_with_two_descriptors_is_one_holder_and_one_finding() {
