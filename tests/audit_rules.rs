@@ -812,7 +812,14 @@ fn fail_on_sets_the_exit_code() {
     let _holder = high.hold(&[tcp("0.0.0.0", 6379)]);
     let medium = Scene::new("exit-medium");
     let _other = medium.hold(&[tcp("0.0.0.0", 111)]);
+    let info = Scene::new("exit-info");
+    let _third = info.hold(&[tcp("0.0.0.0", 22)]);
+    let critical = Scene::new("exit-critical");
+    let _fourth = critical.hold(&[tcp("0.0.0.0", 2375)]);
     for (scene, fail_on, code) in [
+        (&critical, None, 1),
+        (&critical, Some("critical"), 1),
+        (&critical, Some("never"), 0),
         (&high, None, 1),
         (&high, Some("high"), 1),
         (&high, Some("medium"), 1),
@@ -822,6 +829,9 @@ fn fail_on_sets_the_exit_code() {
         (&medium, None, 0),
         (&medium, Some("medium"), 1),
         (&medium, Some("never"), 0),
+        (&info, None, 0),
+        (&info, Some("low"), 0),
+        (&info, Some("info"), 1),
     ] {
         let mut args = vec!["--json"];
         if let Some(fail_on) = fail_on {

@@ -539,6 +539,32 @@ mod tests {
     }
 
     #[test]
+    fn the_bind_remedy_names_the_unit_the_loopback_of_each_family_and_the_port() {
+        let mut redis = listener(vec![(
+            3,
+            Process {
+                pid: 812,
+                name: Some("redis-server".into()),
+                unit: Some("redis-server.service".into()),
+                ..Process::default()
+            },
+        )]);
+        redis.socket.local.port = 6379;
+        let remedy = &check(&redis, SEEN)[0].remedy;
+        assert_eq!(
+            remedy,
+            "if it is not needed, `systemctl disable --now redis-server.service`; if only this \
+             host uses it, bind it to 127.0.0.1 in the service's configuration; otherwise let \
+             the firewall admit only its clients and then drop the rest: `nft add rule inet \
+             filter input tcp dport 6379 drop`"
+        );
+        redis.exposure.families = IpFamily::ALL.to_vec();
+        assert!(check(&redis, SEEN)[0].remedy.contains("bind it to 127.0.0.1 and ::1 in"));
+        redis.exposure.families = vec![IpFamily::Inet6];
+        assert!(check(&redis, SEEN)[0].remedy.contains("bind it to ::1 in"));
+    }
+
+    #[test]
     fn a_process_with_two_descriptors_is_one_holder_and_one_finding() {
         let one = listener(vec![(3, process(7, None)), (4, process(7, None))]);
         let findings = check(&one, SEEN);
