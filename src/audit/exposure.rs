@@ -30,15 +30,24 @@ fn is_listener(socket: &crate::model::InetSocket) -> bool {
     }
 }
 
-/// The bind scope of a listener, and the families it accepts.
+/// The bind scope of a listener, and the families it accepts. An IPv6
+/// socket bound to an IPv4-mapped address (`::ffff:0.0.0.0`,
+/// `::ffff:10.0.0.5`) accepts IPv4 alone, and `::ffff:0.0.0.0` is the IPv4
+/// wildcard.
 pub fn exposure(socket: &crate::model::InetSocket) -> Exposure {
-    let bind = match socket.local.addr {
+    let mapped = match socket.local.addr {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped(),
+        IpAddr::V4(_) => None,
+    };
+    let addr = mapped.map_or(socket.local.addr, IpAddr::V4);
+    let bind = match addr {
         _ if socket.interface.as_deref() == Some("lo") => BindScope::Loopback,
         addr if is_loopback(addr) => BindScope::Loopback,
         addr if addr.is_unspecified() => BindScope::Wildcard,
         _ => BindScope::Address,
     };
     let families = match (socket.family, bind) {
+        _ if mapped.is_some() => vec![IpFamily::Inet],
         (IpFamily::Inet6, BindScope::Wildcard) if socket.is_dual_stack() => IpFamily::ALL.to_vec(),
         (family, _) => vec![family],
     };
@@ -82,6 +91,15 @@ mod tests {
         );
         assert_eq!(scope("::", Some(false)).families, IpFamily::ALL, "dual-stack counts for both");
         assert_eq!(scope("::", Some(true)).families, [IpFamily::Inet6]);
+        assert_eq!(
+            scope("::ffff:0.0.0.0", Some(false)),
+            Exposure { bind: BindScope::Wildcard, families: vec![IpFamily::Inet] },
+            "the IPv4 wildcard, mapped"
+        );
+        assert_eq!(
+            scope("::ffff:10.1.2.3", Some(false)),
+            Exposure { bind: BindScope::Address, families: vec![IpFamily::Inet] }
+        );
         let mut on_lo = tcp("0.0.0.0", None);
         on_lo.interface = Some("lo".into());
         assert_eq!(exposure(&on_lo).bind, BindScope::Loopback);

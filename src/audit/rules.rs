@@ -5,7 +5,7 @@
 use std::ops::RangeInclusive;
 
 use crate::model::audit::{BindScope, Finding, Listener, Severity};
-use crate::model::{Process, Transport};
+use crate::model::{IpFamily, Process, Transport};
 
 /// A built-in rule.
 #[derive(Debug)]
@@ -237,7 +237,8 @@ pub struct OwnerView {
     pub all_visible: bool,
 }
 
-/// Every built-in finding for one listener.
+/// Every built-in finding for one listener: at most one per rule, since a
+/// finding is known by its rule and listener (reports fingerprint them so).
 pub fn check(listener: &Listener, owners: OwnerView) -> Vec<Finding> {
     let mut findings = Vec::new();
     let beyond_loopback = listener.exposure.bind != BindScope::Loopback;
@@ -249,18 +250,23 @@ pub fn check(listener: &Listener, owners: OwnerView) -> Vec<Finding> {
         ("legacy-service", LEGACY),
         ("nonlocal-mta", MTA),
     ];
-    for (id, services) in port_rules {
-        if let Some(service) =
-            services.iter().find(|s| s.matches(listener)).filter(|_| beyond_loopback)
-        {
-            let why = format!(
-                "{} ({}) listens on {}",
-                service.name,
-                port_text(listener),
-                where_text(listener)
-            );
-            findings.push(finding(id, listener, why, bind_remedy(listener)));
-        }
+    // One port finding at most: where two rules name the port (CouchDB's
+    // 5984 lies in VNC's 5900-5999), the service named by the narrower
+    // range is the one meant; on a tie, the rule listed first.
+    let matched = port_rules
+        .iter()
+        .flat_map(|(id, services)| services.iter().map(move |service| (*id, service)))
+        .filter(|(_, service)| beyond_loopback && service.matches(listener))
+        .min_by_key(|(_, service)| service.ports.end() - service.ports.start());
+    if let Some((id, service)) = matched {
+        let why = format!(
+            "{} ({}) listens on {}{}",
+            service.name,
+            port_text(listener),
+            where_text(listener),
+            holder_text(listener)
+        );
+        findings.push(finding(id, listener, why, port_remedy(id, listener)));
     }
     let holders = holders(listener);
     if owners.looked_up && owners.all_visible && holders.is_empty() {
@@ -268,44 +274,62 @@ pub fn check(listener: &Listener, owners: OwnerView) -> Vec<Finding> {
             format!("nothing visible holds {} on {}", port_text(listener), where_text(listener));
         findings.push(finding("unowned-listener", listener, why, "find what the kernel or a passed descriptor keeps open: check NFS, tunnels and socket-activated units (`systemctl list-sockets`)".into()));
     }
-    for process in &holders {
-        if process.exe_deleted == Some(true) {
-            let why = format!(
-                "{} holds {} and runs a deleted binary, {}",
-                who(process),
-                port_text(listener),
-                exe_text(process)
-            );
-            let remedy = match &process.unit {
-                Some(unit) => format!(
-                    "restart it onto the installed binary: `systemctl restart {unit}`, or find out why its binary is gone"
-                ),
-                None => format!(
-                    "restart process {} onto the installed binary, or find out why its binary is gone",
-                    process.pid
-                ),
-            };
-            findings.push(finding("deleted-binary", listener, why, remedy));
-        }
-        if let Some(place) = suspicious_place(process) {
-            let why = format!("{} holds {} and {place}", who(process), port_text(listener));
-            let remedy = format!(
-                "find out what process {} is and why it runs from there; stop it if nobody installed it",
-                process.pid
-            );
-            findings.push(finding("binary-in-temporary-directory", listener, why, remedy));
-        }
+    let deleted: Vec<&Process> =
+        holders.iter().copied().filter(|p| p.exe_deleted == Some(true)).collect();
+    if !deleted.is_empty() {
+        let why = deleted
+            .iter()
+            .map(|process| {
+                format!(
+                    "{} holds {} and runs a deleted binary, {}",
+                    who(process),
+                    port_text(listener),
+                    exe_text(process)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+        let remedy = deleted_remedy(&deleted);
+        findings.push(finding("deleted-binary", listener, why, remedy));
+    }
+    let misplaced: Vec<(&Process, String)> =
+        holders.iter().filter_map(|p| suspicious_place(p).map(|place| (*p, place))).collect();
+    if !misplaced.is_empty() {
+        let why = misplaced
+            .iter()
+            .map(|(process, place)| {
+                format!("{} holds {} and {place}", who(process), port_text(listener))
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+        let pids: Vec<String> = misplaced.iter().map(|(p, _)| p.pid.to_string()).collect();
+        let (noun, pronoun) =
+            if pids.len() == 1 { ("process", "it runs") } else { ("processes", "they run") };
+        let remedy = format!(
+            "find out what {noun} {} {} and why {pronoun} from there; stop {} if nobody \
+             installed {}",
+            pids.join(", "),
+            if pids.len() == 1 { "is" } else { "are" },
+            if pids.len() == 1 { "it" } else { "them" },
+            if pids.len() == 1 { "it" } else { "them" },
+        );
+        findings.push(finding("binary-in-temporary-directory", listener, why, remedy));
     }
     let socket = &listener.socket;
     if socket.netid == Transport::Tcp
         && socket.local.port == 22
         && listener.exposure.bind == BindScope::Wildcard
     {
-        let why = format!("SSH listens on port 22 on {}", where_text(listener));
+        let why =
+            format!("SSH listens on port 22 on {}{}", where_text(listener), holder_text(listener));
         findings.push(finding("ssh-on-default-port", listener, why, "nothing to fix; if you move it, change `Port` in /etc/ssh/sshd_config and the firewall together".into()));
     }
     if listener.exposure.bind == BindScope::Wildcard && listener.exposure.families.len() > 1 {
-        let why = format!("{} listens on `*`, IPv6 and IPv4 alike", port_text(listener));
+        let why = format!(
+            "{} listens on `*`, IPv6 and IPv4 alike{}",
+            port_text(listener),
+            holder_text(listener)
+        );
         findings.push(finding("dual-stack-wildcard", listener, why, "make sure the firewall covers both families (`inet` tables in nftables), or bind the service to the family it needs".into()));
     }
     findings
@@ -323,7 +347,7 @@ fn finding(id: &str, listener: &Listener, message: String, remedy: String) -> Fi
         rule: id.to_owned(),
         severity: rule.map_or(Severity::Medium, |rule| rule.severity),
         title: rule.map_or("", |rule| rule.title).to_owned(),
-        message: format!("{message}{}", holder_text(listener)),
+        message,
         remedy,
         references: rule
             .map_or(&[][..], |rule| rule.references)
@@ -335,11 +359,36 @@ fn finding(id: &str, listener: &Listener, message: String, remedy: String) -> Fi
     }
 }
 
+/// The processes that hold the listener, each once (a process may hold it
+/// through several descriptors).
 fn holders(listener: &Listener) -> Vec<&Process> {
+    let mut processes: Vec<&Process> = Vec::new();
     let owners = listener.socket.owners.as_ref();
-    owners
-        .map(|o| o.processes.iter().map(|holder| holder.process.as_ref()).collect())
-        .unwrap_or_default()
+    for holder in owners.map(|o| o.processes.as_slice()).unwrap_or_default() {
+        if !processes.iter().any(|p| p.pid == holder.process.pid) {
+            processes.push(holder.process.as_ref());
+        }
+    }
+    processes
+}
+
+/// Restart the holders onto the installed binary: by their units where
+/// they have one, else by pid.
+fn deleted_remedy(processes: &[&Process]) -> String {
+    let mut units: Vec<&str> = processes.iter().filter_map(|p| p.unit.as_deref()).collect();
+    units.dedup();
+    let pids: Vec<String> =
+        processes.iter().filter(|p| p.unit.is_none()).map(|p| p.pid.to_string()).collect();
+    let by_pid = match pids.len() {
+        0 => None,
+        1 => Some(format!("restart process {} onto the installed binary", pids[0])),
+        _ => Some(format!("restart processes {} onto the installed binary", pids.join(", "))),
+    };
+    let by_unit = (!units.is_empty()).then(|| {
+        format!("restart it onto the installed binary: `systemctl restart {}`", units.join(" "))
+    });
+    let restart: Vec<String> = [by_unit, by_pid].into_iter().flatten().collect();
+    format!("{}, or find out why its binary is gone", restart.join("; "))
 }
 
 /// `6379/tcp`.
@@ -347,29 +396,26 @@ fn port_text(listener: &Listener) -> String {
     format!("{}/{}", listener.socket.local.port, listener.socket.netid.as_str())
 }
 
-/// `0.0.0.0 (every IPv4 address)`, `10.0.0.5`, `* (every address, IPv6 and IPv4)`.
+/// `0.0.0.0 (every IPv4 address)`, `:: (every IPv6 address)`, `10.0.0.5`,
+/// `* (every address, IPv6 and IPv4)`; `%eth0` when bound to a device.
 fn where_text(listener: &Listener) -> String {
     let addr = listener.socket.local.addr;
-    match listener.exposure.bind {
-        BindScope::Wildcard if listener.exposure.families.len() > 1 => {
-            "* (every address, IPv6 and IPv4)".into()
+    let device = match &listener.socket.interface {
+        Some(device) => format!("%{device}"),
+        None => String::new(),
+    };
+    match (listener.exposure.bind, listener.exposure.families.as_slice()) {
+        (BindScope::Wildcard, [_, _, ..]) => format!("*{device} (every address, IPv6 and IPv4)"),
+        (BindScope::Wildcard, [IpFamily::Inet6]) => {
+            format!("{addr}{device} (every IPv6 address)")
         }
-        BindScope::Wildcard => format!("{addr} (every address)"),
-        _ => addr.to_string(),
+        (BindScope::Wildcard, _) => format!("{addr}{device} (every IPv4 address)"),
+        _ => format!("{addr}{device}"),
     }
 }
 
+/// `redis-server (pid 812, user redis, unit redis-server.service)`.
 fn who(process: &Process) -> String {
-    format!("{} (pid {})", process.display_name(), process.pid)
-}
-
-fn exe_text(process: &Process) -> String {
-    process.exe.as_ref().map_or("an unreadable binary".into(), |exe| exe.lossy().into_owned())
-}
-
-/// `; held by redis-server (pid 812, user redis, unit redis-server.service)`.
-fn holder_text(listener: &Listener) -> String {
-    let Some(process) = holders(listener).first().copied() else { return String::new() };
     let mut parts = vec![format!("pid {}", process.pid)];
     if let Some(user) = &process.user {
         parts.push(format!("user {user}"));
@@ -380,7 +426,24 @@ fn holder_text(listener: &Listener) -> String {
     if let Some(container) = &process.container {
         parts.push(format!("{} container {}", container.runtime, short_id(&container.id)));
     }
-    format!("; held by {} ({})", process.display_name(), parts.join(", "))
+    format!("{} ({})", process.display_name(), parts.join(", "))
+}
+
+fn exe_text(process: &Process) -> String {
+    process.exe.as_ref().map_or("an unreadable binary".into(), |exe| exe.lossy().into_owned())
+}
+
+/// `; held by redis-server (pid 812, user redis, unit redis-server.service)`,
+/// and `and 3 other processes` when more hold it.
+fn holder_text(listener: &Listener) -> String {
+    let holders = holders(listener);
+    let Some(process) = holders.first().copied() else { return String::new() };
+    let others = match holders.len() - 1 {
+        0 => String::new(),
+        1 => " and 1 other process".into(),
+        more => format!(" and {more} other processes"),
+    };
+    format!("; held by {}{others}", who(process))
 }
 
 fn short_id(id: &str) -> &str {
@@ -391,25 +454,50 @@ fn short_id(id: &str) -> &str {
 fn suspicious_place(process: &Process) -> Option<String> {
     let exe = process.exe.as_ref().map(|exe| exe.lossy().into_owned());
     let cwd = process.cwd.as_ref().map(|cwd| cwd.lossy().into_owned());
-    if let Some(exe) = exe.filter(|exe| is_suspicious(exe)) {
-        return Some(format!("runs {exe}"));
+    if let Some(reason) = exe.as_deref().and_then(suspicion) {
+        return Some(format!("runs {}, {reason}", exe.as_deref().unwrap_or_default()));
     }
-    cwd.filter(|cwd| is_suspicious(cwd)).map(|cwd| format!("works in {cwd}"))
+    let cwd = cwd?;
+    suspicion(&cwd).map(|reason| format!("works in {cwd}, {reason}"))
 }
 
-fn is_suspicious(path: &str) -> bool {
-    let temporary = ["/tmp", "/var/tmp", "/dev/shm"].iter().any(|dir| {
+/// Why a path is a suspicious place to run from: `under /tmp`, `in a hidden
+/// directory (.cache)`.
+fn suspicion(path: &str) -> Option<String> {
+    let temporary = ["/tmp", "/var/tmp", "/dev/shm"].into_iter().find(|dir| {
         path == *dir || path.strip_prefix(dir).is_some_and(|rest| rest.starts_with('/'))
     });
-    let hidden = path.split('/').any(|part| part.starts_with('.') && part != "." && part != "..");
-    temporary || hidden
+    if let Some(dir) = temporary {
+        return Some(format!("under {dir}"));
+    }
+    let hidden =
+        path.split('/').find(|part| part.starts_with('.') && *part != "." && *part != "..");
+    hidden.map(|part| format!("in a hidden directory ({part})"))
+}
+
+/// What to do about a well-known port beyond loopback: the rule's own
+/// advice where there is one, then [`bind_remedy`].
+fn port_remedy(id: &str, listener: &Listener) -> String {
+    let advice = match id {
+        "docker-api-without-tls" => {
+            "serve the Docker API on its UNIX socket only (drop `-H tcp://...:2375` from dockerd's \
+             flags or `hosts` in /etc/docker/daemon.json), or on 2376 with `--tlsverify`; "
+        }
+        "cleartext-login" => "replace it with SSH (sftp, scp) or another encrypted protocol; ",
+        _ => "",
+    };
+    format!("{advice}{}", bind_remedy(listener))
 }
 
 /// Stop the service, bind it to loopback, or restrict the port.
 fn bind_remedy(listener: &Listener) -> String {
     let socket = &listener.socket;
     let (port, proto) = (socket.local.port, socket.netid.as_str());
-    let loopback = if socket.family == crate::model::IpFamily::Inet6 { "::1" } else { "127.0.0.1" };
+    let loopback = match listener.exposure.families.as_slice() {
+        [IpFamily::Inet6] => "::1",
+        [_, _, ..] => "127.0.0.1 and ::1",
+        _ => "127.0.0.1",
+    };
     let stop = match holders(listener).first().and_then(|p| p.unit.as_deref()) {
         Some(unit) => format!("if it is not needed, `systemctl disable --now {unit}`; "),
         None => String::new(),
@@ -436,10 +524,126 @@ mod tests {
     #[test]
     fn temporary_and_hidden_places() {
         for path in ["/tmp/x", "/var/tmp/a/b", "/dev/shm/y", "/home/u/.cache/evil", "/tmp"] {
-            assert!(is_suspicious(path), "{path}");
+            assert!(suspicion(path).is_some(), "{path}");
         }
         for path in ["/usr/sbin/sshd", "/tmpfoo/x", "/srv/app", "/"] {
-            assert!(!is_suspicious(path), "{path}");
+            assert!(suspicion(path).is_none(), "{path}");
         }
+    }
+
+    fn listener(holders: Vec<(u32, Process)>) -> Listener {
+        use crate::model::{Holder, InetEnd, InetSocket, Ownership, SocketState};
+        use std::sync::Arc;
+        let mut socket = InetSocket::new(Transport::Tcp, IpFamily::Inet, SocketState::Listening);
+        socket.local = InetEnd::new("0.0.0.0".parse().unwrap(), 8080);
+        let processes = holders
+            .into_iter()
+            .map(|(fd, process)| Holder { fd, process: Arc::new(process) })
+            .collect();
+        socket.owners = Some(Ownership { processes, owner_visible: true });
+        let exposure = crate::audit::exposure::exposure(&socket);
+        Listener { socket, exposure }
+    }
+
+    fn process(pid: u32, unit: Option<&str>) -> Process {
+        Process {
+            pid,
+            name: Some("srv".into()),
+            exe: Some("/tmp/srv".into()),
+            exe_deleted: Some(true),
+            unit: unit.map(str::to_owned),
+            ..Process::default()
+        }
+    }
+
+    const SEEN: OwnerView = OwnerView { looked_up: true, all_visible: true };
+
+    #[test]
+    fn a_port_two_rules_name_is_the_narrower_services() {
+        let mut couchdb = listener(Vec::new());
+        couchdb.socket.local.port = 5984;
+        let findings = check(&couchdb, OwnerView { looked_up: false, all_visible: false });
+        let rules: Vec<&str> = findings.iter().map(|f| f.rule.as_str()).collect();
+        assert_eq!(rules, ["exposed-datastore"], "not VNC too");
+        assert!(findings[0].message.starts_with("CouchDB (5984/tcp)"), "{}", findings[0].message);
+        couchdb.socket.local.port = 5985;
+        assert_eq!(
+            check(&couchdb, OwnerView { looked_up: false, all_visible: false })[0].rule,
+            "legacy-service"
+        );
+    }
+
+    #[test]
+    fn the_bind_remedy_names_the_unit_the_loopback_of_each_family_and_the_port() {
+        let mut redis = listener(vec![(
+            3,
+            Process {
+                pid: 812,
+                name: Some("redis-server".into()),
+                unit: Some("redis-server.service".into()),
+                ..Process::default()
+            },
+        )]);
+        redis.socket.local.port = 6379;
+        let remedy = &check(&redis, SEEN)[0].remedy;
+        assert_eq!(
+            remedy,
+            "if it is not needed, `systemctl disable --now redis-server.service`; if only this \
+             host uses it, bind it to 127.0.0.1 in the service's configuration; otherwise let \
+             the firewall admit only its clients and then drop the rest: `nft add rule inet \
+             filter input tcp dport 6379 drop`"
+        );
+        redis.exposure.families = IpFamily::ALL.to_vec();
+        assert!(check(&redis, SEEN)[0].remedy.contains("bind it to 127.0.0.1 and ::1 in"));
+        redis.exposure.families = vec![IpFamily::Inet6];
+        assert!(check(&redis, SEEN)[0].remedy.contains("bind it to ::1 in"));
+    }
+
+    #[test]
+    fn a_process_with_two_descriptors_is_one_holder_and_one_finding() {
+        let one = listener(vec![(3, process(7, None)), (4, process(7, None))]);
+        let findings = check(&one, SEEN);
+        let rules: Vec<&str> = findings.iter().map(|f| f.rule.as_str()).collect();
+        assert_eq!(rules, ["deleted-binary", "binary-in-temporary-directory"]);
+        assert_eq!(
+            findings[0].message,
+            "srv (pid 7) holds 8080/tcp and runs a deleted binary, /tmp/srv"
+        );
+        assert_eq!(
+            findings[0].remedy,
+            "restart process 7 onto the installed binary, or find out why its binary is gone"
+        );
+        assert_eq!(findings[1].message, "srv (pid 7) holds 8080/tcp and runs /tmp/srv, under /tmp");
+    }
+
+    #[test]
+    fn holders_with_units_are_restarted_by_unit() {
+        let shared = listener(vec![
+            (3, process(7, Some("srv.service"))),
+            (3, process(8, Some("srv.service"))),
+            (5, process(9, None)),
+        ]);
+        let findings = check(&shared, SEEN);
+        assert_eq!(findings.len(), 2, "one per rule: {findings:#?}");
+        assert_eq!(
+            findings[0].remedy,
+            "restart it onto the installed binary: `systemctl restart srv.service`; restart \
+             process 9 onto the installed binary, or find out why its binary is gone"
+        );
+        assert_eq!(findings[0].message.matches("runs a deleted binary").count(), 3);
+        assert!(findings[1].remedy.starts_with("find out what processes 7, 8, 9 are"));
+    }
+
+    #[test]
+    fn port_findings_name_the_first_holder_and_count_the_rest() {
+        let mut redis = listener(vec![(3, process(7, None)), (3, process(8, None))]);
+        redis.socket.local.port = 6379;
+        let findings = check(&redis, SEEN);
+        let datastore = findings.iter().find(|f| f.rule == "exposed-datastore").unwrap();
+        assert_eq!(
+            datastore.message,
+            "Redis (6379/tcp) listens on 0.0.0.0 (every IPv4 address); held by srv (pid 7) and \
+             1 other process"
+        );
     }
 }
