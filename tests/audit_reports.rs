@@ -621,3 +621,29 @@ fn systemd_units_verify() {
         "systemd-analyze verify: {stderr}"
     );
 }
+
+#[test]
+fn the_json_report_reads_back_into_an_equal_report() {
+    let output = audit_ok(&["--json"]);
+    let written: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let report: portwatch::model::audit::AuditReport =
+        serde_json::from_slice(&output.stdout).expect("the documented report type");
+    assert_eq!(serde_json::to_value(&report).unwrap(), written, "key for key");
+    assert!(!report.listeners.is_empty() && !report.findings.is_empty());
+    assert!(
+        report
+            .listeners
+            .iter()
+            .all(|l| l.socket.state != portwatch::model::SocketState::Established)
+    );
+    for key in ["host", "time", "listeners", "findings", "summary", "limits"] {
+        assert!(written.get(key).is_some(), "{key}");
+    }
+    let documented: Vec<&str> = portwatch::commands::docs::audit_json::REPORT_KEYS
+        .iter()
+        .flat_map(|k| k.names.iter().copied())
+        .collect();
+    for key in written.as_object().unwrap().keys() {
+        assert!(documented.contains(&key.as_str()), "{key} is documented");
+    }
+}
