@@ -12,8 +12,8 @@ use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
-use super::rules;
-use crate::model::audit::{Finding, Listener, Severity};
+use super::rules::finding;
+use crate::model::audit::{Finding, Listener};
 use crate::model::{ListenerKey, NetnsKey, Process};
 
 /// The format's version; a file of another version is refused.
@@ -405,24 +405,6 @@ fn exposure_change(before: &Listener, after: &Listener) -> String {
     match was == is {
         true => String::new(),
         false => format!(" (exposure {} to {})", was.as_str(), is.as_str()),
-    }
-}
-
-fn finding(id: &str, listener: &Listener, message: String, remedy: String) -> Finding {
-    let rule = rules::rule(id);
-    Finding {
-        rule: id.to_owned(),
-        severity: rule.map_or(Severity::Medium, |rule| rule.severity),
-        title: rule.map_or("", |rule| rule.title).to_owned(),
-        message,
-        remedy,
-        references: rule
-            .map_or(&[][..], |rule| rule.references)
-            .iter()
-            .map(|r| r.to_string())
-            .collect(),
-        listener: listener.clone(),
-        policy_line: None,
     }
 }
 

@@ -341,7 +341,9 @@ impl Service {
     }
 }
 
-fn finding(id: &str, listener: &Listener, message: String, remedy: String) -> Finding {
+/// A finding of rule `id` about `listener`, with the rule's severity, title
+/// and references.
+pub(crate) fn finding(id: &str, listener: &Listener, message: String, remedy: String) -> Finding {
     let rule = rule(id);
     Finding {
         rule: id.to_owned(),

@@ -11,14 +11,12 @@ use anyhow::Result;
 use crate::audit::{self, Context, OwnerView, Policy, policy};
 use crate::cli::{AuditArgs, AuditFormatArg, ColorArg};
 use crate::exit::{ExitCode, UsageError};
-use crate::inventory::{self, Enrich, Request, Scope};
+use crate::inventory::{self, Scope};
 use crate::model::audit::AuditReport;
 use crate::model::audit::Severity;
-use crate::model::{IpFamily, Netid, StateSet};
 use crate::render::audit::{write_json, write_table};
 use crate::render::audit_prometheus::{RunStats, write_prometheus};
 use crate::render::audit_sarif::{SarifContext, write_sarif};
-use crate::source::Selection;
 use crate::sys::Os;
 
 pub fn run(
@@ -78,7 +76,7 @@ fn write_report(
             // unless asked for.
             let colour = match args.output {
                 Some(_) => args.color == ColorArg::Always,
-                None => colour(args.color, os),
+                None => super::colour(args.color, os),
             };
             write_table(out, report, colour)
         }
@@ -114,11 +112,11 @@ fn audit_report(
 ) -> Result<AuditReport> {
     let live = args.from.is_none();
     let baseline = match &args.baseline {
-        Some(path) => Some((path, super::baseline::load(path, os)?)),
+        Some(path) => Some((path, super::listeners::load(path, os)?)),
         None => None,
     };
     let own_inode = crate::netns::own_inode(os.proc).ok();
-    let request = listeners_request(scope(args), live);
+    let request = super::listeners::request(scope(args), live);
     let inventory = inventory::snapshot(os, &request)?;
     let outcome = &inventory.outcome;
     let mut limits: Vec<String> = outcome.unlisted_namespaces.clone();
@@ -136,14 +134,14 @@ fn audit_report(
         limits.push("the kernel's dump was incomplete: listeners may be missing".into());
     }
     let context = Context {
-        host: host_name(os),
+        host: super::listeners::host_name(os),
         time: humantime::format_rfc3339_seconds(os.env.now()).to_string(),
         owners: OwnerView { looked_up: live, all_visible: outcome.owner_hint.is_none() },
         limits,
     };
     let mut report = audit::audit_with_policy(inventory.sockets, context, policy);
     if let Some((path, baseline)) = &baseline {
-        let coverage = super::baseline::coverage(&request.scope, &report.listeners, own_inode);
+        let coverage = super::listeners::coverage(&request.scope, &report.listeners, own_inode);
         let file = path.display().to_string();
         if baseline.host != report.host {
             writeln!(
@@ -160,24 +158,6 @@ fn audit_report(
         writeln!(stderr, "portwatch: {notice}")?;
     }
     Ok(report)
-}
-
-/// The listening TCP and bound UDP sockets of `scope`, with their owners
-/// when `owners` (a recording has none).
-pub(crate) fn listeners_request(scope: Scope, owners: bool) -> Request {
-    Request {
-        scope,
-        selection: Selection {
-            netids: vec![Netid::Udp, Netid::Tcp],
-            families: IpFamily::ALL.to_vec(),
-            states: StateSet::listening(),
-            categories: Vec::new(),
-            extensions: Default::default(),
-            details: false,
-        },
-        filter: None,
-        enrich: Enrich { owners, services: true, ..Enrich::default() },
-    }
 }
 
 /// `--policy FILE`, read through the Files seam and checked; a mistake in it
@@ -209,24 +189,5 @@ fn scope(args: &AuditArgs) -> Scope {
         (None, Some(name)) => Scope::Named(name.clone()),
         (None, None) if args.all_netns => Scope::AllNamespaces,
         (None, None) => Scope::Own,
-    }
-}
-
-/// The kernel's host name (the UTS namespace's).
-pub(crate) fn host_name(os: &Os<'_>) -> String {
-    let name = os.proc.read_text(Path::new("/proc/sys/kernel/hostname")).unwrap_or_default();
-    match name.trim() {
-        "" => "localhost".into(),
-        name => name.to_owned(),
-    }
-}
-
-fn colour(when: ColorArg, os: &Os<'_>) -> bool {
-    match when {
-        ColorArg::Always => true,
-        ColorArg::Never => false,
-        ColorArg::Auto => {
-            os.env.stdout_is_terminal() && os.env.env_var("NO_COLOR").is_none_or(|v| v.is_empty())
-        }
     }
 }

@@ -5,7 +5,7 @@ use std::io::Write;
 
 use anyhow::Result;
 
-use crate::cli::{ColorArg, FormatArg, ListArgs};
+use crate::cli::{FormatArg, ListArgs};
 use crate::exit::{ExitCode, UsageError};
 use crate::inventory::{self, Enrich, Request, Scope};
 use crate::model::{Socket, StateSet};
@@ -152,7 +152,7 @@ fn view<'a>(
                 timers: args.selection.options,
                 details: args.selection.memory || args.selection.info,
                 oneline: args.selection.oneline,
-                colour: colour(args.color, os),
+                colour: super::colour(args.color, os),
                 numeric,
                 wide,
             };
@@ -174,15 +174,4 @@ fn view<'a>(
         Format::Json => Box::new(JsonView::new(stdout, JsonStyle::Array)),
         Format::JsonLines => Box::new(JsonView::new(stdout, JsonStyle::Lines)),
     })
-}
-
-/// `--color`: auto colours a terminal, unless NO_COLOR is set to anything.
-fn colour(when: ColorArg, os: &Os<'_>) -> bool {
-    match when {
-        ColorArg::Always => true,
-        ColorArg::Never => false,
-        ColorArg::Auto => {
-            os.env.stdout_is_terminal() && os.env.env_var("NO_COLOR").is_none_or(|v| v.is_empty())
-        }
-    }
 }

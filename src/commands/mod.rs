@@ -4,6 +4,7 @@ pub mod audit;
 pub mod baseline;
 pub mod docs;
 pub mod list;
+pub mod listeners;
 pub mod record;
 pub mod who;
 
@@ -284,6 +285,18 @@ pub fn report(outcome: &Outcome, stderr: &mut dyn Write) -> Result<ExitCode> {
         )?;
     }
     Ok(if outcome.is_complete() { ExitCode::Success } else { ExitCode::Incomplete })
+}
+
+/// `--color`: auto colours a terminal, unless NO_COLOR is set to anything.
+pub fn colour(when: crate::cli::ColorArg, os: &Os<'_>) -> bool {
+    use crate::cli::ColorArg;
+    match when {
+        ColorArg::Always => true,
+        ColorArg::Never => false,
+        ColorArg::Auto => {
+            os.env.stdout_is_terminal() && os.env.env_var("NO_COLOR").is_none_or(|v| v.is_empty())
+        }
+    }
 }
 
 #[cfg(test)]
