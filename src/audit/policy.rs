@@ -303,7 +303,6 @@ impl Policy {
     }
 
     fn unapproved(&self, listener: &Listener, approval: &Approval<'_>) -> Finding {
-        let rule = rules::rule(UNAPPROVED);
         let socket = &listener.socket;
         let mut message = format!(
             "{} {}: no allow entry of {} approves it (allowlist mode, line {})",
@@ -325,23 +324,14 @@ impl Policy {
             Some(unit) => format!("`systemctl disable --now {unit}`"),
             None => "stop the service that holds it".to_owned(),
         };
+        let remedy = format!(
+            "if it is needed, add an [[allow]] entry for it to {} (`portwatch audit \
+             --init-policy` prints one per listener); otherwise {stop}",
+            self.file
+        );
         Finding {
-            rule: UNAPPROVED.to_owned(),
-            severity: rule.map_or(Severity::Medium, |rule| rule.severity),
-            title: rule.map_or("", |rule| rule.title).to_owned(),
-            message,
-            remedy: format!(
-                "if it is needed, add an [[allow]] entry for it to {} (`portwatch audit \
-                 --init-policy` prints one per listener); otherwise {stop}",
-                self.file
-            ),
-            references: rule
-                .map_or(&[][..], |rule| rule.references)
-                .iter()
-                .map(|r| r.to_string())
-                .collect(),
-            listener: listener.clone(),
             policy_line: self.mode_line,
+            ..rules::finding(UNAPPROVED, listener, message, remedy)
         }
     }
 
