@@ -394,7 +394,7 @@ struct Holder {
 impl Holder {
     fn spawn(links: &Path, name: &str, spec: &str, netns: &Netns, cwd: &Path) -> Holder {
         let link = links.join(name);
-        std::os::unix::fs::symlink(std::env::current_exe().unwrap(), &link).unwrap();
+        std::os::unix::fs::symlink(common::plain_test_binary(), &link).unwrap();
         let mut command = netns.command(link.to_str().unwrap());
         command.args(["--ignored", "--exact", "child_entry", "--nocapture", "--test-threads=1"]);
         command.env(SPEC, spec).current_dir(cwd);
@@ -480,11 +480,9 @@ impl Scene {
             return None;
         };
         let netns = Netns::new("policy");
-        let links = tempfile::Builder::new()
-            .prefix("pwpolicy")
-            .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
-            .unwrap();
-        let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let links =
+            tempfile::Builder::new().prefix("pwpolicy").tempdir_in(common::plain_root()).unwrap();
+        let here = &common::plain_root();
         let pid = std::process::id();
         let serial = SCENES.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let unit = format!("pw-policy-{pid}-{serial}.service");
@@ -557,7 +555,7 @@ fn live_allow_entries_match_by_process_exe_user_unit_container_and_namespace() {
     let redis = finding(&report, "exposed-datastore");
     assert_eq!(redis["listener"]["processes"][0]["unit"], scene.unit.as_str(), "{redis}");
 
-    let exe = std::fs::canonicalize(std::env::current_exe().unwrap()).unwrap();
+    let exe = std::fs::canonicalize(common::plain_test_binary()).unwrap();
     let exe = exe.to_str().unwrap();
     let (uid, user) = {
         let uid = nix::unistd::geteuid();

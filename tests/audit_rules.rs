@@ -118,11 +118,10 @@ fn copy(from: &Path, to: &Path) {
     run_ok(Command::new("cp").arg(from).arg(to));
 }
 
-/// A directory of the test's own that is neither temporary nor hidden:
-/// under the target directory, not under /tmp (where tempdir() puts them).
+/// A directory of the test's own that is neither temporary nor hidden,
+/// wherever the checkout lives (see `common::plain_root`).
 fn plain_dir() -> tempfile::TempDir {
-    let dir = tempfile::Builder::new().prefix("pw-plain-").tempdir_in(env!("CARGO_TARGET_TMPDIR"));
-    dir.unwrap()
+    tempfile::Builder::new().prefix("pw-plain-").tempdir_in(common::plain_root()).unwrap()
 }
 
 /// A socket for a holder to bind: `tcp` or `udp`, an address, a port.
@@ -219,8 +218,7 @@ impl Scene {
     /// Starts a holder of `sockets` that then runs `sleep`, in a plain
     /// directory.
     fn hold(&self, sockets: &[Sock]) -> Holder {
-        let cwd = Path::new(env!("CARGO_TARGET_TMPDIR"));
-        self.hold_as(sockets, &sleep_path(), cwd)
+        self.hold_as(sockets, &sleep_path(), &common::plain_root())
     }
 
     /// Starts a holder of `sockets` that then runs `exe` in `cwd`, and

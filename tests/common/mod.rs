@@ -228,3 +228,35 @@ pub fn json_row(row: &Value) -> Row {
 pub fn json_row_set(rows: &[Value]) -> BTreeSet<Row> {
     rows.iter().map(json_row).collect()
 }
+
+/// A directory that is neither temporary nor hidden wherever the checkout
+/// lives (a clone under /tmp puts the target directory there): the audit's
+/// tests run their holders from it, so only the processes a test means to
+/// be suspicious are. Root only, as those tests are.
+pub fn plain_root() -> PathBuf {
+    // What runs that have ended left behind (/run is memory) goes first.
+    for entry in std::fs::read_dir("/run/portwatch-tests").into_iter().flatten().flatten() {
+        let pid = entry.file_name().to_string_lossy().into_owned();
+        if !Path::new("/proc").join(&pid).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+    let dir = PathBuf::from(format!("/run/portwatch-tests/{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("create /run/portwatch-tests");
+    dir
+}
+
+/// This test binary, copied once into [`plain_root`].
+pub fn plain_test_binary() -> PathBuf {
+    static COPY: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    COPY.get_or_init(|| {
+        let exe = std::env::current_exe().expect("the test binary");
+        let copy = plain_root().join(exe.file_name().expect("a file name"));
+        // cp(1), so that this process holds no write descriptor a child
+        // could inherit (exec would then fail with ETXTBSY).
+        let copied = Command::new("cp").arg(&exe).arg(&copy).status().expect("run cp");
+        assert!(copied.success(), "copy {} to {}", exe.display(), copy.display());
+        copy
+    })
+    .clone()
+}
