@@ -5,6 +5,7 @@ pub mod cli;
 pub mod commands;
 pub mod exit;
 pub mod filter;
+pub mod firewall;
 pub mod fuzzing;
 pub mod inventory;
 pub mod model;

@@ -1,0 +1,1 @@
+//! iptables save format (iptables-save, iptables-legacy-save) into the rule model.

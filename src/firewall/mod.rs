@@ -1,0 +1,8 @@
+//! The firewall truth: the live ruleset (nftables, iptables-nft, legacy
+//! iptables) read into one rule model, and the path a new connection to a
+//! listener takes through it, decided per source region.
+
+pub mod iptables;
+pub mod nft;
+pub mod ruleset;
+pub mod space;

@@ -1,0 +1,222 @@
+//! Sets of numbers as sorted, disjoint, inclusive intervals: the source
+//! addresses a rule matches, a port set, a 100,000-element blocklist. Set
+//! operations are linear merges and membership is a binary search, so a
+//! large set costs its size once, never per packet class.
+
+use std::net::IpAddr;
+
+/// A set of `u128` values (IPv4 addresses as their 32-bit value, IPv6 as
+/// 128-bit, ports and protocol numbers as themselves).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Intervals {
+    /// Sorted, disjoint, not adjacent; each `(low, high)` inclusive.
+    ranges: Vec<(u128, u128)>,
+}
+
+impl Intervals {
+    pub fn empty() -> Intervals {
+        Intervals::default()
+    }
+
+    pub fn range(low: u128, high: u128) -> Intervals {
+        if low > high { Intervals::empty() } else { Intervals { ranges: vec![(low, high)] } }
+    }
+
+    pub fn point(value: u128) -> Intervals {
+        Intervals::range(value, value)
+    }
+
+    /// Builds a set from ranges in any order, overlapping or not.
+    pub fn from_ranges(mut ranges: Vec<(u128, u128)>) -> Intervals {
+        ranges.retain(|(low, high)| low <= high);
+        ranges.sort_unstable();
+        let mut merged: Vec<(u128, u128)> = Vec::with_capacity(ranges.len());
+        for (low, high) in ranges {
+            match merged.last_mut() {
+                Some(last) if low <= last.1.saturating_add(1) => last.1 = last.1.max(high),
+                _ => merged.push((low, high)),
+            }
+        }
+        Intervals { ranges: merged }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ranges.is_empty()
+    }
+
+    pub fn ranges(&self) -> &[(u128, u128)] {
+        &self.ranges
+    }
+
+    pub fn contains(&self, value: u128) -> bool {
+        let after = self.ranges.partition_point(|(low, _)| *low <= value);
+        after > 0 && self.ranges[after - 1].1 >= value
+    }
+
+    pub fn first(&self) -> Option<u128> {
+        self.ranges.first().map(|(low, _)| *low)
+    }
+
+    pub fn union(&self, other: &Intervals) -> Intervals {
+        let mut all = self.ranges.clone();
+        all.extend_from_slice(&other.ranges);
+        Intervals::from_ranges(all)
+    }
+
+    pub fn intersect(&self, other: &Intervals) -> Intervals {
+        let (mut i, mut j) = (0, 0);
+        let mut out = Vec::new();
+        while i < self.ranges.len() && j < other.ranges.len() {
+            let (a_low, a_high) = self.ranges[i];
+            let (b_low, b_high) = other.ranges[j];
+            let low = a_low.max(b_low);
+            let high = a_high.min(b_high);
+            if low <= high {
+                out.push((low, high));
+            }
+            if a_high < b_high { i += 1 } else { j += 1 }
+        }
+        Intervals { ranges: out }
+    }
+
+    /// The values of `universe` not in `self`.
+    pub fn complement_within(&self, universe: &Intervals) -> Intervals {
+        universe.subtract(self)
+    }
+
+    pub fn subtract(&self, other: &Intervals) -> Intervals {
+        let mut out = Vec::new();
+        let mut j = 0;
+        for &(low, high) in &self.ranges {
+            let mut start = low;
+            let mut open = true;
+            while j < other.ranges.len() && other.ranges[j].1 < start {
+                j += 1;
+            }
+            let mut k = j;
+            while k < other.ranges.len() && other.ranges[k].0 <= high {
+                let (cut_low, cut_high) = other.ranges[k];
+                if cut_low > start {
+                    out.push((start, cut_low - 1));
+                }
+                if cut_high >= high {
+                    open = false;
+                    break;
+                }
+                start = cut_high + 1;
+                k += 1;
+            }
+            if open {
+                out.push((start, high));
+            }
+        }
+        Intervals { ranges: out }
+    }
+}
+
+/// Every address of a family, as a value range.
+pub fn address_universe(v4: bool) -> Intervals {
+    if v4 { Intervals::range(0, u128::from(u32::MAX)) } else { Intervals::range(0, u128::MAX) }
+}
+
+pub fn address_value(addr: IpAddr) -> u128 {
+    match addr {
+        IpAddr::V4(v4) => u128::from(u32::from(v4)),
+        IpAddr::V6(v6) => u128::from(v6),
+    }
+}
+
+/// The addresses of `addr/len`, or `None` when `len` is too long for the family.
+pub fn prefix(addr: IpAddr, len: u8) -> Option<Intervals> {
+    let bits: u32 = if addr.is_ipv4() { 32 } else { 128 };
+    let len = u32::from(len);
+    if len > bits {
+        return None;
+    }
+    let value = address_value(addr);
+    let host_bits = bits - len;
+    let mask = if host_bits == 128 { u128::MAX } else { (1u128 << host_bits) - 1 };
+    let low = value & !mask;
+    Some(Intervals::range(low, low | mask))
+}
+
+/// Writes a range of addresses as the fewest CIDR prefixes.
+pub fn as_prefixes(set: &Intervals, v4: bool) -> Vec<String> {
+    let bits: u32 = if v4 { 32 } else { 128 };
+    let mut out = Vec::new();
+    for &(low, high) in set.ranges() {
+        let mut start = low;
+        loop {
+            let mut len = bits;
+            while len > 0 {
+                let host_bits = bits - (len - 1);
+                let mask = if host_bits == 128 { u128::MAX } else { (1u128 << host_bits) - 1 };
+                if start & mask != 0 || start | mask > high {
+                    break;
+                }
+                len -= 1;
+            }
+            let host_bits = bits - len;
+            let mask = if host_bits == 128 { u128::MAX } else { (1u128 << host_bits) - 1 };
+            out.push(format!("{}/{len}", address_text(start, v4)));
+            let end = start | mask;
+            if end >= high {
+                break;
+            }
+            start = end + 1;
+        }
+    }
+    out
+}
+
+pub fn address_text(value: u128, v4: bool) -> String {
+    if v4 {
+        std::net::Ipv4Addr::from(u32::try_from(value).unwrap_or(u32::MAX)).to_string()
+    } else {
+        std::net::Ipv6Addr::from(value).to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(ranges: &[(u128, u128)]) -> Intervals {
+        Intervals::from_ranges(ranges.to_vec())
+    }
+
+    #[test]
+    fn merging_and_membership() {
+        let s = set(&[(5, 9), (1, 3), (4, 4), (20, 30)]);
+        assert_eq!(s.ranges(), [(1, 9), (20, 30)]);
+        assert!(s.contains(1) && s.contains(9) && s.contains(25));
+        assert!(!s.contains(0) && !s.contains(10) && !s.contains(31));
+    }
+
+    #[test]
+    fn intersect_and_subtract() {
+        let a = set(&[(0, 10), (20, 30)]);
+        let b = set(&[(5, 25)]);
+        assert_eq!(a.intersect(&b).ranges(), [(5, 10), (20, 25)]);
+        assert_eq!(a.subtract(&b).ranges(), [(0, 4), (26, 30)]);
+        assert_eq!(b.subtract(&a).ranges(), [(11, 19)]);
+        assert_eq!(a.subtract(&set(&[(0, u128::MAX)])), Intervals::empty());
+        assert_eq!(set(&[(0, u128::MAX)]).subtract(&set(&[(u128::MAX, u128::MAX)])).ranges(), [(
+            0,
+            u128::MAX - 1
+        )]);
+    }
+
+    #[test]
+    fn prefixes_both_ways() {
+        let net = prefix("192.0.2.0".parse().unwrap(), 24).unwrap();
+        assert_eq!(as_prefixes(&net, true), ["192.0.2.0/24"]);
+        let everything = address_universe(true);
+        assert_eq!(as_prefixes(&everything, true), ["0.0.0.0/0"]);
+        assert_eq!(as_prefixes(&address_universe(false), false), ["::/0"]);
+        let rest = everything.subtract(&net);
+        assert_eq!(as_prefixes(&rest, true).len(), 24);
+        assert_eq!(as_prefixes(&Intervals::range(10, 12), true), ["0.0.0.10/31", "0.0.0.12/32"]);
+        assert!(prefix("10.0.0.0".parse().unwrap(), 33).is_none());
+    }
+}
