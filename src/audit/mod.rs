@@ -9,6 +9,7 @@ pub mod rules;
 
 use std::collections::BTreeMap;
 
+use crate::firewall::verdict::{self, Firewall};
 use crate::model::Socket;
 use crate::model::audit::{AuditReport, AuditSummary, Finding, Listener, Severity};
 pub use policy::Policy;
@@ -23,6 +24,9 @@ pub struct Context {
     pub owners: OwnerView,
     /// What could not be checked, and why.
     pub limits: Vec<String>,
+    /// The live ruleset, when one was read (or tried): each listener's
+    /// exposure gains the firewall's verdict.
+    pub firewall: Option<Firewall>,
 }
 
 /// Audits the listeners among `sockets`.
@@ -38,7 +42,13 @@ pub fn audit_with_policy(
     context: Context,
     policy: Option<&Policy>,
 ) -> AuditReport {
-    let listeners = exposure::listeners(sockets);
+    let mut listeners = exposure::listeners(sockets);
+    if let Some(firewall) = &context.firewall {
+        for listener in &mut listeners {
+            let judged = verdict::judge(firewall, &listener.socket, &listener.exposure);
+            listener.exposure.firewall = Some(judged);
+        }
+    }
     let owners_known = context.owners.looked_up;
     let mut findings: Vec<Finding> = Vec::new();
     for listener in &listeners {

@@ -5,6 +5,7 @@
 use std::ops::RangeInclusive;
 
 use crate::model::audit::{BindScope, Finding, Listener, Severity};
+use crate::model::firewall::{FirewallRule, Verdict};
 use crate::model::{IpFamily, Process, Transport};
 
 /// A built-in rule.
@@ -146,6 +147,27 @@ pub const RULES: &[Rule] = &[
         ],
     },
     Rule {
+        id: "open-without-firewall-rule",
+        title: "Listener the firewall leaves open with no rule admitting it",
+        severity: Severity::Medium,
+        description: "A listener beyond loopback that the firewall leaves open to every source \
+                      although no rule admits it: only the chains' accept policies let new \
+                      connections in, so it is exposed by omission, not by decision.",
+        references: &[
+            "ComplianceAsCode ufw_rules_for_open_ports",
+            "ComplianceAsCode iptables_rules_for_open_ports",
+            "ComplianceAsCode nftables_rules_for_open_ports (nftables equivalent)",
+        ],
+    },
+    Rule {
+        id: "no-firewall",
+        title: "Listener beyond loopback on a host with no firewall",
+        severity: Severity::Low,
+        description: "No base chain filters the way in (no firewall, or an empty ruleset): \
+                      every listener beyond loopback is open to every source.",
+        references: &["lynis FIRE-4590"],
+    },
+    Rule {
         id: "unowned-listener",
         title: "Listener no visible process holds",
         severity: Severity::Medium,
@@ -266,8 +288,11 @@ pub fn check(listener: &Listener, owners: OwnerView) -> Vec<Finding> {
             where_text(listener),
             holder_text(listener)
         );
-        findings.push(finding(id, listener, why, port_remedy(id, listener)));
+        let mut found = finding(id, listener, why, port_remedy(id, listener));
+        firewall_grade(&mut found, listener);
+        findings.push(found);
     }
+    findings.extend(firewall_finding(listener));
     let holders = holders(listener);
     if owners.looked_up && owners.all_visible && holders.is_empty() {
         let why =
@@ -333,6 +358,99 @@ pub fn check(listener: &Listener, owners: OwnerView) -> Vec<Finding> {
         findings.push(finding("dual-stack-wildcard", listener, why, "make sure the firewall covers both families (`inet` tables in nftables), or bind the service to the family it needs".into()));
     }
     findings
+}
+
+/// A port rule's finding, re-graded by what the firewall does: blocked is
+/// two steps lower, restricted to private ranges three, restricted to
+/// other sources one; open, rate-limited and unknown keep the severity.
+fn firewall_grade(found: &mut Finding, listener: &Listener) {
+    let Some(firewall) = &listener.exposure.firewall else { return };
+    let (steps, why) = match firewall.verdict {
+        Verdict::Blocked => (2, "the firewall blocks new connections to it".to_string()),
+        Verdict::Restricted if firewall.sources.iter().all(|s| is_private_prefix(s)) => (
+            3,
+            format!("the firewall admits only private sources ({})", firewall.sources.join(", ")),
+        ),
+        Verdict::Restricted => {
+            (1, format!("the firewall admits only some sources ({})", firewall.sources.join(", ")))
+        }
+        _ => return,
+    };
+    let rule = firewall.rule.as_ref().map(rule_text).unwrap_or_default();
+    found.severity = lower(found.severity, steps);
+    found.message = format!("{}; severity lowered: {why}{rule}", found.message);
+}
+
+/// `; deciding rule: inet filter input #7 `tcp dport 80 accept``.
+fn rule_text(rule: &FirewallRule) -> String {
+    let place = match (rule.handle, rule.line) {
+        (Some(handle), _) => format!(" handle {handle}"),
+        (None, Some(line)) => format!(" line {line}"),
+        (None, None) => String::new(),
+    };
+    format!(" (rule: {} {}{place}: {})", rule.table, rule.chain, rule.text)
+}
+
+fn lower(severity: Severity, steps: usize) -> Severity {
+    let index = Severity::ALL.iter().position(|s| *s == severity).unwrap_or(0);
+    Severity::ALL[index.saturating_sub(steps)]
+}
+
+/// RFC 1918, shared address space, link-local, ULA and loopback.
+fn is_private_prefix(prefix: &str) -> bool {
+    let Some((addr, len)) = prefix.split_once('/') else { return false };
+    let (Ok(addr), Ok(len)) = (addr.parse::<std::net::IpAddr>(), len.parse::<u8>()) else {
+        return false;
+    };
+    const PRIVATE: [(&str, u8); 8] = [
+        ("10.0.0.0", 8),
+        ("172.16.0.0", 12),
+        ("192.168.0.0", 16),
+        ("100.64.0.0", 10),
+        ("169.254.0.0", 16),
+        ("127.0.0.0", 8),
+        ("fc00::", 7),
+        ("fe80::", 10),
+    ];
+    PRIVATE.iter().any(|(net, net_len)| {
+        net.parse::<std::net::IpAddr>().is_ok_and(|net| {
+            net.is_ipv4() == addr.is_ipv4() && len >= *net_len && same_prefix(net, addr, *net_len)
+        })
+    })
+}
+
+fn same_prefix(a: std::net::IpAddr, b: std::net::IpAddr, len: u8) -> bool {
+    let bits = if a.is_ipv4() { 32 } else { 128 };
+    let value = |addr| crate::firewall::space::address_value(addr);
+    let shift = bits - u32::from(len);
+    let (a, b) = (value(a), value(b));
+    if shift >= 128 { true } else { a >> shift == b >> shift }
+}
+
+/// `no-firewall` or `open-without-firewall-rule`, for a listener beyond
+/// loopback that the firewall leaves open to all by policy alone.
+fn firewall_finding(listener: &Listener) -> Option<Finding> {
+    let firewall = listener.exposure.firewall.as_ref()?;
+    if firewall.verdict != Verdict::Open || firewall.rule.is_some() {
+        return None;
+    }
+    let port = port_text(listener);
+    let place = where_text(listener);
+    if firewall.reason.as_deref() == Some(crate::firewall::verdict::NO_FIREWALL) {
+        let why = format!("no firewall filters the way in, and {port} listens on {place}");
+        return Some(finding("no-firewall", listener, why, "load a ruleset with an input policy of drop that admits the services meant to be reached (nftables: `table inet filter { chain input { type filter hook input priority filter; policy drop; ... } }`)".into()));
+    }
+    let why = format!(
+        "{port} on {place} is open to every source, but only the chains' accept policies let it in{}",
+        holder_text(listener)
+    );
+    let remedy = format!(
+        "admit it with an explicit rule (`nft add rule inet filter input {} dport {} accept`, or `ufw allow {}`) and set the input policy to drop, or stop it listening beyond loopback",
+        listener.socket.netid.as_str(),
+        listener.socket.local.port,
+        port
+    );
+    Some(finding("open-without-firewall-rule", listener, why, remedy))
 }
 
 impl Service {

@@ -11,6 +11,7 @@ use anyhow::Result;
 use crate::audit::{self, Context, OwnerView, Policy, policy};
 use crate::cli::{AuditArgs, AuditFormatArg, ColorArg};
 use crate::exit::{ExitCode, UsageError};
+use crate::firewall::verdict::Firewall;
 use crate::inventory::{self, Scope};
 use crate::model::audit::AuditReport;
 use crate::model::audit::Severity;
@@ -133,11 +134,13 @@ fn audit_report(
     if outcome.source.interrupted || outcome.source.undecodable > 0 {
         limits.push("the kernel's dump was incomplete: listeners may be missing".into());
     }
+    let firewall = firewall(&request.scope, os, &mut limits);
     let context = Context {
         host: super::listeners::host_name(os),
         time: humantime::format_rfc3339_seconds(os.env.now()).to_string(),
         owners: OwnerView { looked_up: live, all_visible: outcome.owner_hint.is_none() },
         limits,
+        firewall,
     };
     let mut report = audit::audit_with_policy(inventory.sockets, context, policy);
     if let Some((path, baseline)) = &baseline {
@@ -158,6 +161,28 @@ fn audit_report(
         writeln!(stderr, "portwatch: {notice}")?;
     }
     Ok(report)
+}
+
+/// The live ruleset of the namespace audited, read after the inventory (so
+/// that `-N` has entered it); what could not be read is a limit.
+fn firewall(scope: &Scope, os: &Os<'_>, limits: &mut Vec<String>) -> Option<Firewall> {
+    match scope {
+        Scope::Recording(_) => {
+            limits.push("firewall: a recording holds no ruleset, so no listener has a firewall verdict".into());
+            None
+        }
+        Scope::AllNamespaces => {
+            limits.push("firewall: not evaluated with --all-netns, since each namespace has its own ruleset (audit one with -N)".into());
+            None
+        }
+        Scope::Own | Scope::Named(_) => {
+            let firewall = crate::firewall::live::read(os);
+            if let Firewall::Unreadable(why) = &firewall {
+                limits.push(format!("firewall: {why}; every verdict is unknown"));
+            }
+            Some(firewall)
+        }
+    }
 }
 
 /// `--policy FILE`, read through the Files seam and checked; a mistake in it

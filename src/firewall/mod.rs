@@ -3,6 +3,9 @@
 //! listener takes through it, decided per source region.
 
 pub mod iptables;
+pub mod live;
 pub mod nft;
 pub mod ruleset;
+pub mod eval;
+pub mod verdict;
 pub mod space;

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::firewall::FirewallExposure;
 use super::{InetSocket, IpFamily};
 
 /// How bad a finding is, lowest first.
@@ -63,13 +64,16 @@ impl BindScope {
     }
 }
 
-/// Who can reach a listener. The bind scope today; what the firewall says
-/// joins it later, as more keys.
+/// Who can reach a listener: by its bind address, and through the firewall.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Exposure {
     pub bind: BindScope,
     /// The families it accepts: both for a dual-stack `*` listener.
     pub families: Vec<IpFamily>,
+    /// What the live ruleset does to a new connection; absent when no
+    /// ruleset was evaluated (a recording).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub firewall: Option<FirewallExposure>,
 }
 
 /// A listening TCP or bound UDP socket, with its exposure.

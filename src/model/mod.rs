@@ -6,6 +6,7 @@
 
 pub mod audit;
 pub mod details;
+pub mod firewall;
 pub mod key;
 pub mod process;
 pub mod state;

@@ -208,7 +208,7 @@ mod tests {
         socket.netns = Some(Arc::new(NetnsLabel { inode: 1, name: Some("a\"b".into()) }));
         let listener = Listener {
             socket,
-            exposure: Exposure { bind: BindScope::Loopback, families: vec![IpFamily::Inet] },
+            exposure: Exposure { bind: BindScope::Loopback, families: vec![IpFamily::Inet], firewall: None },
         };
         let report = AuditReport {
             host: "h".into(),

@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use super::{DiagTransport, Environment, Files, Namespaces, ProcFs, Resolver, SockDiag, UserDb};
+use super::{
+    DiagTransport, Environment, Files, Namespaces, ProcFs, Programs, Resolver, SockDiag, UserDb,
+};
 
 /// The running system.
 pub struct Host;
@@ -105,6 +107,28 @@ impl Environment for Host {
 
     fn now(&self) -> std::time::SystemTime {
         std::time::SystemTime::now()
+    }
+}
+
+impl Programs for Host {
+    fn output(&self, program: &str, args: &[&str]) -> io::Result<Vec<u8>> {
+        let output = std::process::Command::new(program)
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .env("LC_ALL", "C")
+            .output()?;
+        if output.status.success() {
+            return Ok(output.stdout);
+        }
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let first_line = stderr.lines().find(|line| !line.trim().is_empty()).unwrap_or("");
+        let kind = if stderr.contains("Operation not permitted") || stderr.contains("Permission denied")
+        {
+            io::ErrorKind::PermissionDenied
+        } else {
+            io::ErrorKind::Other
+        };
+        Err(io::Error::new(kind, format!("{program} failed ({}): {first_line}", output.status)))
     }
 }
 

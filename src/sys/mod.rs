@@ -91,6 +91,15 @@ pub trait Files: Sync {
     ) -> anyhow::Result<()>;
 }
 
+/// The firewall's own tools (nft, iptables-save), run as child processes in
+/// the calling thread's network namespace.
+pub trait Programs: Sync {
+    /// `program`'s standard output. A program that is not installed is
+    /// `NotFound`; one that needs privileges is `PermissionDenied`; any
+    /// other failure is an error naming its exit status and first line.
+    fn output(&self, program: &str, args: &[&str]) -> io::Result<Vec<u8>>;
+}
+
 /// Every seam, as one value to hand around. Each part may come from a
 /// different implementation (a test fakes /proc and keeps the real rest).
 #[derive(Clone, Copy)]
@@ -102,6 +111,7 @@ pub struct Os<'a> {
     pub env: &'a dyn Environment,
     pub namespaces: &'a dyn Namespaces,
     pub files: &'a dyn Files,
+    pub programs: &'a dyn Programs,
 }
 
 impl Os<'static> {
@@ -116,6 +126,7 @@ impl Os<'static> {
             env: &HOST,
             namespaces: &HOST,
             files: &HOST,
+            programs: &HOST,
         }
     }
 }

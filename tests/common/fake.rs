@@ -8,7 +8,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use portwatch::sys::{
-    DiagTransport, Environment, Files, Namespaces, Os, ProcFs, Resolver, SockDiag, UserDb,
+    DiagTransport, Environment, Files, Namespaces, Os, ProcFs, Programs, Resolver, SockDiag, UserDb,
 };
 
 const NLMSG_ERROR: u16 = 2;
@@ -41,6 +41,8 @@ pub struct FakeSystem {
     /// Directory listings (`/proc`, `/proc/PID/fd`), or the error they give.
     dirs: HashMap<PathBuf, Result<Vec<OsString>, io::ErrorKind>>,
     links: HashMap<PathBuf, PathBuf>,
+    /// What each program prints, by its command line; absent = not installed.
+    programs: HashMap<String, Result<Vec<u8>, io::ErrorKind>>,
 }
 
 impl FakeSystem {
@@ -66,12 +68,20 @@ impl FakeSystem {
             fault: None,
             dirs: HashMap::from([(PathBuf::from("/proc"), Ok(Vec::new()))]),
             links: HashMap::new(),
+            programs: HashMap::new(),
         }
     }
 
     /// Injects `fault` into the dumps of `protocol` (6 TCP, 17 UDP), or all.
     pub fn with_fault(mut self, fault: Fault, protocol: Option<u8>) -> FakeSystem {
         self.fault = Some((fault, protocol));
+        self
+    }
+
+    /// `command` (program and arguments, space-separated) prints `output`,
+    /// or fails with `error`.
+    pub fn with_program(mut self, command: &str, output: Result<&str, io::ErrorKind>) -> Self {
+        self.programs.insert(command.to_owned(), output.map(|text| text.as_bytes().to_vec()));
         self
     }
 
@@ -85,6 +95,7 @@ impl FakeSystem {
             env: self,
             namespaces: self,
             files: self,
+            programs: self,
         }
     }
 }
@@ -354,5 +365,16 @@ impl DiagTransport for FakeTransport {
         let len = datagram.len().min(buf.len());
         buf[..len].copy_from_slice(&datagram[..len]);
         Ok(datagram.len())
+    }
+}
+
+impl Programs for FakeSystem {
+    fn output(&self, program: &str, args: &[&str]) -> io::Result<Vec<u8>> {
+        let command = std::iter::once(program).chain(args.iter().copied()).collect::<Vec<_>>();
+        match self.programs.get(&command.join(" ")) {
+            Some(Ok(output)) => Ok(output.clone()),
+            Some(Err(kind)) => Err(io::Error::new(*kind, format!("{program} failed"))),
+            None => Err(io::Error::from(io::ErrorKind::NotFound)),
+        }
     }
 }

@@ -1,0 +1,568 @@
+//! The evaluator: where a new connection to a listener ends in a ruleset,
+//! for every source address at once. The source space is split as rules
+//! match it; each part ends accepted by every base chain on its way in,
+//! dropped (or rejected) by one, or `unknown` at a construct the model does
+//! not know. A rate limit may match or not, so both branches are followed.
+
+use std::net::IpAddr;
+
+use super::ruleset::{
+    Action, AddressType, Backend, Chain, CtState, Hook, Key, Match, Rule, RuleOrigin, Ruleset,
+    SetContents, TableFamily, Values, VerdictMapRef,
+};
+use super::space::{Intervals, address_universe, address_value};
+
+/// The kernel's jump stack is 16 deep; a deeper path is not a real one.
+const MAX_DEPTH: usize = 16;
+/// Rules looked at for one probe before the answer is `unknown`.
+const WORK_LIMIT: usize = 4_000_000;
+
+/// The first packet of a new connection, from a source still to be split.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Probe {
+    pub v4: bool,
+    /// 6 for TCP, 17 for UDP.
+    pub protocol: u8,
+    pub destination: IpAddr,
+    pub port: u16,
+    /// The interface it arrives on; `None` for one the ruleset never names.
+    pub interface: Option<String>,
+}
+
+/// A rule (or a chain's policy) as a report names it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RuleSpot {
+    pub backend: Backend,
+    pub family: TableFamily,
+    pub table: String,
+    pub chain: String,
+    /// `None` for the chain's policy.
+    pub origin: Option<RuleOrigin>,
+}
+
+impl RuleSpot {
+    fn rule(chain: &Chain, rule: &Rule) -> RuleSpot {
+        RuleSpot { origin: Some(rule.origin.clone()), ..RuleSpot::policy(chain) }
+    }
+
+    fn policy(chain: &Chain) -> RuleSpot {
+        RuleSpot {
+            backend: chain.backend,
+            family: chain.family,
+            table: chain.table.clone(),
+            chain: chain.name.clone(),
+            origin: None,
+        }
+    }
+}
+
+/// How one path through the ruleset ends.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Ending {
+    /// Accepted by every base chain; `rule` is the last explicit accept on
+    /// the way (none when only policies accepted).
+    Accepted { rule: Option<RuleSpot> },
+    Dropped { rule: RuleSpot },
+    Unknown { construct: String, rule: Option<RuleSpot> },
+}
+
+/// Source addresses and how their path ended. One address may end in
+/// several ways when a rate limit lies on its path.
+pub type Endings = Vec<(Intervals, Ending)>;
+
+/// One step of a traced path, for `audit --why`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Step {
+    pub spot: RuleSpot,
+    pub event: StepEvent,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StepEvent {
+    /// A base chain the packet enters: hook and priority.
+    EnterBase { hook: Hook, priority: i32 },
+    /// The rule matched and did this (a verdict, a jump, a return).
+    Matched { action: String, rate_limited: bool },
+    /// The end of a regular chain: back to the caller.
+    FellThrough,
+    /// The end of a base chain: its policy.
+    Policy { accepts: bool },
+    Unknown { construct: String },
+}
+
+/// Where every source's new connection for `probe` ends.
+pub fn evaluate(ruleset: &Ruleset, probe: &Probe) -> Endings {
+    let mut engine = Engine::new(ruleset, probe, None);
+    engine.run(address_universe(probe.v4))
+}
+
+/// The path a connection from `source` takes, step by step (rate limits
+/// taken as not yet exceeded).
+pub fn trace(ruleset: &Ruleset, probe: &Probe, source: IpAddr) -> (Vec<Step>, Endings) {
+    let mut steps = Vec::new();
+    let endings = {
+        let mut engine = Engine::new(ruleset, probe, Some(&mut steps));
+        engine.run(Intervals::point(address_value(source)))
+    };
+    (steps, endings)
+}
+
+/// The base chains a probe crosses, in the order it meets them.
+pub fn base_chains<'r>(ruleset: &'r Ruleset, probe: &Probe) -> Vec<&'r Chain> {
+    let mut chains: Vec<&Chain> = ruleset
+        .chains
+        .iter()
+        .filter(|chain| {
+            let Some(base) = &chain.base else { return false };
+            let family_fits = match chain.family {
+                TableFamily::Ip => probe.v4,
+                TableFamily::Ip6 => !probe.v4,
+                TableFamily::Inet => true,
+                TableFamily::Netdev => base.hook == Hook::Ingress,
+                TableFamily::Other => false,
+            };
+            let device_fits = base.hook != Hook::Ingress
+                || base.devices.is_empty()
+                || probe.interface.as_ref().is_some_and(|name| base.devices.contains(name));
+            family_fits && device_fits && base.hook != Hook::Other
+        })
+        .collect();
+    chains.sort_by_key(|chain| chain.base.as_ref().map(|base| (base.hook, base.priority)));
+    chains
+}
+
+struct Engine<'r, 's> {
+    ruleset: &'r Ruleset,
+    probe: &'r Probe,
+    trace: Option<&'s mut Vec<Step>>,
+    work: usize,
+}
+
+/// What a chain did with the sources it was given.
+#[derive(Default)]
+struct ChainOutcome {
+    /// Accepted (for the base chain's caller to pass on), per accepting rule.
+    accepted: Vec<(Intervals, Option<RuleSpot>)>,
+    ended: Endings,
+    /// Fell off the end or returned.
+    returned: Intervals,
+}
+
+/// How a rule's matches split the sources it sees.
+struct Split {
+    matched: Intervals,
+    /// The matched part may also not match (a rate limit).
+    rate_limited: bool,
+    unknown: Option<String>,
+}
+
+impl<'r, 's> Engine<'r, 's> {
+    fn new(ruleset: &'r Ruleset, probe: &'r Probe, trace: Option<&'s mut Vec<Step>>) -> Self {
+        Engine { ruleset, probe, trace, work: 0 }
+    }
+
+    fn run(&mut self, sources: Intervals) -> Endings {
+        let mut ended: Endings = Vec::new();
+        let mut passing: Vec<(Intervals, Option<RuleSpot>)> = vec![(sources, None)];
+        for chain in base_chains(self.ruleset, self.probe) {
+            let Some(base) = &chain.base else { continue };
+            self.step(RuleSpot::policy(chain), StepEvent::EnterBase {
+                hook: base.hook,
+                priority: base.priority,
+            });
+            let mut next: Vec<(Intervals, Option<RuleSpot>)> = Vec::new();
+            for (sources, earlier_accept) in passing {
+                let outcome = self.chain(chain, sources, 0);
+                ended.extend(outcome.ended);
+                for (accepted, rule) in outcome.accepted {
+                    next.push((accepted, rule.or_else(|| earlier_accept.clone())));
+                }
+                if !outcome.returned.is_empty() {
+                    self.step(RuleSpot::policy(chain), StepEvent::Policy {
+                        accepts: base.policy_accepts,
+                    });
+                    if base.policy_accepts {
+                        next.push((outcome.returned, earlier_accept.clone()));
+                    } else {
+                        ended.push((outcome.returned, Ending::Dropped {
+                            rule: RuleSpot::policy(chain),
+                        }));
+                    }
+                }
+            }
+            passing = merge_by_rule(next);
+        }
+        ended.extend(
+            passing.into_iter().map(|(sources, rule)| (sources, Ending::Accepted { rule })),
+        );
+        ended.retain(|(sources, _)| !sources.is_empty());
+        ended
+    }
+
+    fn step(&mut self, spot: RuleSpot, event: StepEvent) {
+        if let Some(trace) = self.trace.as_deref_mut() {
+            trace.push(Step { spot, event });
+        }
+    }
+
+    fn chain(&mut self, chain: &'r Chain, sources: Intervals, depth: usize) -> ChainOutcome {
+        let mut outcome = ChainOutcome::default();
+        let mut live = sources;
+        for rule in &chain.rules {
+            if live.is_empty() {
+                break;
+            }
+            self.work += 1;
+            if self.work > WORK_LIMIT {
+                outcome.ended.push((live, Ending::Unknown {
+                    construct: "a ruleset too large to evaluate".into(),
+                    rule: Some(RuleSpot::rule(chain, rule)),
+                }));
+                return outcome;
+            }
+            if rule.action == Action::Continue {
+                continue;
+            }
+            let split = self.split(chain, rule, &live);
+            if split.matched.is_empty() {
+                continue;
+            }
+            let spot = RuleSpot::rule(chain, rule);
+            if let Some(construct) = split.unknown {
+                self.step(spot.clone(), StepEvent::Unknown { construct: construct.clone() });
+                outcome.ended.push((split.matched, Ending::Unknown { construct, rule: Some(spot) }));
+                continue;
+            }
+            // A trace follows one path: the limit not yet exceeded.
+            if !split.rate_limited || self.trace.is_some() {
+                live = live.subtract(&split.matched);
+            }
+            self.step(spot.clone(), StepEvent::Matched {
+                action: action_word(&rule.action),
+                rate_limited: split.rate_limited,
+            });
+            let continued =
+                self.act(chain, &rule.action, spot, split.matched, depth, &mut outcome);
+            live = live.union(&continued);
+        }
+        if !live.is_empty() && chain.base.is_none() {
+            self.step(RuleSpot::policy(chain), StepEvent::FellThrough);
+        }
+        outcome.returned = outcome.returned.union(&live);
+        outcome
+    }
+
+    /// Applies a verdict to `sources`; answers the sources that go on with
+    /// the next rule of this chain.
+    fn act(
+        &mut self,
+        chain: &'r Chain,
+        action: &Action,
+        spot: RuleSpot,
+        sources: Intervals,
+        depth: usize,
+        outcome: &mut ChainOutcome,
+    ) -> Intervals {
+        match action {
+            Action::Continue => return sources,
+            Action::Accept => outcome.accepted.push((sources, Some(spot))),
+            Action::Drop | Action::Reject => {
+                outcome.ended.push((sources, Ending::Dropped { rule: spot }))
+            }
+            Action::Return => outcome.returned = outcome.returned.union(&sources),
+            Action::Jump(target) | Action::Goto(target) => {
+                let is_jump = matches!(action, Action::Jump(_));
+                let returned = self.call(chain, target, spot, sources, depth, outcome);
+                if is_jump {
+                    return returned;
+                }
+                outcome.returned = outcome.returned.union(&returned);
+            }
+            Action::Nat(kind) if kind == "snat" || kind == "masquerade" => {
+                outcome.accepted.push((sources, None))
+            }
+            Action::Nat(kind) => outcome.ended.push((sources, Ending::Unknown {
+                construct: format!("{kind} (a port forward; forwards are not evaluated)"),
+                rule: Some(spot),
+            })),
+            Action::VerdictMap { key, map } => {
+                return self.verdict_map(chain, *key, map, spot, sources, depth, outcome);
+            }
+            Action::Unknown(construct) => outcome.ended.push((sources, Ending::Unknown {
+                construct: construct.clone(),
+                rule: Some(spot),
+            })),
+        }
+        Intervals::empty()
+    }
+
+    /// A jump or goto into `target`; answers what the target returned.
+    fn call(
+        &mut self,
+        chain: &'r Chain,
+        target: &str,
+        spot: RuleSpot,
+        sources: Intervals,
+        depth: usize,
+        outcome: &mut ChainOutcome,
+    ) -> Intervals {
+        let callee = self.ruleset.chains.iter().find(|candidate| {
+            candidate.backend == chain.backend
+                && candidate.family == chain.family
+                && candidate.table == chain.table
+                && candidate.name == target
+        });
+        let construct = match callee {
+            None => format!("a jump to the missing chain {target}"),
+            Some(_) if depth + 1 >= MAX_DEPTH => {
+                format!("jumps nested deeper than {MAX_DEPTH}")
+            }
+            Some(callee) => {
+                let inner = self.chain(callee, sources, depth + 1);
+                outcome.accepted.extend(inner.accepted);
+                outcome.ended.extend(inner.ended);
+                return inner.returned;
+            }
+        };
+        outcome.ended.push((sources, Ending::Unknown { construct, rule: Some(spot) }));
+        Intervals::empty()
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn verdict_map(
+        &mut self,
+        chain: &'r Chain,
+        key: Key,
+        map: &VerdictMapRef,
+        spot: RuleSpot,
+        sources: Intervals,
+        depth: usize,
+        outcome: &mut ChainOutcome,
+    ) -> Intervals {
+        let entries = match map {
+            VerdictMapRef::Literal(entries) => Ok(entries),
+            VerdictMapRef::Named(name) => match self.set(chain, name) {
+                Some(SetContents::Verdicts(entries)) => Ok(entries),
+                Some(SetContents::Unknown(why)) => Err(format!("verdict map @{name}: {why}")),
+                Some(SetContents::Values(_)) => Err(format!("@{name} used as a verdict map")),
+                None => Err(format!("the missing verdict map @{name}")),
+            },
+        };
+        let entries = match entries {
+            Ok(entries) => entries,
+            Err(construct) => {
+                outcome.ended.push((sources, Ending::Unknown { construct, rule: Some(spot) }));
+                return Intervals::empty();
+            }
+        };
+        let mut rest = sources;
+        let mut continued = Intervals::empty();
+        for (values, action) in entries {
+            if rest.is_empty() {
+                break;
+            }
+            let element = Match::Is { key, negated: false, values: values.clone() };
+            let split = self.split_one(chain, &element, rest.clone());
+            if let Some(construct) = split.unknown {
+                outcome.ended.push((rest, Ending::Unknown { construct, rule: Some(spot) }));
+                return continued;
+            }
+            if split.matched.is_empty() {
+                continue;
+            }
+            rest = rest.subtract(&split.matched);
+            let went_on = self.act(chain, action, spot.clone(), split.matched, depth, outcome);
+            continued = continued.union(&went_on);
+        }
+        continued.union(&rest)
+    }
+
+    /// Which of `live` a rule matches.
+    fn split(&self, chain: &Chain, rule: &Rule, live: &Intervals) -> Split {
+        let mut matched = live.clone();
+        let mut rate_limited = false;
+        let mut unknown = None;
+        // Concrete matches first: a rule for another port never matches,
+        // whatever unknown construct it also holds.
+        let mut ordered: Vec<&Match> = rule.matches.iter().collect();
+        ordered.sort_by_key(|m| match m {
+            Match::Is { key: Key::SourceAddress { .. }, .. } => 1,
+            Match::Is { key: Key::SourcePort { .. }, .. } => 2,
+            Match::Is { .. } => 0,
+            Match::RateLimit { .. } | Match::Unknown { .. } => 3,
+        });
+        for condition in ordered {
+            let split = self.split_one(chain, condition, matched);
+            matched = split.matched;
+            if matched.is_empty() {
+                return Split { matched, rate_limited: false, unknown: None };
+            }
+            rate_limited |= split.rate_limited;
+            unknown = unknown.or(split.unknown);
+        }
+        Split { matched, rate_limited, unknown }
+    }
+
+    fn split_one(&self, chain: &Chain, condition: &Match, live: Intervals) -> Split {
+        let plain = |matched| Split { matched, rate_limited: false, unknown: None };
+        match condition {
+            Match::RateLimit { .. } => Split { matched: live, rate_limited: true, unknown: None },
+            Match::Unknown { construct } => {
+                Split { matched: live, rate_limited: false, unknown: Some(construct.clone()) }
+            }
+            Match::Is { key, negated, values } => {
+                let values = match values {
+                    Values::Set(name) => match self.set(chain, name) {
+                        Some(SetContents::Values(values)) => values,
+                        Some(SetContents::Unknown(why)) => {
+                            return Split {
+                                matched: live,
+                                rate_limited: false,
+                                unknown: Some(format!("set @{name}: {why}")),
+                            };
+                        }
+                        _ => {
+                            return Split {
+                                matched: live,
+                                rate_limited: false,
+                                unknown: Some(format!("the missing set @{name}")),
+                            };
+                        }
+                    },
+                    values => values,
+                };
+                match self.test(*key, *negated, values, &live) {
+                    Test::Sources(matched) => plain(matched),
+                    Test::Holds(true) => plain(live),
+                    Test::Holds(false) => plain(Intervals::empty()),
+                    Test::Unknown(construct) => {
+                        Split { matched: live, rate_limited: false, unknown: Some(construct) }
+                    }
+                }
+            }
+        }
+    }
+
+    fn set(&self, chain: &Chain, name: &str) -> Option<&'r SetContents> {
+        self.ruleset.sets.get(&(chain.backend, chain.family, chain.table.clone(), name.to_owned()))
+    }
+
+    fn test(&self, key: Key, negated: bool, values: &Values, live: &Intervals) -> Test {
+        let probe = self.probe;
+        let numbers = |values: &Values| match values {
+            Values::Numbers(numbers) => Some(numbers.clone()),
+            _ => None,
+        };
+        let holds = |hit: bool| Test::Holds(hit != negated);
+        let number_hit = |value: u128| match numbers(values) {
+            Some(set) => holds(set.contains(value)),
+            None => Test::Unknown(format!("{key:?} compared with names")),
+        };
+        match key {
+            Key::SourceAddress { v4 } if v4 != probe.v4 => Test::Holds(false),
+            Key::DestinationAddress { v4 } if v4 != probe.v4 => Test::Holds(false),
+            Key::SourceAddress { .. } => match numbers(values) {
+                Some(set) if negated => Test::Sources(live.subtract(&set)),
+                Some(set) => Test::Sources(live.intersect(&set)),
+                None => Test::Unknown("an address compared with names".into()),
+            },
+            Key::DestinationAddress { .. } => number_hit(address_value(probe.destination)),
+            Key::InInterface => match values {
+                Values::Names(names) => holds(names.iter().any(|name| {
+                    interface_matches(name, probe.interface.as_deref())
+                })),
+                _ => Test::Unknown("an interface compared with numbers".into()),
+            },
+            // No output interface is known before routing to a local socket.
+            Key::OutInterface => Test::Holds(false),
+            Key::Protocol => number_hit(u128::from(probe.protocol)),
+            Key::NfProto => number_hit(if probe.v4 { 2 } else { 10 }),
+            Key::DestinationPort { protocol } | Key::SourcePort { protocol }
+                if protocol.is_some_and(|p| p != probe.protocol) =>
+            {
+                Test::Holds(false)
+            }
+            Key::DestinationPort { .. } => number_hit(u128::from(probe.port)),
+            Key::SourcePort { .. } => match numbers(values) {
+                Some(set) if set.intersect(&Intervals::range(1, 65535)).is_empty() => {
+                    Test::Holds(negated)
+                }
+                Some(set) if Intervals::range(1, 65535).subtract(&set).is_empty() => {
+                    Test::Holds(!negated)
+                }
+                _ => Test::Unknown("a source port match".into()),
+            },
+            Key::CtState => bits_hit(values, CtState::NEW, negated),
+            Key::CtStatus => bits_hit(values, 0, negated),
+            Key::DestinationType => bits_hit(values, destination_type(probe.destination), negated),
+        }
+    }
+}
+
+enum Test {
+    Sources(Intervals),
+    Holds(bool),
+    Unknown(String),
+}
+
+fn bits_hit(values: &Values, packet_bits: u128, negated: bool) -> Test {
+    match values {
+        Values::Numbers(set) => {
+            let wanted = set.ranges().iter().fold(0u128, |all, (low, high)| {
+                // Bit values are stored as points; a range of them is rare.
+                if low == high { all | low } else { all | low | high }
+            });
+            Test::Holds((wanted & packet_bits != 0) != negated)
+        }
+        _ => Test::Unknown("state bits compared with names".into()),
+    }
+}
+
+/// nft's `eth*` and iptables' `eth+` are prefixes; `None` is an interface
+/// no rule names, which only a bare wildcard matches.
+pub fn interface_matches(pattern: &str, interface: Option<&str>) -> bool {
+    let prefix = pattern.strip_suffix('*').or_else(|| pattern.strip_suffix('+'));
+    match (prefix, interface) {
+        (Some(prefix), Some(name)) => name.starts_with(prefix),
+        (Some(prefix), None) => prefix.is_empty(),
+        (None, Some(name)) => name == pattern,
+        (None, None) => false,
+    }
+}
+
+fn destination_type(destination: IpAddr) -> u128 {
+    match destination {
+        IpAddr::V4(v4) if v4.is_broadcast() => AddressType::BROADCAST,
+        addr if addr.is_multicast() => AddressType::MULTICAST,
+        _ => AddressType::LOCAL,
+    }
+}
+
+fn action_word(action: &Action) -> String {
+    match action {
+        Action::Continue => "continue".into(),
+        Action::Accept => "accept".into(),
+        Action::Drop => "drop".into(),
+        Action::Reject => "reject".into(),
+        Action::Jump(target) => format!("jump {target}"),
+        Action::Goto(target) => format!("goto {target}"),
+        Action::Return => "return".into(),
+        Action::Nat(kind) => kind.clone(),
+        Action::VerdictMap { .. } => "verdict map".into(),
+        Action::Unknown(construct) => construct.clone(),
+    }
+}
+
+fn merge_by_rule(pieces: Vec<(Intervals, Option<RuleSpot>)>) -> Vec<(Intervals, Option<RuleSpot>)> {
+    let mut merged: Vec<(Intervals, Option<RuleSpot>)> = Vec::new();
+    for (sources, rule) in pieces {
+        if sources.is_empty() {
+            continue;
+        }
+        match merged.iter_mut().find(|(_, existing)| *existing == rule) {
+            Some((existing, _)) => *existing = existing.union(&sources),
+            None => merged.push((sources, rule)),
+        }
+    }
+    merged
+}

@@ -1,0 +1,143 @@
+//! Reading the live ruleset of the calling thread's namespace through the
+//! firewall's own tools: `nft -j list ruleset`; the iptables-nft save output
+//! for the rules nft shows only as opaque `xt` stubs; and the legacy
+//! x_tables, which the kernel applies but nft does not show.
+
+use std::io;
+use std::path::Path;
+
+use super::ruleset::{Action, Backend, Match, Rule, Ruleset, TableFamily};
+use super::verdict::Firewall;
+use super::{iptables, nft};
+use crate::sys::Os;
+
+/// The ruleset, or why it could not be read.
+pub fn read(os: &Os<'_>) -> Firewall {
+    match read_ruleset(os) {
+        Ok(ruleset) => Firewall::Read(ruleset),
+        Err(why) => Firewall::Unreadable(why),
+    }
+}
+
+fn read_ruleset(os: &Os<'_>) -> Result<Ruleset, String> {
+    let mut ruleset = match os.programs.output("nft", &["-j", "list", "ruleset"]) {
+        Ok(json) => {
+            let text = String::from_utf8_lossy(&json);
+            nft::read(&text).map_err(|error| format!("cannot read nft's ruleset: {error:#}"))?
+        }
+        Err(error) if error.kind() == io::ErrorKind::NotFound => {
+            return Err("nft is not installed, so the nftables ruleset cannot be read".into());
+        }
+        Err(error) if error.kind() == io::ErrorKind::PermissionDenied => {
+            return Err("reading the ruleset needs CAP_NET_ADMIN (run as root)".into());
+        }
+        Err(error) => return Err(format!("cannot list the ruleset: {error}")),
+    };
+    for v4 in [true, false] {
+        if has_xt_stubs(&ruleset, v4) {
+            let saved = saved_rules(os, v4);
+            resolve_xt_stubs(&mut ruleset, saved.as_ref(), v4);
+        }
+    }
+    ruleset.extend(legacy_tables(os)?);
+    Ok(ruleset)
+}
+
+/// What iptables-nft-save prints, read; `None` when it cannot be run.
+fn saved_rules(os: &Os<'_>, v4: bool) -> Option<Ruleset> {
+    let tools: &[&str] = if v4 {
+        &["iptables-nft-save", "iptables-save"]
+    } else {
+        &["ip6tables-nft-save", "ip6tables-save"]
+    };
+    tools.iter().find_map(|tool| {
+        let output = os.programs.output(tool, &[]).ok()?;
+        iptables::read(&String::from_utf8_lossy(&output), v4, Backend::Nftables).ok()
+    })
+}
+
+fn xt_construct(rule: &Rule) -> Option<&str> {
+    let in_matches = rule.matches.iter().find_map(|condition| match condition {
+        Match::Unknown { construct } if construct.starts_with("xt ") => Some(construct.as_str()),
+        _ => None,
+    });
+    let in_action = match &rule.action {
+        Action::Unknown(construct) if construct.starts_with("xt ") => Some(construct.as_str()),
+        _ => None,
+    };
+    in_matches.or(in_action)
+}
+
+fn table_family(v4: bool) -> TableFamily {
+    if v4 { TableFamily::Ip } else { TableFamily::Ip6 }
+}
+
+fn has_xt_stubs(ruleset: &Ruleset, v4: bool) -> bool {
+    ruleset
+        .chains
+        .iter()
+        .filter(|chain| chain.family == table_family(v4))
+        .any(|chain| chain.rules.iter().any(|rule| xt_construct(rule).is_some()))
+}
+
+/// Replaces each rule with an `xt` stub by the save output's rule at the
+/// same place in the same chain, when the chain's rules line up one to one;
+/// otherwise the stub stays, named, and its traffic is `unknown`.
+fn resolve_xt_stubs(ruleset: &mut Ruleset, saved: Option<&Ruleset>, v4: bool) {
+    for chain in ruleset.chains.iter_mut().filter(|chain| chain.family == table_family(v4)) {
+        let twin = saved.and_then(|saved| {
+            saved.chains.iter().find(|candidate| {
+                candidate.table == chain.table
+                    && candidate.name == chain.name
+                    && candidate.rules.len() == chain.rules.len()
+            })
+        });
+        for (index, rule) in chain.rules.iter_mut().enumerate() {
+            let Some(construct) = xt_construct(rule).map(str::to_owned) else { continue };
+            match twin.and_then(|twin| twin.rules.get(index)) {
+                Some(saved_rule) => {
+                    rule.matches = saved_rule.matches.clone();
+                    rule.action = saved_rule.action.clone();
+                    rule.origin.text = saved_rule.origin.text.clone();
+                }
+                None => {
+                    let why = match saved {
+                        None => "iptables-nft-save could not be run",
+                        Some(_) => "iptables-nft-save's rules do not line up with nft's",
+                    };
+                    rule.matches =
+                        vec![Match::Unknown { construct: format!("{construct} ({why})") }];
+                }
+            }
+        }
+    }
+}
+
+/// Legacy iptables tables, when the kernel has any loaded.
+fn legacy_tables(os: &Os<'_>) -> Result<Ruleset, String> {
+    let mut ruleset = Ruleset::default();
+    for (v4, names_file, tool) in [
+        (true, "ip_tables_names", "iptables-legacy-save"),
+        (false, "ip6_tables_names", "ip6tables-legacy-save"),
+    ] {
+        let path = Path::new("/proc/thread-self/net").join(names_file);
+        let names = match os.proc.read_text(&path) {
+            Ok(names) => names,
+            // No x_tables module loaded: no legacy tables.
+            Err(error) if error.kind() == io::ErrorKind::NotFound => continue,
+            Err(error) => return Err(format!("cannot tell whether legacy iptables tables exist ({}: {error})", path.display())),
+        };
+        let tables: Vec<&str> = names.split_whitespace().collect();
+        if tables.is_empty() {
+            continue;
+        }
+        let listed = tables.join(", ");
+        let output = os.programs.output(tool, &[]).map_err(|error| {
+            format!("legacy iptables tables are loaded ({listed}) but {tool} cannot read them: {error}")
+        })?;
+        let legacy = iptables::read(&String::from_utf8_lossy(&output), v4, Backend::IptablesLegacy)
+            .map_err(|error| format!("cannot read {tool}'s output: {error:#}"))?;
+        ruleset.extend(legacy);
+    }
+    Ok(ruleset)
+}

@@ -1,0 +1,458 @@
+//! From where each source's connection ends to one answer per listener:
+//! open, open-rate-limited, restricted, blocked, local-only or unknown,
+//! with the sources it is open to and the rule that decides.
+
+use std::net::IpAddr;
+
+use super::eval::{self, Ending, Endings, Probe, RuleSpot};
+use super::ruleset::{Key, Match, Ruleset, SetContents, Values, VerdictMapRef, Action};
+use super::space::{Intervals, address_text, address_universe, as_prefixes};
+use crate::model::audit::{BindScope, Exposure};
+use crate::model::firewall::{FirewallExposure, FirewallRule, Verdict};
+use crate::model::{InetSocket, IpFamily, Transport};
+
+/// The reason an open listener gives when nothing filters the way in.
+pub const NO_FIREWALL: &str = "no firewall: no chain filters the way in";
+/// The reason when only accept policies let a connection in.
+pub const POLICY_ACCEPTS: &str = "no rule admits it: the policies accept";
+
+/// Source prefixes listed before the rest is counted.
+const SOURCES_SHOWN: usize = 16;
+/// Interfaces and destinations evaluated apart, each at most.
+const CLASSES_LIMIT: usize = 16;
+
+/// The firewall as far as it could be read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Firewall {
+    Read(Ruleset),
+    /// Not read, and why (no root, no nft, a legacy table unreadable).
+    Unreadable(String),
+}
+
+/// The answer for one source region of one arrival class.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Region {
+    sources: Intervals,
+    kind: Verdict,
+    rule: Option<RuleSpot>,
+    construct: Option<String>,
+}
+
+/// How a listener fares: `local-only` without evaluation when bound to
+/// loopback; otherwise each family it accepts, combined.
+pub fn judge(firewall: &Firewall, socket: &InetSocket, exposure: &Exposure) -> FirewallExposure {
+    if exposure.bind == BindScope::Loopback {
+        return FirewallExposure {
+            verdict: Verdict::LocalOnly,
+            sources: Vec::new(),
+            interfaces: Vec::new(),
+            rule: None,
+            reason: Some("bound to loopback".into()),
+        };
+    }
+    let ruleset = match firewall {
+        Firewall::Read(ruleset) => ruleset,
+        Firewall::Unreadable(why) => return unknown(why.clone()),
+    };
+    let protocol = match socket.netid {
+        Transport::Tcp => 6,
+        Transport::Udp => 17,
+        Transport::Raw => return unknown("raw sockets are not evaluated".into()),
+    };
+    let bound = match socket.local.addr {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
+        v4 => v4,
+    };
+    let answers: Vec<FirewallExposure> = exposure
+        .families
+        .iter()
+        .map(|family| {
+            let v4 = *family == IpFamily::Inet;
+            let destinations = match exposure.bind {
+                BindScope::Address => vec![bound],
+                _ => destination_classes(ruleset, v4, protocol),
+            };
+            family_answer(ruleset, v4, protocol, socket.local.port, &destinations)
+        })
+        .collect();
+    combine(answers)
+}
+
+fn unknown(reason: String) -> FirewallExposure {
+    FirewallExposure {
+        verdict: Verdict::Unknown,
+        sources: Vec::new(),
+        interfaces: Vec::new(),
+        rule: None,
+        reason: Some(reason),
+    }
+}
+
+/// The more exposed answer wins; sources and interfaces add up.
+fn combine(answers: Vec<FirewallExposure>) -> FirewallExposure {
+    let mut answers = answers.into_iter();
+    let Some(mut combined) = answers.next() else {
+        return unknown("the listener accepts no family".into());
+    };
+    for answer in answers {
+        let sources = [combined.sources.clone(), answer.sources.clone()].concat();
+        let mut interfaces = [combined.interfaces.clone(), answer.interfaces.clone()].concat();
+        interfaces.sort();
+        interfaces.dedup();
+        if answer.verdict > combined.verdict {
+            combined = answer;
+        }
+        combined.sources = sources;
+        combined.interfaces = interfaces;
+    }
+    combined
+}
+
+/// Every arrival class (interface, destination) of one family, evaluated.
+fn family_answer(
+    ruleset: &Ruleset,
+    v4: bool,
+    protocol: u8,
+    port: u16,
+    destinations: &[IpAddr],
+) -> FirewallExposure {
+    if !ruleset.has_input_path() {
+        return FirewallExposure {
+            verdict: Verdict::Open,
+            sources: vec![as_prefixes(&address_universe(v4), v4).concat()],
+            interfaces: Vec::new(),
+            rule: None,
+            reason: Some(NO_FIREWALL.into()),
+        };
+    }
+    let interfaces = interface_classes(ruleset);
+    if interfaces.len() > CLASSES_LIMIT || destinations.len() > CLASSES_LIMIT {
+        return unknown(format!(
+            "more than {CLASSES_LIMIT} interfaces or destination addresses to tell apart"
+        ));
+    }
+    let mut classes: Vec<(Option<String>, Vec<Region>)> = Vec::new();
+    for interface in &interfaces {
+        let mut regions = Vec::new();
+        for destination in destinations {
+            let probe = Probe {
+                v4,
+                protocol,
+                destination: *destination,
+                port,
+                interface: interface.clone(),
+            };
+            regions.extend(classify(&eval::evaluate(ruleset, &probe)));
+        }
+        classes.push((interface.clone(), regions));
+    }
+    summarize(&classes, v4)
+}
+
+fn summarize(classes: &[(Option<String>, Vec<Region>)], v4: bool) -> FirewallExposure {
+    let all: Vec<&Region> = classes.iter().flat_map(|(_, regions)| regions).collect();
+    if let Some(region) = largest(&all, |kind| kind == Verdict::Unknown) {
+        return FirewallExposure {
+            rule: region.rule.as_ref().map(firewall_rule),
+            ..unknown(region.construct.clone().unwrap_or_else(|| "an unmodelled construct".into()))
+        };
+    }
+    let is_open = |kind| matches!(kind, Verdict::Open | Verdict::OpenRateLimited);
+    let open_sources = all
+        .iter()
+        .filter(|region| is_open(region.kind))
+        .fold(Intervals::empty(), |open, region| open.union(&region.sources));
+    let Some(deciding_open) = largest(&all, is_open) else {
+        let blocker = largest(&all, |kind| kind == Verdict::Blocked);
+        return FirewallExposure {
+            verdict: Verdict::Blocked,
+            sources: Vec::new(),
+            interfaces: Vec::new(),
+            rule: blocker.and_then(|region| region.rule.as_ref()).map(firewall_rule),
+            reason: None,
+        };
+    };
+    let universe = address_universe(v4);
+    let half = |set: &Intervals| covers_half(set, v4);
+    let open_in = |regions: &[Region]| {
+        regions
+            .iter()
+            .filter(|region| is_open(region.kind))
+            .fold(Intervals::empty(), |open, region| open.union(&region.sources))
+    };
+    let open_everywhere = classes.iter().all(|(_, regions)| half(&open_in(regions)));
+    let open_interfaces: Vec<String> = classes
+        .iter()
+        .filter(|(_, regions)| !open_in(regions).is_empty())
+        .map(|(name, _)| name.clone().unwrap_or_else(|| "*".into()))
+        .collect();
+    let limited = all.iter().any(|region| region.kind == Verdict::OpenRateLimited);
+    let rule = deciding_open.rule.as_ref().map(firewall_rule);
+    if open_everywhere {
+        let verdict = if limited { Verdict::OpenRateLimited } else { Verdict::Open };
+        let sources = if universe.subtract(&open_sources).is_empty() {
+            as_prefixes(&universe, v4)
+        } else {
+            shown(&open_sources, v4)
+        };
+        let reason = match (&rule, limited) {
+            (None, _) => Some(POLICY_ACCEPTS.into()),
+            (Some(_), true) => Some("a rate or connection limit decides beyond a rate".into()),
+            (Some(_), false) => None,
+        };
+        return FirewallExposure { verdict, sources, interfaces: Vec::new(), rule, reason };
+    }
+    let interfaces =
+        if open_interfaces.len() < classes.len() { open_interfaces } else { Vec::new() };
+    FirewallExposure {
+        verdict: Verdict::Restricted,
+        sources: shown(&open_sources, v4),
+        interfaces,
+        rule,
+        reason: limited.then(|| "a rate or connection limit applies to the open part".into()),
+    }
+}
+
+fn shown(set: &Intervals, v4: bool) -> Vec<String> {
+    let mut prefixes = as_prefixes(set, v4);
+    if prefixes.len() > SOURCES_SHOWN {
+        let more = prefixes.len() - SOURCES_SHOWN;
+        prefixes.truncate(SOURCES_SHOWN);
+        prefixes.push(format!("and {more} more prefixes"));
+    }
+    prefixes
+}
+
+/// Whether `set` holds at least half of the family's addresses: open to
+/// all but a blocklist is open.
+fn covers_half(set: &Intervals, v4: bool) -> bool {
+    let size: u128 = set.ranges().iter().map(|(low, high)| (high - low) / 2 + 1).sum();
+    let half_universe = if v4 { 1u128 << 31 } else { 1u128 << 127 };
+    size >= half_universe / 2
+}
+
+fn largest<'a>(regions: &[&'a Region], wanted: impl Fn(Verdict) -> bool) -> Option<&'a Region> {
+    regions
+        .iter()
+        .filter(|region| wanted(region.kind))
+        .max_by_key(|region| region.sources.ranges().iter().map(|(l, h)| (h - l) / 2).sum::<u128>())
+        .copied()
+}
+
+pub fn firewall_rule(spot: &RuleSpot) -> FirewallRule {
+    let backend = match spot.backend {
+        super::ruleset::Backend::Nftables => "nftables",
+        super::ruleset::Backend::IptablesLegacy => "iptables-legacy",
+    };
+    FirewallRule {
+        backend: backend.into(),
+        table: format!("{} {}", spot.family.as_str(), spot.table),
+        chain: spot.chain.clone(),
+        handle: spot.origin.as_ref().and_then(|origin| origin.handle),
+        line: spot.origin.as_ref().and_then(|origin| origin.line),
+        text: spot.origin.as_ref().map_or_else(|| "policy".into(), |origin| origin.text.clone()),
+    }
+}
+
+/// Splits the source space by how its paths end: one verdict per part.
+fn classify(endings: &Endings) -> Vec<Region> {
+    let mut events: Vec<(u128, bool, usize)> = Vec::new();
+    for (index, (sources, _)) in endings.iter().enumerate() {
+        for &(low, high) in sources.ranges() {
+            events.push((low, true, index));
+            if let Some(after) = high.checked_add(1) {
+                events.push((after, false, index));
+            }
+        }
+    }
+    events.sort_unstable_by_key(|(point, starts, _)| (*point, *starts));
+    let mut active = vec![0u32; endings.len()];
+    let mut regions: Vec<Region> = Vec::new();
+    let mut at = 0;
+    while at < events.len() {
+        let point = events[at].0;
+        while at < events.len() && events[at].0 == point {
+            let (_, starts, index) = events[at];
+            if starts { active[index] += 1 } else { active[index] -= 1 }
+            at += 1;
+        }
+        let end = events.get(at).map_or(u128::MAX, |(next, _, _)| next - 1);
+        let present: Vec<&Ending> =
+            active.iter().zip(endings).filter(|(n, _)| **n > 0).map(|(_, (_, e))| e).collect();
+        if let Some(region) = region_of(&present, Intervals::range(point, end)) {
+            match regions.last_mut() {
+                Some(last)
+                    if last.kind == region.kind
+                        && last.rule == region.rule
+                        && last.construct == region.construct =>
+                {
+                    last.sources = last.sources.union(&region.sources)
+                }
+                _ => regions.push(region),
+            }
+        }
+    }
+    regions
+}
+
+fn region_of(endings: &[&Ending], sources: Intervals) -> Option<Region> {
+    if endings.is_empty() {
+        return None;
+    }
+    if let Some(Ending::Unknown { construct, rule }) =
+        endings.iter().find(|ending| matches!(ending, Ending::Unknown { .. }))
+    {
+        return Some(Region {
+            sources,
+            kind: Verdict::Unknown,
+            rule: rule.clone(),
+            construct: Some(construct.clone()),
+        });
+    }
+    let accepted = endings.iter().find_map(|ending| match ending {
+        Ending::Accepted { rule } => Some(rule.clone()),
+        _ => None,
+    });
+    let dropped = endings.iter().find_map(|ending| match ending {
+        Ending::Dropped { rule } => Some(rule.clone()),
+        _ => None,
+    });
+    let (kind, rule) = match (accepted, dropped) {
+        (Some(rule), None) => (Verdict::Open, rule),
+        (Some(rule), Some(_)) => (Verdict::OpenRateLimited, rule),
+        (None, Some(rule)) => (Verdict::Blocked, Some(rule)),
+        (None, None) => return None,
+    };
+    Some(Region { sources, kind, rule, construct: None })
+}
+
+/// The interfaces the ruleset tells apart (by name or prefix), and `None`
+/// for every other; loopback is local traffic, not exposure.
+pub fn interface_classes(ruleset: &Ruleset) -> Vec<Option<String>> {
+    let mut names: Vec<String> = Vec::new();
+    let add = |names: &mut Vec<String>, values: &Values| {
+        if let Values::Names(found) = values {
+            names.extend(found.iter().cloned());
+        }
+    };
+    for chain in &ruleset.chains {
+        if let Some(base) = &chain.base {
+            names.extend(base.devices.iter().cloned());
+        }
+        for rule in &chain.rules {
+            for condition in &rule.matches {
+                if let Match::Is { key: Key::InInterface, values, .. } = condition {
+                    add(&mut names, values);
+                }
+            }
+            if let Action::VerdictMap { key: Key::InInterface, map: VerdictMapRef::Literal(entries) } =
+                &rule.action
+            {
+                entries.iter().for_each(|(values, _)| add(&mut names, values));
+            }
+        }
+    }
+    for contents in ruleset.sets.values() {
+        match contents {
+            SetContents::Values(values) => add(&mut names, values),
+            SetContents::Verdicts(entries) => entries.iter().for_each(|(values, _)| add(&mut names, values)),
+            SetContents::Unknown(_) => {}
+        }
+    }
+    names.retain(|name| {
+        let prefix = name.trim_end_matches(['*', '+']);
+        !prefix.is_empty() && !eval::interface_matches(name, Some("lo")) && name != "lo"
+    });
+    names.sort();
+    names.dedup();
+    let mut classes: Vec<Option<String>> = names.into_iter().map(Some).collect();
+    classes.push(None);
+    classes
+}
+
+/// For a wildcard listener: one local destination address per part of the
+/// address space the ruleset's destination matches tell apart.
+pub fn destination_classes(ruleset: &Ruleset, v4: bool, protocol: u8) -> Vec<IpAddr> {
+    let mut mentioned: Vec<Intervals> = Vec::new();
+    for chain in &ruleset.chains {
+        for rule in &chain.rules {
+            for condition in &rule.matches {
+                let Match::Is { key: Key::DestinationAddress { v4: key_v4 }, values, .. } =
+                    condition
+                else {
+                    continue;
+                };
+                if *key_v4 != v4 {
+                    continue;
+                }
+                let set = match values {
+                    Values::Numbers(set) => Some(set.clone()),
+                    Values::Set(name) => match ruleset.sets.get(&(
+                        chain.backend,
+                        chain.family,
+                        chain.table.clone(),
+                        name.clone(),
+                    )) {
+                        Some(SetContents::Values(Values::Numbers(set))) => Some(set.clone()),
+                        _ => None,
+                    },
+                    Values::Names(_) => None,
+                };
+                mentioned.extend(set);
+            }
+        }
+    }
+    // Remote traffic never arrives for a loopback address, nor TCP for a
+    // multicast or broadcast one.
+    let mut excluded = Intervals::empty();
+    for (text, len) in [("127.0.0.0", 8u8), ("::1", 128), ("::ffff:127.0.0.0", 104)] {
+        if let Ok(addr) = text.parse::<IpAddr>()
+            && addr.is_ipv4() == v4
+            && let Some(net) = super::space::prefix(addr, len)
+        {
+            excluded = excluded.union(&net);
+        }
+    }
+    if protocol == 6 {
+        let multicast = if v4 { ("224.0.0.0", 3) } else { ("ff00::", 8) };
+        if let Ok(addr) = multicast.0.parse::<IpAddr>()
+            && let Some(net) = super::space::prefix(addr, multicast.1)
+        {
+            excluded = excluded.union(&net);
+        }
+    }
+    let universe = address_universe(v4).subtract(&excluded);
+    let mut points: Vec<u128> = Vec::new();
+    let mut everywhere_else = universe.clone();
+    for set in &mentioned {
+        let inside = set.intersect(&universe);
+        points.extend(inside.first());
+        everywhere_else = everywhere_else.subtract(&inside);
+    }
+    points.extend(everywhere_else.first());
+    points.sort_unstable();
+    points.dedup();
+    points
+        .into_iter()
+        .filter_map(|value| address_text(value, v4).parse::<IpAddr>().ok())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn half_of_the_space() {
+        assert!(covers_half(&address_universe(true), true));
+        assert!(!covers_half(&Intervals::range(0, 1 << 20), true));
+        assert!(covers_half(&Intervals::range(0, u128::MAX / 2), false));
+    }
+
+    #[test]
+    fn an_address_value_reads_back() {
+        use super::super::space::address_value;
+        let addr: IpAddr = "192.0.2.7".parse().unwrap();
+        assert_eq!(address_text(address_value(addr), true), "192.0.2.7");
+    }
+}

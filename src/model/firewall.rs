@@ -1,0 +1,83 @@
+//! What the firewall does to a new connection to a listener, as reports
+//! write it: a verdict, the sources it is open to, and the deciding rule.
+
+use serde::{Deserialize, Serialize};
+
+/// The firewall's answer for a listener, most exposed last but for
+/// `unknown`, which never counts as protection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    /// Bound to loopback: nothing beyond the host reaches it, whatever the
+    /// firewall says.
+    LocalOnly,
+    /// Every new connection from beyond the host is dropped or rejected.
+    Blocked,
+    /// Open to some sources or interfaces only.
+    Restricted,
+    /// What decides depends on a construct the evaluator does not model.
+    Unknown,
+    /// Open, but through a rate or connection limit.
+    OpenRateLimited,
+    /// Open to (nearly) every source.
+    Open,
+}
+
+impl Verdict {
+    pub const ALL: [Verdict; 6] = [
+        Verdict::LocalOnly,
+        Verdict::Blocked,
+        Verdict::Restricted,
+        Verdict::Unknown,
+        Verdict::OpenRateLimited,
+        Verdict::Open,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::LocalOnly => "local-only",
+            Verdict::Blocked => "blocked",
+            Verdict::Restricted => "restricted",
+            Verdict::Unknown => "unknown",
+            Verdict::OpenRateLimited => "open-rate-limited",
+            Verdict::Open => "open",
+        }
+    }
+}
+
+/// A rule of the live ruleset, or a chain's policy (no handle, no line).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FirewallRule {
+    /// `nftables` or `iptables-legacy`.
+    pub backend: String,
+    /// The table with its family, as nft names it: `inet filter`.
+    pub table: String,
+    pub chain: String,
+    /// nft's rule handle.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handle: Option<u64>,
+    /// The line of iptables' save output.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
+    /// The rule as its tool prints it, or `policy drop` / `policy accept`.
+    pub text: String,
+}
+
+/// A listener's exposure through the firewall.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FirewallExposure {
+    pub verdict: Verdict,
+    /// The source prefixes a new connection is accepted from (`0.0.0.0/0`
+    /// and `::/0` when open to all); empty when blocked.
+    pub sources: Vec<String>,
+    /// The interfaces it is open on, when that depends on the interface.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub interfaces: Vec<String>,
+    /// The rule that decides for most of the source space: the accept when
+    /// open, the drop when blocked, the construct's rule when unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<FirewallRule>,
+    /// Why: the construct that makes it unknown, the limit, the rate limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
