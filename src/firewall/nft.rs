@@ -1,1 +1,1062 @@
 //! `nft -j list ruleset` into the rule model.
+//!
+//! The reader walks `serde_json::Value`s object by object rather than
+//! deserializing into typed structs: nft's JSON has many shapes (verdict
+//! maps, concatenations, xt stubs from iptables-nft) and one shape we do not
+//! know must cost only that rule's certainty, never the whole read. Whatever
+//! is not understood becomes [`Match::Unknown`] or [`Action::Unknown`].
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use anyhow::anyhow;
+use serde_json::{Map, Value};
+
+use super::ruleset::{
+    Action, AddressType, Backend, BaseChain, Chain, ChainKind, CtState, CtStatus, Hook, Key, Match,
+    Rule, RuleOrigin, Ruleset, SetContents, TableFamily, Values, VerdictMapRef,
+};
+use super::space::{self, Intervals};
+
+/// Expressions nested deeper than this are not looked into.
+const MAX_EXPRESSION_DEPTH: usize = 16;
+
+/// JSON nested deeper than this is cut before parsing: serde_json refuses
+/// documents deeper than 128 levels, and a refused document would lose every
+/// rule, not just the absurd one.
+const MAX_JSON_DEPTH: usize = 100;
+
+const TOO_DEEP: &str = "expression nested too deep";
+
+/// Reads `nft -j list ruleset` output. Fails only when the text is not JSON
+/// or has no top-level `nftables` array.
+pub fn read(json: &str) -> anyhow::Result<Ruleset> {
+    let text = cut_deep_nesting(json);
+    let document: Value =
+        serde_json::from_str(&text).map_err(|error| anyhow!("nft's JSON: not JSON ({error})"))?;
+    let objects = document
+        .get("nftables")
+        .and_then(Value::as_array)
+        .ok_or_else(|| anyhow!("nft's JSON: no \"nftables\" array"))?;
+    let mut reader = Reader::default();
+    for object in objects {
+        reader.object(object);
+    }
+    Ok(reader.ruleset)
+}
+
+// ---------------------------------------------------------------------------
+// Depth cut
+
+/// Replaces every array or object opened deeper than [`MAX_JSON_DEPTH`] by
+/// `{"too deep":null}`, in one linear pass over the text. Text that is not
+/// JSON stays not JSON (the parser then says so).
+fn cut_deep_nesting(json: &str) -> std::borrow::Cow<'_, str> {
+    if max_depth(json.as_bytes()) <= MAX_JSON_DEPTH {
+        return std::borrow::Cow::Borrowed(json);
+    }
+    let bytes = json.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut scan = Scanner::default();
+    let mut skip_until: Option<usize> = None;
+    for &byte in bytes {
+        let depth_before = scan.depth;
+        let opens = scan.step(byte);
+        match skip_until {
+            Some(level) => {
+                if scan.depth < level {
+                    skip_until = None;
+                }
+            }
+            None if opens && depth_before >= MAX_JSON_DEPTH => {
+                out.extend_from_slice(br#"{"too deep":null}"#);
+                skip_until = Some(scan.depth);
+            }
+            None => out.push(byte),
+        }
+    }
+    // Only whole ASCII structural bytes were replaced, so the text stays UTF-8.
+    std::borrow::Cow::Owned(String::from_utf8_lossy(&out).into_owned())
+}
+
+fn max_depth(bytes: &[u8]) -> usize {
+    let mut scan = Scanner::default();
+    let mut deepest = 0;
+    for &byte in bytes {
+        scan.step(byte);
+        deepest = deepest.max(scan.depth);
+    }
+    deepest
+}
+
+/// Tracks bracket depth outside JSON strings.
+#[derive(Default)]
+struct Scanner {
+    depth: usize,
+    in_string: bool,
+    escaped: bool,
+}
+
+impl Scanner {
+    /// Advances over one byte; true when it opens an array or object.
+    fn step(&mut self, byte: u8) -> bool {
+        if self.in_string {
+            match (self.escaped, byte) {
+                (true, _) => self.escaped = false,
+                (false, b'\\') => self.escaped = true,
+                (false, b'"') => self.in_string = false,
+                _ => {}
+            }
+            return false;
+        }
+        match byte {
+            b'"' => self.in_string = true,
+            b'[' | b'{' => {
+                self.depth += 1;
+                return true;
+            }
+            b']' | b'}' => self.depth = self.depth.saturating_sub(1),
+            _ => {}
+        }
+        false
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Top-level objects
+
+#[derive(Default)]
+struct Reader {
+    ruleset: Ruleset,
+    /// (family, table, chain) → index in `ruleset.chains`.
+    chain_index: HashMap<(TableFamily, String, String), usize>,
+}
+
+impl Reader {
+    fn object(&mut self, object: &Value) {
+        let Some((kind, body)) = single_entry(object) else { return };
+        let Some(body) = body.as_object() else { return };
+        match kind {
+            "chain" => self.chain(body),
+            "rule" => self.rule(body),
+            "set" | "map" => self.set(body),
+            // Tables are implied by their chains; metainfo, flowtables,
+            // named counters and the like decide nothing.
+            _ => {}
+        }
+    }
+
+    fn chain(&mut self, body: &Map<String, Value>) {
+        let family = TableFamily::parse(str_field(body, "family"));
+        let table = str_field(body, "table").to_string();
+        let name = str_field(body, "name").to_string();
+        let key = (family, table.clone(), name.clone());
+        if self.chain_index.contains_key(&key) {
+            return;
+        }
+        let base = body.get("hook").and_then(Value::as_str).map(|hook| base_chain(hook, body));
+        let chain =
+            Chain { backend: Backend::Nftables, family, table, name, base, rules: Vec::new() };
+        self.chain_index.insert(key, self.ruleset.chains.len());
+        self.ruleset.chains.push(chain);
+    }
+
+    fn rule(&mut self, body: &Map<String, Value>) {
+        let family = TableFamily::parse(str_field(body, "family"));
+        let table = str_field(body, "table").to_string();
+        let name = str_field(body, "chain").to_string();
+        let rule = read_rule(body);
+        let key = (family, table.clone(), name.clone());
+        let index = match self.chain_index.get(&key) {
+            Some(&index) => index,
+            None => {
+                // A rule whose chain was not listed: keep it in a regular chain.
+                let chain = Chain {
+                    backend: Backend::Nftables,
+                    family,
+                    table,
+                    name,
+                    base: None,
+                    rules: Vec::new(),
+                };
+                self.ruleset.chains.push(chain);
+                self.chain_index.insert(key, self.ruleset.chains.len() - 1);
+                self.ruleset.chains.len() - 1
+            }
+        };
+        if let Some(chain) = self.ruleset.chains.get_mut(index) {
+            chain.rules.push(rule);
+        }
+    }
+
+    fn set(&mut self, body: &Map<String, Value>) {
+        let family = TableFamily::parse(str_field(body, "family"));
+        let table = str_field(body, "table").to_string();
+        let name = str_field(body, "name").to_string();
+        let contents = set_contents(body);
+        self.ruleset.sets.insert((Backend::Nftables, family, table, name), contents);
+    }
+}
+
+fn base_chain(hook: &str, body: &Map<String, Value>) -> BaseChain {
+    let kind = match str_field(body, "type") {
+        "nat" => ChainKind::Nat,
+        "route" => ChainKind::Route,
+        _ => ChainKind::Filter,
+    };
+    BaseChain {
+        hook: Hook::parse(hook),
+        priority: body.get("prio").map(priority).unwrap_or(0),
+        kind,
+        policy_accepts: str_field(body, "policy") != "drop",
+        devices: devices(body),
+    }
+}
+
+/// nft -j prints the priority as a number; older or hand-written JSON may
+/// carry the standard names.
+fn priority(value: &Value) -> i32 {
+    if let Some(number) = value.as_i64() {
+        return number.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32;
+    }
+    match value.as_str().unwrap_or("") {
+        "raw" => -300,
+        "mangle" => -150,
+        "dstnat" => -100,
+        "security" => 50,
+        "srcnat" => 100,
+        _ => 0,
+    }
+}
+
+fn devices(body: &Map<String, Value>) -> Vec<String> {
+    let value = body.get("dev").or_else(|| body.get("devices"));
+    match value {
+        Some(Value::String(device)) => vec![device.clone()],
+        Some(Value::Array(list)) => {
+            list.iter().filter_map(Value::as_str).map(String::from).collect()
+        }
+        _ => Vec::new(),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Rules
+
+fn read_rule(body: &Map<String, Value>) -> Rule {
+    let statements: &[Value] = match body.get("expr") {
+        Some(Value::Array(list)) => list,
+        _ => &[],
+    };
+    let mut matches = Vec::new();
+    let mut action = None;
+    let mut text: Vec<String> = Vec::new();
+    for statement in statements {
+        text.push(render_statement(statement));
+        if action.is_some() {
+            // The first verdict ends the rule for the packet.
+            continue;
+        }
+        match read_statement(statement) {
+            Statement::Match(found) => matches.push(found),
+            Statement::Verdict(found) => action = Some(found),
+            Statement::NoEffect => {}
+        }
+    }
+    let mut text = text.join(" ");
+    if let Some(comment) = body.get("comment").and_then(Value::as_str) {
+        text.push_str(&format!(" comment {comment:?}"));
+    }
+    let origin =
+        RuleOrigin { handle: body.get("handle").and_then(Value::as_u64), line: None, text };
+    Rule { matches, action: action.unwrap_or(Action::Continue), origin }
+}
+
+enum Statement {
+    Match(Match),
+    Verdict(Action),
+    NoEffect,
+}
+
+fn unknown(construct: impl Into<String>) -> Statement {
+    Statement::Match(Match::Unknown { construct: construct.into() })
+}
+
+fn read_statement(statement: &Value) -> Statement {
+    let Some((kind, body)) = single_entry(statement) else {
+        return unknown("statement that is not an object");
+    };
+    if let Some(action) = verdict(kind, body) {
+        return Statement::Verdict(action);
+    }
+    match kind {
+        "match" => Statement::Match(read_match(body)),
+        "limit" | "meter" | "quota" | "ct count" => {
+            Statement::Match(Match::RateLimit { what: rate_limit_text(kind, body) })
+        }
+        "set" | "map" => set_update(body),
+        "dnat" | "snat" | "masquerade" | "redirect" | "tproxy" => {
+            Statement::Verdict(Action::Nat(kind.to_string()))
+        }
+        "xt" => xt(body),
+        "vmap" => Statement::Verdict(verdict_map(body)),
+        // notrack makes the connection untracked: ct state matches change.
+        "notrack" => unknown("notrack"),
+        // The packet leaves by another path or is answered by the kernel.
+        "synproxy" | "fwd" => Statement::Verdict(Action::Unknown(kind.into())),
+        "counter" | "log" | "comment" | "mangle" | "ct helper" | "ct timeout"
+        | "ct expectation" | "flow" | "dup" | "secmark" | "last" | "reset" => Statement::NoEffect,
+        other => unknown(other),
+    }
+}
+
+/// A verdict statement, or `None` when `kind` is no verdict.
+fn verdict(kind: &str, body: &Value) -> Option<Action> {
+    let target = || body.get("target").and_then(Value::as_str).unwrap_or("").to_string();
+    Some(match kind {
+        "accept" => Action::Accept,
+        "drop" => Action::Drop,
+        "reject" => Action::Reject,
+        "jump" => Action::Jump(target()),
+        "goto" => Action::Goto(target()),
+        "return" => Action::Return,
+        "continue" => Action::Continue,
+        "queue" => Action::Unknown("queue".to_string()),
+        _ => return None,
+    })
+}
+
+/// `set add/update @x { key limit ... }`: a per-key rate limit; without a
+/// nested statement the update only fills the set.
+fn set_update(body: &Value) -> Statement {
+    let limits = body
+        .get("stmt")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(single_entry)
+        .find(|(kind, _)| matches!(*kind, "limit" | "quota" | "ct count"));
+    match limits {
+        Some((kind, nested)) => {
+            Statement::Match(Match::RateLimit { what: rate_limit_text(kind, nested) })
+        }
+        None => Statement::NoEffect,
+    }
+}
+
+fn xt(body: &Value) -> Statement {
+    let name = body.get("name").and_then(Value::as_str).unwrap_or("?");
+    match body.get("type").and_then(Value::as_str) {
+        Some("target") => Statement::Verdict(Action::Unknown(format!("xt {name}"))),
+        _ => unknown(format!("xt {name}")),
+    }
+}
+
+fn verdict_map(body: &Value) -> Action {
+    let Some(left) = body.get("key") else { return Action::Unknown("verdict map".into()) };
+    let (key, kind) = match read_left(left) {
+        Left::Key(key, kind) => (key, kind),
+        _ => return Action::Unknown(format!("verdict map on {}", describe(left))),
+    };
+    let data = body.get("data");
+    if let Some(name) = data.and_then(Value::as_str).and_then(|s| s.strip_prefix('@')) {
+        return Action::VerdictMap { key, map: VerdictMapRef::Named(name.to_string()) };
+    }
+    let elements = data.and_then(|data| data.get("set")).and_then(Value::as_array);
+    match elements.map(|list| verdict_elements(list, kind)) {
+        Some(Ok(literal)) => Action::VerdictMap { key, map: VerdictMapRef::Literal(literal) },
+        Some(Err(why)) => Action::Unknown(format!("verdict map: {why}")),
+        None => Action::Unknown("verdict map".into()),
+    }
+}
+
+/// `[key, verdict]` pairs of a verdict map.
+fn verdict_elements(list: &[Value], kind: Kind) -> Result<Vec<(Values, Action)>, String> {
+    let mut out = Vec::with_capacity(list.len());
+    for element in list {
+        let pair = element.as_array().filter(|pair| pair.len() == 2).ok_or("malformed element")?;
+        let action = single_entry(&pair[1])
+            .and_then(|(verdict_kind, body)| verdict(verdict_kind, body))
+            .ok_or("unknown verdict")?;
+        out.push((values(&pair[0], kind)?, action));
+    }
+    Ok(out)
+}
+
+fn rate_limit_text(kind: &str, body: &Value) -> String {
+    match kind {
+        "limit" => limit_text(body),
+        "meter" => {
+            let nested = body.get("stmt").and_then(single_entry);
+            let inner = nested.map(|(kind, body)| rate_limit_text(kind, body));
+            format!("meter {}", inner.unwrap_or_default()).trim_end().to_string()
+        }
+        "ct count" => format!("ct count {}", scalar_text(body.get("val"))),
+        _ => kind.to_string(),
+    }
+}
+
+fn limit_text(body: &Value) -> String {
+    if let Some(name) = body.as_str() {
+        return format!("limit {name}");
+    }
+    let over = if body.get("inv").and_then(Value::as_bool) == Some(true) { "over " } else { "" };
+    let rate = scalar_text(body.get("rate"));
+    let per = body.get("per").and_then(Value::as_str).unwrap_or("second");
+    let unit =
+        body.get("rate_unit").and_then(Value::as_str).map(|u| format!(" {u}")).unwrap_or_default();
+    format!("limit rate {over}{rate}{unit}/{per}")
+}
+
+// ---------------------------------------------------------------------------
+// Matches
+
+/// What a match's left side is, for reading its right side.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Address {
+        v4: bool,
+    },
+    Port,
+    Protocol,
+    Names,
+    NfProto,
+    /// `meta protocol`: the ethertype; only ip and ip6 are modelled.
+    Ethertype,
+    CtState,
+    CtStatus,
+    AddressType,
+}
+
+enum Left {
+    Key(Key, Kind),
+    /// `tcp flags & mask`; `None` mask is all flags.
+    TcpFlags(Option<u128>),
+    /// An icmp/icmpv6 header match: it implies that protocol.
+    Implies(u128),
+    RateLimit(String),
+    Unknown(String),
+}
+
+fn read_match(body: &Value) -> Match {
+    let (Some(left), Some(right)) = (body.get("left"), body.get("right")) else {
+        return Match::Unknown { construct: "match without sides".into() };
+    };
+    let op = body.get("op").and_then(Value::as_str).unwrap_or("==");
+    match read_left(left) {
+        Left::Key(key, kind) => key_match(key, kind, op, right),
+        Left::TcpFlags(mask) => tcp_flags_match(mask, op, right),
+        Left::Implies(protocol) => protocol_is(Intervals::point(protocol)),
+        Left::RateLimit(what) => Match::RateLimit { what },
+        Left::Unknown(construct) => Match::Unknown { construct },
+    }
+}
+
+fn protocol_is(values: Intervals) -> Match {
+    Match::Is { key: Key::Protocol, negated: false, values: Values::Numbers(values) }
+}
+
+fn key_match(key: Key, kind: Kind, op: &str, right: &Value) -> Match {
+    let values = match op {
+        "==" | "in" | "!=" => values(right, kind),
+        "<" | "<=" | ">" | ">=" => comparison(op, right, kind),
+        _ => Err(format!("operator {op}")),
+    };
+    match values {
+        Ok(values) => Match::Is { key, negated: op == "!=", values },
+        Err(why) => Match::Unknown { construct: format!("{} {why}", key_name(key)) },
+    }
+}
+
+/// `tcp dport < 1024` and the like, as a range.
+fn comparison(op: &str, right: &Value, kind: Kind) -> Result<Values, String> {
+    if !matches!(kind, Kind::Port | Kind::Protocol) {
+        return Err(format!("operator {op}"));
+    }
+    let top = if kind == Kind::Port { 65535 } else { 255 };
+    let value = number(right, kind)?;
+    let range = match op {
+        "<" if value == 0 => Intervals::empty(),
+        "<" => Intervals::range(0, value - 1),
+        "<=" => Intervals::range(0, value),
+        ">" => Intervals::range(value.saturating_add(1), top),
+        _ => Intervals::range(value, top),
+    };
+    Ok(Values::Numbers(range))
+}
+
+fn read_left(left: &Value) -> Left {
+    let Some((kind, body)) = single_entry(left) else {
+        return Left::Unknown(describe(left));
+    };
+    match kind {
+        "payload" => payload(body),
+        "meta" => meta(body),
+        "ct" => ct(body),
+        "fib" => fib(body),
+        "&" => bitmask(body),
+        _ => Left::Unknown(describe(left)),
+    }
+}
+
+fn payload(body: &Value) -> Left {
+    let protocol = body.get("protocol").and_then(Value::as_str);
+    let field = body.get("field").and_then(Value::as_str).unwrap_or("");
+    let Some(protocol) = protocol else { return Left::Unknown("raw payload".into()) };
+    let l4 = match protocol {
+        "tcp" => Some(Some(6)),
+        "udp" => Some(Some(17)),
+        "sctp" => Some(Some(132)),
+        "dccp" => Some(Some(33)),
+        "udplite" => Some(Some(136)),
+        "th" => Some(None),
+        _ => None,
+    };
+    match (protocol, field, l4) {
+        ("ip" | "ip6", "saddr", _) => {
+            Left::Key(Key::SourceAddress { v4: protocol == "ip" }, address(protocol))
+        }
+        ("ip" | "ip6", "daddr", _) => {
+            Left::Key(Key::DestinationAddress { v4: protocol == "ip" }, address(protocol))
+        }
+        ("ip", "protocol", _) | ("ip6", "nexthdr", _) => Left::Key(Key::Protocol, Kind::Protocol),
+        (_, "dport", Some(protocol)) => Left::Key(Key::DestinationPort { protocol }, Kind::Port),
+        (_, "sport", Some(protocol)) => Left::Key(Key::SourcePort { protocol }, Kind::Port),
+        ("tcp", "flags", _) => Left::TcpFlags(None),
+        ("icmp", _, _) => Left::Implies(1),
+        ("icmpv6", _, _) => Left::Implies(58),
+        _ => Left::Unknown(format!("{protocol} {field}")),
+    }
+}
+
+fn address(protocol: &str) -> Kind {
+    Kind::Address { v4: protocol == "ip" }
+}
+
+fn meta(body: &Value) -> Left {
+    let key = body.get("key").and_then(Value::as_str).unwrap_or("");
+    match key {
+        "l4proto" => Left::Key(Key::Protocol, Kind::Protocol),
+        "protocol" => Left::Key(Key::NfProto, Kind::Ethertype),
+        "iif" | "iifname" => Left::Key(Key::InInterface, Kind::Names),
+        "oif" | "oifname" => Left::Key(Key::OutInterface, Kind::Names),
+        "nfproto" => Left::Key(Key::NfProto, Kind::NfProto),
+        _ => Left::Unknown(format!("meta {key}")),
+    }
+}
+
+fn ct(body: &Value) -> Left {
+    let key = body.get("key").and_then(Value::as_str).unwrap_or("");
+    match key {
+        "state" => Left::Key(Key::CtState, Kind::CtState),
+        "status" => Left::Key(Key::CtStatus, Kind::CtStatus),
+        "count" => Left::RateLimit("ct count".into()),
+        _ => Left::Unknown(format!("ct {key}")),
+    }
+}
+
+fn fib(body: &Value) -> Left {
+    let result = body.get("result").and_then(Value::as_str).unwrap_or("");
+    let flags: Vec<&str> = body
+        .get("flags")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    if result == "type" && flags == ["daddr"] {
+        return Left::Key(Key::DestinationType, Kind::AddressType);
+    }
+    Left::Unknown(format!("fib {} {result}", flags.join(" . ")))
+}
+
+/// `x & mask`: only `tcp flags & mask` is modelled.
+fn bitmask(body: &Value) -> Left {
+    let Some([inner, mask]) = body.as_array().map(Vec::as_slice) else {
+        return Left::Unknown("bitmask".into());
+    };
+    if nesting_exceeds(inner, MAX_EXPRESSION_DEPTH) {
+        return Left::Unknown(TOO_DEEP.into());
+    }
+    let is_tcp_flags = inner.get("payload").is_some_and(|payload| {
+        payload.get("protocol").and_then(Value::as_str) == Some("tcp")
+            && payload.get("field").and_then(Value::as_str) == Some("flags")
+    });
+    match (is_tcp_flags, tcp_flag_word(mask)) {
+        (true, Some(mask)) => Left::TcpFlags(Some(mask)),
+        _ => Left::Unknown(format!("bitmask on {}", describe(inner))),
+    }
+}
+
+/// Whether binary operators nest deeper than `limit` along their first
+/// operand (walked in a loop, not by recursion).
+fn nesting_exceeds(mut value: &Value, limit: usize) -> bool {
+    for _ in 0..limit {
+        let next = single_entry(value)
+            .filter(|(kind, _)| matches!(*kind, "&" | "|" | "^" | "<<" | ">>"))
+            .and_then(|(_, operands)| operands.as_array()?.first());
+        match next {
+            Some(inner) => value = inner,
+            None => return false,
+        }
+    }
+    true
+}
+
+const SYN: u128 = 2;
+
+/// A TCP flags match evaluated for a new connection's first packet (a bare
+/// SYN): it either holds, and then only implies TCP, or never matches.
+fn tcp_flags_match(mask: Option<u128>, op: &str, right: &Value) -> Match {
+    let masked = SYN & mask.unwrap_or(0xff);
+    let holds = match (op, right.get("set").and_then(Value::as_array)) {
+        (_, Some(words)) => {
+            let any = words.iter().filter_map(tcp_flag_word).any(|word| word == masked);
+            if op == "!=" { !any } else { any }
+        }
+        ("in", None) if mask.is_none() => {
+            tcp_flag_word(right).is_some_and(|word| masked & word != 0)
+        }
+        ("!=", None) => tcp_flag_word(right).is_some_and(|word| masked != word),
+        (_, None) => tcp_flag_word(right).is_some_and(|word| masked == word),
+    };
+    protocol_is(if holds { Intervals::point(6) } else { Intervals::empty() })
+}
+
+/// A flag word: a name, a number, a list of names or an `|` of them.
+fn tcp_flag_word(value: &Value) -> Option<u128> {
+    match value {
+        Value::Number(number) => number.as_u64().map(u128::from),
+        Value::String(name) => tcp_flag(name),
+        Value::Array(list) => {
+            list.iter().try_fold(0, |word, item| Some(word | tcp_flag(item.as_str()?)?))
+        }
+        Value::Object(_) => {
+            let list = value.get("|")?.as_array()?;
+            list.iter().try_fold(0, |word, item| Some(word | tcp_flag(item.as_str()?)?))
+        }
+        _ => None,
+    }
+}
+
+fn tcp_flag(name: &str) -> Option<u128> {
+    let bit = ["fin", "syn", "rst", "psh", "ack", "urg", "ecn", "cwr"]
+        .iter()
+        .position(|flag| *flag == name)?;
+    Some(1 << bit)
+}
+
+// ---------------------------------------------------------------------------
+// Values
+
+/// The right side of a match (or a set element list) as [`Values`].
+fn values(right: &Value, kind: Kind) -> Result<Values, String> {
+    if let Some(name) = right.as_str().and_then(|s| s.strip_prefix('@')) {
+        return Ok(Values::Set(name.to_string()));
+    }
+    let elements: &[Value] = match right {
+        Value::Array(list) => list,
+        Value::Object(map) => match map.get("set") {
+            Some(Value::Array(list)) => list,
+            _ => std::slice::from_ref(right),
+        },
+        _ => std::slice::from_ref(right),
+    };
+    elements_values(elements, kind)
+}
+
+fn elements_values(elements: &[Value], kind: Kind) -> Result<Values, String> {
+    if kind == Kind::Names {
+        let names = elements.iter().map(name).collect::<Result<Vec<_>, _>>()?;
+        return Ok(Values::Names(names));
+    }
+    let mut ranges = Vec::with_capacity(elements.len());
+    for element in elements {
+        element_ranges(element, kind, &mut ranges)?;
+    }
+    Ok(Values::Numbers(Intervals::from_ranges(ranges)))
+}
+
+fn name(element: &Value) -> Result<String, String> {
+    let element = unwrap_elem(element);
+    element.as_str().map(String::from).ok_or_else(|| format!("interface {}", render(element, 0)))
+}
+
+/// `{"elem": {"val": x, "timeout": ..}}` → x.
+fn unwrap_elem(element: &Value) -> &Value {
+    element.get("elem").and_then(|elem| elem.get("val")).unwrap_or(element)
+}
+
+fn element_ranges(element: &Value, kind: Kind, out: &mut Vec<(u128, u128)>) -> Result<(), String> {
+    let element = unwrap_elem(element);
+    if let Some(prefix) = element.get("prefix") {
+        let addr =
+            prefix.get("addr").and_then(Value::as_str).and_then(|a| a.parse::<IpAddr>().ok());
+        let len = prefix.get("len").and_then(Value::as_u64).and_then(|len| u8::try_from(len).ok());
+        let set = addr.zip(len).and_then(|(addr, len)| space::prefix(addr, len));
+        out.extend_from_slice(
+            set.ok_or_else(|| format!("prefix {}", render(element, 0)))?.ranges(),
+        );
+        return Ok(());
+    }
+    if let Some([low, high]) = element.get("range").and_then(Value::as_array).map(Vec::as_slice) {
+        out.push((number(low, kind)?, number(high, kind)?));
+        return Ok(());
+    }
+    if is_bits(kind) {
+        for bit in bits(element, kind)? {
+            out.push((bit, bit));
+        }
+        return Ok(());
+    }
+    let value = number(element, kind)?;
+    out.push((value, value));
+    Ok(())
+}
+
+fn is_bits(kind: Kind) -> bool {
+    matches!(kind, Kind::CtState | Kind::CtStatus | Kind::AddressType)
+}
+
+/// A bit key's value as one point per bit set: `established,related` is
+/// {2, 4}, so that both "contains the packet's state" and "any bit in
+/// common" read it right.
+fn bits(element: &Value, kind: Kind) -> Result<Vec<u128>, String> {
+    let word = match element {
+        Value::Number(number) => number.as_u64().map(u128::from),
+        Value::String(word) => match kind {
+            Kind::CtState => CtState::parse(word),
+            Kind::CtStatus => CtStatus::parse(word),
+            _ => AddressType::parse(word),
+        },
+        _ => None,
+    };
+    let word = word.ok_or_else(|| render(element, 0))?;
+    Ok((0..128).map(|bit| 1u128 << bit).filter(|bit| word & bit != 0).collect())
+}
+
+/// One scalar value of a numeric kind.
+fn number(value: &Value, kind: Kind) -> Result<u128, String> {
+    let unknown = || render(value, 0);
+    if let Some(number) = value.as_u64() {
+        return Ok(u128::from(number));
+    }
+    let word = value.as_str().ok_or_else(unknown)?;
+    let found = match kind {
+        Kind::Address { v4 } => word
+            .parse::<IpAddr>()
+            .ok()
+            .filter(|addr| addr.is_ipv4() == v4)
+            .map(space::address_value),
+        Kind::Port => service_port(word),
+        Kind::Protocol => protocol_number(word),
+        Kind::NfProto => match word {
+            "ipv4" => Some(2),
+            "ipv6" => Some(10),
+            _ => None,
+        },
+        Kind::Ethertype => match word {
+            "ip" => Some(2),
+            "ip6" => Some(10),
+            _ => None,
+        },
+        Kind::Names | Kind::CtState | Kind::CtStatus | Kind::AddressType => None,
+    };
+    found.ok_or_else(unknown)
+}
+
+fn protocol_number(name: &str) -> Option<u128> {
+    Some(match name {
+        "icmp" => 1,
+        "igmp" => 2,
+        "ipip" | "ipencap" => 4,
+        "tcp" => 6,
+        "udp" => 17,
+        "ipv6" => 41,
+        "gre" => 47,
+        "esp" => 50,
+        "ah" => 51,
+        "ipv6-icmp" | "icmpv6" => 58,
+        "sctp" => 132,
+        "udplite" => 136,
+        "dccp" => 33,
+        _ => return None,
+    })
+}
+
+fn service_port(name: &str) -> Option<u128> {
+    Some(match name {
+        "ftp-data" => 20,
+        "ftp" => 21,
+        "ssh" => 22,
+        "telnet" => 23,
+        "smtp" => 25,
+        "domain" => 53,
+        "bootps" => 67,
+        "bootpc" => 68,
+        "tftp" => 69,
+        "http" => 80,
+        "pop3" => 110,
+        "ntp" => 123,
+        "imap" | "imap2" => 143,
+        "snmp" => 161,
+        "ldap" => 389,
+        "https" => 443,
+        "microsoft-ds" => 445,
+        "submission" => 587,
+        "ldaps" => 636,
+        "imaps" => 993,
+        "pop3s" => 995,
+        "mysql" => 3306,
+        "postgresql" => 5432,
+        _ => return None,
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Sets and maps
+
+fn set_contents(body: &Map<String, Value>) -> SetContents {
+    let set_type = match body.get("type") {
+        Some(Value::String(word)) => word.clone(),
+        Some(Value::Array(_)) => return SetContents::Unknown("concatenated set key".into()),
+        _ => return SetContents::Unknown("set without a type".into()),
+    };
+    if set_type.contains(" . ") {
+        return SetContents::Unknown("concatenated set key".into());
+    }
+    let Some(kind) = set_kind(&set_type) else {
+        return SetContents::Unknown(format!("set type {set_type}"));
+    };
+    let flags: Vec<&str> = body
+        .get("flags")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    let elements = body.get("elem").and_then(Value::as_array);
+    // A set the datapath fills holds what traffic put there, not a rule.
+    if flags.contains(&"dynamic") || (flags.contains(&"timeout") && elements.is_none()) {
+        return SetContents::Unknown("dynamic set filled by the datapath".into());
+    }
+    let elements: &[Value] = elements.map(Vec::as_slice).unwrap_or(&[]);
+    match body.get("map") {
+        None => match elements_values(elements, kind) {
+            Ok(values) => SetContents::Values(values),
+            Err(why) => SetContents::Unknown(format!("set element {why}")),
+        },
+        Some(Value::String(data)) if data == "verdict" => match verdict_elements(elements, kind) {
+            Ok(verdicts) => SetContents::Verdicts(verdicts),
+            Err(why) => SetContents::Unknown(format!("verdict map: {why}")),
+        },
+        Some(data) => SetContents::Unknown(format!("map {}", map_data_type(data))),
+    }
+}
+
+fn map_data_type(data: &Value) -> String {
+    match data {
+        Value::String(word) => word.clone(),
+        Value::Array(words) => {
+            words.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(" . ")
+        }
+        _ => "?".into(),
+    }
+}
+
+fn set_kind(set_type: &str) -> Option<Kind> {
+    Some(match set_type {
+        "ipv4_addr" => Kind::Address { v4: true },
+        "ipv6_addr" => Kind::Address { v4: false },
+        "inet_service" => Kind::Port,
+        "inet_proto" => Kind::Protocol,
+        "ifname" => Kind::Names,
+        "ct_state" => Kind::CtState,
+        "ct_status" => Kind::CtStatus,
+        "fib_addrtype" => Kind::AddressType,
+        _ => return None,
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Text
+
+/// The statement in nft syntax, best effort, for reports.
+fn render_statement(statement: &Value) -> String {
+    let Some((kind, body)) = single_entry(statement) else { return render(statement, 0) };
+    match kind {
+        "match" => render_match(body),
+        "accept" | "drop" | "return" | "continue" | "counter" | "notrack" | "masquerade" => {
+            kind.into()
+        }
+        "jump" | "goto" => format!("{kind} {}", scalar_text(body.get("target"))),
+        "reject" => render_reject(body),
+        "limit" => limit_text(body),
+        "meter" => render_meter(body),
+        "xt" => format!("xt {} {:?}", scalar_text(body.get("type")), scalar_text(body.get("name"))),
+        "vmap" => format!("{} vmap {}", render_or(body.get("key")), render_or(body.get("data"))),
+        "dnat" | "snat" => render_nat(kind, body),
+        "redirect" => match body.get("port") {
+            Some(port) => format!("redirect to :{}", render(port, 0)),
+            None => "redirect".into(),
+        },
+        "log" => match body.get("prefix").and_then(Value::as_str) {
+            Some(prefix) => format!("log prefix {prefix:?}"),
+            None => "log".into(),
+        },
+        _ => kind.into(),
+    }
+}
+
+fn render_match(body: &Value) -> String {
+    let left = render_or(body.get("left"));
+    let quote = ["iif", "iifname", "oif", "oifname"].contains(&left.as_str());
+    let right = match body.get("right") {
+        Some(Value::String(word)) if quote => format!("{word:?}"),
+        other => render_or(other),
+    };
+    match body.get("op").and_then(Value::as_str).unwrap_or("==") {
+        "==" | "in" => format!("{left} {right}"),
+        op => format!("{left} {op} {right}"),
+    }
+}
+
+fn render_reject(body: &Value) -> String {
+    let kind = body.get("type").and_then(Value::as_str);
+    let code = body.get("expr").and_then(Value::as_str);
+    match (kind, code) {
+        (Some(kind), Some(code)) => format!("reject with {kind} {code}"),
+        (Some(kind), None) => format!("reject with {kind}"),
+        _ => "reject".into(),
+    }
+}
+
+fn render_meter(body: &Value) -> String {
+    let name = scalar_text(body.get("name"));
+    let inner = body.get("stmt").map(render_statement).unwrap_or_default();
+    format!("meter {name} {{ {} {inner} }}", render_or(body.get("key")))
+}
+
+fn render_nat(kind: &str, body: &Value) -> String {
+    let family =
+        body.get("family").and_then(Value::as_str).map(|f| format!(" {f}")).unwrap_or_default();
+    let addr = body.get("addr").map(|addr| render(addr, 0)).unwrap_or_default();
+    let port = body.get("port").map(|port| format!(":{}", render(port, 0))).unwrap_or_default();
+    format!("{kind}{family} to {addr}{port}")
+}
+
+fn render_or(value: Option<&Value>) -> String {
+    value.map(|value| render(value, 0)).unwrap_or_else(|| "?".into())
+}
+
+/// An expression in nft syntax, cut at [`MAX_EXPRESSION_DEPTH`].
+fn render(value: &Value, depth: usize) -> String {
+    if depth >= MAX_EXPRESSION_DEPTH {
+        return "…".into();
+    }
+    match value {
+        Value::Null => String::new(),
+        Value::Bool(flag) => flag.to_string(),
+        Value::Number(number) => number.to_string(),
+        Value::String(word) => word.clone(),
+        Value::Array(list) => {
+            list.iter().map(|item| render(item, depth + 1)).collect::<Vec<_>>().join(",")
+        }
+        Value::Object(_) => render_object(value, depth),
+    }
+}
+
+fn render_object(value: &Value, depth: usize) -> String {
+    let Some((kind, body)) = single_entry(value) else { return "{…}".into() };
+    let sub = |key: &str| body.get(key).map(|inner| render(inner, depth + 1)).unwrap_or_default();
+    match kind {
+        "payload" if body.get("protocol").is_some() => {
+            format!("{} {}", sub("protocol"), sub("field"))
+        }
+        "payload" => format!("@{},{},{}", sub("base"), sub("offset"), sub("len")),
+        "meta" if is_bare_meta(body) => sub("key"),
+        "meta" | "ct" => format!("{kind} {}", sub("key")),
+        "fib" => format!("fib {} {}", render_list(body.get("flags"), " . ", depth), sub("result")),
+        "prefix" => format!("{}/{}", sub("addr"), sub("len")),
+        "range" => render_list(Some(body), "-", depth),
+        "set" => format!("{{ {} }}", render_list(Some(body), ", ", depth)),
+        "concat" => render_list(Some(body), " . ", depth),
+        "elem" => sub("val"),
+        "&" | "|" | "^" | "<<" | ">>" => render_list(Some(body), &format!(" {kind} "), depth),
+        "map" => format!("{} map {}", sub("key"), sub("data")),
+        _ => kind.to_string(),
+    }
+}
+
+fn is_bare_meta(body: &Value) -> bool {
+    let key = body.get("key").and_then(Value::as_str).unwrap_or("");
+    matches!(key, "iif" | "iifname" | "oif" | "oifname" | "iifgroup" | "oifgroup")
+}
+
+fn render_list(value: Option<&Value>, separator: &str, depth: usize) -> String {
+    let Some(Value::Array(list)) = value else {
+        return value.map(|v| render(v, depth + 1)).unwrap_or_default();
+    };
+    list.iter().map(|item| render(item, depth + 1)).collect::<Vec<_>>().join(separator)
+}
+
+/// A short name for an expression the model does not cover.
+fn describe(value: &Value) -> String {
+    match single_entry(value) {
+        Some(("payload", body)) if body.get("protocol").is_none() => "raw payload".into(),
+        Some(("payload", body)) => {
+            format!("{} {}", scalar_text(body.get("protocol")), scalar_text(body.get("field")))
+        }
+        Some(("meta" | "ct" | "rt" | "socket" | "osf" | "exthdr", body))
+            if body.get("key").is_some() =>
+        {
+            let kind = single_entry(value).map(|(kind, _)| kind).unwrap_or("");
+            format!("{kind} {}", scalar_text(body.get("key")))
+        }
+        Some(("concat", _)) => "concatenation".into(),
+        Some(("jhash" | "symhash", _)) => "hash".into(),
+        Some((kind, _)) => kind.to_string(),
+        None => render(value, MAX_EXPRESSION_DEPTH - 1),
+    }
+}
+
+fn key_name(key: Key) -> &'static str {
+    match key {
+        Key::InInterface => "iifname",
+        Key::OutInterface => "oifname",
+        Key::SourceAddress { .. } => "saddr",
+        Key::DestinationAddress { .. } => "daddr",
+        Key::Protocol => "l4proto",
+        Key::NfProto => "nfproto",
+        Key::SourcePort { .. } => "sport",
+        Key::DestinationPort { .. } => "dport",
+        Key::CtState => "ct state",
+        Key::CtStatus => "ct status",
+        Key::DestinationType => "fib daddr type",
+    }
+}
+
+fn scalar_text(value: Option<&Value>) -> String {
+    match value {
+        Some(Value::String(word)) => word.clone(),
+        Some(Value::Number(number)) => number.to_string(),
+        Some(Value::Bool(flag)) => flag.to_string(),
+        _ => String::new(),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// JSON helpers
+
+/// nft wraps every object and statement as `{"kind": body}`.
+fn single_entry(value: &Value) -> Option<(&str, &Value)> {
+    let map = value.as_object()?;
+    if map.len() != 1 {
+        return None;
+    }
+    map.iter().next().map(|(kind, body)| (kind.as_str(), body))
+}
+
+fn str_field<'a>(body: &'a Map<String, Value>, key: &str) -> &'a str {
+    body.get(key).and_then(Value::as_str).unwrap_or("")
+}
