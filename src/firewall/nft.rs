@@ -1060,3 +1060,445 @@ fn single_entry(value: &Value) -> Option<(&str, &Value)> {
 fn str_field<'a>(body: &'a Map<String, Value>, key: &str) -> &'a str {
     body.get(key).and_then(Value::as_str).unwrap_or("")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: &str = include_str!("../../fixtures/firewall/a.json");
+    const B: &str = include_str!("../../fixtures/firewall/b.json");
+    const C: &str = include_str!("../../fixtures/firewall/c.json");
+    const C2: &str = include_str!("../../fixtures/firewall/c2.json");
+    const DOCKER29: &str = include_str!("../../fixtures/firewall/docker29.json");
+    const FIREWALLD: &str = include_str!("../../fixtures/firewall/firewalld.json");
+    const FWD_DOCKER29: &str = include_str!("../../fixtures/firewall/fwd_docker29.json");
+    const IPT_MISC: &str = include_str!("../../fixtures/firewall/ipt_misc.json");
+    const UFW: &str = include_str!("../../fixtures/firewall/ufw.json");
+
+    fn load(json: &str) -> Ruleset {
+        match read(json) {
+            Ok(ruleset) => ruleset,
+            Err(error) => panic!("read failed: {error}"),
+        }
+    }
+
+    fn chain<'a>(ruleset: &'a Ruleset, name: &str) -> &'a Chain {
+        match ruleset.chains.iter().find(|chain| chain.name == name) {
+            Some(chain) => chain,
+            None => panic!("no chain {name}"),
+        }
+    }
+
+    fn rule(ruleset: &Ruleset, handle: u64) -> &Rule {
+        let found = ruleset
+            .chains
+            .iter()
+            .flat_map(|chain| &chain.rules)
+            .find(|rule| rule.origin.handle == Some(handle));
+        match found {
+            Some(rule) => rule,
+            None => panic!("no rule {handle}"),
+        }
+    }
+
+    fn set<'a>(
+        ruleset: &'a Ruleset,
+        family: TableFamily,
+        table: &str,
+        name: &str,
+    ) -> &'a SetContents {
+        match ruleset.sets.get(&(Backend::Nftables, family, table.to_string(), name.to_string())) {
+            Some(contents) => contents,
+            None => panic!("no set {name}"),
+        }
+    }
+
+    fn numbers(ranges: &[(u128, u128)]) -> Values {
+        Values::Numbers(Intervals::from_ranges(ranges.to_vec()))
+    }
+
+    fn is(key: Key, negated: bool, values: Values) -> Match {
+        Match::Is { key, negated, values }
+    }
+
+    fn v4(text: &str) -> u128 {
+        match text.parse::<IpAddr>() {
+            Ok(addr) => space::address_value(addr),
+            Err(error) => panic!("{error}"),
+        }
+    }
+
+    fn unknown(construct: &str) -> Match {
+        Match::Unknown { construct: construct.to_string() }
+    }
+
+    #[test]
+    fn every_fixture_reads() {
+        for fixture in [A, B, C, C2, DOCKER29, FIREWALLD, FWD_DOCKER29, IPT_MISC, UFW] {
+            let ruleset = load(fixture);
+            assert!(!ruleset.chains.is_empty());
+            assert!(ruleset.chains.iter().all(|chain| chain.backend == Backend::Nftables));
+        }
+    }
+
+    #[test]
+    fn a_input_chain_is_a_dropping_base_chain() {
+        let ruleset = load(A);
+        let input = chain(&ruleset, "input");
+        let base = BaseChain {
+            hook: Hook::Input,
+            priority: 0,
+            kind: ChainKind::Filter,
+            policy_accepts: false,
+            devices: Vec::new(),
+        };
+        assert_eq!(input.base, Some(base));
+        assert_eq!(input.family, TableFamily::Inet);
+        assert_eq!(input.table, "filter");
+        assert_eq!(input.rules.len(), 9);
+        assert_eq!(chain(&ruleset, "extra").base, None);
+        assert!(ruleset.has_input_path());
+    }
+
+    #[test]
+    fn a_ssh_rule_matches_port_and_prefix() {
+        let ruleset = load(A);
+        let ssh = rule(&ruleset, 6);
+        let prefix = (v4("192.0.2.0"), v4("192.0.2.255"));
+        let expected = vec![
+            is(Key::DestinationPort { protocol: Some(6) }, false, numbers(&[(22, 22)])),
+            is(Key::SourceAddress { v4: true }, false, numbers(&[prefix])),
+        ];
+        assert_eq!(ssh.matches, expected);
+        assert_eq!(ssh.action, Action::Accept);
+        assert_eq!(ssh.origin.text, "tcp dport 22 ip saddr 192.0.2.0/24 accept");
+        assert_eq!(ssh.origin.line, None);
+        let contents = set(&ruleset, TableFamily::Inet, "filter", "ssh_allowed4");
+        assert_eq!(contents, &SetContents::Values(numbers(&[prefix])));
+    }
+
+    #[test]
+    fn a_statements() {
+        let ruleset = load(A);
+        let established = rule(&ruleset, 4);
+        let bits = numbers(&[
+            (CtState::ESTABLISHED, CtState::ESTABLISHED),
+            (CtState::RELATED, CtState::RELATED),
+        ]);
+        assert_eq!(established.matches, vec![is(Key::CtState, false, bits)]);
+        assert_eq!(established.origin.text, "ct state established,related accept");
+        let lo = rule(&ruleset, 5);
+        assert_eq!(lo.matches, vec![is(Key::InInterface, false, Values::Names(vec!["lo".into()]))]);
+        assert_eq!(lo.origin.text, "iif \"lo\" accept");
+        let set_rule = rule(&ruleset, 9);
+        assert_eq!(
+            set_rule.matches[0],
+            is(
+                Key::DestinationPort { protocol: Some(6) },
+                false,
+                numbers(&[(443, 443), (8443, 8443)])
+            )
+        );
+        assert_eq!(
+            set_rule.matches[1],
+            is(Key::SourceAddress { v4: true }, false, Values::Set("ssh_allowed4".into()))
+        );
+        let limited = rule(&ruleset, 10);
+        assert!(limited.matches.contains(&Match::RateLimit { what: "limit rate 3/minute".into() }));
+        assert_eq!(limited.action, Action::Accept);
+        let metered = rule(&ruleset, 12);
+        assert!(metered.matches.iter().any(|found| matches!(found, Match::RateLimit { .. })));
+        assert_eq!(rule(&ruleset, 13).action, Action::Reject);
+        assert_eq!(rule(&ruleset, 13).origin.text, "tcp dport 23 reject with tcp reset");
+        let jump = rule(&ruleset, 14);
+        assert_eq!(jump.action, Action::Jump("extra".into()));
+        assert!(jump.matches.is_empty());
+    }
+
+    #[test]
+    fn docker29_verdict_map() {
+        let ruleset = load(DOCKER29);
+        let forward = rule(&ruleset, 8);
+        let map = VerdictMapRef::Named("filter-forward-in-jumps".into());
+        assert_eq!(forward.action, Action::VerdictMap { key: Key::OutInterface, map });
+        let contents = set(&ruleset, TableFamily::Ip, "docker-bridges", "filter-forward-in-jumps");
+        let element = (
+            Values::Names(vec!["docker0".into()]),
+            Action::Jump("filter-forward-in__docker0".into()),
+        );
+        assert_eq!(contents, &SetContents::Verdicts(vec![element]));
+        assert_eq!(rule(&ruleset, 11).action, Action::Nat("dnat".into()));
+        assert!(rule(&ruleset, 11).origin.text.ends_with(" comment \"DNAT\""));
+        let local = rule(&ruleset, 10);
+        let bits = numbers(&[(AddressType::LOCAL, AddressType::LOCAL)]);
+        assert_eq!(local.matches, vec![is(Key::DestinationType, false, bits)]);
+        assert_eq!(
+            chain(&ruleset, "filter-FORWARD").base.as_ref().map(|base| base.hook),
+            Some(Hook::Other)
+        );
+    }
+
+    #[test]
+    fn b_xt_stubs() {
+        let ruleset = load(B);
+        assert_eq!(rule(&ruleset, 2).matches, vec![unknown("xt conntrack")]);
+        assert_eq!(rule(&ruleset, 2).action, Action::Accept);
+        assert_eq!(rule(&ruleset, 6).matches[1..], [unknown("xt conntrack"), unknown("xt recent")]);
+        assert_eq!(rule(&ruleset, 6).action, Action::Continue);
+        assert_eq!(rule(&ruleset, 14).action, Action::Unknown("xt LOG".into()));
+        assert_eq!(rule(&ruleset, 13).action, Action::Unknown("xt REJECT".into()));
+        assert!(rule(&ruleset, 2).origin.text.starts_with("xt match \"conntrack\""));
+        let tcp = rule(&ruleset, 9);
+        assert_eq!(tcp.matches[0], is(Key::Protocol, false, numbers(&[(6, 6)])));
+    }
+
+    #[test]
+    fn c2_maps_and_nat() {
+        let ruleset = load(C2);
+        let hostports = set(&ruleset, TableFamily::Inet, "netavark", "hostports");
+        assert!(matches!(hostports, SetContents::Unknown(_)));
+        assert_eq!(rule(&ruleset, 5).action, Action::Nat("dnat".into()));
+        assert_eq!(rule(&ruleset, 6).action, Action::Nat("dnat".into()));
+        assert_eq!(rule(&ruleset, 8).action, Action::Nat("redirect".into()));
+        assert_eq!(
+            rule(&ruleset, 5).origin.text,
+            "ip daddr 10.0.0.0/8 tcp dport 8081 dnat ip to 10.88.0.4:80"
+        );
+        let prerouting = chain(&ruleset, "prerouting");
+        assert_eq!(
+            prerouting.base.as_ref().map(|base| (base.kind, base.priority)),
+            Some((ChainKind::Nat, -100))
+        );
+    }
+
+    #[test]
+    fn firewalld_fib_and_ct_status() {
+        let ruleset = load(FIREWALLD);
+        let rpfilter = rule(&ruleset, 13);
+        assert!(
+            matches!(&rpfilter.matches[1], Match::Unknown { construct } if construct.starts_with("fib "))
+        );
+        let dnat = rule(&ruleset, 16);
+        assert_eq!(
+            dnat.matches,
+            vec![is(Key::CtStatus, false, numbers(&[(CtStatus::DNAT, CtStatus::DNAT)]))]
+        );
+        assert_eq!(
+            rule(&ruleset, 12).matches,
+            vec![is(Key::Protocol, false, numbers(&[(58, 58)]))]
+        );
+        assert_eq!(
+            rule(&ruleset, 29).matches,
+            vec![is(Key::Protocol, false, numbers(&[(1, 1), (58, 58)]))]
+        );
+        assert_eq!(rule(&ruleset, 13).matches[0], is(Key::NfProto, false, numbers(&[(10, 10)])));
+        let allowlist = set(&ruleset, TableFamily::Inet, "firewalld", "allowlist_v4");
+        let expected = numbers(&[
+            (v4("198.51.100.0"), v4("198.51.100.255")),
+            (v4("203.0.113.7"), v4("203.0.113.7")),
+        ]);
+        assert_eq!(allowlist, &SetContents::Values(expected));
+        assert_eq!(rule(&ruleset, 40).action, Action::Nat("dnat".into()));
+        assert_eq!(rule(&ruleset, 39).action, Action::Goto("nat_PRE_public".into()));
+    }
+
+    #[test]
+    fn ipt_misc_flags_range_and_wildcard() {
+        let ruleset = load(IPT_MISC);
+        let syn = rule(&ruleset, 3);
+        assert_eq!(syn.matches[1], is(Key::Protocol, false, numbers(&[(6, 6)])));
+        assert_eq!(
+            syn.matches[0],
+            is(
+                Key::SourceAddress { v4: true },
+                true,
+                numbers(&[(v4("10.0.0.0"), v4("10.255.255.255"))])
+            )
+        );
+        let range = rule(&ruleset, 5);
+        assert_eq!(
+            range.matches,
+            vec![is(Key::DestinationPort { protocol: Some(6) }, false, numbers(&[(8003, 8010)]))]
+        );
+        let wildcard = rule(&ruleset, 2);
+        assert_eq!(
+            wildcard.matches[0],
+            is(Key::InInterface, false, Values::Names(vec!["eth*".into()]))
+        );
+        let v6 = &chain_in(&ruleset, TableFamily::Ip6, "INPUT").rules[0];
+        assert!(matches!(&v6.matches[0], Match::Is { key: Key::SourceAddress { v4: false }, .. }));
+    }
+
+    fn chain_in<'a>(ruleset: &'a Ruleset, family: TableFamily, name: &str) -> &'a Chain {
+        match ruleset.chains.iter().find(|chain| chain.family == family && chain.name == name) {
+            Some(chain) => chain,
+            None => panic!("no chain {name}"),
+        }
+    }
+
+    fn one_rule(statements: &str) -> Rule {
+        let json = format!(
+            r#"{{"nftables": [{{"rule": {{"family": "inet", "table": "t", "chain": "c", "handle": 1, "expr": {statements}}}}}]}}"#
+        );
+        let ruleset = load(&json);
+        match ruleset.chains.first().and_then(|chain| chain.rules.first()) {
+            Some(rule) => rule.clone(),
+            None => panic!("no rule"),
+        }
+    }
+
+    #[test]
+    fn tcp_flags_decided_for_a_syn() {
+        let flags = r#"{"payload": {"protocol": "tcp", "field": "flags"}}"#;
+        let ack_only = one_rule(&format!(
+            r#"[{{"match": {{"op": "==", "left": {{"&": [{flags}, ["syn", "ack"]]}}, "right": "ack"}}}}, {{"drop": null}}]"#
+        ));
+        assert_eq!(
+            ack_only.matches,
+            vec![is(Key::Protocol, false, Values::Numbers(Intervals::empty()))]
+        );
+        let not_syn = one_rule(&format!(
+            r#"[{{"match": {{"op": "!=", "left": {{"&": [{flags}, ["syn"]]}}, "right": "syn"}}}}, {{"drop": null}}]"#
+        ));
+        assert_eq!(
+            not_syn.matches,
+            vec![is(Key::Protocol, false, Values::Numbers(Intervals::empty()))]
+        );
+        let syn =
+            one_rule(&format!(r#"[{{"match": {{"op": "in", "left": {flags}, "right": "syn"}}}}]"#));
+        assert_eq!(syn.matches, vec![is(Key::Protocol, false, numbers(&[(6, 6)]))]);
+    }
+
+    #[test]
+    fn statements_without_effect_and_unknowns() {
+        let rule = one_rule(
+            r#"[{"counter": null}, {"log": {"prefix": "x"}}, {"mangle": {"key": {"meta": {"key": "mark"}}, "value": 1}},
+               {"set": {"op": "add", "elem": {"payload": {"protocol": "ip", "field": "saddr"}}, "set": "@seen"}},
+               {"match": {"op": "==", "left": {"meta": {"key": "mark"}}, "right": 1}},
+               {"match": {"op": "==", "left": {"socket": {"key": "transparent"}}, "right": 1}},
+               {"match": {"op": "==", "left": {"payload": {"base": "nh", "offset": 8, "len": 8}}, "right": 1}},
+               {"notrack": null},
+               {"set": {"op": "update", "elem": {"payload": {"protocol": "ip", "field": "saddr"}}, "set": "@x", "stmt": [{"limit": {"rate": 1, "per": "second"}}]}},
+               {"match": {"op": "<", "left": {"payload": {"protocol": "th", "field": "dport"}}, "right": 1024}},
+               {"queue": {"num": 1}}, {"accept": null}]"#,
+        );
+        let expected = vec![
+            unknown("meta mark"),
+            unknown("socket transparent"),
+            unknown("raw payload"),
+            unknown("notrack"),
+            Match::RateLimit { what: "limit rate 1/second".into() },
+            is(Key::DestinationPort { protocol: None }, false, numbers(&[(0, 1023)])),
+        ];
+        assert_eq!(rule.matches, expected);
+        assert_eq!(rule.action, Action::Unknown("queue".into()));
+    }
+
+    #[test]
+    fn literal_verdict_map() {
+        let rule = one_rule(
+            r#"[{"vmap": {"key": {"payload": {"protocol": "tcp", "field": "dport"}},
+                "data": {"set": [[22, {"accept": null}], [{"range": [1000, 2000]}, {"drop": null}]]}}}]"#,
+        );
+        let literal =
+            vec![(numbers(&[(22, 22)]), Action::Accept), (numbers(&[(1000, 2000)]), Action::Drop)];
+        let map = VerdictMapRef::Literal(literal);
+        assert_eq!(
+            rule.action,
+            Action::VerdictMap { key: Key::DestinationPort { protocol: Some(6) }, map }
+        );
+        let odd = one_rule(r#"[{"vmap": {"key": {"meta": {"key": "mark"}}, "data": "@m"}}]"#);
+        assert_eq!(odd.action, Action::Unknown("verdict map on meta mark".into()));
+    }
+
+    #[test]
+    fn sets_of_every_kind() {
+        let json = r#"{"nftables": [
+            {"set": {"family": "inet", "table": "t", "name": "ports", "type": "inet_service", "elem": ["ssh", {"range": [8000, 8100]}, {"elem": {"val": 443, "timeout": 60}}]}},
+            {"set": {"family": "inet", "table": "t", "name": "badport", "type": "inet_service", "elem": ["no-such-service"]}},
+            {"set": {"family": "inet", "table": "t", "name": "protos", "type": "inet_proto", "elem": ["tcp", "udp"]}},
+            {"set": {"family": "inet", "table": "t", "name": "ifs", "type": "ifname", "elem": ["eth0", "wg*"]}},
+            {"set": {"family": "inet", "table": "t", "name": "pairs", "type": ["ipv4_addr", "inet_service"]}},
+            {"set": {"family": "inet", "table": "t", "name": "marks", "type": "mark", "elem": [1]}},
+            {"set": {"family": "inet", "table": "t", "name": "seen", "type": "ipv4_addr", "flags": ["dynamic"]}},
+            {"set": {"family": "inet", "table": "t", "name": "empty", "type": "ipv6_addr"}},
+            {"map": {"family": "inet", "table": "t", "name": "dnat", "type": "inet_service", "map": "ipv4_addr"}}
+        ]}"#;
+        let ruleset = load(json);
+        let get = |name: &str| set(&ruleset, TableFamily::Inet, "t", name).clone();
+        assert_eq!(
+            get("ports"),
+            SetContents::Values(numbers(&[(22, 22), (443, 443), (8000, 8100)]))
+        );
+        assert!(matches!(get("badport"), SetContents::Unknown(_)));
+        assert_eq!(get("protos"), SetContents::Values(numbers(&[(6, 6), (17, 17)])));
+        assert_eq!(
+            get("ifs"),
+            SetContents::Values(Values::Names(vec!["eth0".into(), "wg*".into()]))
+        );
+        assert_eq!(get("pairs"), SetContents::Unknown("concatenated set key".into()));
+        assert_eq!(get("marks"), SetContents::Unknown("set type mark".into()));
+        assert_eq!(get("seen"), SetContents::Unknown("dynamic set filled by the datapath".into()));
+        assert_eq!(get("empty"), SetContents::Values(Values::Numbers(Intervals::empty())));
+        assert_eq!(get("dnat"), SetContents::Unknown("map ipv4_addr".into()));
+    }
+
+    #[test]
+    fn only_non_json_or_a_missing_array_fails() {
+        let not_json = read("not json").map(|_| ()).map_err(|error| error.to_string());
+        assert!(matches!(not_json, Err(message) if message.starts_with("nft's JSON: not JSON")));
+        let no_array = read(r#"{"other": []}"#).map(|_| ()).map_err(|error| error.to_string());
+        assert_eq!(no_array, Err("nft's JSON: no \"nftables\" array".to_string()));
+        let ruleset =
+            load(r#"{"nftables": [{"rule": {"expr": 5}}, 7, {"chain": 3}, {"set": {"type": 5}}]}"#);
+        assert_eq!(ruleset.chains.len(), 1);
+        assert_eq!(ruleset.chains[0].rules[0].action, Action::Continue);
+    }
+
+    #[test]
+    fn deep_nesting_reads() {
+        let depth = 10_000;
+        let mut left = String::from(r#"{"payload": {"protocol": "tcp", "field": "flags"}}"#);
+        left = format!("{}{left}{}", r#"{"&":["#.repeat(depth), r#", 1]}"#.repeat(depth));
+        let rule = one_rule(&format!(
+            r#"[{{"match": {{"op": "==", "left": {left}, "right": 1}}}}, {{"accept": null}}]"#
+        ));
+        assert_eq!(rule.matches, vec![unknown(TOO_DEEP)]);
+        assert_eq!(rule.action, Action::Accept);
+        let shallow = format!(
+            "{}{}{}",
+            r#"{"&":["#.repeat(20),
+            r#"{"meta":{"key":"mark"}}"#,
+            r#", 1]}"#.repeat(20)
+        );
+        let rule =
+            one_rule(&format!(r#"[{{"match": {{"op": "==", "left": {shallow}, "right": 1}}}}]"#));
+        assert_eq!(rule.matches, vec![unknown(TOO_DEEP)]);
+    }
+
+    #[test]
+    fn a_large_set_reads_fast() {
+        let count: u32 = 200_000;
+        let elements: Vec<String> = (0..count)
+            .map(|i| format!("\"{}\"", std::net::Ipv4Addr::from(0x0a00_0000 + i * 2)))
+            .collect();
+        let json = format!(
+            r#"{{"nftables": [{{"set": {{"family": "ip", "table": "t", "name": "block", "type": "ipv4_addr", "elem": [{}]}}}}]}}"#,
+            elements.join(",")
+        );
+        let started = std::time::Instant::now();
+        let ruleset = load(&json);
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(1),
+            "took {:?}",
+            started.elapsed()
+        );
+        let SetContents::Values(Values::Numbers(block)) =
+            set(&ruleset, TableFamily::Ip, "t", "block")
+        else {
+            panic!("not numbers")
+        };
+        assert_eq!(block.ranges().len(), count as usize);
+        assert!(block.contains(v4("10.0.0.2")) && !block.contains(v4("10.0.0.3")));
+    }
+}
