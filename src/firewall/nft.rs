@@ -389,7 +389,8 @@ fn rate_limit_text(kind: &str, body: &Value) -> String {
         "meter" => {
             let nested = body.get("stmt").and_then(single_entry);
             let inner = nested.map(|(kind, body)| rate_limit_text(kind, body));
-            format!("meter {}", inner.unwrap_or_default()).trim_end().to_string()
+            let name = scalar_text(body.get("name"));
+            format!("meter {name} {}", inner.unwrap_or_default()).trim_end().to_string()
         }
         "ct count" => format!("ct count {}", scalar_text(body.get("val"))),
         _ => kind.to_string(),
@@ -464,7 +465,10 @@ fn key_match(key: Key, kind: Kind, op: &str, right: &Value) -> Match {
     };
     match values {
         Ok(values) => Match::Is { key, negated: op == "!=", values },
-        Err(why) => Match::Unknown { construct: format!("{} {why}", key_name(key)) },
+        Err(why) => {
+            let what = if kind == Kind::Ethertype { "meta protocol" } else { key_name(key) };
+            Match::Unknown { construct: format!("{what} {why}") }
+        }
     }
 }
 
@@ -891,7 +895,7 @@ fn render_statement(statement: &Value) -> String {
         }
         "jump" | "goto" => format!("{kind} {}", scalar_text(body.get("target"))),
         "reject" => render_reject(body),
-        "limit" => limit_text(body),
+        "limit" => render_limit(body),
         "meter" => render_meter(body),
         "xt" => format!("xt {} {:?}", scalar_text(body.get("type")), scalar_text(body.get("name"))),
         "vmap" => format!("{} vmap {}", render_or(body.get("key")), render_or(body.get("data"))),
@@ -916,6 +920,8 @@ fn render_match(body: &Value) -> String {
         other => render_or(other),
     };
     match body.get("op").and_then(Value::as_str).unwrap_or("==") {
+        // nft spells out == after a bitmask, where it is no membership.
+        "==" if left.contains(" & ") => format!("{left} == {right}"),
         "==" | "in" => format!("{left} {right}"),
         op => format!("{left} {op} {right}"),
     }
@@ -928,6 +934,13 @@ fn render_reject(body: &Value) -> String {
         (Some(kind), Some(code)) => format!("reject with {kind} {code}"),
         (Some(kind), None) => format!("reject with {kind}"),
         _ => "reject".into(),
+    }
+}
+
+fn render_limit(body: &Value) -> String {
+    match body.get("burst").and_then(Value::as_u64) {
+        Some(burst) if burst > 0 => format!("{} burst {burst} packets", limit_text(body)),
+        _ => limit_text(body),
     }
 }
 
@@ -982,10 +995,24 @@ fn render_object(value: &Value, depth: usize) -> String {
         "set" => format!("{{ {} }}", render_list(Some(body), ", ", depth)),
         "concat" => render_list(Some(body), " . ", depth),
         "elem" => sub("val"),
-        "&" | "|" | "^" | "<<" | ">>" => render_list(Some(body), &format!(" {kind} "), depth),
+        "&" => render_bitmask(body, depth),
+        "|" | "^" | "<<" | ">>" => render_list(Some(body), &format!(" {kind} "), depth),
         "map" => format!("{} map {}", sub("key"), sub("data")),
         _ => kind.to_string(),
     }
+}
+
+/// `tcp flags & (fin|syn)`: a flag list in a bitmask is an or of flags.
+fn render_bitmask(body: &Value, depth: usize) -> String {
+    let Some([inner, mask]) = body.as_array().map(Vec::as_slice) else { return "&".into() };
+    let mask = match mask {
+        Value::Array(flags) => {
+            let flags: Vec<String> = flags.iter().map(|flag| render(flag, depth + 1)).collect();
+            format!("({})", flags.join("|"))
+        }
+        other => render(other, depth + 1),
+    };
+    format!("{} & {mask}", render(inner, depth + 1))
 }
 
 fn is_bare_meta(body: &Value) -> bool {
@@ -1207,7 +1234,11 @@ mod tests {
         assert!(limited.matches.contains(&Match::RateLimit { what: "limit rate 3/minute".into() }));
         assert_eq!(limited.action, Action::Accept);
         let metered = rule(&ruleset, 12);
-        assert!(metered.matches.iter().any(|found| matches!(found, Match::RateLimit { .. })));
+        assert!(
+            metered
+                .matches
+                .contains(&Match::RateLimit { what: "meter sshmeter limit rate 4/minute".into() })
+        );
         assert_eq!(rule(&ruleset, 13).action, Action::Reject);
         assert_eq!(rule(&ruleset, 13).origin.text, "tcp dport 23 reject with tcp reset");
         let jump = rule(&ruleset, 14);
@@ -1306,6 +1337,11 @@ mod tests {
     fn ipt_misc_flags_range_and_wildcard() {
         let ruleset = load(IPT_MISC);
         let syn = rule(&ruleset, 3);
+        assert!(
+            syn.origin.text.contains("tcp flags & (fin|syn|rst|ack) == syn"),
+            "{}",
+            syn.origin.text
+        );
         assert_eq!(syn.matches[1], is(Key::Protocol, false, numbers(&[(6, 6)])));
         assert_eq!(
             syn.matches[0],
