@@ -821,16 +821,9 @@ fn service_port(name: &str) -> Option<u128> {
 // Sets and maps
 
 fn set_contents(body: &Map<String, Value>) -> SetContents {
-    let set_type = match body.get("type") {
-        Some(Value::String(word)) => word.clone(),
-        Some(Value::Array(_)) => return SetContents::Unknown("concatenated set key".into()),
-        _ => return SetContents::Unknown("set without a type".into()),
-    };
-    if set_type.contains(" . ") {
-        return SetContents::Unknown("concatenated set key".into());
-    }
-    let Some(kind) = set_kind(&set_type) else {
-        return SetContents::Unknown(format!("set type {set_type}"));
+    let kind = match set_key_kind(body) {
+        Ok(kind) => kind,
+        Err(why) => return SetContents::Unknown(why),
     };
     let flags: Vec<&str> = body
         .get("flags")
@@ -855,6 +848,23 @@ fn set_contents(body: &Map<String, Value>) -> SetContents {
             Err(why) => SetContents::Unknown(format!("verdict map: {why}")),
         },
         Some(data) => SetContents::Unknown(format!("map {}", map_data_type(data))),
+    }
+}
+
+/// The kind of a set's elements, from its `type` (or, when only that is
+/// given, its `typeof` expression).
+fn set_key_kind(body: &Map<String, Value>) -> Result<Kind, String> {
+    let concatenated = || "concatenated set key".to_string();
+    match (body.get("type"), body.get("typeof")) {
+        (Some(Value::String(word)), _) if word.contains(" . ") => Err(concatenated()),
+        (Some(Value::String(word)), _) => set_kind(word).ok_or_else(|| format!("set type {word}")),
+        (Some(Value::Array(_)), _) => Err(concatenated()),
+        (None, Some(expression)) if expression.get("concat").is_some() => Err(concatenated()),
+        (None, Some(expression)) => match read_left(expression) {
+            Left::Key(_, kind) => Ok(kind),
+            _ => Err(format!("set typeof {}", describe(expression))),
+        },
+        _ => Err("set without a type".into()),
     }
 }
 
@@ -1477,6 +1487,32 @@ mod tests {
         assert_eq!(get("seen"), SetContents::Unknown("dynamic set filled by the datapath".into()));
         assert_eq!(get("empty"), SetContents::Values(Values::Numbers(Intervals::empty())));
         assert_eq!(get("dnat"), SetContents::Unknown("map ipv4_addr".into()));
+    }
+
+    #[test]
+    fn typeof_sets_and_netdev_devices() {
+        let json = r#"{"nftables": [
+            {"set": {"family": "netdev", "table": "t", "name": "src", "typeof": {"payload": {"protocol": "ip", "field": "saddr"}}, "elem": ["192.0.2.1"]}},
+            {"chain": {"family": "netdev", "table": "t", "name": "in", "type": "filter", "hook": "ingress", "prio": -500, "dev": ["eth0", "eth1"]}},
+            {"chain": {"family": "netdev", "table": "t", "name": "in2", "type": "filter", "hook": "ingress", "dev": "eth2", "policy": "accept"}}
+        ]}"#;
+        let ruleset = load(json);
+        let expected = SetContents::Values(numbers(&[(v4("192.0.2.1"), v4("192.0.2.1"))]));
+        assert_eq!(set(&ruleset, TableFamily::Netdev, "t", "src"), &expected);
+        let ingress = chain(&ruleset, "in").base.clone();
+        assert_eq!(
+            ingress.as_ref().map(|base| (base.hook, base.priority)),
+            Some((Hook::Ingress, -500))
+        );
+        assert_eq!(
+            ingress.map(|base| base.devices),
+            Some(vec!["eth0".to_string(), "eth1".to_string()])
+        );
+        let other = chain(&ruleset, "in2").base.clone();
+        assert_eq!(
+            other.map(|base| (base.priority, base.devices, base.policy_accepts)),
+            Some((0, vec!["eth2".to_string()], true))
+        );
     }
 
     #[test]
