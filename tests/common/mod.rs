@@ -260,3 +260,18 @@ pub fn plain_test_binary() -> PathBuf {
     })
     .clone()
 }
+
+/// Says why a test that needs `program` does not run; under CI, which
+/// installs every tool the suite uses (scripts/test), it fails instead.
+pub fn skip_without_tool(program: &str, test: &str) -> bool {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {program}")])
+        .output()
+        .is_ok_and(|output| output.status.success());
+    if found {
+        return false;
+    }
+    assert!(std::env::var_os("CI").is_none(), "{test} needs {program}, and CI installs it");
+    eprintln!("skipping {test}: {program} is not installed (scripts/test installs it)");
+    true
+}

@@ -1,0 +1,428 @@
+//! Traffic is the judge: for each ruleset, two namespaces joined by a veth
+//! pair (a server with listeners and the ruleset, a client with two source
+//! addresses), and for every listener portwatch's firewall verdict is held
+//! against what connections from each client address actually get.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
+use std::os::fd::AsRawFd;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::{Netns, skip_unless_root, skip_without_tool};
+use serde_json::Value;
+
+/// The client's sources: one in the documentation range rulesets admit,
+/// one in a private range they do not.
+const ADMITTED: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 10);
+const OTHER: Ipv4Addr = Ipv4Addr::new(10, 20, 0, 10);
+const PROBE_TIMEOUT: Duration = Duration::from_millis(400);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Outcome {
+    Connected,
+    Refused,
+    TimedOut,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Proto {
+    Tcp,
+    Udp,
+}
+
+/// A server namespace and a client namespace, joined.
+struct Lab {
+    server: Netns,
+    client: Netns,
+}
+
+impl Lab {
+    fn new(test: &str) -> Lab {
+        let server = Netns::new(&format!("{test}-s"));
+        let client = Netns::new(&format!("{test}-c"));
+        let ip = |args: &[&str]| {
+            let output = Command::new("ip").args(args).output().expect("run ip");
+            assert!(output.status.success(), "ip {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+        };
+        ip(&["-n", &server.name, "link", "add", "eth0", "type", "veth", "peer", "name", "eth0", "netns", &client.name]);
+        for (netns, addrs) in [
+            (&server, ["192.0.2.1/24", "10.20.0.1/24"]),
+            (&client, ["192.0.2.10/24", "10.20.0.10/24"]),
+        ] {
+            for addr in addrs {
+                ip(&["-n", &netns.name, "addr", "add", addr, "dev", "eth0"]);
+            }
+            ip(&["-n", &netns.name, "link", "set", "eth0", "up"]);
+        }
+        Lab { server, client }
+    }
+
+    fn server_tool(&self, program: &str, args: &[&str], input: &str) {
+        let mut child = self
+            .server
+            .command(program)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the tool");
+        child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write rules");
+        let output = child.wait_with_output().expect("run the tool");
+        assert!(output.status.success(), "{program} {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    }
+
+    fn nft(&self, rules: &str) {
+        self.server_tool("nft", &["-f", "-"], rules);
+    }
+
+    fn listen(&self, listeners: &[(Proto, u16)]) -> Vec<Held> {
+        let listeners = listeners.to_vec();
+        self.server.within(move || {
+            listeners
+                .iter()
+                .map(|(proto, port)| {
+                    let addr = SocketAddr::from(([0, 0, 0, 0], *port));
+                    match proto {
+                        Proto::Tcp => Held::Tcp(TcpListener::bind(addr).expect("bind tcp")),
+                        Proto::Udp => Held::Udp(UdpSocket::bind(addr).expect("bind udp")),
+                    }
+                })
+                .collect()
+        })
+    }
+
+    /// `portwatch audit --json` inside the server: the firewall object of
+    /// each listener, by protocol and port.
+    fn verdicts(&self) -> BTreeMap<(Proto, u16), Value> {
+        let output = self
+            .server
+            .command(env!("CARGO_BIN_EXE_portwatch"))
+            .args(["audit", "--json", "--fail-on", "never"])
+            .output()
+            .expect("run portwatch");
+        let report: Value = serde_json::from_slice(&output.stdout)
+            .unwrap_or_else(|_| panic!("audit JSON: {}", String::from_utf8_lossy(&output.stderr)));
+        let mut verdicts = BTreeMap::new();
+        for listener in report["listeners"].as_array().expect("listeners") {
+            let proto = if listener["netid"] == "tcp" { Proto::Tcp } else { Proto::Udp };
+            let port = listener["local"]["port"].as_u64().expect("port") as u16;
+            verdicts.insert((proto, port), listener["exposure"]["firewall"].clone());
+        }
+        verdicts
+    }
+
+    /// A new connection (TCP) or datagram (UDP) from `source` to the
+    /// server's address in the same subnet.
+    fn probe(&self, held: &Held, proto: Proto, port: u16, source: Ipv4Addr) -> Outcome {
+        let destination = match source.octets()[0] {
+            192 => Ipv4Addr::new(192, 0, 2, 1),
+            _ => Ipv4Addr::new(10, 20, 0, 1),
+        };
+        match (proto, held) {
+            (Proto::Tcp, _) => self.client.within(move || tcp_connect(source, destination, port)),
+            (Proto::Udp, Held::Udp(server)) => {
+                let server = server.try_clone().expect("clone");
+                udp_reaches(&self.client, &server, source, destination, port)
+            }
+            (Proto::Udp, Held::Tcp(_)) => panic!("a UDP probe needs a UDP listener"),
+        }
+    }
+}
+
+enum Held {
+    Tcp(#[allow(dead_code)] TcpListener),
+    Udp(UdpSocket),
+}
+
+fn tcp_connect(source: Ipv4Addr, destination: Ipv4Addr, port: u16) -> Outcome {
+    use nix::sys::socket::{AddressFamily, SockFlag, SockType, SockaddrIn, bind, connect, getsockopt, socket, sockopt};
+    let socket = socket(AddressFamily::Inet, SockType::Stream, SockFlag::SOCK_NONBLOCK, None)
+        .expect("socket");
+    bind(socket.as_raw_fd(), &SockaddrIn::from(std::net::SocketAddrV4::new(source, 0)))
+        .expect("bind the source");
+    let target = SockaddrIn::from(std::net::SocketAddrV4::new(destination, port));
+    match connect(socket.as_raw_fd(), &target) {
+        Ok(()) => return Outcome::Connected,
+        Err(nix::errno::Errno::EINPROGRESS) => {}
+        Err(_) => return Outcome::Refused,
+    }
+    let mut fds = [nix::poll::PollFd::new(
+        std::os::fd::AsFd::as_fd(&socket),
+        nix::poll::PollFlags::POLLOUT,
+    )];
+    let timeout = nix::poll::PollTimeout::try_from(PROBE_TIMEOUT.as_millis() as u32).expect("timeout");
+    match nix::poll::poll(&mut fds, timeout) {
+        Ok(0) => Outcome::TimedOut,
+        Ok(_) => match getsockopt(&socket, sockopt::SocketError) {
+            Ok(0) => Outcome::Connected,
+            _ => Outcome::Refused,
+        },
+        Err(error) => panic!("poll: {error}"),
+    }
+}
+
+fn udp_reaches(client: &Netns, server: &UdpSocket, source: Ipv4Addr, destination: Ipv4Addr, port: u16) -> Outcome {
+    let payload = format!("probe from {source}");
+    let sent = payload.clone();
+    client.within(move || {
+        let socket = UdpSocket::bind((source, 0)).expect("bind the source");
+        socket.send_to(sent.as_bytes(), (destination, port)).expect("send");
+    });
+    server.set_read_timeout(Some(PROBE_TIMEOUT)).expect("timeout");
+    let mut buf = [0u8; 64];
+    loop {
+        match server.recv_from(&mut buf) {
+            Ok((n, from)) if from.ip() == IpAddr::V4(source) && &buf[..n] == payload.as_bytes() => {
+                return Outcome::Connected;
+            }
+            Ok(_) => continue,
+            Err(_) => return Outcome::TimedOut,
+        }
+    }
+}
+
+/// Whether a prefix list (`192.0.2.0/24`) holds `addr`.
+fn admits(sources: &Value, addr: Ipv4Addr) -> bool {
+    sources.as_array().into_iter().flatten().filter_map(Value::as_str).any(|prefix| {
+        let Some((net, len)) = prefix.split_once('/') else { return false };
+        let (Ok(net), Ok(len)) = (net.parse::<Ipv4Addr>(), len.parse::<u32>()) else { return false };
+        let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
+        u32::from(net) & mask == u32::from(addr) & mask
+    })
+}
+
+/// What the verdict promises a connection from `source` gets.
+fn promised(firewall: &Value, source: Ipv4Addr) -> Option<bool> {
+    match firewall["verdict"].as_str().expect("a verdict") {
+        "open" => Some(true),
+        "blocked" | "local-only" => Some(false),
+        "restricted" => Some(admits(&firewall["sources"], source)),
+        // Judged by a run of probes in the test that expects it.
+        "open-rate-limited" | "unknown" => None,
+        other => panic!("unexpected verdict {other}"),
+    }
+}
+
+/// Loads nothing itself: `load` does, then every listener's verdict must
+/// be the expected one, and every promise must hold for both sources.
+fn judge(test: &str, listeners: &[(Proto, u16, &str)], load: impl FnOnce(&Lab)) {
+    if skip_unless_root(test) || skip_without_tool("nft", test) {
+        return;
+    }
+    let lab = Lab::new(test);
+    load(&lab);
+    let wanted: Vec<(Proto, u16)> = listeners.iter().map(|(proto, port, _)| (*proto, *port)).collect();
+    let held = lab.listen(&wanted);
+    let verdicts = lab.verdicts();
+    for ((proto, port, expected), held) in listeners.iter().zip(&held) {
+        let firewall = verdicts.get(&(*proto, *port)).unwrap_or_else(|| panic!("{port} not listed"));
+        assert_eq!(firewall["verdict"], *expected, "{test}: {proto:?} {port}: {firewall}");
+        for source in [ADMITTED, OTHER] {
+            let Some(open) = promised(firewall, source) else { continue };
+            let outcome = lab.probe(held, *proto, *port, source);
+            assert_eq!(
+                outcome == Outcome::Connected,
+                open,
+                "{test}: {proto:?} {port} from {source}: verdict {firewall}, traffic {outcome:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn accept_all() {
+    judge("fw-accept", &[(Proto::Tcp, 8080, "open"), (Proto::Udp, 5353, "open")], |lab| {
+        lab.nft("table inet filter { chain input { type filter hook input priority filter; policy accept; } }");
+    });
+}
+
+#[test]
+fn no_ruleset_at_all_is_open() {
+    judge("fw-none", &[(Proto::Tcp, 8080, "open")], |_| {});
+}
+
+const DEFAULT_DROP: &str = "table inet filter {
+  chain input {
+    type filter hook input priority filter; policy drop;
+    ct state established,related accept
+    iif lo accept
+    tcp dport 80 accept
+    udp dport 53 accept
+    tcp dport 23 reject with tcp reset
+    tcp dport 5432 ip saddr 192.0.2.0/24 accept
+  }
+}";
+
+#[test]
+fn native_default_drop_with_allowed_and_restricted_ports() {
+    judge(
+        "fw-drop",
+        &[
+            (Proto::Tcp, 80, "open"),
+            (Proto::Udp, 53, "open"),
+            (Proto::Tcp, 23, "blocked"),
+            (Proto::Tcp, 6379, "blocked"),
+            (Proto::Udp, 5353, "blocked"),
+            (Proto::Tcp, 5432, "restricted"),
+        ],
+        |lab| lab.nft(DEFAULT_DROP),
+    );
+}
+
+#[test]
+fn a_jump_into_a_user_chain_that_returns() {
+    judge("fw-jump", &[(Proto::Tcp, 6000, "restricted"), (Proto::Tcp, 6001, "blocked")], |lab| {
+        lab.nft(
+            "table ip filter {
+              chain checks { ip saddr 192.0.2.10 return; tcp dport 6000 drop; }
+              chain input {
+                type filter hook input priority 0; policy drop;
+                jump checks
+                tcp dport 6000 accept
+              }
+            }",
+        )
+    });
+}
+
+#[test]
+fn two_base_chains_on_input_where_the_second_drops() {
+    judge("fw-two", &[(Proto::Tcp, 443, "blocked"), (Proto::Tcp, 444, "open")], |lab| {
+        lab.nft(
+            "table ip first { chain in0 { type filter hook input priority -10; policy accept; tcp dport 443 accept; tcp dport 444 accept; } }
+             table ip second { chain in2 { type filter hook input priority 10; policy accept; tcp dport 443 drop; } }",
+        )
+    });
+}
+
+#[test]
+fn a_named_set_and_verdict_maps() {
+    judge(
+        "fw-sets",
+        &[
+            (Proto::Tcp, 5001, "open"),
+            (Proto::Tcp, 5002, "restricted"),
+            (Proto::Tcp, 5003, "blocked"),
+            (Proto::Tcp, 5004, "open"),
+            (Proto::Tcp, 5005, "blocked"),
+        ],
+        |lab| {
+            lab.nft(
+                "table inet filter {
+                  set admitted { type ipv4_addr; flags interval; elements = { 192.0.2.0/28 } }
+                  map ports { type inet_service : verdict; elements = { 5004 : accept } }
+                  chain only_admitted { ip saddr @admitted accept; drop; }
+                  chain input {
+                    type filter hook input priority filter; policy drop;
+                    ct state established,related accept
+                    tcp dport vmap { 5001 : accept, 5002 : jump only_admitted, 5003 : drop }
+                    tcp dport vmap @ports
+                  }
+                }",
+            )
+        },
+    );
+}
+
+#[test]
+fn iptables_nft_with_conntrack_and_multiport() {
+    judge(
+        "fw-iptnft",
+        &[(Proto::Tcp, 7100, "open"), (Proto::Tcp, 7101, "open"), (Proto::Tcp, 7102, "restricted"), (Proto::Tcp, 7103, "blocked")],
+        |lab| {
+            lab.server_tool(
+                "iptables-nft-restore",
+                &[],
+                "*filter
+:INPUT DROP [0:0]
+:FORWARD DROP [0:0]
+:OUTPUT ACCEPT [0:0]
+-A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+-A INPUT -i lo -j ACCEPT
+-A INPUT -p tcp -m multiport --dports 7100,7101 -m conntrack --ctstate NEW -j ACCEPT
+-A INPUT -s 192.0.2.0/24 -p tcp -m tcp --dport 7102 -j ACCEPT
+COMMIT
+",
+            )
+        },
+    );
+}
+
+#[test]
+fn a_real_ufw_ruleset() {
+    // ufw's own rules (from `ufw enable` with allow 80, allow 22 from
+    // 192.0.2.0/24, limit 2222, deny 23), as iptables-nft-save printed them.
+    let rules = std::fs::read_to_string(common::fixture("firewall/ufw.iptables-save")).expect("fixture");
+    judge(
+        "fw-ufw",
+        &[
+            (Proto::Tcp, 80, "open"),
+            (Proto::Tcp, 22, "restricted"),
+            (Proto::Tcp, 23, "blocked"),
+            (Proto::Tcp, 8080, "blocked"),
+            (Proto::Tcp, 2222, "open-rate-limited"),
+        ],
+        |lab| {
+            if skip_without_tool("iptables-nft-restore", "fw-ufw") {
+                return;
+            }
+            lab.server_tool("iptables-nft-restore", &[], &rules)
+        },
+    );
+}
+
+#[test]
+fn a_legacy_iptables_rule_beside_nft_rules() {
+    if skip_without_tool("iptables-legacy", "fw-legacy") {
+        return;
+    }
+    judge("fw-legacy", &[(Proto::Tcp, 8080, "open"), (Proto::Tcp, 8081, "blocked")], |lab| {
+        lab.nft("table inet filter { chain input { type filter hook input priority filter; policy drop; tcp dport { 8080, 8081 } accept; } }");
+        lab.server_tool("iptables-legacy-restore", &["--noflush"], "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -p tcp -m tcp --dport 8081 -j DROP\nCOMMIT\n");
+    });
+}
+
+#[test]
+fn a_construct_the_evaluator_does_not_model_is_unknown_and_named() {
+    if skip_unless_root("fw-unknown") || skip_without_tool("nft", "fw-unknown") {
+        return;
+    }
+    judge("fw-unknown", &[(Proto::Tcp, 9100, "unknown"), (Proto::Tcp, 9101, "blocked")], |lab| {
+        lab.nft(
+            "table inet filter { chain input { type filter hook input priority filter; policy drop;
+               tcp dport 9100 meta mark 0x2a accept } }",
+        )
+    });
+    let lab = Lab::new("fw-unknown-named");
+    lab.nft("table inet filter { chain input { type filter hook input priority filter; policy drop; tcp dport 9100 meta mark 0x2a accept } }");
+    let _held = lab.listen(&[(Proto::Tcp, 9100)]);
+    let firewall = &lab.verdicts()[&(Proto::Tcp, 9100)];
+    assert_eq!(firewall["reason"], "meta mark", "{firewall}");
+    assert_eq!(firewall["rule"]["chain"], "input", "{firewall}");
+}
+
+/// `limit rate 3/minute burst 5`: the first connections get through, the
+/// ones beyond the burst time out; both ways, it is exposure.
+#[test]
+fn a_rate_limited_ssh_accept_is_open_rate_limited() {
+    let test = "fw-limit";
+    if skip_unless_root(test) || skip_without_tool("nft", test) {
+        return;
+    }
+    let lab = Lab::new(test);
+    lab.nft(
+        "table inet filter { chain input { type filter hook input priority filter; policy drop;
+           ct state established,related accept
+           tcp dport 22 ct state new limit rate 3/minute burst 5 packets accept } }",
+    );
+    let held = lab.listen(&[(Proto::Tcp, 22)]);
+    assert_eq!(lab.verdicts()[&(Proto::Tcp, 22)]["verdict"], "open-rate-limited");
+    let outcomes: Vec<Outcome> = (0..8).map(|_| lab.probe(&held[0], Proto::Tcp, 22, OTHER)).collect();
+    assert_eq!(outcomes[0], Outcome::Connected, "{outcomes:?}");
+    assert!(outcomes.contains(&Outcome::TimedOut), "the limit never bit: {outcomes:?}");
+}
