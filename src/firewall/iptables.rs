@@ -883,3 +883,461 @@ fn looks_like_target(name: &str) -> bool {
     name.starts_with(|c: char| c.is_ascii_uppercase())
         && name.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const UFW: &str = include_str!("../../fixtures/firewall/ufw.iptables-save");
+
+    fn ufw() -> Ruleset {
+        read(UFW, true, Backend::Nftables).unwrap()
+    }
+
+    fn chain<'a>(ruleset: &'a Ruleset, table: &str, name: &str) -> &'a Chain {
+        ruleset.chains.iter().find(|c| c.table == table && c.name == name).unwrap()
+    }
+
+    /// The one-rule document `-A INPUT <options>` in the filter table.
+    fn one_rule(options: &str, v4: bool) -> Rule {
+        let doc = format!("*filter\n:INPUT ACCEPT [0:0]\n-A INPUT {options}\nCOMMIT\n");
+        let ruleset = read(&doc, v4, Backend::Nftables).unwrap();
+        chain(&ruleset, "filter", "INPUT").rules[0].clone()
+    }
+
+    fn v4(text: &str) -> u128 {
+        address_value(text.parse().unwrap())
+    }
+
+    fn numbers(key: Key, negated: bool, values: Intervals) -> Match {
+        Match::Is { key, negated, values: Values::Numbers(values) }
+    }
+
+    fn line_of(text: &str, wanted: &str) -> usize {
+        text.lines().position(|line| line == wanted).unwrap() + 1
+    }
+
+    #[test]
+    fn ufw_input_is_a_dropping_base_chain_of_jumps() {
+        let ruleset = ufw();
+        let input = chain(&ruleset, "filter", "INPUT");
+        assert_eq!(input.family, TableFamily::Ip);
+        assert_eq!(input.backend, Backend::Nftables);
+        assert_eq!(
+            input.base,
+            Some(BaseChain {
+                hook: Hook::Input,
+                priority: 0,
+                kind: ChainKind::Filter,
+                policy_accepts: false,
+                devices: Vec::new(),
+            })
+        );
+        assert_eq!(input.rules.len(), 6);
+        for rule in &input.rules {
+            assert!(rule.matches.is_empty());
+            assert!(matches!(&rule.action, Action::Jump(to) if to.starts_with("ufw-")));
+        }
+        let output = chain(&ruleset, "filter", "OUTPUT").base.clone().unwrap();
+        assert_eq!((output.hook, output.policy_accepts), (Hook::Other, true));
+        assert!(chain(&ruleset, "filter", "ufw-user-input").base.is_none());
+        // Every declared chain, in file order.
+        assert_eq!(ruleset.chains.len(), 35);
+        assert_eq!(ruleset.chains[0].name, "INPUT");
+        assert!(ruleset.has_input_path());
+    }
+
+    #[test]
+    fn ufw_user_rule_with_source_and_port() {
+        let ruleset = ufw();
+        let text = "-A ufw-user-input -s 192.0.2.0/24 -p tcp -m tcp --dport 22 -j ACCEPT";
+        let rule = &chain(&ruleset, "filter", "ufw-user-input").rules[0];
+        assert_eq!(
+            rule.origin,
+            RuleOrigin { handle: None, line: Some(line_of(UFW, text)), text: text.to_string() }
+        );
+        assert_eq!(rule.origin.line, Some(100));
+        assert_eq!(
+            rule.matches,
+            vec![
+                numbers(
+                    Key::SourceAddress { v4: true },
+                    false,
+                    prefix("192.0.2.0".parse().unwrap(), 24).unwrap()
+                ),
+                numbers(Key::Protocol, false, Intervals::point(6)),
+                numbers(Key::DestinationPort { protocol: Some(6) }, false, Intervals::point(22)),
+            ]
+        );
+        assert_eq!(rule.action, Action::Accept);
+    }
+
+    #[test]
+    fn ufw_recent_set_and_update() {
+        let ruleset = ufw();
+        let rules = &chain(&ruleset, "filter", "ufw-user-input").rules;
+        let set = &rules[2];
+        assert!(set.origin.text.contains("--set"));
+        assert!(!set.matches.iter().any(|m| matches!(m, Match::RateLimit { .. })));
+        assert!(!set.matches.iter().any(|m| matches!(m, Match::Unknown { .. })));
+        assert_eq!(set.action, Action::Continue);
+        let update = &rules[3];
+        assert!(update.origin.text.contains("--update"));
+        assert!(update.matches.iter().any(
+            |m| matches!(m, Match::RateLimit { what } if what.starts_with("-m recent --update"))
+        ));
+        assert_eq!(update.action, Action::Jump("ufw-user-limit".to_string()));
+        let ct_new = numbers(Key::CtState, false, Intervals::point(CtState::NEW));
+        assert!(update.matches.contains(&ct_new));
+    }
+
+    #[test]
+    fn ufw_addrtype_log_reject_conntrack_interface() {
+        let ruleset = ufw();
+        let not_local = &chain(&ruleset, "filter", "ufw-not-local").rules;
+        assert_eq!(
+            not_local[0].matches,
+            vec![numbers(Key::DestinationType, false, Intervals::point(AddressType::LOCAL))]
+        );
+        assert_eq!(not_local[0].action, Action::Return);
+        assert!(
+            matches!(&not_local[3].matches[0], Match::RateLimit { what } if what == "-m limit --limit 3/min --limit-burst 10")
+        );
+
+        let limit = &chain(&ruleset, "filter", "ufw-user-limit").rules;
+        assert_eq!(limit[0].action, Action::Continue);
+        assert!(matches!(&limit[0].matches[0], Match::RateLimit { .. }));
+        assert!(limit[0].origin.text.ends_with("--log-prefix \"[UFW LIMIT BLOCK] \""));
+        assert_eq!(limit[1].action, Action::Reject);
+        assert!(limit[1].matches.is_empty());
+
+        let before = &chain(&ruleset, "filter", "ufw-before-input").rules;
+        assert_eq!(
+            before[0].matches,
+            vec![Match::Is {
+                key: Key::InInterface,
+                negated: false,
+                values: Values::Names(vec!["lo".to_string()])
+            }]
+        );
+        let related_established = CtState::RELATED | CtState::ESTABLISHED;
+        assert_eq!(
+            before[1].matches,
+            vec![numbers(Key::CtState, false, Intervals::point(related_established))]
+        );
+        // `-p icmp -m icmp --icmp-type 3`: ICMP only.
+        assert!(
+            before[4]
+                .matches
+                .iter()
+                .all(|m| *m == numbers(Key::Protocol, false, Intervals::point(1)))
+        );
+        // `-d 224.0.0.251/32 -p udp -m udp --dport 5353`
+        assert_eq!(
+            before[10].matches[0],
+            numbers(
+                Key::DestinationAddress { v4: true },
+                false,
+                Intervals::point(v4("224.0.0.251"))
+            )
+        );
+        assert_eq!(
+            before[10].matches[2],
+            numbers(Key::DestinationPort { protocol: Some(17) }, false, Intervals::point(5353))
+        );
+        // Nothing in the ufw ruleset is beyond the model.
+        for chain in &ruleset.chains {
+            for rule in &chain.rules {
+                assert!(
+                    !rule.matches.iter().any(|m| matches!(m, Match::Unknown { .. })),
+                    "{rule:?}"
+                );
+                assert!(!matches!(rule.action, Action::Unknown(_)), "{rule:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn multiport_negation_and_masks() {
+        let rule = one_rule("-p tcp -m multiport --dports 22,80,8000:8010 -j ACCEPT", true);
+        let ports = Intervals::from_ranges(vec![(22, 22), (80, 80), (8000, 8010)]);
+        assert_eq!(
+            rule.matches[1],
+            numbers(Key::DestinationPort { protocol: Some(6) }, false, ports)
+        );
+
+        let rule = one_rule("! -s 10.0.0.0/8 -j DROP", true);
+        let ten = Intervals::range(v4("10.0.0.0"), v4("10.255.255.255"));
+        assert_eq!(rule.matches, vec![numbers(Key::SourceAddress { v4: true }, true, ten.clone())]);
+        assert_eq!(rule.action, Action::Drop);
+
+        let rule = one_rule("-s 10.0.0.0/255.0.0.0 -j DROP", true);
+        assert_eq!(
+            rule.matches,
+            vec![numbers(Key::SourceAddress { v4: true }, false, ten.clone())]
+        );
+        // Old style negation, and a mask with holes.
+        assert_eq!(
+            one_rule("-s ! 10.0.0.0/8", true).matches[0],
+            numbers(Key::SourceAddress { v4: true }, true, ten)
+        );
+        assert!(matches!(
+            &one_rule("-s 10.0.0.0/255.0.255.0", true).matches[0],
+            Match::Unknown { .. }
+        ));
+
+        let rule = one_rule("-d 224.0.0.251/32 -j ACCEPT", true);
+        assert_eq!(
+            rule.matches,
+            vec![numbers(
+                Key::DestinationAddress { v4: true },
+                false,
+                Intervals::point(v4("224.0.0.251"))
+            )]
+        );
+
+        let rule = one_rule("-p udp ! --dport 53 -s 1.2.3.4,5.6.7.0/24", true);
+        assert_eq!(
+            rule.matches[1],
+            numbers(Key::DestinationPort { protocol: Some(17) }, true, Intervals::point(53))
+        );
+        let both = Intervals::from_ranges(vec![
+            (v4("1.2.3.4"), v4("1.2.3.4")),
+            (v4("5.6.7.0"), v4("5.6.7.255")),
+        ]);
+        assert_eq!(rule.matches[2], numbers(Key::SourceAddress { v4: true }, false, both));
+    }
+
+    #[test]
+    fn ip6tables_document() {
+        let doc = "# Generated by ip6tables-save v1.8.9 (nf_tables)\n*filter\n:INPUT DROP [0:0]\n\
+                   -A INPUT -s 2001:db8::/32 -p ipv6-icmp -m icmp6 --icmpv6-type 128 -j ACCEPT\nCOMMIT\n";
+        let ruleset = read(doc, false, Backend::Nftables).unwrap();
+        let input = chain(&ruleset, "filter", "INPUT");
+        assert_eq!(input.family, TableFamily::Ip6);
+        let net: IpAddr = "2001:db8::".parse().unwrap();
+        assert_eq!(
+            input.rules[0].matches,
+            vec![
+                numbers(Key::SourceAddress { v4: false }, false, prefix(net, 32).unwrap()),
+                numbers(Key::Protocol, false, Intervals::point(58)),
+                numbers(Key::Protocol, false, Intervals::point(58)),
+            ]
+        );
+        // A v4 address in an ip6tables document is not understood.
+        assert!(matches!(&one_rule("-s 10.0.0.1", false).matches[0], Match::Unknown { .. }));
+    }
+
+    #[test]
+    fn legacy_document() {
+        let doc = "# Generated by iptables-save v1.8.9 on Sat Nov 21 23:58:29 2026\n*filter\n\
+                   :INPUT ACCEPT [0:0]\n-A INPUT -p tcp -m tcp --dport 9 -j DROP\nCOMMIT\n\
+                   # Completed on Sat Nov 21 23:58:29 2026\n";
+        let ruleset = read(doc, true, Backend::IptablesLegacy).unwrap();
+        let input = chain(&ruleset, "filter", "INPUT");
+        assert_eq!(input.backend, Backend::IptablesLegacy);
+        assert!(input.base.as_ref().unwrap().policy_accepts);
+        assert_eq!(input.rules[0].origin.line, Some(4));
+        assert_eq!(input.rules[0].action, Action::Drop);
+        assert_eq!(
+            input.rules[0].matches[1],
+            numbers(Key::DestinationPort { protocol: Some(6) }, false, Intervals::point(9))
+        );
+    }
+
+    #[test]
+    fn nat_prerouting_dnat() {
+        let doc = "*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n\
+                   :POSTROUTING ACCEPT [0:0]\n:DOCKER - [0:0]\n\
+                   -A PREROUTING -m addrtype --dst-type LOCAL -j DOCKER\n\
+                   -A DOCKER -p tcp -m tcp --dport 2222 -j DNAT --to-destination 10.0.0.5:22\n\
+                   -A POSTROUTING -s 172.17.0.0/16 ! -o docker0 -j MASQUERADE\nCOMMIT\n";
+        let ruleset = read(doc, true, Backend::Nftables).unwrap();
+        let pre = chain(&ruleset, "nat", "PREROUTING");
+        let base = pre.base.clone().unwrap();
+        assert_eq!((base.hook, base.priority, base.kind), (Hook::Prerouting, -100, ChainKind::Nat));
+        assert_eq!(pre.rules[0].action, Action::Jump("DOCKER".to_string()));
+        let input = chain(&ruleset, "nat", "INPUT").base.clone().unwrap();
+        assert_eq!((input.hook, input.priority, input.kind), (Hook::Input, 100, ChainKind::Nat));
+        assert_eq!(
+            chain(&ruleset, "nat", "DOCKER").rules[0].action,
+            Action::Nat("dnat".to_string())
+        );
+        let post = &chain(&ruleset, "nat", "POSTROUTING").rules[0];
+        assert_eq!(post.action, Action::Nat("masquerade".to_string()));
+        assert_eq!(
+            post.matches[1],
+            Match::Is {
+                key: Key::OutInterface,
+                negated: true,
+                values: Values::Names(vec!["docker0".to_string()])
+            }
+        );
+    }
+
+    #[test]
+    fn tables_priorities() {
+        let doc = "*raw\n:PREROUTING ACCEPT [0:0]\nCOMMIT\n*mangle\n:PREROUTING ACCEPT [0:0]\n\
+                   :INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n*security\n:INPUT ACCEPT [0:0]\nCOMMIT\n";
+        let ruleset = read(doc, true, Backend::Nftables).unwrap();
+        let place = |table: &str, name: &str| {
+            let base = chain(&ruleset, table, name).base.clone().unwrap();
+            (base.hook, base.priority, base.kind)
+        };
+        assert_eq!(place("raw", "PREROUTING"), (Hook::Prerouting, -300, ChainKind::Filter));
+        assert_eq!(place("mangle", "PREROUTING"), (Hook::Prerouting, -150, ChainKind::Filter));
+        assert_eq!(place("mangle", "INPUT"), (Hook::Input, -150, ChainKind::Filter));
+        assert_eq!(place("mangle", "OUTPUT"), (Hook::Other, -150, ChainKind::Route));
+        assert_eq!(place("security", "INPUT"), (Hook::Input, 50, ChainKind::Filter));
+    }
+
+    #[test]
+    fn unknown_module_keeps_other_matches() {
+        let rule = one_rule(
+            "-p tcp -m iprange --src-range 1.2.3.4-1.2.3.9 -m tcp --dport 22 -j ACCEPT",
+            true,
+        );
+        assert_eq!(
+            rule.matches,
+            vec![
+                numbers(Key::Protocol, false, Intervals::point(6)),
+                Match::Unknown { construct: "-m iprange".to_string() },
+                numbers(Key::DestinationPort { protocol: Some(6) }, false, Intervals::point(22)),
+            ]
+        );
+        assert_eq!(rule.action, Action::Accept);
+        for (options, construct) in [
+            ("-m owner --uid-owner 0", "-m owner"),
+            ("-m set --match-set blocklist src", "-m set"),
+            ("-m conntrack --ctorigdst 10.0.0.1", "conntrack --ctorigdst"),
+            ("-m addrtype --src-type LOCAL", "addrtype --src-type"),
+            ("-p tcp -m multiport --ports 22,80", "multiport --ports"),
+            ("-m conntrack --ctstate DNAT", "conntrack --ctstate DNAT"),
+            ("-p tcp -m tcp --dport nosuchservice", "tcp --dport nosuchservice"),
+            ("-f", "-f"),
+        ] {
+            let rule = one_rule(options, true);
+            let found = rule
+                .matches
+                .iter()
+                .any(|m| *m == Match::Unknown { construct: construct.to_string() });
+            assert!(found, "{options}: {:?}", rule.matches);
+        }
+    }
+
+    #[test]
+    fn targets() {
+        let action = |target: &str| one_rule(&format!("-j {target}"), true).action;
+        assert_eq!(action("LOG --log-prefix \"a \\\"b\\\"\""), Action::Continue);
+        assert_eq!(action("NFQUEUE --queue-num 1"), Action::Unknown("-j NFQUEUE".to_string()));
+        assert_eq!(action("CT --notrack"), Action::Unknown("-j CT --notrack".to_string()));
+        assert_eq!(action("CT --zone 1"), Action::Continue);
+        assert_eq!(action("TPROXY --on-port 1"), Action::Nat("tproxy".to_string()));
+        assert_eq!(action("REDIRECT --to-ports 8080"), Action::Nat("redirect".to_string()));
+        assert_eq!(action("SOMETHINGNEW"), Action::Unknown("-j SOMETHINGNEW".to_string()));
+        assert_eq!(action("my-chain"), Action::Jump("my-chain".to_string()));
+        assert_eq!(one_rule("-g other", true).action, Action::Goto("other".to_string()));
+        assert_eq!(one_rule("-p tcp", true).action, Action::Continue);
+    }
+
+    #[test]
+    fn tcp_flags_against_a_syn() {
+        let tcp = numbers(Key::Protocol, false, Intervals::point(6));
+        let never = numbers(Key::Protocol, false, Intervals::empty());
+        assert_eq!(one_rule("-p tcp -m tcp --syn", true).matches[1], tcp);
+        assert_eq!(one_rule("-p tcp -m tcp ! --syn", true).matches[1], never);
+        assert_eq!(one_rule("-p tcp -m tcp --tcp-flags SYN,ACK SYN", true).matches[1], tcp);
+        assert_eq!(one_rule("-p tcp -m tcp --tcp-flags ALL NONE", true).matches[1], never);
+        assert_eq!(
+            one_rule("-p tcp -m tcp ! --tcp-flags FIN,SYN,RST,ACK SYN", true).matches[1],
+            never
+        );
+        // `-p all` is no constraint at all.
+        assert!(one_rule("-p all -j ACCEPT", true).matches.is_empty());
+    }
+
+    #[test]
+    fn quoting_and_counters() {
+        let rule = one_rule("-m comment --comment \"a \\\"b\\\" -j DROP\" -j ACCEPT", true);
+        assert!(rule.matches.is_empty());
+        assert_eq!(rule.action, Action::Accept);
+        let doc =
+            "*filter\n:INPUT ACCEPT [5:100]\n[3:120] -A INPUT -c 1 2 -p udp -j DROP\nCOMMIT\n";
+        let ruleset = read(doc, true, Backend::Nftables).unwrap();
+        let rule = &chain(&ruleset, "filter", "INPUT").rules[0];
+        assert_eq!(rule.matches, vec![numbers(Key::Protocol, false, Intervals::point(17))]);
+        assert_eq!(rule.action, Action::Drop);
+    }
+
+    #[test]
+    fn broken_documents() {
+        let error = |doc: &str| read(doc, true, Backend::Nftables).unwrap_err().to_string();
+        let message = error("# header\n-A INPUT -j ACCEPT\n*filter\nCOMMIT\n");
+        assert_eq!(message, "iptables-save line 2: a rule outside any table");
+        let message =
+            error("*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -j LOG --log-prefix \"oops\nCOMMIT\n");
+        assert_eq!(message, "iptables-save line 3: unbalanced quote");
+        assert!(
+            error("*filter\n:INPUT ACCEPT [0:0]\n")
+                .contains("line 1: table filter is never committed")
+        );
+        assert!(error("COMMIT\n").contains("line 1: COMMIT outside any table"));
+        assert!(error("*filter\n*nat\n").contains("line 2:"));
+        assert!(error("*filter\n:INPUT\nCOMMIT\n").contains("line 2:"));
+        assert!(error("*filter\nhello\nCOMMIT\n").contains("line 2:"));
+        assert!(error("*filter\n-I INPUT -j DROP\nCOMMIT\n").contains("line 2:"));
+        assert!(error("*filter\n-A\nCOMMIT\n").contains("line 2:"));
+        assert!(read("", true, Backend::Nftables).unwrap().chains.is_empty());
+    }
+
+    #[test]
+    fn garbage_megabyte_line_is_quick_and_harmless() {
+        let words = [
+            "-m",
+            "!",
+            "-j",
+            "\\",
+            "--dport",
+            "x:y",
+            "-s",
+            "1.2.3.4/99",
+            "-A",
+            "-p",
+            "\"q\"",
+            "::",
+            "--tcp-flags",
+        ];
+        let mut line = String::from("-A INPUT");
+        let mut index = 0usize;
+        while line.len() < 1 << 20 {
+            line.push(' ');
+            line.push_str(words[index % words.len()]);
+            index = index.wrapping_mul(31).wrapping_add(7) % 1000;
+        }
+        let doc = format!("*filter\n:INPUT ACCEPT [0:0]\n{line}\nCOMMIT\n");
+        let start = std::time::Instant::now();
+        let _ = read(&doc, true, Backend::Nftables);
+        let _ =
+            read(&format!("*filter\n{}\nCOMMIT\n", "x".repeat(1 << 20)), true, Backend::Nftables);
+        let _ = read(&"\"".repeat(1 << 20), true, Backend::Nftables);
+        assert!(start.elapsed().as_secs_f64() < 2.0, "{:?}", start.elapsed());
+    }
+
+    #[test]
+    fn five_thousand_rules_are_quick() {
+        let mut doc = String::from("*filter\n:INPUT DROP [0:0]\n:user - [0:0]\n");
+        for n in 0..5000 {
+            doc.push_str(&format!(
+                "-A user -s 10.{}.{}.0/24 -p tcp -m tcp --dport {} -m conntrack --ctstate NEW -m comment --comment \"rule {n}\" -j ACCEPT\n",
+                n / 256,
+                n % 256,
+                1000 + n
+            ));
+        }
+        doc.push_str("COMMIT\n");
+        let start = std::time::Instant::now();
+        let ruleset = read(&doc, true, Backend::Nftables).unwrap();
+        assert!(start.elapsed().as_secs_f64() < 0.5, "{:?}", start.elapsed());
+        assert_eq!(chain(&ruleset, "filter", "user").rules.len(), 5000);
+    }
+}
