@@ -308,6 +308,11 @@ fn items(tokens: Vec<Token>) -> Vec<Item> {
         } else if is_flag(&token) || out.is_empty() {
             out.push(Item { negated: negate_next, flag: token.text, args: Vec::new() });
             negate_next = false;
+        } else if negate_next {
+            // `! word`: a negation of no option, kept to become unknown
+            // rather than negate whatever option comes next.
+            out.push(Item { negated: false, flag: "!".to_string(), args: vec![token.text] });
+            negate_next = false;
         } else if let Some(last) = out.last_mut() {
             last.args.push(token.text);
         }

@@ -129,16 +129,24 @@ pub enum Key {
     OutInterface,
     /// `ip saddr` (v4 true) or `ip6 saddr`; an IPv4 key never matches an
     /// IPv6 packet, negated or not.
-    SourceAddress { v4: bool },
-    DestinationAddress { v4: bool },
+    SourceAddress {
+        v4: bool,
+    },
+    DestinationAddress {
+        v4: bool,
+    },
     /// The layer 4 protocol number (`meta l4proto`, `ip protocol`, `-p`).
     Protocol,
     /// `meta nfproto`: 2 for IPv4, 10 for IPv6.
     NfProto,
     /// A transport port; `protocol` is 6 or 17 for `tcp dport`/`udp dport`
     /// (which match only that protocol) and `None` for `th dport`.
-    SourcePort { protocol: Option<u8> },
-    DestinationPort { protocol: Option<u8> },
+    SourcePort {
+        protocol: Option<u8>,
+    },
+    DestinationPort {
+        protocol: Option<u8>,
+    },
     /// Conntrack state as [`CtState`] bits.
     CtState,
     /// Conntrack status as [`CtStatus`] bits.
@@ -264,7 +272,10 @@ pub enum Action {
     Nat(String),
     /// A verdict map: the verdict for the value of `key` (a literal map or
     /// a named one).
-    VerdictMap { key: Key, map: VerdictMapRef },
+    VerdictMap {
+        key: Key,
+        map: VerdictMapRef,
+    },
     /// A verdict the evaluator does not model (queue, an xt target without
     /// a save line), by name.
     Unknown(String),

@@ -201,10 +201,10 @@ mod tests {
         assert_eq!(a.subtract(&b).ranges(), [(0, 4), (26, 30)]);
         assert_eq!(b.subtract(&a).ranges(), [(11, 19)]);
         assert_eq!(a.subtract(&set(&[(0, u128::MAX)])), Intervals::empty());
-        assert_eq!(set(&[(0, u128::MAX)]).subtract(&set(&[(u128::MAX, u128::MAX)])).ranges(), [(
-            0,
-            u128::MAX - 1
-        )]);
+        assert_eq!(
+            set(&[(0, u128::MAX)]).subtract(&set(&[(u128::MAX, u128::MAX)])).ranges(),
+            [(0, u128::MAX - 1)]
+        );
     }
 
     #[test]
