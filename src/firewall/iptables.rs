@@ -570,36 +570,31 @@ fn module_matches(name: &str, options: &[&Item], protocol: Option<u8>) -> Vec<Ma
 
 /// `-m tcp` / `-m udp`: ports and, for TCP, the flags of the packet.
 fn transport(protocol: u8, options: &[&Item]) -> Vec<Match> {
+    options.iter().map(|option| transport_option(protocol, option)).collect()
+}
+
+fn transport_option(protocol: u8, option: &Item) -> Match {
     let module = if protocol == 6 { "tcp" } else { "udp" };
-    let mut out = Vec::new();
-    for option in options {
-        let arg = option.first_arg();
-        let port_key = match option.flag.as_str() {
-            "--dport" | "--destination-port" => Key::DestinationPort { protocol: Some(protocol) },
-            "--sport" | "--source-port" => Key::SourcePort { protocol: Some(protocol) },
-            "--syn" if protocol == 6 => {
-                out.push(tcp_flags_match(option.negated, SYN | RST | ACK | FIN, SYN));
-                continue;
-            }
-            "--tcp-flags" if protocol == 6 => {
-                let flags = tcp_flags(arg).zip(option.args.get(1).and_then(|c| tcp_flags(c)));
-                out.push(match flags {
-                    Some((mask, compare)) => tcp_flags_match(option.negated, mask, compare),
-                    None => unknown("tcp --tcp-flags"),
-                });
-                continue;
-            }
-            other => {
-                out.push(unknown(&format!("{module} {other}")));
-                continue;
-            }
-        };
-        out.push(match port_range(arg) {
-            Some((low, high)) => is(port_key, option.negated, Intervals::range(low, high)),
-            None => unknown(&format!("{module} {} {arg}", option.flag)),
-        });
+    let arg = option.first_arg();
+    let port_key = match option.flag.as_str() {
+        "--dport" | "--destination-port" => Key::DestinationPort { protocol: Some(protocol) },
+        "--sport" | "--source-port" => Key::SourcePort { protocol: Some(protocol) },
+        "--syn" if protocol == 6 => {
+            return tcp_flags_match(option.negated, SYN | RST | ACK | FIN, SYN);
+        }
+        "--tcp-flags" if protocol == 6 => {
+            let compare = option.args.get(1).and_then(|compare| tcp_flags(compare));
+            return match tcp_flags(arg).zip(compare) {
+                Some((mask, compare)) => tcp_flags_match(option.negated, mask, compare),
+                None => unknown("tcp --tcp-flags"),
+            };
+        }
+        other => return unknown(&format!("{module} {other}")),
+    };
+    match port_range(arg) {
+        Some((low, high)) => is(port_key, option.negated, Intervals::range(low, high)),
+        None => unknown(&format!("{module} {} {arg}", option.flag)),
     }
-    out
 }
 
 const FIN: u8 = 0x01;
@@ -743,28 +738,28 @@ fn bits(list: &str, parse: impl Fn(&str) -> Option<u128>) -> Option<Intervals> {
     Some(Intervals::point(all))
 }
 
+/// `-m conntrack` and `-m state`.
 fn conntrack(module: &str, options: &[&Item]) -> Vec<Match> {
-    let mut out = Vec::new();
-    for option in options {
-        let arg = option.first_arg();
-        let found = match option.flag.as_str() {
-            // The virtual states SNAT and DNAT are not CtState bits: unknown.
-            "--ctstate" | "--state" => bits(arg, CtState::parse).map(|set| (Key::CtState, set)),
-            "--ctstatus" => {
-                bits(arg, |word| CtStatus::parse(&word.to_ascii_lowercase().replace('_', "-")))
-                    .map(|set| (Key::CtStatus, set))
-            }
-            _ => None,
-        };
-        out.push(match found {
-            Some((key, set)) => is(key, option.negated, set),
-            None if matches!(option.flag.as_str(), "--ctstate" | "--state" | "--ctstatus") => {
-                unknown(&format!("{module} {} {arg}", option.flag))
-            }
-            None => unknown(&format!("{module} {}", option.flag)),
-        });
+    options.iter().map(|option| conntrack_option(module, option)).collect()
+}
+
+fn conntrack_option(module: &str, option: &Item) -> Match {
+    let arg = option.first_arg();
+    let found = match option.flag.as_str() {
+        // The virtual states SNAT and DNAT are not CtState bits: unknown.
+        "--ctstate" | "--state" => bits(arg, CtState::parse).map(|set| (Key::CtState, set)),
+        // iptables writes statuses in capitals with `_` (SEEN_REPLY).
+        "--ctstatus" => {
+            bits(arg, |word| CtStatus::parse(&word.to_ascii_lowercase().replace('_', "-")))
+                .map(|set| (Key::CtStatus, set))
+        }
+        // Original and reply tuples, expiry, direction: not modelled.
+        flag => return unknown(&format!("{module} {flag}")),
+    };
+    match found {
+        Some((key, set)) => is(key, option.negated, set),
+        None => unknown(&format!("{module} {} {arg}", option.flag)),
     }
-    out
 }
 
 fn addrtype(options: &[&Item]) -> Vec<Match> {
@@ -1228,6 +1223,54 @@ mod tests {
                 .any(|m| *m == Match::Unknown { construct: construct.to_string() });
             assert!(found, "{options}: {:?}", rule.matches);
         }
+    }
+
+    #[test]
+    fn state_status_and_rate_limits() {
+        let rule = one_rule(
+            "-m state --state NEW,UNTRACKED -m conntrack ! --ctstatus DNAT,SEEN_REPLY",
+            true,
+        );
+        assert_eq!(
+            rule.matches,
+            vec![
+                numbers(Key::CtState, false, Intervals::point(CtState::NEW | CtState::UNTRACKED)),
+                numbers(Key::CtStatus, true, Intervals::point(CtStatus::DNAT | 2)),
+            ]
+        );
+        for (options, what) in [
+            (
+                "-m hashlimit --hashlimit-above 5/sec --hashlimit-name x",
+                "-m hashlimit --hashlimit-above 5/sec --hashlimit-name x",
+            ),
+            ("-p tcp -m connlimit --connlimit-above 10", "-m connlimit --connlimit-above 10"),
+            ("-m recent --rcheck --name x", "-m recent --rcheck --name x"),
+        ] {
+            let rule = one_rule(options, true);
+            assert!(
+                rule.matches.contains(&Match::RateLimit { what: what.to_string() }),
+                "{:?}",
+                rule.matches
+            );
+        }
+        let rule = one_rule("-m addrtype ! --dst-type LOCAL,BROADCAST --limit-iface-in", true);
+        let types = Intervals::point(AddressType::LOCAL | AddressType::BROADCAST);
+        assert_eq!(rule.matches, vec![numbers(Key::DestinationType, true, types)]);
+        // Options with no module: iptables loads the protocol's own.
+        let rule = one_rule("-p udp --dport 53", true);
+        assert_eq!(
+            rule.matches[1],
+            numbers(Key::DestinationPort { protocol: Some(17) }, false, Intervals::point(53))
+        );
+        let rule = one_rule("-p tcp -m tcp --dport ssh:https ! --sport :1023", true);
+        assert_eq!(
+            rule.matches[1],
+            numbers(Key::DestinationPort { protocol: Some(6) }, false, Intervals::range(22, 443))
+        );
+        assert_eq!(
+            rule.matches[2],
+            numbers(Key::SourcePort { protocol: Some(6) }, true, Intervals::range(0, 1023))
+        );
     }
 
     #[test]
