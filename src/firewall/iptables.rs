@@ -1371,6 +1371,25 @@ mod tests {
         assert!(start.elapsed().as_secs_f64() < 2.0, "{:?}", start.elapsed());
     }
 
+    proptest::proptest! {
+        /// Any document of save-format words, well formed or not, reads
+        /// to a ruleset or an error, never a panic.
+        #[test]
+        fn never_panics(words in proptest::collection::vec(proptest::sample::select(vec![
+            "*filter", "*nat", "COMMIT", ":INPUT DROP [0:0]", ":x - [0:0]", "\n", "-A", "INPUT", "x",
+            "!", "-s", "-d", "10.0.0.0/8", "::1/200", "1.2.3.4/255.0.255.0", "-p", "tcp", "udp", "all",
+            "-m", "tcp", "multiport", "conntrack", "recent", "--dport", "--dports", "1:", ":2", "9:1",
+            "--ctstate", "NEW,BOGUS", "--tcp-flags", "ALL", "--syn", "-j", "-g", "DROP", "CT",
+            "--notrack", "\"", "\\", "[1:2]", "-c", "#", "é",
+        ]), 0..60)) {
+            let text = words.join(" ");
+            let _ = read(&text, true, Backend::Nftables);
+            // Mostly inside a rule, where most of the reading is.
+            let rule = format!("*filter\n:INPUT ACCEPT [0:0]\n-A INPUT {text}\nCOMMIT\n");
+            let _ = read(&rule, false, Backend::IptablesLegacy);
+        }
+    }
+
     #[test]
     fn five_thousand_rules_are_quick() {
         let mut doc = String::from("*filter\n:INPUT DROP [0:0]\n:user - [0:0]\n");
