@@ -208,6 +208,14 @@ fn promised(firewall: &Value, source: Ipv4Addr) -> Option<bool> {
     }
 }
 
+/// `table inet filter` with one input chain of this policy and these rules.
+fn input_chain(policy: &str, rules: &[&str]) -> String {
+    format!(
+        "table inet filter {{\n  chain input {{\n    type filter hook input priority filter; policy {policy};\n    {}\n  }}\n}}\n",
+        rules.join("\n    ")
+    )
+}
+
 /// Loads nothing itself: `load` does, then every listener's verdict must
 /// be the expected one, and every promise must hold for both sources.
 fn judge(test: &str, listeners: &[(Proto, u16, &str)], load: impl FnOnce(&Lab)) {
@@ -237,7 +245,7 @@ fn judge(test: &str, listeners: &[(Proto, u16, &str)], load: impl FnOnce(&Lab)) 
 #[test]
 fn accept_all() {
     judge("fw-accept", &[(Proto::Tcp, 8080, "open"), (Proto::Udp, 5353, "open")], |lab| {
-        lab.nft("table inet filter { chain input { type filter hook input priority filter; policy accept; } }");
+        lab.nft(&input_chain("accept", &[]));
     });
 }
 
@@ -279,7 +287,10 @@ fn a_jump_into_a_user_chain_that_returns() {
     judge("fw-jump", &[(Proto::Tcp, 6000, "restricted"), (Proto::Tcp, 6001, "blocked")], |lab| {
         lab.nft(
             "table ip filter {
-              chain checks { ip saddr 192.0.2.10 return; tcp dport 6000 drop; }
+              chain checks {
+                ip saddr 192.0.2.10 return
+                tcp dport 6000 drop
+              }
               chain input {
                 type filter hook input priority 0; policy drop;
                 jump checks
@@ -294,8 +305,19 @@ fn a_jump_into_a_user_chain_that_returns() {
 fn two_base_chains_on_input_where_the_second_drops() {
     judge("fw-two", &[(Proto::Tcp, 443, "blocked"), (Proto::Tcp, 444, "open")], |lab| {
         lab.nft(
-            "table ip first { chain in0 { type filter hook input priority -10; policy accept; tcp dport 443 accept; tcp dport 444 accept; } }
-             table ip second { chain in2 { type filter hook input priority 10; policy accept; tcp dport 443 drop; } }",
+            "table ip first {
+               chain in0 {
+                 type filter hook input priority -10; policy accept;
+                 tcp dport 443 accept
+                 tcp dport 444 accept
+               }
+             }
+             table ip second {
+               chain in2 {
+                 type filter hook input priority 10; policy accept;
+                 tcp dport 443 drop
+               }
+             }",
         )
     });
 }
@@ -316,7 +338,10 @@ fn a_named_set_and_verdict_maps() {
                 "table inet filter {
                   set admitted { type ipv4_addr; flags interval; elements = { 192.0.2.0/28 } }
                   map ports { type inet_service : verdict; elements = { 5004 : accept } }
-                  chain only_admitted { ip saddr @admitted accept; drop; }
+                  chain only_admitted {
+                    ip saddr @admitted accept
+                    drop
+                  }
                   chain input {
                     type filter hook input priority filter; policy drop;
                     ct state established,related accept
@@ -382,7 +407,7 @@ fn a_legacy_iptables_rule_beside_nft_rules() {
         return;
     }
     judge("fw-legacy", &[(Proto::Tcp, 8080, "open"), (Proto::Tcp, 8081, "blocked")], |lab| {
-        lab.nft("table inet filter { chain input { type filter hook input priority filter; policy drop; tcp dport { 8080, 8081 } accept; } }");
+        lab.nft(&input_chain("drop", &["tcp dport { 8080, 8081 } accept"]));
         lab.server_tool("iptables-legacy-restore", &["--noflush"], "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -p tcp -m tcp --dport 8081 -j DROP\nCOMMIT\n");
     });
 }
@@ -393,13 +418,10 @@ fn a_construct_the_evaluator_does_not_model_is_unknown_and_named() {
         return;
     }
     judge("fw-unknown", &[(Proto::Tcp, 9100, "unknown"), (Proto::Tcp, 9101, "blocked")], |lab| {
-        lab.nft(
-            "table inet filter { chain input { type filter hook input priority filter; policy drop;
-               tcp dport 9100 meta mark 0x2a accept } }",
-        )
+        lab.nft(&input_chain("drop", &["tcp dport 9100 meta mark 0x2a accept"]))
     });
     let lab = Lab::new("fw-unknown-named");
-    lab.nft("table inet filter { chain input { type filter hook input priority filter; policy drop; tcp dport 9100 meta mark 0x2a accept } }");
+    lab.nft(&input_chain("drop", &["tcp dport 9100 meta mark 0x2a accept"]));
     let _held = lab.listen(&[(Proto::Tcp, 9100)]);
     let firewall = &lab.verdicts()[&(Proto::Tcp, 9100)];
     assert_eq!(firewall["reason"], "meta mark", "{firewall}");
@@ -415,11 +437,10 @@ fn a_rate_limited_ssh_accept_is_open_rate_limited() {
         return;
     }
     let lab = Lab::new(test);
-    lab.nft(
-        "table inet filter { chain input { type filter hook input priority filter; policy drop;
-           ct state established,related accept
-           tcp dport 22 ct state new limit rate 3/minute burst 5 packets accept } }",
-    );
+    lab.nft(&input_chain("drop", &[
+        "ct state established,related accept",
+        "tcp dport 22 ct state new limit rate 3/minute burst 5 packets accept",
+    ]));
     let held = lab.listen(&[(Proto::Tcp, 22)]);
     assert_eq!(lab.verdicts()[&(Proto::Tcp, 22)]["verdict"], "open-rate-limited");
     let outcomes: Vec<Outcome> = (0..8).map(|_| lab.probe(&held[0], Proto::Tcp, 22, OTHER)).collect();
