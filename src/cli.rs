@@ -349,6 +349,13 @@ pub struct ListArgs {
     #[arg(long = "show-category")]
     pub show_category: bool,
 
+    /// Add a Firewall column: what the live ruleset (nftables, iptables)
+    /// does to a new connection to each listener: open, open-rate-limited,
+    /// restricted, blocked, local-only or unknown (and the JSON key
+    /// `firewall`)
+    #[arg(long = "show-firewall", conflicts_with_all = ["from", "all_netns"])]
+    pub show_firewall: bool,
+
     /// Output format
     #[arg(long = "format", value_name = "FORMAT", conflicts_with = "json")]
     pub format: Option<FormatArg>,

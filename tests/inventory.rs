@@ -146,6 +146,7 @@ fn every_view_renders_from_records_alone() {
         extended: false,
         processes: true,
         category: false,
+        firewall: false,
         netns: false,
         timers: false,
         details: false,

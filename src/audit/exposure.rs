@@ -20,7 +20,8 @@ pub fn listeners(sockets: Vec<Socket>) -> Vec<Listener> {
         .collect()
 }
 
-fn is_listener(socket: &crate::model::InetSocket) -> bool {
+/// A listening TCP socket, or a bound, unconnected UDP one.
+pub fn is_listener(socket: &crate::model::InetSocket) -> bool {
     match socket.netid {
         Transport::Tcp => socket.state == SocketState::Listening,
         Transport::Udp => {

@@ -5,7 +5,9 @@ use std::io::Write;
 
 use anyhow::Result;
 
+use crate::audit::exposure;
 use crate::cli::{FormatArg, ListArgs};
+use crate::firewall::verdict::Firewall;
 use crate::exit::{ExitCode, UsageError};
 use crate::inventory::{self, Enrich, Request, Scope};
 use crate::model::{Socket, StateSet};
@@ -61,7 +63,17 @@ pub fn run(
     };
     let mut view = view(args, format, &request, os, stdout)?;
     let mut killer = if args.kill { Some(source::Killer::open(os)?) } else { None };
-    let outcome = inventory::stream(os, &request, &mut |socket: Socket| {
+    // Read on the first socket, once inside the namespace listed (`-N`).
+    let mut firewall: Option<Firewall> = None;
+    let outcome = inventory::stream(os, &request, &mut |mut socket: Socket| {
+        if args.show_firewall
+            && let Socket::Inet(inet) = &mut socket
+            && exposure::is_listener(inet)
+        {
+            let firewall = firewall.get_or_insert_with(|| crate::firewall::live::read(os));
+            let exposure = exposure::exposure(inet);
+            inet.firewall = Some(crate::firewall::verdict::judge(firewall, inet, &exposure));
+        }
         let gone_already = match (killer.as_mut(), &socket) {
             (Some(killer), Socket::Inet(inet)) => !killer.kill(inet)?,
             _ => false,
@@ -69,6 +81,9 @@ pub fn run(
         if gone_already { Ok(()) } else { view.write(&socket) }
     })?;
     view.finish()?;
+    if let Some(Firewall::Unreadable(why)) = &firewall {
+        writeln!(stderr, "portwatch: firewall: {why}; every verdict is unknown")?;
+    }
     if args.debug_stats {
         let filtered = filter_place(request.filter.as_ref(), args.from.is_some());
         writeln!(
@@ -148,6 +163,7 @@ fn view<'a>(
                 extended: args.extended,
                 processes: args.processes,
                 category: args.show_category,
+                firewall: args.show_firewall,
                 netns: args.all_netns,
                 timers: args.selection.options,
                 details: args.selection.memory || args.selection.info,

@@ -320,6 +320,10 @@ pub struct InetSocket {
     /// With `-p`: who holds the socket.
     #[serde(flatten)]
     pub owners: Option<Ownership>,
+    /// With `list --show-firewall`, for a listener: what the live ruleset
+    /// does to a new connection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub firewall: Option<firewall::FirewallExposure>,
 }
 
 impl InetSocket {
@@ -345,6 +349,7 @@ impl InetSocket {
             netns: None,
             details: Details::default(),
             owners: None,
+            firewall: None,
         }
     }
 

@@ -27,6 +27,8 @@ pub struct SsLayout {
     pub processes: bool,
     /// `--show-category`: the local port's IANA range.
     pub category: bool,
+    /// `--show-firewall`: the firewall's verdict for listeners.
+    pub firewall: bool,
     /// `--all-netns`: a first column naming each row's namespace.
     pub netns: bool,
     /// `-o`, `-m`, `-i`: timers, memory, tcp_info.
@@ -98,6 +100,9 @@ fn columns(layout: SsLayout) -> Vec<Column> {
     if layout.category {
         columns.push(left);
     }
+    if layout.firewall {
+        columns.push(left);
+    }
     if layout.process_column() {
         columns.push(left);
     }
@@ -119,6 +124,9 @@ fn push_header(table: &mut ColumnTable, layout: SsLayout) {
     }
     if layout.category {
         table.push("Category");
+    }
+    if layout.firewall {
+        table.push("Firewall");
     }
     if layout.process_column() {
         table.push("Process");
@@ -169,6 +177,10 @@ impl<W: Write> View for SsView<W> {
         if layout.category {
             let category = socket.local_port().and_then(PortCategory::of);
             table.push(category.map_or("-", PortCategory::as_str));
+        }
+        if layout.firewall {
+            let verdict = socket.as_inet().and_then(|inet| inet.firewall.as_ref());
+            table.push(verdict.map_or("-", |firewall| firewall.verdict.as_str()));
         }
         if layout.process_column() {
             let mut cell = String::new();

@@ -131,6 +131,12 @@ pub const SOCKET_KEYS: &[JsonKey] = &[
          `last_send_ms`, `last_recv_ms`, `last_ack_ms`, `snd_wnd_bytes`",
     ),
     key(
+        &["firewall"],
+        "object",
+        "only with `--show-firewall`, for a listener: the same object as an audit's \
+         `exposure.firewall`",
+    ),
+    key(
         &["processes"],
         "array",
         "only with `-p`: every holder, in pid order, `[]` when none is visible (see below)",
