@@ -176,6 +176,12 @@ pub struct AuditArgs {
     /// entry each, to prune and use with --policy
     #[arg(long = "init-policy", conflicts_with_all = ["policy", "json", "format"])]
     pub init_policy: bool,
+
+    /// Print the path a new connection to PORT takes through the firewall's
+    /// chains, rule by rule, and where it is decided: PORT, PORT/PROTO or
+    /// ADDR:PORT/PROTO (`22`, `53/udp`, `[::]:443/tcp`)
+    #[arg(long = "why", value_name = "TARGET", conflicts_with_all = ["from", "all_netns", "init_policy", "baseline", "policy", "json", "format", "output"])]
+    pub why: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

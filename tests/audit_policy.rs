@@ -479,7 +479,11 @@ impl Scene {
             eprintln!("skipping {test}: no writable cgroup2 hierarchy for the unit and container");
             return None;
         };
+        if common::skip_without_tool("nft", test) {
+            return None;
+        }
         let netns = Netns::new("policy");
+        netns.load_ruleset(common::EXPLICIT_ACCEPT);
         let links =
             tempfile::Builder::new().prefix("pwpolicy").tempdir_in(common::plain_root()).unwrap();
         let here = &common::plain_root();

@@ -79,7 +79,7 @@ sys.exit("exec stayed busy")
 /// Whether the tools a scene needs are here. Under CI a missing one fails
 /// the test; elsewhere the test says why it skips.
 fn tools_present(test: &str) -> bool {
-    for tool in ["ip", "python3", "unshare", "nsenter", "setpriv", "sleep", "cp"] {
+    for tool in ["ip", "python3", "unshare", "nsenter", "setpriv", "sleep", "cp", "nft"] {
         let found = Command::new("sh")
             .args(["-c", &format!("command -v {tool}")])
             .stdout(Stdio::null())
@@ -92,6 +92,13 @@ fn tools_present(test: &str) -> bool {
         }
     }
     true
+}
+
+/// An exposure without the firewall's verdict: bind and families.
+fn bind_of(exposure: &Value) -> Value {
+    let mut exposure = exposure.clone();
+    exposure.as_object_mut().unwrap().remove("firewall");
+    exposure
 }
 
 /// Root and the tools, or a line on why the test skips.
@@ -187,6 +194,9 @@ impl Scene {
         }
         run_ok(Command::new("ip").args(["-n", ns, "addr", "add", "10.77.0.1/24", "dev", "d0"]));
         run_ok(Command::new("ip").args(["-n", ns, "link", "set", "d0", "up"]));
+        // A firewall that admits everything by an explicit rule: the rules
+        // under test here are not about the firewall (see firewall_variants).
+        netns.load_ruleset(common::EXPLICIT_ACCEPT);
         let mut unshare = Command::new("unshare")
             .args(["--pid", "--fork", "--mount-proc", "--kill-child", "sleep", "infinity"])
             .stdin(Stdio::null())
@@ -468,7 +478,10 @@ fn exposed_datastore_on_a_specific_address_is_beyond_loopback() {
     let _holder = scene.hold(&[redis]);
     let report = scene.report();
     let finding = assert_finding(&report, &scene, "exposed-datastore", "high", redis);
-    assert_eq!(finding["listener"]["exposure"], json!({"bind": "address", "families": ["inet"]}));
+    assert_eq!(
+        bind_of(&finding["listener"]["exposure"]),
+        json!({"bind": "address", "families": ["inet"]})
+    );
     assert!(finding["message"].as_str().unwrap().contains("Redis (6379/tcp) listens on 10.77.0.1"));
     assert!(finding["remedy"].as_str().unwrap().contains("bind it to 127.0.0.1"));
     assert_eq!(report["summary"]["by_exposure"], json!({"address": 1}));
@@ -486,7 +499,10 @@ fn exposed_datastore_on_the_ipv4_wildcard_mapped_into_ipv6_but_not_mapped_loopba
     let _holder = scene.hold(&[mapped]);
     let report = scene.report();
     let finding = assert_finding(&report, &scene, "exposed-datastore", "high", mapped);
-    assert_eq!(finding["listener"]["exposure"], json!({"bind": "wildcard", "families": ["inet"]}));
+    assert_eq!(
+        bind_of(&finding["listener"]["exposure"]),
+        json!({"bind": "wildcard", "families": ["inet"]})
+    );
     let message = finding["message"].as_str().unwrap();
     assert!(message.starts_with("Redis (6379/tcp) listens on ::ffff:0.0.0.0 (every IPv4 address)"));
     assert!(finding["remedy"].as_str().unwrap().contains("bind it to 127.0.0.1 in"), "{finding:#}");
@@ -629,7 +645,7 @@ fn dual_stack_wildcard_without_v6only_but_not_with_it() {
     let report = scene.report();
     let finding = assert_finding(&report, &scene, "dual-stack-wildcard", "info", dual);
     assert_eq!(
-        finding["listener"]["exposure"],
+        bind_of(&finding["listener"]["exposure"]),
         json!({"bind": "wildcard", "families": ["inet", "inet6"]})
     );
     assert_finding(&report, &scene, "dual-stack-wildcard", "info", udp_dual);
@@ -638,7 +654,7 @@ fn dual_stack_wildcard_without_v6only_but_not_with_it() {
     }
     let listeners = report["listeners"].as_array().unwrap();
     let only_v6 = listeners.iter().find(|l| is_listener(l, &scene, both)).unwrap();
-    assert_eq!(only_v6["exposure"], json!({"bind": "wildcard", "families": ["inet6"]}));
+    assert_eq!(bind_of(&only_v6["exposure"]), json!({"bind": "wildcard", "families": ["inet6"]}));
 }
 
 #[test]
@@ -691,9 +707,23 @@ fn hidden_owners_are_a_limit_and_exit_3_not_an_unowned_finding() {
         assert_eq!(output.status.code(), Some(3), "--fail-on {fail_on}: {report:#}");
         assert_eq!(rules_of(&report), Vec::<&str>::new(), "not a finding: {report:#}");
         let limits = report["limits"].as_array().unwrap();
-        assert_eq!(limits.len(), 1, "{report:#}");
+        assert_eq!(limits.len(), 2, "{report:#}");
         let limit = limits[0].as_str().unwrap();
         assert!(limit.starts_with("owners: ") && limit.contains("hidden"), "{limit}");
+        // nft needs CAP_NET_ADMIN even to list: every verdict is unknown,
+        // and the limits say why; nothing fails.
+        assert_eq!(
+            limits[1],
+            "firewall: reading the ruleset needs CAP_NET_ADMIN (run as root); every verdict is \
+             unknown",
+            "{report:#}"
+        );
+        for listener in report["listeners"].as_array().unwrap() {
+            let firewall = &listener["exposure"]["firewall"];
+            let expected =
+                if listener["local"]["addr"] == "127.0.0.1" { "local-only" } else { "unknown" };
+            assert_eq!(firewall["verdict"], expected, "{listener:#}");
+        }
         let listeners = report["listeners"].as_array().unwrap();
         let holder = listeners.iter().find(|l| l["local"]["port"] == owned.port).unwrap();
         assert_eq!(holder["owner_visible"], false, "{holder:#}");
@@ -1016,4 +1046,61 @@ fn every_port_of_every_port_rule_beyond_loopback_and_none_on_loopback_or_next_do
     let report = quiet.report();
     assert_eq!(report["summary"]["listeners"], near.len());
     assert_eq!(rules_of(&report), Vec::<&str>::new(), "{report:#}");
+}
+
+/// The same Redis listener on 0.0.0.0 behind five rulesets: open by an
+/// explicit rule (high), blocked (two steps lower), restricted to a private
+/// range (three lower), to a public one (one lower), open by policy alone
+/// (and open-without-firewall-rule), and no firewall at all (no-firewall).
+#[test]
+fn firewall_variants_of_one_redis_listener() {
+    if !can_run("firewall_variants_of_one_redis_listener") {
+        return;
+    }
+    let scene = Scene::new("fw-variants");
+    let redis = tcp("0.0.0.0", 6379);
+    let _holder = scene.hold(&[redis]);
+    let chain = |policy: &str, rules: &str| {
+        format!(
+            "table inet filter {{\n  chain input {{\n    type filter hook input priority filter; policy {policy};\n    {rules}\n  }}\n}}\n"
+        )
+    };
+    let variants = [
+        (chain("drop", "tcp dport 6379 accept"), "open", "high", None),
+        (chain("drop", "tcp dport 22 accept"), "blocked", "low", Some("the firewall blocks")),
+        (
+            chain("drop", "ip saddr 10.0.0.0/8 tcp dport 6379 accept"),
+            "restricted",
+            "info",
+            Some("admits only private sources (10.0.0.0/8)"),
+        ),
+        (
+            chain("drop", "ip saddr 192.0.2.0/24 tcp dport 6379 accept"),
+            "restricted",
+            "medium",
+            Some("admits only some sources (192.0.2.0/24)"),
+        ),
+        (chain("accept", "tcp dport 22 accept"), "open", "high", None),
+        (String::new(), "open", "high", None),
+    ];
+    for (rules, verdict, severity, lowered) in variants {
+        scene.netns.load_ruleset(&rules);
+        let report = scene.report();
+        let finding = assert_finding(&report, &scene, "exposed-datastore", severity, redis);
+        let firewall = &finding["listener"]["exposure"]["firewall"];
+        assert_eq!(firewall["verdict"], verdict, "{rules}: {firewall:#}");
+        let message = finding["message"].as_str().unwrap();
+        match lowered {
+            Some(why) => assert!(message.contains(why), "{rules}: {message}"),
+            None => assert!(!message.contains("lowered"), "{rules}: {message}"),
+        }
+        let by_policy = rules.contains("policy accept");
+        let none = rules.is_empty();
+        let expected: Vec<&str> = match (by_policy, none) {
+            (true, _) => vec!["exposed-datastore", "open-without-firewall-rule"],
+            (_, true) => vec!["exposed-datastore", "no-firewall"],
+            _ => vec!["exposed-datastore"],
+        };
+        assert_eq!(rules_of(&report), expected, "{rules}: {report:#}");
+    }
 }

@@ -3,6 +3,8 @@
 //! addresses), and for every listener portwatch's firewall verdict is held
 //! against what connections from each client address actually get.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap is a failed test
+
 mod common;
 
 use std::collections::BTreeMap;
@@ -46,9 +48,26 @@ impl Lab {
         let client = Netns::new(&format!("{test}-c"));
         let ip = |args: &[&str]| {
             let output = Command::new("ip").args(args).output().expect("run ip");
-            assert!(output.status.success(), "ip {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+            assert!(
+                output.status.success(),
+                "ip {args:?}: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
         };
-        ip(&["-n", &server.name, "link", "add", "eth0", "type", "veth", "peer", "name", "eth0", "netns", &client.name]);
+        ip(&[
+            "-n",
+            &server.name,
+            "link",
+            "add",
+            "eth0",
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "eth0",
+            "netns",
+            &client.name,
+        ]);
         for (netns, addrs) in [
             (&server, ["192.0.2.1/24", "10.20.0.1/24"]),
             (&client, ["192.0.2.10/24", "10.20.0.10/24"]),
@@ -73,7 +92,11 @@ impl Lab {
             .expect("start the tool");
         child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write rules");
         let output = child.wait_with_output().expect("run the tool");
-        assert!(output.status.success(), "{program} {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+        assert!(
+            output.status.success(),
+            "{program} {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
     }
 
     fn nft(&self, rules: &str) {
@@ -140,7 +163,9 @@ enum Held {
 }
 
 fn tcp_connect(source: Ipv4Addr, destination: Ipv4Addr, port: u16) -> Outcome {
-    use nix::sys::socket::{AddressFamily, SockFlag, SockType, SockaddrIn, bind, connect, getsockopt, socket, sockopt};
+    use nix::sys::socket::{
+        AddressFamily, SockFlag, SockType, SockaddrIn, bind, connect, getsockopt, socket, sockopt,
+    };
     let socket = socket(AddressFamily::Inet, SockType::Stream, SockFlag::SOCK_NONBLOCK, None)
         .expect("socket");
     bind(socket.as_raw_fd(), &SockaddrIn::from(std::net::SocketAddrV4::new(source, 0)))
@@ -151,11 +176,10 @@ fn tcp_connect(source: Ipv4Addr, destination: Ipv4Addr, port: u16) -> Outcome {
         Err(nix::errno::Errno::EINPROGRESS) => {}
         Err(_) => return Outcome::Refused,
     }
-    let mut fds = [nix::poll::PollFd::new(
-        std::os::fd::AsFd::as_fd(&socket),
-        nix::poll::PollFlags::POLLOUT,
-    )];
-    let timeout = nix::poll::PollTimeout::try_from(PROBE_TIMEOUT.as_millis() as u32).expect("timeout");
+    let mut fds =
+        [nix::poll::PollFd::new(std::os::fd::AsFd::as_fd(&socket), nix::poll::PollFlags::POLLOUT)];
+    let timeout =
+        nix::poll::PollTimeout::try_from(PROBE_TIMEOUT.as_millis() as u32).expect("timeout");
     match nix::poll::poll(&mut fds, timeout) {
         Ok(0) => Outcome::TimedOut,
         Ok(_) => match getsockopt(&socket, sockopt::SocketError) {
@@ -166,7 +190,13 @@ fn tcp_connect(source: Ipv4Addr, destination: Ipv4Addr, port: u16) -> Outcome {
     }
 }
 
-fn udp_reaches(client: &Netns, server: &UdpSocket, source: Ipv4Addr, destination: Ipv4Addr, port: u16) -> Outcome {
+fn udp_reaches(
+    client: &Netns,
+    server: &UdpSocket,
+    source: Ipv4Addr,
+    destination: Ipv4Addr,
+    port: u16,
+) -> Outcome {
     let payload = format!("probe from {source}");
     let sent = payload.clone();
     client.within(move || {
@@ -190,7 +220,9 @@ fn udp_reaches(client: &Netns, server: &UdpSocket, source: Ipv4Addr, destination
 fn admits(sources: &Value, addr: Ipv4Addr) -> bool {
     sources.as_array().into_iter().flatten().filter_map(Value::as_str).any(|prefix| {
         let Some((net, len)) = prefix.split_once('/') else { return false };
-        let (Ok(net), Ok(len)) = (net.parse::<Ipv4Addr>(), len.parse::<u32>()) else { return false };
+        let (Ok(net), Ok(len)) = (net.parse::<Ipv4Addr>(), len.parse::<u32>()) else {
+            return false;
+        };
         let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
         u32::from(net) & mask == u32::from(addr) & mask
     })
@@ -224,11 +256,13 @@ fn judge(test: &str, listeners: &[(Proto, u16, &str)], load: impl FnOnce(&Lab)) 
     }
     let lab = Lab::new(test);
     load(&lab);
-    let wanted: Vec<(Proto, u16)> = listeners.iter().map(|(proto, port, _)| (*proto, *port)).collect();
+    let wanted: Vec<(Proto, u16)> =
+        listeners.iter().map(|(proto, port, _)| (*proto, *port)).collect();
     let held = lab.listen(&wanted);
     let verdicts = lab.verdicts();
     for ((proto, port, expected), held) in listeners.iter().zip(&held) {
-        let firewall = verdicts.get(&(*proto, *port)).unwrap_or_else(|| panic!("{port} not listed"));
+        let firewall =
+            verdicts.get(&(*proto, *port)).unwrap_or_else(|| panic!("{port} not listed"));
         assert_eq!(firewall["verdict"], *expected, "{test}: {proto:?} {port}: {firewall}");
         for source in [ADMITTED, OTHER] {
             let Some(open) = promised(firewall, source) else { continue };
@@ -358,7 +392,12 @@ fn a_named_set_and_verdict_maps() {
 fn iptables_nft_with_conntrack_and_multiport() {
     judge(
         "fw-iptnft",
-        &[(Proto::Tcp, 7100, "open"), (Proto::Tcp, 7101, "open"), (Proto::Tcp, 7102, "restricted"), (Proto::Tcp, 7103, "blocked")],
+        &[
+            (Proto::Tcp, 7100, "open"),
+            (Proto::Tcp, 7101, "open"),
+            (Proto::Tcp, 7102, "restricted"),
+            (Proto::Tcp, 7103, "blocked"),
+        ],
         |lab| {
             lab.server_tool(
                 "iptables-nft-restore",
@@ -382,7 +421,8 @@ COMMIT
 fn a_real_ufw_ruleset() {
     // ufw's own rules (from `ufw enable` with allow 80, allow 22 from
     // 192.0.2.0/24, limit 2222, deny 23), as iptables-nft-save printed them.
-    let rules = std::fs::read_to_string(common::fixture("firewall/ufw.iptables-save")).expect("fixture");
+    let rules =
+        std::fs::read_to_string(common::fixture("firewall/ufw.iptables-save")).expect("fixture");
     judge(
         "fw-ufw",
         &[
@@ -408,7 +448,11 @@ fn a_legacy_iptables_rule_beside_nft_rules() {
     }
     judge("fw-legacy", &[(Proto::Tcp, 8080, "open"), (Proto::Tcp, 8081, "blocked")], |lab| {
         lab.nft(&input_chain("drop", &["tcp dport { 8080, 8081 } accept"]));
-        lab.server_tool("iptables-legacy-restore", &["--noflush"], "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -p tcp -m tcp --dport 8081 -j DROP\nCOMMIT\n");
+        lab.server_tool(
+            "iptables-legacy-restore",
+            &["--noflush"],
+            "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -p tcp -m tcp --dport 8081 -j DROP\nCOMMIT\n",
+        );
     });
 }
 
@@ -437,13 +481,17 @@ fn a_rate_limited_ssh_accept_is_open_rate_limited() {
         return;
     }
     let lab = Lab::new(test);
-    lab.nft(&input_chain("drop", &[
-        "ct state established,related accept",
-        "tcp dport 22 ct state new limit rate 3/minute burst 5 packets accept",
-    ]));
+    lab.nft(&input_chain(
+        "drop",
+        &[
+            "ct state established,related accept",
+            "tcp dport 22 ct state new limit rate 3/minute burst 5 packets accept",
+        ],
+    ));
     let held = lab.listen(&[(Proto::Tcp, 22)]);
     assert_eq!(lab.verdicts()[&(Proto::Tcp, 22)]["verdict"], "open-rate-limited");
-    let outcomes: Vec<Outcome> = (0..8).map(|_| lab.probe(&held[0], Proto::Tcp, 22, OTHER)).collect();
+    let outcomes: Vec<Outcome> =
+        (0..8).map(|_| lab.probe(&held[0], Proto::Tcp, 22, OTHER)).collect();
     assert_eq!(outcomes[0], Outcome::Connected, "{outcomes:?}");
     assert!(outcomes.contains(&Outcome::TimedOut), "the limit never bit: {outcomes:?}");
 }

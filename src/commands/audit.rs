@@ -13,8 +13,9 @@ use crate::cli::{AuditArgs, AuditFormatArg, ColorArg};
 use crate::exit::{ExitCode, UsageError};
 use crate::firewall::verdict::Firewall;
 use crate::inventory::{self, Scope};
-use crate::model::audit::AuditReport;
 use crate::model::audit::Severity;
+use crate::model::audit::{AuditReport, Listener};
+use crate::model::{IpFamily, Transport};
 use crate::render::audit::{write_json, write_table};
 use crate::render::audit_prometheus::{RunStats, write_prometheus};
 use crate::render::audit_sarif::{SarifContext, write_sarif};
@@ -26,6 +27,9 @@ pub fn run(
     stdout: &mut dyn Write,
     stderr: &mut dyn Write,
 ) -> Result<ExitCode> {
+    if let Some(target) = &args.why {
+        return why(target, args, os, stdout, stderr);
+    }
     let threshold = fail_on(&args.fail_on)?;
     let started = Instant::now();
     let policy = match &args.policy {
@@ -168,7 +172,10 @@ fn audit_report(
 fn firewall(scope: &Scope, os: &Os<'_>, limits: &mut Vec<String>) -> Option<Firewall> {
     match scope {
         Scope::Recording(_) => {
-            limits.push("firewall: a recording holds no ruleset, so no listener has a firewall verdict".into());
+            limits.push(
+                "firewall: a recording holds no ruleset, so no listener has a firewall verdict"
+                    .into(),
+            );
             None
         }
         Scope::AllNamespaces => {
@@ -182,6 +189,140 @@ fn firewall(scope: &Scope, os: &Os<'_>, limits: &mut Vec<String>) -> Option<Fire
             }
             Some(firewall)
         }
+    }
+}
+
+/// `--why TARGET`: each listener on the target (or, with none, one that
+/// would listen on every address) and its paths through the firewall.
+fn why(
+    target: &str,
+    args: &AuditArgs,
+    os: &Os<'_>,
+    stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
+) -> Result<ExitCode> {
+    let target = WhyTarget::parse(target)?;
+    let request = super::listeners::request(scope(args), true);
+    let inventory = inventory::snapshot(os, &request)?;
+    let firewall = crate::firewall::live::read(os);
+    let ruleset = match &firewall {
+        Firewall::Read(ruleset) => ruleset,
+        Firewall::Unreadable(why) => {
+            writeln!(stderr, "portwatch: firewall: {why}")?;
+            return Ok(ExitCode::Incomplete);
+        }
+    };
+    let mut listeners: Vec<Listener> = audit::exposure::listeners(inventory.sockets)
+        .into_iter()
+        .filter(|listener| target.matches(&listener.socket))
+        .collect();
+    if listeners.is_empty() {
+        writeln!(
+            stdout,
+            "nothing listens on {}; the path a new connection would take to a listener on every address:",
+            target.text
+        )?;
+        listeners = target.hypothetical();
+    }
+    for (index, listener) in listeners.iter().enumerate() {
+        if index > 0 {
+            writeln!(stdout)?;
+        }
+        let judged =
+            crate::firewall::verdict::judge(&firewall, &listener.socket, &listener.exposure);
+        let explanation =
+            crate::firewall::why::explain(ruleset, &listener.socket, &listener.exposure);
+        let title = listener_title(listener);
+        crate::render::firewall_why::write_why(stdout, &title, &judged, &explanation)?;
+    }
+    Ok(ExitCode::Success)
+}
+
+/// `6379/tcp on 0.0.0.0, held by redis-server (pid 812)`.
+fn listener_title(listener: &Listener) -> String {
+    let socket = &listener.socket;
+    let holder = socket
+        .owners
+        .as_ref()
+        .and_then(|owners| owners.processes.first())
+        .map(|holder| {
+            format!(", held by {} (pid {})", holder.process.display_name(), holder.process.pid)
+        })
+        .unwrap_or_default();
+    format!("{}/{} on {}{holder}", socket.local.port, socket.netid.as_str(), socket.local.addr)
+}
+
+/// `--why`'s target: a port, and perhaps an address and a protocol.
+struct WhyTarget {
+    text: String,
+    addr: Option<std::net::IpAddr>,
+    port: u16,
+    transport: Option<Transport>,
+}
+
+impl WhyTarget {
+    fn parse(text: &str) -> Result<WhyTarget, UsageError> {
+        let wrong = || {
+            UsageError(format!(
+                "--why: '{}' is not PORT, PORT/PROTO or ADDR:PORT/PROTO (such as 22, 53/udp, [::]:443/tcp)",
+                crate::render::escape::for_terminal(text)
+            ))
+        };
+        let (rest, transport) = match text.rsplit_once('/') {
+            Some((rest, "tcp")) => (rest, Some(Transport::Tcp)),
+            Some((rest, "udp")) => (rest, Some(Transport::Udp)),
+            Some(_) => return Err(wrong()),
+            None => (text, None),
+        };
+        let (addr, port) = match rest.rsplit_once(':') {
+            Some((addr, port)) => {
+                let addr = addr.trim_start_matches('[').trim_end_matches(']');
+                let addr = match addr {
+                    "*" | "" => None,
+                    addr => Some(addr.parse().map_err(|_| wrong())?),
+                };
+                (addr, port)
+            }
+            None => (None, rest),
+        };
+        let port = port.parse::<u16>().ok().filter(|port| *port != 0).ok_or_else(wrong)?;
+        Ok(WhyTarget { text: text.to_owned(), addr, port, transport })
+    }
+
+    fn matches(&self, socket: &crate::model::InetSocket) -> bool {
+        socket.local.port == self.port
+            && self.transport.is_none_or(|transport| socket.netid == transport)
+            && self.addr.is_none_or(|addr| socket.local.addr == addr)
+    }
+
+    /// Listeners that would answer the target on every address: one per
+    /// protocol asked for, dual-stack.
+    fn hypothetical(&self) -> Vec<Listener> {
+        let transports = match self.transport {
+            Some(transport) => vec![transport],
+            None => vec![Transport::Tcp, Transport::Udp],
+        };
+        transports
+            .into_iter()
+            .map(|transport| {
+                let state = match transport {
+                    Transport::Tcp => crate::model::SocketState::Listening,
+                    _ => crate::model::SocketState::Closed,
+                };
+                let family = if self.addr.is_some_and(|addr| addr.is_ipv4()) {
+                    IpFamily::Inet
+                } else {
+                    IpFamily::Inet6
+                };
+                let mut socket = crate::model::InetSocket::new(transport, family, state);
+                let addr =
+                    self.addr.unwrap_or(std::net::IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED));
+                socket.local = crate::model::InetEnd::new(addr, self.port);
+                socket.v6only = Some(false);
+                let exposure = audit::exposure::exposure(&socket);
+                Listener { socket, exposure }
+            })
+            .collect()
     }
 }
 

@@ -7,8 +7,8 @@ use anyhow::Result;
 
 use crate::audit::exposure;
 use crate::cli::{FormatArg, ListArgs};
-use crate::firewall::verdict::Firewall;
 use crate::exit::{ExitCode, UsageError};
+use crate::firewall::verdict::Firewall;
 use crate::inventory::{self, Enrich, Request, Scope};
 use crate::model::{Socket, StateSet};
 use crate::render::json::{JsonStyle, JsonView};
@@ -72,7 +72,8 @@ pub fn run(
         {
             let firewall = firewall.get_or_insert_with(|| crate::firewall::live::read(os));
             let exposure = exposure::exposure(inet);
-            inet.firewall = Some(crate::firewall::verdict::judge(firewall, inet, &exposure));
+            inet.firewall =
+                Some(Box::new(crate::firewall::verdict::judge(firewall, inet, &exposure)));
         }
         let gone_already = match (killer.as_mut(), &socket) {
             (Some(killer), Socket::Inet(inet)) => !killer.kill(inet)?,

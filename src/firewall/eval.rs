@@ -61,9 +61,16 @@ impl RuleSpot {
 pub enum Ending {
     /// Accepted by every base chain; `rule` is the last explicit accept on
     /// the way (none when only policies accepted).
-    Accepted { rule: Option<RuleSpot> },
-    Dropped { rule: RuleSpot },
-    Unknown { construct: String, rule: Option<RuleSpot> },
+    Accepted {
+        rule: Option<RuleSpot>,
+    },
+    Dropped {
+        rule: RuleSpot,
+    },
+    Unknown {
+        construct: String,
+        rule: Option<RuleSpot>,
+    },
 }
 
 /// Source addresses and how their path ended. One address may end in
@@ -80,14 +87,24 @@ pub struct Step {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StepEvent {
     /// A base chain the packet enters: hook and priority.
-    EnterBase { hook: Hook, priority: i32 },
+    EnterBase {
+        hook: Hook,
+        priority: i32,
+    },
     /// The rule matched and did this (a verdict, a jump, a return).
-    Matched { action: String, rate_limited: bool },
+    Matched {
+        action: String,
+        rate_limited: bool,
+    },
     /// The end of a regular chain: back to the caller.
     FellThrough,
     /// The end of a base chain: its policy.
-    Policy { accepts: bool },
-    Unknown { construct: String },
+    Policy {
+        accepts: bool,
+    },
+    Unknown {
+        construct: String,
+    },
 }
 
 /// Where every source's new connection for `probe` ends.
@@ -166,10 +183,10 @@ impl<'r, 's> Engine<'r, 's> {
         let mut passing: Vec<(Intervals, Option<RuleSpot>)> = vec![(sources, None)];
         for chain in base_chains(self.ruleset, self.probe) {
             let Some(base) = &chain.base else { continue };
-            self.step(RuleSpot::policy(chain), StepEvent::EnterBase {
-                hook: base.hook,
-                priority: base.priority,
-            });
+            self.step(
+                RuleSpot::policy(chain),
+                StepEvent::EnterBase { hook: base.hook, priority: base.priority },
+            );
             let mut next: Vec<(Intervals, Option<RuleSpot>)> = Vec::new();
             for (sources, earlier_accept) in passing {
                 let outcome = self.chain(chain, sources, 0);
@@ -178,15 +195,17 @@ impl<'r, 's> Engine<'r, 's> {
                     next.push((accepted, rule.or_else(|| earlier_accept.clone())));
                 }
                 if !outcome.returned.is_empty() {
-                    self.step(RuleSpot::policy(chain), StepEvent::Policy {
-                        accepts: base.policy_accepts,
-                    });
+                    self.step(
+                        RuleSpot::policy(chain),
+                        StepEvent::Policy { accepts: base.policy_accepts },
+                    );
                     if base.policy_accepts {
                         next.push((outcome.returned, earlier_accept.clone()));
                     } else {
-                        ended.push((outcome.returned, Ending::Dropped {
-                            rule: RuleSpot::policy(chain),
-                        }));
+                        ended.push((
+                            outcome.returned,
+                            Ending::Dropped { rule: RuleSpot::policy(chain) },
+                        ));
                     }
                 }
             }
@@ -214,10 +233,13 @@ impl<'r, 's> Engine<'r, 's> {
             }
             self.work += 1;
             if self.work > WORK_LIMIT {
-                outcome.ended.push((live, Ending::Unknown {
-                    construct: "a ruleset too large to evaluate".into(),
-                    rule: Some(RuleSpot::rule(chain, rule)),
-                }));
+                outcome.ended.push((
+                    live,
+                    Ending::Unknown {
+                        construct: "a ruleset too large to evaluate".into(),
+                        rule: Some(RuleSpot::rule(chain, rule)),
+                    },
+                ));
                 return outcome;
             }
             if rule.action == Action::Continue {
@@ -230,19 +252,23 @@ impl<'r, 's> Engine<'r, 's> {
             let spot = RuleSpot::rule(chain, rule);
             if let Some(construct) = split.unknown {
                 self.step(spot.clone(), StepEvent::Unknown { construct: construct.clone() });
-                outcome.ended.push((split.matched, Ending::Unknown { construct, rule: Some(spot) }));
+                outcome
+                    .ended
+                    .push((split.matched, Ending::Unknown { construct, rule: Some(spot) }));
                 continue;
             }
             // A trace follows one path: the limit not yet exceeded.
             if !split.rate_limited || self.trace.is_some() {
                 live = live.subtract(&split.matched);
             }
-            self.step(spot.clone(), StepEvent::Matched {
-                action: action_word(&rule.action),
-                rate_limited: split.rate_limited,
-            });
-            let continued =
-                self.act(chain, &rule.action, spot, split.matched, depth, &mut outcome);
+            self.step(
+                spot.clone(),
+                StepEvent::Matched {
+                    action: action_word(&rule.action),
+                    rate_limited: split.rate_limited,
+                },
+            );
+            let continued = self.act(chain, &rule.action, spot, split.matched, depth, &mut outcome);
             live = live.union(&continued);
         }
         if !live.is_empty() && chain.base.is_none() {
@@ -281,17 +307,20 @@ impl<'r, 's> Engine<'r, 's> {
             Action::Nat(kind) if kind == "snat" || kind == "masquerade" => {
                 outcome.accepted.push((sources, None))
             }
-            Action::Nat(kind) => outcome.ended.push((sources, Ending::Unknown {
-                construct: format!("{kind} (a port forward; forwards are not evaluated)"),
-                rule: Some(spot),
-            })),
+            Action::Nat(kind) => outcome.ended.push((
+                sources,
+                Ending::Unknown {
+                    construct: format!("{kind} (a port forward; forwards are not evaluated)"),
+                    rule: Some(spot),
+                },
+            )),
             Action::VerdictMap { key, map } => {
                 return self.verdict_map(chain, *key, map, spot, sources, depth, outcome);
             }
-            Action::Unknown(construct) => outcome.ended.push((sources, Ending::Unknown {
-                construct: construct.clone(),
-                rule: Some(spot),
-            })),
+            Action::Unknown(construct) => outcome.ended.push((
+                sources,
+                Ending::Unknown { construct: construct.clone(), rule: Some(spot) },
+            )),
         }
         Intervals::empty()
     }
@@ -468,9 +497,9 @@ impl<'r, 's> Engine<'r, 's> {
             },
             Key::DestinationAddress { .. } => number_hit(address_value(probe.destination)),
             Key::InInterface => match values {
-                Values::Names(names) => holds(names.iter().any(|name| {
-                    interface_matches(name, probe.interface.as_deref())
-                })),
+                Values::Names(names) => holds(
+                    names.iter().any(|name| interface_matches(name, probe.interface.as_deref())),
+                ),
                 _ => Test::Unknown("an interface compared with numbers".into()),
             },
             // No output interface is known before routing to a local socket.

@@ -125,7 +125,12 @@ fn legacy_tables(os: &Os<'_>) -> Result<Ruleset, String> {
             Ok(names) => names,
             // No x_tables module loaded: no legacy tables.
             Err(error) if error.kind() == io::ErrorKind::NotFound => continue,
-            Err(error) => return Err(format!("cannot tell whether legacy iptables tables exist ({}: {error})", path.display())),
+            Err(error) => {
+                return Err(format!(
+                    "cannot tell whether legacy iptables tables exist ({}: {error})",
+                    path.display()
+                ));
+            }
         };
         let tables: Vec<&str> = names.split_whitespace().collect();
         if tables.is_empty() {
@@ -133,7 +138,9 @@ fn legacy_tables(os: &Os<'_>) -> Result<Ruleset, String> {
         }
         let listed = tables.join(", ");
         let output = os.programs.output(tool, &[]).map_err(|error| {
-            format!("legacy iptables tables are loaded ({listed}) but {tool} cannot read them: {error}")
+            format!(
+                "legacy iptables tables are loaded ({listed}) but {tool} cannot read them: {error}"
+            )
         })?;
         let legacy = iptables::read(&String::from_utf8_lossy(&output), v4, Backend::IptablesLegacy)
             .map_err(|error| format!("cannot read {tool}'s output: {error:#}"))?;

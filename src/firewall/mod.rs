@@ -2,10 +2,11 @@
 //! iptables) read into one rule model, and the path a new connection to a
 //! listener takes through it, decided per source region.
 
+pub mod eval;
 pub mod iptables;
 pub mod live;
 pub mod nft;
 pub mod ruleset;
-pub mod eval;
-pub mod verdict;
 pub mod space;
+pub mod verdict;
+pub mod why;

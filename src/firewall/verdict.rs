@@ -5,7 +5,7 @@
 use std::net::IpAddr;
 
 use super::eval::{self, Ending, Endings, Probe, RuleSpot};
-use super::ruleset::{Key, Match, Ruleset, SetContents, Values, VerdictMapRef, Action};
+use super::ruleset::{Action, Key, Match, Ruleset, SetContents, Values, VerdictMapRef};
 use super::space::{Intervals, address_text, address_universe, as_prefixes};
 use crate::model::audit::{BindScope, Exposure};
 use crate::model::firewall::{FirewallExposure, FirewallRule, Verdict};
@@ -250,8 +250,30 @@ pub fn firewall_rule(spot: &RuleSpot) -> FirewallRule {
         chain: spot.chain.clone(),
         handle: spot.origin.as_ref().and_then(|origin| origin.handle),
         line: spot.origin.as_ref().and_then(|origin| origin.line),
-        text: spot.origin.as_ref().map_or_else(|| "policy".into(), |origin| origin.text.clone()),
+        // A policy decides only when it drops: an accepting one is no rule.
+        text: spot
+            .origin
+            .as_ref()
+            .map_or_else(|| "policy drop".into(), |origin| origin.text.clone()),
     }
+}
+
+/// The source regions of one probe's endings, with their verdicts.
+/// Parts that end alike (same verdict, same deciding rule) are one region,
+/// adjacent or not.
+pub fn regions(endings: &Endings) -> Vec<(Intervals, Verdict)> {
+    let mut merged: Vec<Region> = Vec::new();
+    for region in classify(endings) {
+        match merged.iter_mut().find(|seen| {
+            seen.kind == region.kind
+                && seen.rule == region.rule
+                && seen.construct == region.construct
+        }) {
+            Some(seen) => seen.sources = seen.sources.union(&region.sources),
+            None => merged.push(region),
+        }
+    }
+    merged.into_iter().map(|region| (region.sources, region.kind)).collect()
 }
 
 /// Splits the source space by how its paths end: one verdict per part.
@@ -273,7 +295,11 @@ fn classify(endings: &Endings) -> Vec<Region> {
         let point = events[at].0;
         while at < events.len() && events[at].0 == point {
             let (_, starts, index) = events[at];
-            if starts { active[index] += 1 } else { active[index] -= 1 }
+            if starts {
+                active[index] += 1
+            } else {
+                active[index] -= 1
+            }
             at += 1;
         }
         let end = events.get(at).map_or(u128::MAX, |(next, _, _)| next - 1);
@@ -345,8 +371,10 @@ pub fn interface_classes(ruleset: &Ruleset) -> Vec<Option<String>> {
                     add(&mut names, values);
                 }
             }
-            if let Action::VerdictMap { key: Key::InInterface, map: VerdictMapRef::Literal(entries) } =
-                &rule.action
+            if let Action::VerdictMap {
+                key: Key::InInterface,
+                map: VerdictMapRef::Literal(entries),
+            } = &rule.action
             {
                 entries.iter().for_each(|(values, _)| add(&mut names, values));
             }
@@ -355,7 +383,9 @@ pub fn interface_classes(ruleset: &Ruleset) -> Vec<Option<String>> {
     for contents in ruleset.sets.values() {
         match contents {
             SetContents::Values(values) => add(&mut names, values),
-            SetContents::Verdicts(entries) => entries.iter().for_each(|(values, _)| add(&mut names, values)),
+            SetContents::Verdicts(entries) => {
+                entries.iter().for_each(|(values, _)| add(&mut names, values))
+            }
             SetContents::Unknown(_) => {}
         }
     }
@@ -429,13 +459,23 @@ pub fn destination_classes(ruleset: &Ruleset, v4: bool, protocol: u8) -> Vec<IpA
         points.extend(inside.first());
         everywhere_else = everywhere_else.subtract(&inside);
     }
-    points.extend(everywhere_else.first());
+    // A representative for every address no rule names: a public unicast
+    // one where there is such, rather than 0.0.0.0 or ::.
+    let public = if v4 {
+        Intervals::range(address_value_of("1.0.0.0"), address_value_of("223.255.255.255"))
+    } else {
+        super::space::prefix(IpAddr::V6(std::net::Ipv6Addr::new(0x2000, 0, 0, 0, 0, 0, 0, 0)), 3)
+            .unwrap_or_default()
+    };
+    let public_else = everywhere_else.intersect(&public);
+    points.extend(public_else.first().or_else(|| everywhere_else.first()));
     points.sort_unstable();
     points.dedup();
-    points
-        .into_iter()
-        .filter_map(|value| address_text(value, v4).parse::<IpAddr>().ok())
-        .collect()
+    points.into_iter().filter_map(|value| address_text(value, v4).parse::<IpAddr>().ok()).collect()
+}
+
+fn address_value_of(text: &str) -> u128 {
+    text.parse::<IpAddr>().map_or(0, super::space::address_value)
 }
 
 #[cfg(test)]

@@ -323,7 +323,7 @@ pub struct InetSocket {
     /// With `list --show-firewall`, for a listener: what the live ruleset
     /// does to a new connection.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub firewall: Option<firewall::FirewallExposure>,
+    pub firewall: Option<Box<firewall::FirewallExposure>>,
 }
 
 impl InetSocket {

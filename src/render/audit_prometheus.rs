@@ -208,7 +208,11 @@ mod tests {
         socket.netns = Some(Arc::new(NetnsLabel { inode: 1, name: Some("a\"b".into()) }));
         let listener = Listener {
             socket,
-            exposure: Exposure { bind: BindScope::Loopback, families: vec![IpFamily::Inet], firewall: None },
+            exposure: Exposure {
+                bind: BindScope::Loopback,
+                families: vec![IpFamily::Inet],
+                firewall: None,
+            },
         };
         let report = AuditReport {
             host: "h".into(),

@@ -298,7 +298,11 @@ mod tests {
             netns.map(|name| Arc::new(NetnsLabel { inode: 4026532000, name: Some(name.into()) }));
         let listener = Listener {
             socket,
-            exposure: Exposure { bind: BindScope::Wildcard, families: IpFamily::ALL.to_vec(), firewall: None },
+            exposure: Exposure {
+                bind: BindScope::Wildcard,
+                families: IpFamily::ALL.to_vec(),
+                firewall: None,
+            },
         };
         let finding = Finding {
             rule: "exposed-datastore".into(),

@@ -8,6 +8,7 @@ pub mod audit_sarif;
 pub mod columns;
 pub mod details;
 pub mod escape;
+pub mod firewall_why;
 pub mod json;
 pub mod lsof;
 pub mod netstat;

@@ -122,12 +122,12 @@ impl Programs for Host {
         }
         let stderr = String::from_utf8_lossy(&output.stderr);
         let first_line = stderr.lines().find(|line| !line.trim().is_empty()).unwrap_or("");
-        let kind = if stderr.contains("Operation not permitted") || stderr.contains("Permission denied")
-        {
-            io::ErrorKind::PermissionDenied
-        } else {
-            io::ErrorKind::Other
-        };
+        let kind =
+            if stderr.contains("Operation not permitted") || stderr.contains("Permission denied") {
+                io::ErrorKind::PermissionDenied
+            } else {
+                io::ErrorKind::Other
+            };
         Err(io::Error::new(kind, format!("{program} failed ({}): {first_line}", output.status)))
     }
 }

@@ -101,6 +101,17 @@ pub fn skip_unless_root(test: &str) -> bool {
     true
 }
 
+/// A firewall whose one rule admits every new connection: for tests whose
+/// rules are not about the firewall (no `no-firewall` finding, no
+/// `open-without-firewall-rule`).
+pub const EXPLICIT_ACCEPT: &str = "table inet filter {
+  chain input {
+    type filter hook input priority filter; policy drop;
+    accept
+  }
+}
+";
+
 /// A network namespace of this test's own, deleted when dropped.
 pub struct Netns {
     pub name: String,
@@ -129,6 +140,21 @@ impl Netns {
         })
         .join()
         .expect("namespace thread")
+    }
+
+    /// Replaces the namespace's nftables ruleset with `rules`.
+    pub fn load_ruleset(&self, rules: &str) {
+        let mut child = self
+            .command("nft")
+            .args(["-f", "-"])
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .expect("nft");
+        let mut stdin = child.stdin.take().expect("stdin");
+        std::io::Write::write_all(&mut stdin, format!("flush ruleset\n{rules}").as_bytes())
+            .expect("write the ruleset");
+        drop(stdin);
+        assert!(child.wait().expect("nft").success(), "nft -f: {rules}");
     }
 
     /// A command that runs `program` inside the namespace.
