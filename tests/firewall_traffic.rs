@@ -9,7 +9,7 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -21,6 +21,9 @@ use serde_json::Value;
 /// one in a private range they do not.
 const ADMITTED: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 10);
 const OTHER: Ipv4Addr = Ipv4Addr::new(10, 20, 0, 10);
+/// The same two, in IPv6, for dual-stack listeners.
+const ADMITTED6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 2, 0, 0, 0, 0, 0x10);
+const OTHER6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0x20, 0, 0, 0, 0, 0, 0x10);
 const PROBE_TIMEOUT: Duration = Duration::from_millis(400);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,6 +37,18 @@ enum Outcome {
 enum Proto {
     Tcp,
     Udp,
+    /// TCP on `[::]` without IPV6_V6ONLY: IPv6 and IPv4 alike.
+    TcpDualStack,
+}
+
+impl Proto {
+    fn sources(self) -> Vec<IpAddr> {
+        let v4 = [IpAddr::V4(ADMITTED), IpAddr::V4(OTHER)];
+        match self {
+            Proto::TcpDualStack => [v4, [IpAddr::V6(ADMITTED6), IpAddr::V6(OTHER6)]].concat(),
+            _ => v4.to_vec(),
+        }
+    }
 }
 
 /// A server namespace and a client namespace, joined.
@@ -69,11 +84,11 @@ impl Lab {
             &client.name,
         ]);
         for (netns, addrs) in [
-            (&server, ["192.0.2.1/24", "10.20.0.1/24"]),
-            (&client, ["192.0.2.10/24", "10.20.0.10/24"]),
+            (&server, ["192.0.2.1/24", "10.20.0.1/24", "2001:db8:2::1/64", "fd00:20::1/64"]),
+            (&client, ["192.0.2.10/24", "10.20.0.10/24", "2001:db8:2::10/64", "fd00:20::10/64"]),
         ] {
             for addr in addrs {
-                ip(&["-n", &netns.name, "addr", "add", addr, "dev", "eth0"]);
+                ip(&["-n", &netns.name, "addr", "add", addr, "dev", "eth0", "nodad"]);
             }
             ip(&["-n", &netns.name, "link", "set", "eth0", "up"]);
         }
@@ -110,8 +125,13 @@ impl Lab {
                 .iter()
                 .map(|(proto, port)| {
                     let addr = SocketAddr::from(([0, 0, 0, 0], *port));
+                    // [::] is dual-stack: net.ipv6.bindv6only is 0 in a new namespace.
+                    let any6 = SocketAddr::from((Ipv6Addr::UNSPECIFIED, *port));
                     match proto {
                         Proto::Tcp => Held::Tcp(TcpListener::bind(addr).expect("bind tcp")),
+                        Proto::TcpDualStack => {
+                            Held::Tcp(TcpListener::bind(any6).expect("bind [::]"))
+                        }
                         Proto::Udp => Held::Udp(UdpSocket::bind(addr).expect("bind udp")),
                     }
                 })
@@ -132,7 +152,11 @@ impl Lab {
             .unwrap_or_else(|_| panic!("audit JSON: {}", String::from_utf8_lossy(&output.stderr)));
         let mut verdicts = BTreeMap::new();
         for listener in report["listeners"].as_array().expect("listeners") {
-            let proto = if listener["netid"] == "tcp" { Proto::Tcp } else { Proto::Udp };
+            let proto = match (listener["netid"].as_str(), listener["family"].as_str()) {
+                (Some("tcp"), Some("inet6")) => Proto::TcpDualStack,
+                (Some("tcp"), _) => Proto::Tcp,
+                _ => Proto::Udp,
+            };
             let port = listener["local"]["port"].as_u64().expect("port") as u16;
             verdicts.insert((proto, port), listener["exposure"]["firewall"].clone());
         }
@@ -141,18 +165,28 @@ impl Lab {
 
     /// A new connection (TCP) or datagram (UDP) from `source` to the
     /// server's address in the same subnet.
-    fn probe(&self, held: &Held, proto: Proto, port: u16, source: Ipv4Addr) -> Outcome {
-        let destination = match source.octets()[0] {
-            192 => Ipv4Addr::new(192, 0, 2, 1),
-            _ => Ipv4Addr::new(10, 20, 0, 1),
+    fn probe(&self, held: &Held, proto: Proto, port: u16, source: IpAddr) -> Outcome {
+        // The server's address in the source's subnet: the same host part, 1.
+        let destination = match source {
+            IpAddr::V4(v4) => {
+                let [a, b, c, _] = v4.octets();
+                IpAddr::V4(Ipv4Addr::new(a, b, c, 1))
+            }
+            IpAddr::V6(v6) => {
+                let mut segments = v6.segments();
+                segments[7] = 1;
+                IpAddr::V6(Ipv6Addr::from(segments))
+            }
         };
-        match (proto, held) {
-            (Proto::Tcp, _) => self.client.within(move || tcp_connect(source, destination, port)),
-            (Proto::Udp, Held::Udp(server)) => {
+        match (proto, held, source, destination) {
+            (Proto::Tcp | Proto::TcpDualStack, _, _, _) => {
+                self.client.within(move || tcp_connect(source, destination, port))
+            }
+            (Proto::Udp, Held::Udp(server), IpAddr::V4(source), IpAddr::V4(destination)) => {
                 let server = server.try_clone().expect("clone");
                 udp_reaches(&self.client, &server, source, destination, port)
             }
-            (Proto::Udp, Held::Tcp(_)) => panic!("a UDP probe needs a UDP listener"),
+            _ => panic!("a UDP probe needs a UDP listener and IPv4"),
         }
     }
 }
@@ -162,15 +196,16 @@ enum Held {
     Udp(UdpSocket),
 }
 
-fn tcp_connect(source: Ipv4Addr, destination: Ipv4Addr, port: u16) -> Outcome {
+fn tcp_connect(source: IpAddr, destination: IpAddr, port: u16) -> Outcome {
     use nix::sys::socket::{
-        AddressFamily, SockFlag, SockType, SockaddrIn, bind, connect, getsockopt, socket, sockopt,
+        AddressFamily, SockFlag, SockType, SockaddrStorage, bind, connect, getsockopt, socket,
+        sockopt,
     };
-    let socket = socket(AddressFamily::Inet, SockType::Stream, SockFlag::SOCK_NONBLOCK, None)
-        .expect("socket");
-    bind(socket.as_raw_fd(), &SockaddrIn::from(std::net::SocketAddrV4::new(source, 0)))
-        .expect("bind the source");
-    let target = SockaddrIn::from(std::net::SocketAddrV4::new(destination, port));
+    let family = if source.is_ipv4() { AddressFamily::Inet } else { AddressFamily::Inet6 };
+    let socket = socket(family, SockType::Stream, SockFlag::SOCK_NONBLOCK, None).expect("socket");
+    let source = SockaddrStorage::from(SocketAddr::new(source, 0));
+    bind(socket.as_raw_fd(), &source).expect("bind the source");
+    let target = SockaddrStorage::from(SocketAddr::new(destination, port));
     match connect(socket.as_raw_fd(), &target) {
         Ok(()) => return Outcome::Connected,
         Err(nix::errno::Errno::EINPROGRESS) => {}
@@ -216,20 +251,26 @@ fn udp_reaches(
     }
 }
 
-/// Whether a prefix list (`192.0.2.0/24`) holds `addr`.
-fn admits(sources: &Value, addr: Ipv4Addr) -> bool {
+/// Whether a prefix list (`192.0.2.0/24`, `::/0`) holds `addr`.
+fn admits(sources: &Value, addr: IpAddr) -> bool {
+    let value = |addr: IpAddr| match addr {
+        IpAddr::V4(v4) => (32, u128::from(u32::from(v4))),
+        IpAddr::V6(v6) => (128, u128::from(v6)),
+    };
+    let (bits, wanted) = value(addr);
     sources.as_array().into_iter().flatten().filter_map(Value::as_str).any(|prefix| {
         let Some((net, len)) = prefix.split_once('/') else { return false };
-        let (Ok(net), Ok(len)) = (net.parse::<Ipv4Addr>(), len.parse::<u32>()) else {
+        let (Ok(net), Ok(len)) = (net.parse::<IpAddr>(), len.parse::<u32>()) else {
             return false;
         };
-        let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
-        u32::from(net) & mask == u32::from(addr) & mask
+        let (net_bits, net) = value(net);
+        let shift = bits - len.min(bits);
+        net_bits == bits && (shift == 128 || net >> shift == wanted >> shift)
     })
 }
 
 /// What the verdict promises a connection from `source` gets.
-fn promised(firewall: &Value, source: Ipv4Addr) -> Option<bool> {
+fn promised(firewall: &Value, source: IpAddr) -> Option<bool> {
     match firewall["verdict"].as_str().expect("a verdict") {
         "open" => Some(true),
         "blocked" | "local-only" => Some(false),
@@ -264,7 +305,7 @@ fn judge(test: &str, listeners: &[(Proto, u16, &str)], load: impl FnOnce(&Lab)) 
         let firewall =
             verdicts.get(&(*proto, *port)).unwrap_or_else(|| panic!("{port} not listed"));
         assert_eq!(firewall["verdict"], *expected, "{test}: {proto:?} {port}: {firewall}");
-        for source in [ADMITTED, OTHER] {
+        for source in proto.sources() {
             let Some(open) = promised(firewall, source) else { continue };
             let outcome = lab.probe(held, *proto, *port, source);
             assert_eq!(
@@ -491,7 +532,41 @@ fn a_rate_limited_ssh_accept_is_open_rate_limited() {
     let held = lab.listen(&[(Proto::Tcp, 22)]);
     assert_eq!(lab.verdicts()[&(Proto::Tcp, 22)]["verdict"], "open-rate-limited");
     let outcomes: Vec<Outcome> =
-        (0..8).map(|_| lab.probe(&held[0], Proto::Tcp, 22, OTHER)).collect();
+        (0..8).map(|_| lab.probe(&held[0], Proto::Tcp, 22, IpAddr::V4(OTHER))).collect();
     assert_eq!(outcomes[0], Outcome::Connected, "{outcomes:?}");
     assert!(outcomes.contains(&Outcome::TimedOut), "the limit never bit: {outcomes:?}");
+}
+
+#[test]
+fn a_dual_stack_listener_behind_rules_for_one_family() {
+    // ICMPv6 is admitted, as every IPv6 firewall must: without neighbour
+    // discovery no IPv6 connection gets anywhere, which is a property of
+    // the link, not of the listener's path.
+    judge(
+        "fw-dual",
+        &[
+            (Proto::TcpDualStack, 8443, "restricted"),
+            (Proto::TcpDualStack, 8444, "open"),
+            (Proto::TcpDualStack, 8445, "restricted"),
+        ],
+        |lab| {
+            lab.nft(
+                "table ip v4only {
+                  chain input {
+                    type filter hook input priority 0; policy accept;
+                    tcp dport 8443 drop
+                  }
+                }
+                table inet both {
+                  chain input {
+                    type filter hook input priority 10; policy drop;
+                    ct state established,related accept
+                    meta l4proto ipv6-icmp accept
+                    tcp dport { 8443, 8444 } accept
+                    ip6 saddr 2001:db8:2::/64 tcp dport 8445 accept
+                  }
+                }",
+            )
+        },
+    );
 }

@@ -88,7 +88,10 @@ fn unknown(reason: String) -> FirewallExposure {
     }
 }
 
-/// The more exposed answer wins; sources and interfaces add up.
+/// A dual-stack listener's families, as one answer: the same verdict for
+/// both is that verdict; open in one family only is `restricted` (to that
+/// family's sources); `unknown` in either is unknown. The deciding rule is
+/// the most exposed family's.
 fn combine(answers: Vec<FirewallExposure>) -> FirewallExposure {
     let mut answers = answers.into_iter();
     let Some(mut combined) = answers.next() else {
@@ -99,13 +102,35 @@ fn combine(answers: Vec<FirewallExposure>) -> FirewallExposure {
         let mut interfaces = [combined.interfaces.clone(), answer.interfaces.clone()].concat();
         interfaces.sort();
         interfaces.dedup();
-        if answer.verdict > combined.verdict {
+        let verdicts = (combined.verdict, answer.verdict);
+        let verdict = match verdicts {
+            (a, b) if a == b => a,
+            (Verdict::Unknown, _) | (_, Verdict::Unknown) => Verdict::Unknown,
+            (
+                Verdict::Open | Verdict::OpenRateLimited,
+                Verdict::Open | Verdict::OpenRateLimited,
+            ) => Verdict::OpenRateLimited,
+            (a, b) if is_reachable(a) || is_reachable(b) => Verdict::Restricted,
+            (a, b) => a.max(b),
+        };
+        let keep_answer = match verdict {
+            Verdict::Unknown => {
+                answer.verdict == Verdict::Unknown && combined.verdict != Verdict::Unknown
+            }
+            _ => answer.verdict > combined.verdict,
+        };
+        if keep_answer {
             combined = answer;
         }
+        combined.verdict = verdict;
         combined.sources = sources;
         combined.interfaces = interfaces;
     }
     combined
+}
+
+fn is_reachable(verdict: Verdict) -> bool {
+    matches!(verdict, Verdict::Open | Verdict::OpenRateLimited | Verdict::Restricted)
 }
 
 /// Every arrival class (interface, destination) of one family, evaluated.
