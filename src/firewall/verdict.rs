@@ -46,6 +46,7 @@ pub fn judge(firewall: &Firewall, socket: &InetSocket, exposure: &Exposure) -> F
             verdict: Verdict::LocalOnly,
             sources: Vec::new(),
             interfaces: Vec::new(),
+            destinations: Vec::new(),
             rule: None,
             reason: Some("bound to loopback".into()),
         };
@@ -69,7 +70,7 @@ pub fn judge(firewall: &Firewall, socket: &InetSocket, exposure: &Exposure) -> F
         .map(|family| {
             let v4 = *family == IpFamily::Inet;
             let destinations = match exposure.bind {
-                BindScope::Address => vec![bound],
+                BindScope::Address => vec![Destination { addr: bound, named: true }],
                 _ => destination_classes(ruleset, v4, protocol),
             };
             family_answer(ruleset, v4, protocol, socket.local.port, &destinations)
@@ -83,6 +84,7 @@ fn unknown(reason: String) -> FirewallExposure {
         verdict: Verdict::Unknown,
         sources: Vec::new(),
         interfaces: Vec::new(),
+        destinations: Vec::new(),
         rule: None,
         reason: Some(reason),
     }
@@ -139,15 +141,14 @@ fn family_answer(
     v4: bool,
     protocol: u8,
     port: u16,
-    destinations: &[IpAddr],
+    destinations: &[Destination],
 ) -> FirewallExposure {
     if !ruleset.has_input_path() {
         return FirewallExposure {
             verdict: Verdict::Open,
-            sources: vec![as_prefixes(&address_universe(v4), v4).concat()],
-            interfaces: Vec::new(),
-            rule: None,
+            sources: as_prefixes(&address_universe(v4), v4),
             reason: Some(NO_FIREWALL.into()),
+            ..unknown(String::new())
         };
     }
     let interfaces = interface_classes(ruleset);
@@ -156,61 +157,78 @@ fn family_answer(
             "more than {CLASSES_LIMIT} interfaces or destination addresses to tell apart"
         ));
     }
-    let mut classes: Vec<(Option<String>, Vec<Region>)> = Vec::new();
+    let mut classes: Vec<Class> = Vec::new();
     for interface in &interfaces {
-        let mut regions = Vec::new();
         for destination in destinations {
             let probe = Probe {
                 v4,
                 protocol,
-                destination: *destination,
+                destination: destination.addr,
                 port,
                 interface: interface.clone(),
             };
-            regions.extend(classify(&eval::evaluate(ruleset, &probe)));
+            let regions = classify(&eval::evaluate(ruleset, &probe));
+            classes.push(Class {
+                interface: interface.clone(),
+                destination: *destination,
+                regions,
+            });
         }
-        classes.push((interface.clone(), regions));
     }
     summarize(&classes, v4)
 }
 
-fn summarize(classes: &[(Option<String>, Vec<Region>)], v4: bool) -> FirewallExposure {
-    let all: Vec<&Region> = classes.iter().flat_map(|(_, regions)| regions).collect();
+/// The packets of one interface and one destination, by source region.
+struct Class {
+    interface: Option<String>,
+    destination: Destination,
+    regions: Vec<Region>,
+}
+
+/// A local destination address a new connection may come for; `named` when
+/// a rule names it (else it stands for every address no rule names).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Destination {
+    pub addr: IpAddr,
+    pub named: bool,
+}
+
+fn is_open(kind: Verdict) -> bool {
+    matches!(kind, Verdict::Open | Verdict::OpenRateLimited)
+}
+
+fn open_in<'a>(regions: impl IntoIterator<Item = &'a Region>) -> Intervals {
+    regions
+        .into_iter()
+        .filter(|region| is_open(region.kind))
+        .fold(Intervals::empty(), |open, region| open.union(&region.sources))
+}
+
+fn summarize(classes: &[Class], v4: bool) -> FirewallExposure {
+    let all: Vec<&Region> = classes.iter().flat_map(|class| &class.regions).collect();
     if let Some(region) = largest(&all, |kind| kind == Verdict::Unknown) {
         return FirewallExposure {
             rule: region.rule.as_ref().map(firewall_rule),
             ..unknown(region.construct.clone().unwrap_or_else(|| "an unmodelled construct".into()))
         };
     }
-    let is_open = |kind| matches!(kind, Verdict::Open | Verdict::OpenRateLimited);
-    let open_sources = all
-        .iter()
-        .filter(|region| is_open(region.kind))
-        .fold(Intervals::empty(), |open, region| open.union(&region.sources));
+    let open_sources = open_in(all.iter().copied());
     let Some(deciding_open) = largest(&all, is_open) else {
         let blocker = largest(&all, |kind| kind == Verdict::Blocked);
         return FirewallExposure {
             verdict: Verdict::Blocked,
-            sources: Vec::new(),
-            interfaces: Vec::new(),
             rule: blocker.and_then(|region| region.rule.as_ref()).map(firewall_rule),
             reason: None,
+            ..unknown(String::new())
         };
     };
     let universe = address_universe(v4);
-    let half = |set: &Intervals| covers_half(set, v4);
-    let open_in = |regions: &[Region]| {
-        regions
-            .iter()
-            .filter(|region| is_open(region.kind))
-            .fold(Intervals::empty(), |open, region| open.union(&region.sources))
-    };
-    let open_everywhere = classes.iter().all(|(_, regions)| half(&open_in(regions)));
-    let open_interfaces: Vec<String> = classes
-        .iter()
-        .filter(|(_, regions)| !open_in(regions).is_empty())
-        .map(|(name, _)| name.clone().unwrap_or_else(|| "*".into()))
-        .collect();
+    // A destination a rule names may not be an address of this host (a
+    // container's, behind DNAT): when the addresses no rule names are open,
+    // the listener is open, whatever rules say of some other destination.
+    let unnamed: Vec<&Class> = classes.iter().filter(|class| !class.destination.named).collect();
+    let judged: Vec<&Class> = if unnamed.is_empty() { classes.iter().collect() } else { unnamed };
+    let open_everywhere = judged.iter().all(|class| covers_half(&open_in(&class.regions), v4));
     let limited = all.iter().any(|region| region.kind == Verdict::OpenRateLimited);
     let rule = deciding_open.rule.as_ref().map(firewall_rule);
     if open_everywhere {
@@ -225,14 +243,43 @@ fn summarize(classes: &[(Option<String>, Vec<Region>)], v4: bool) -> FirewallExp
             (Some(_), true) => Some("a rate or connection limit decides beyond a rate".into()),
             (Some(_), false) => None,
         };
-        return FirewallExposure { verdict, sources, interfaces: Vec::new(), rule, reason };
+        return FirewallExposure {
+            verdict,
+            sources,
+            interfaces: Vec::new(),
+            destinations: Vec::new(),
+            rule,
+            reason,
+        };
     }
-    let interfaces =
-        if open_interfaces.len() < classes.len() { open_interfaces } else { Vec::new() };
+    let open_classes: Vec<&Class> =
+        classes.iter().filter(|class| !open_in(&class.regions).is_empty()).collect();
+    let mut interfaces: Vec<String> = open_classes
+        .iter()
+        .map(|class| class.interface.clone().unwrap_or_else(|| "*".into()))
+        .collect();
+    interfaces.sort();
+    interfaces.dedup();
+    let mut all_interfaces: Vec<&Option<String>> =
+        classes.iter().map(|class| &class.interface).collect();
+    all_interfaces.dedup();
+    if interfaces.len() >= all_interfaces.len() {
+        interfaces.clear();
+    }
+    let mut destinations: Vec<String> = Vec::new();
+    let several_destinations =
+        classes.iter().any(|class| class.destination != classes[0].destination);
+    if several_destinations && open_classes.iter().all(|class| class.destination.named) {
+        destinations =
+            open_classes.iter().map(|class| class.destination.addr.to_string()).collect();
+        destinations.sort();
+        destinations.dedup();
+    }
     FirewallExposure {
         verdict: Verdict::Restricted,
         sources: shown(&open_sources, v4),
         interfaces,
+        destinations,
         rule,
         reason: limited.then(|| "a rate or connection limit applies to the open part".into()),
     }
@@ -427,7 +474,7 @@ pub fn interface_classes(ruleset: &Ruleset) -> Vec<Option<String>> {
 
 /// For a wildcard listener: one local destination address per part of the
 /// address space the ruleset's destination matches tell apart.
-pub fn destination_classes(ruleset: &Ruleset, v4: bool, protocol: u8) -> Vec<IpAddr> {
+pub fn destination_classes(ruleset: &Ruleset, v4: bool, protocol: u8) -> Vec<Destination> {
     let mut mentioned: Vec<Intervals> = Vec::new();
     for chain in &ruleset.chains {
         for rule in &chain.rules {
@@ -493,10 +540,17 @@ pub fn destination_classes(ruleset: &Ruleset, v4: bool, protocol: u8) -> Vec<IpA
             .unwrap_or_default()
     };
     let public_else = everywhere_else.intersect(&public);
-    points.extend(public_else.first().or_else(|| everywhere_else.first()));
     points.sort_unstable();
     points.dedup();
-    points.into_iter().filter_map(|value| address_text(value, v4).parse::<IpAddr>().ok()).collect()
+    let unnamed = public_else.first().or_else(|| everywhere_else.first());
+    let named = points.into_iter().map(|value| (value, true));
+    named
+        .chain(unnamed.map(|value| (value, false)))
+        .filter_map(|(value, named)| {
+            let addr = address_text(value, v4).parse::<IpAddr>().ok()?;
+            Some(Destination { addr, named })
+        })
+        .collect()
 }
 
 fn address_value_of(text: &str) -> u128 {

@@ -53,7 +53,7 @@ pub fn explain(ruleset: &Ruleset, socket: &InetSocket, exposure: &Exposure) -> E
     for family in &exposure.families {
         let v4 = *family == IpFamily::Inet;
         let destinations = match exposure.bind {
-            BindScope::Address => vec![bound],
+            BindScope::Address => vec![verdict::Destination { addr: bound, named: true }],
             _ => destination_classes(ruleset, v4, protocol),
         };
         let named = exposure.bind == BindScope::Address || destinations.len() > 1;
@@ -62,7 +62,7 @@ pub fn explain(ruleset: &Ruleset, socket: &InetSocket, exposure: &Exposure) -> E
                 let probe = Probe {
                     v4,
                     protocol,
-                    destination: *destination,
+                    destination: destination.addr,
                     port: socket.local.port,
                     interface: interface.clone(),
                 };
@@ -75,7 +75,7 @@ pub fn explain(ruleset: &Ruleset, socket: &InetSocket, exposure: &Exposure) -> E
                     explanation.paths.push(Path {
                         family: *family,
                         interface: interface.clone(),
-                        destination: named.then_some(*destination),
+                        destination: named.then_some(destination.addr),
                         sources: super::space::as_prefixes(&sources, v4)
                             .into_iter()
                             .take(4)

@@ -73,6 +73,10 @@ pub struct FirewallExposure {
     /// The interfaces it is open on, when that depends on the interface.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub interfaces: Vec<String>,
+    /// The local addresses it is open on, when only rules naming some
+    /// destination addresses admit it (a multicast group, one address).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub destinations: Vec<String>,
     /// The rule that decides for most of the source space: the accept when
     /// open, the drop when blocked, the construct's rule when unknown.
     #[serde(default, skip_serializing_if = "Option::is_none")]

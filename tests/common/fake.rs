@@ -78,6 +78,12 @@ impl FakeSystem {
         self
     }
 
+    /// A file of the fake /proc (or /etc) holding `text`.
+    pub fn with_file(mut self, path: &str, text: &str) -> Self {
+        self.files.insert(PathBuf::from(path), text.to_owned());
+        self
+    }
+
     /// `command` (program and arguments, space-separated) prints `output`,
     /// or fails with `error`.
     pub fn with_program(mut self, command: &str, output: Result<&str, io::ErrorKind>) -> Self {
