@@ -119,3 +119,39 @@ pub fn proc_text(text: &str) {
     let _ = crate::source::summary::parse_text(text);
     let _ = crate::source::procunix::parse_table(text);
 }
+
+/// Reads `text` as nft's JSON and as iptables' save output (both families),
+/// then judges listeners on both families, both protocols and a few ports
+/// against each ruleset read: neither reader nor the evaluator may panic.
+pub fn firewall(text: &str) {
+    use crate::firewall::ruleset::Backend;
+    use crate::firewall::{iptables, nft, verdict};
+    let mut rulesets = Vec::new();
+    rulesets.extend(nft::read(text).ok());
+    for v4 in [true, false] {
+        rulesets.extend(iptables::read(text, v4, Backend::Nftables).ok());
+    }
+    for ruleset in rulesets {
+        let firewall = verdict::Firewall::Read(ruleset);
+        for (transport, addr, port) in [
+            (Transport::Tcp, "0.0.0.0", 22),
+            (Transport::Udp, "0.0.0.0", 53),
+            (Transport::Tcp, "::", 443),
+            (Transport::Tcp, "10.0.0.5", 6379),
+        ] {
+            let Ok(addr) = addr.parse::<IpAddr>() else { continue };
+            let family = if addr.is_ipv4() { IpFamily::Inet } else { IpFamily::Inet6 };
+            let state = match transport {
+                Transport::Tcp => crate::model::SocketState::Listening,
+                _ => crate::model::SocketState::Closed,
+            };
+            let mut socket = crate::model::InetSocket::new(transport, family, state);
+            socket.local = crate::model::InetEnd::new(addr, port);
+            let exposure = crate::audit::exposure::exposure(&socket);
+            let _ = verdict::judge(&firewall, &socket, &exposure);
+            if let verdict::Firewall::Read(ruleset) = &firewall {
+                let _ = crate::firewall::why::explain(ruleset, &socket, &exposure);
+            }
+        }
+    }
+}

@@ -42,3 +42,11 @@ fn proc_text_regressions() {
         portwatch::fuzzing::proc_text(&String::from_utf8_lossy(&bytes));
     }
 }
+
+#[test]
+fn firewall_regressions() {
+    for (name, bytes) in inputs("firewall") {
+        eprintln!("firewall {name}");
+        portwatch::fuzzing::firewall(&String::from_utf8_lossy(&bytes));
+    }
+}
