@@ -595,3 +595,127 @@ fn merge_by_rule(pieces: Vec<(Intervals, Option<RuleSpot>)>) -> Vec<(Intervals, 
     }
     merged
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::firewall::ruleset::{BaseChain, ChainKind};
+    use crate::firewall::space::prefix;
+
+    fn chain(name: &str, base: bool, rules: Vec<(Vec<Match>, Action)>) -> Chain {
+        Chain {
+            backend: Backend::Nftables,
+            family: TableFamily::Inet,
+            table: "t".into(),
+            name: name.into(),
+            base: base.then(|| BaseChain {
+                hook: Hook::Input,
+                priority: 0,
+                kind: ChainKind::Filter,
+                policy_accepts: false,
+                devices: Vec::new(),
+            }),
+            rules: rules
+                .into_iter()
+                .enumerate()
+                .map(|(handle, (matches, action))| Rule {
+                    matches,
+                    action,
+                    origin: RuleOrigin { handle: Some(handle as u64), ..RuleOrigin::default() },
+                })
+                .collect(),
+        }
+    }
+
+    fn probe() -> Probe {
+        Probe {
+            v4: true,
+            protocol: 6,
+            destination: "10.0.0.1".parse().unwrap(),
+            port: 22,
+            interface: None,
+        }
+    }
+
+    fn source(text: &str, len: u8) -> Match {
+        let set = prefix(text.parse().unwrap(), len).unwrap();
+        Match::Is {
+            key: Key::SourceAddress { v4: true },
+            negated: false,
+            values: Values::Numbers(set),
+        }
+    }
+
+    fn kinds(endings: &Endings) -> Vec<&'static str> {
+        endings
+            .iter()
+            .map(|(_, ending)| match ending {
+                Ending::Accepted { .. } => "accepted",
+                Ending::Dropped { .. } => "dropped",
+                Ending::Unknown { .. } => "unknown",
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_jump_loop_ends_unknown_at_the_kernels_depth() {
+        let ruleset = Ruleset {
+            chains: vec![
+                chain("input", true, vec![(vec![], Action::Jump("a".into()))]),
+                chain("a", false, vec![(vec![], Action::Jump("a".into()))]),
+            ],
+            ..Ruleset::default()
+        };
+        let endings = evaluate(&ruleset, &probe());
+        assert_eq!(kinds(&endings), ["unknown"]);
+        let Ending::Unknown { construct, .. } = &endings[0].1 else { unreachable!() };
+        assert_eq!(construct, "jumps nested deeper than 16");
+    }
+
+    #[test]
+    fn goto_does_not_come_back_but_jump_does() {
+        let tail = vec![(vec![source("10.0.0.0", 8)], Action::Accept)];
+        let ruleset = |action: Action| Ruleset {
+            chains: vec![
+                chain("input", true, vec![(vec![], action), (vec![], Action::Accept)]),
+                chain("tail", false, tail.clone()),
+            ],
+            ..Ruleset::default()
+        };
+        let jumped = evaluate(&ruleset(Action::Jump("tail".into())), &probe());
+        assert_eq!(kinds(&jumped), ["accepted", "accepted"], "10/8 by tail, the rest back in input");
+        let went = evaluate(&ruleset(Action::Goto("tail".into())), &probe());
+        let mut went = kinds(&went);
+        went.sort();
+        assert_eq!(went, ["accepted", "dropped"], "the rest falls to the policy");
+    }
+
+    #[test]
+    fn a_rate_limited_accept_leaves_both_endings_for_the_same_sources() {
+        let limit = Match::RateLimit { what: "limit rate 3/minute".into() };
+        let ruleset = Ruleset {
+            chains: vec![chain("input", true, vec![(vec![limit], Action::Accept)])],
+            ..Ruleset::default()
+        };
+        let endings = evaluate(&ruleset, &probe());
+        let mut found = kinds(&endings);
+        found.sort();
+        assert_eq!(found, ["accepted", "dropped"]);
+        assert_eq!(endings[0].0, endings[1].0, "every source, both ways");
+    }
+
+    #[test]
+    fn an_unknown_construct_on_another_port_does_not_matter() {
+        let other_port = Match::Is {
+            key: Key::DestinationPort { protocol: Some(6) },
+            negated: false,
+            values: Values::Numbers(Intervals::point(80)),
+        };
+        let unknown = Match::Unknown { construct: "meta mark".into() };
+        let ruleset = Ruleset {
+            chains: vec![chain("input", true, vec![(vec![unknown, other_port], Action::Accept)])],
+            ..Ruleset::default()
+        };
+        assert_eq!(kinds(&evaluate(&ruleset, &probe())), ["dropped"]);
+    }
+}
