@@ -188,3 +188,14 @@ fn colour_only_when_asked_or_on_a_terminal_without_no_color() {
     assert!(on_a_terminal(None).contains("\x1b[32mLISTEN"));
     assert!(!on_a_terminal(Some("1")).contains('\x1b'), "NO_COLOR turns colour off");
 }
+
+#[test]
+fn a_bad_why_target_exits_2_with_one_line() {
+    for target in ["x", "0", "22/icmp", "300.1.1.1:22", "70000"] {
+        let output = common::portwatch().args(["audit", "--why", target]).output().unwrap();
+        assert_eq!(output.status.code(), Some(2), "{target}");
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.starts_with("portwatch: --why: '"), "{stderr}");
+    }
+}

@@ -570,3 +570,76 @@ fn a_dual_stack_listener_behind_rules_for_one_family() {
         },
     );
 }
+
+/// `list --show-firewall`: a Firewall column for listeners, `-` for the
+/// rest, and the same object under the JSON key `firewall`.
+#[test]
+fn list_shows_the_firewall_verdict() {
+    let test = "fw-list";
+    if skip_unless_root(test) || skip_without_tool("nft", test) {
+        return;
+    }
+    let lab = Lab::new(test);
+    lab.nft(DEFAULT_DROP);
+    let _held = lab.listen(&[(Proto::Tcp, 80), (Proto::Tcp, 6379), (Proto::Tcp, 5432)]);
+    let run = |args: &[&str]| {
+        let output =
+            lab.server.command(env!("CARGO_BIN_EXE_portwatch")).args(args).output().unwrap();
+        assert!(output.status.success(), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let table = run(&["-tln", "--show-firewall"]);
+    let mut lines = table.lines();
+    assert!(lines.next().unwrap().ends_with("Peer Address:Port Firewall"), "{table}");
+    let verdicts: BTreeMap<String, String> = lines
+        .map(|line| {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            (words[3].to_string(), words[words.len() - 1].to_string())
+        })
+        .collect();
+    assert_eq!(verdicts["0.0.0.0:80"], "open", "{table}");
+    assert_eq!(verdicts["0.0.0.0:6379"], "blocked", "{table}");
+    assert_eq!(verdicts["0.0.0.0:5432"], "restricted", "{table}");
+    let rows: Vec<Value> =
+        serde_json::from_str(&run(&["-tan", "--show-firewall", "--json"])).unwrap();
+    let restricted = rows.iter().find(|row| row["local"]["port"] == 5432).unwrap();
+    assert_eq!(restricted["firewall"]["sources"], serde_json::json!(["192.0.2.0/24"]));
+    assert_eq!(
+        restricted["firewall"]["rule"]["text"],
+        "tcp dport 5432 ip saddr 192.0.2.0/24 accept"
+    );
+    let without = run(&["-tln", "--json"]);
+    assert!(!without.contains("firewall"), "only when asked: {without}");
+}
+
+/// `audit --why`: each listener's verdict, then the traced paths, rule by
+/// rule; with no listener on the port, the path one would get.
+#[test]
+fn why_traces_the_path_rule_by_rule() {
+    let test = "fw-why";
+    if skip_unless_root(test) || skip_without_tool("nft", test) {
+        return;
+    }
+    let lab = Lab::new(test);
+    lab.nft(DEFAULT_DROP);
+    let _held = lab.listen(&[(Proto::Tcp, 5432)]);
+    let why = |target: &str| {
+        let output = lab
+            .server
+            .command(env!("CARGO_BIN_EXE_portwatch"))
+            .args(["audit", "--why", target])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{target}: {}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let text = why("5432/tcp");
+    assert!(text.starts_with("5432/tcp on 0.0.0.0"), "{text}");
+    assert!(text.contains(": restricted\n  open to: 192.0.2.0/24\n"), "{text}");
+    assert!(text.contains("IPv4 from 192.0.2.0/24 (traced: 192.0.2.0)"), "{text}");
+    assert!(text.contains("tcp dport 5432 ip saddr 192.0.2.0/24 accept  => accept"), "{text}");
+    assert!(text.contains("      policy drop  => drop"), "the others end at the policy: {text}");
+    let nothing = why("23");
+    assert!(nothing.starts_with("nothing listens on 23;"), "{nothing}");
+    assert!(nothing.contains("reject with tcp reset  => reject"), "{nothing}");
+}

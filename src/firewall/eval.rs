@@ -683,7 +683,11 @@ mod tests {
             ..Ruleset::default()
         };
         let jumped = evaluate(&ruleset(Action::Jump("tail".into())), &probe());
-        assert_eq!(kinds(&jumped), ["accepted", "accepted"], "10/8 by tail, the rest back in input");
+        assert_eq!(
+            kinds(&jumped),
+            ["accepted", "accepted"],
+            "10/8 by tail, the rest back in input"
+        );
         let went = evaluate(&ruleset(Action::Goto("tail".into())), &probe());
         let mut went = kinds(&went);
         went.sort();
