@@ -269,7 +269,9 @@ impl<'r, 's> Engine<'r, 's> {
                 },
             );
             let continued = self.act(chain, &rule.action, spot, split.matched, depth, &mut outcome);
-            live = live.union(&continued);
+            if !continued.is_empty() {
+                live = live.union(&continued);
+            }
         }
         if !live.is_empty() && chain.base.is_none() {
             self.step(RuleSpot::policy(chain), StepEvent::FellThrough);
@@ -406,27 +408,42 @@ impl<'r, 's> Engine<'r, 's> {
         continued.union(&rest)
     }
 
-    /// Which of `live` a rule matches.
+    /// Which of `live` a rule matches. The matches that do not look at the
+    /// source address are decided first and without touching `live`, which
+    /// behind a blocklist holds 100,000 ranges: a rule for another port
+    /// costs nothing, and never becomes unknown for a construct it holds.
     fn split(&self, chain: &Chain, rule: &Rule, live: &Intervals) -> Split {
-        let mut matched = live.clone();
         let mut rate_limited = false;
         let mut unknown = None;
-        // Concrete matches first: a rule for another port never matches,
-        // whatever unknown construct it also holds.
-        let mut ordered: Vec<&Match> = rule.matches.iter().collect();
-        ordered.sort_by_key(|m| match m {
-            Match::Is { key: Key::SourceAddress { .. }, .. } => 1,
-            Match::Is { key: Key::SourcePort { .. }, .. } => 2,
-            Match::Is { .. } => 0,
-            Match::RateLimit { .. } | Match::Unknown { .. } => 3,
-        });
-        for condition in ordered {
+        let mut by_source: Vec<&Match> = Vec::new();
+        for condition in &rule.matches {
+            match condition {
+                Match::Is { key: Key::SourceAddress { v4 }, .. } if *v4 == self.probe.v4 => {
+                    by_source.push(condition)
+                }
+                Match::Is { .. } => {
+                    // Any one source stands for all: the answer is the same.
+                    let split = self.split_one(chain, condition, Intervals::point(0));
+                    if split.matched.is_empty() {
+                        return Split {
+                            matched: split.matched,
+                            rate_limited: false,
+                            unknown: None,
+                        };
+                    }
+                    unknown = unknown.or(split.unknown);
+                }
+                Match::RateLimit { .. } => rate_limited = true,
+                Match::Unknown { construct } => unknown = unknown.or(Some(construct.clone())),
+            }
+        }
+        let mut matched = live.clone();
+        for condition in by_source {
             let split = self.split_one(chain, condition, matched);
             matched = split.matched;
             if matched.is_empty() {
                 return Split { matched, rate_limited: false, unknown: None };
             }
-            rate_limited |= split.rate_limited;
             unknown = unknown.or(split.unknown);
         }
         Split { matched, rate_limited, unknown }
