@@ -645,3 +645,50 @@ fn why_traces_the_path_rule_by_rule() {
     assert!(nothing.starts_with("nothing listens on 23;"), "{nothing}");
     assert!(nothing.contains("reject with tcp reset  => reject"), "{nothing}");
 }
+
+/// Named sets' elements read from the kernel (the fast way, beside nft's
+/// terse listing) are what nft lists itself, for every key type read so:
+/// IPv4 and IPv6 intervals from the bottom to the top of the space, port
+/// intervals and points, protocols, interface names; and a map, which the
+/// kernel reader leaves to nft.
+#[test]
+fn kernel_set_elements_are_what_nft_lists() {
+    let test = "fw-sets-kernel";
+    if skip_unless_root(test) || skip_without_tool("nft", test) {
+        return;
+    }
+    let lab = Lab::new(test);
+    let sets = "table inet filter {
+      set v4 { type ipv4_addr; flags interval; elements = { 0.0.0.0/8, 10.0.0.1, 192.0.2.0/24, 198.51.100.7-198.51.100.9, 240.0.0.0-255.255.255.255 } }
+      set v4plain { type ipv4_addr; elements = { 10.0.0.1, 10.0.0.3 } }
+      set v6 { type ipv6_addr; flags interval; elements = { ::/8, 2001:db8::/32, fe80::1, ff00::/8 } }
+      set ports { type inet_service; flags interval; elements = { 22, 8000-8080, 65535 } }
+      set ports2 { type inet_service; elements = { 80, 443 } }
+      set protos { type inet_proto; elements = { tcp, udp } }
+      set names { type ifname; elements = { \"eth0\", \"wg0\" } }
+      chain input {
+        type filter hook input priority filter; policy drop;
+        ip saddr @v4 drop
+      }
+    }
+    ";
+    lab.nft(sets);
+    let read = || {
+        lab.server.within(move || {
+            let os = portwatch::sys::Os::host();
+            let fast = match portwatch::firewall::live::read(&os) {
+                portwatch::firewall::verdict::Firewall::Read(ruleset) => ruleset,
+                other => panic!("{other:?}"),
+            };
+            let slow = portwatch::firewall::live::read_through_nft_only(&os).unwrap();
+            (fast, slow)
+        })
+    };
+    let (fast, slow) = read();
+    assert_eq!(fast.sets.len(), 7);
+    assert_eq!(fast.sets, slow.sets, "the kernel's elements are nft's");
+    assert_eq!(fast.chains, slow.chains);
+    lab.nft("table inet filter {\n  map verdicts { type inet_service : verdict; elements = { 22 : accept } }\n}\n");
+    let (fast, slow) = read();
+    assert_eq!(fast.sets, slow.sets, "with a map, nft lists it all");
+}

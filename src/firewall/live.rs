@@ -6,9 +6,9 @@
 use std::io;
 use std::path::Path;
 
-use super::ruleset::{Action, Backend, Match, Rule, Ruleset, TableFamily};
+use super::ruleset::{Action, Backend, Match, Rule, Ruleset, SetContents, TableFamily};
 use super::verdict::Firewall;
-use super::{iptables, nft};
+use super::{iptables, kernel_sets, nft};
 use crate::sys::Os;
 
 /// The ruleset, or why it could not be read.
@@ -20,18 +20,9 @@ pub fn read(os: &Os<'_>) -> Firewall {
 }
 
 fn read_ruleset(os: &Os<'_>) -> Result<Ruleset, String> {
-    let mut ruleset = match os.programs.output("nft", &["-j", "list", "ruleset"]) {
-        Ok(json) => {
-            let text = String::from_utf8_lossy(&json);
-            nft::read(&text).map_err(|error| format!("cannot read nft's ruleset: {error:#}"))?
-        }
-        Err(error) if error.kind() == io::ErrorKind::NotFound => {
-            return Err("nft is not installed, so the nftables ruleset cannot be read".into());
-        }
-        Err(error) if error.kind() == io::ErrorKind::PermissionDenied => {
-            return Err("reading the ruleset needs CAP_NET_ADMIN (run as root)".into());
-        }
-        Err(error) => return Err(format!("cannot list the ruleset: {error}")),
+    let mut ruleset = match terse_listing(os) {
+        Some(ruleset) => ruleset,
+        None => full_listing(os)?,
     };
     for v4 in [true, false] {
         if has_xt_stubs(&ruleset, v4) {
@@ -41,6 +32,51 @@ fn read_ruleset(os: &Os<'_>) -> Result<Ruleset, String> {
     }
     ruleset.extend(legacy_tables(os)?);
     Ok(ruleset)
+}
+
+/// The ruleset from `nft -j -t list ruleset`, which leaves out named sets'
+/// elements, with each set's elements read from the kernel: nft takes
+/// seconds to list a 100,000-element interval set, the kernel's dump
+/// milliseconds. `None` when that does not work out (a map, a key type the
+/// kernel's bytes cannot be read as, no netlink): then nft lists it all.
+fn terse_listing(os: &Os<'_>) -> Option<Ruleset> {
+    let json = os.programs.output("nft", &["-j", "-t", "list", "ruleset"]).ok()?;
+    let text = String::from_utf8_lossy(&json);
+    let mut ruleset = nft::read(&text).ok()?;
+    for set in nft::set_declarations(&text) {
+        if set.dynamic {
+            // Unknown whatever it holds: see nft::read.
+            continue;
+        }
+        let kind = set.element?;
+        let elements = os.netfilter.set_elements(&set.family, &set.table, &set.name).ok()?;
+        let values = kernel_sets::values(kind, set.interval, &elements)?;
+        let key = (Backend::Nftables, TableFamily::parse(&set.family), set.table, set.name);
+        ruleset.sets.insert(key, SetContents::Values(values));
+    }
+    Some(ruleset)
+}
+
+fn full_listing(os: &Os<'_>) -> Result<Ruleset, String> {
+    match os.programs.output("nft", &["-j", "list", "ruleset"]) {
+        Ok(json) => {
+            let text = String::from_utf8_lossy(&json);
+            nft::read(&text).map_err(|error| format!("cannot read nft's ruleset: {error:#}"))
+        }
+        Err(error) if error.kind() == io::ErrorKind::NotFound => {
+            Err("nft is not installed, so the nftables ruleset cannot be read".into())
+        }
+        Err(error) if error.kind() == io::ErrorKind::PermissionDenied => {
+            Err("reading the ruleset needs CAP_NET_ADMIN (run as root)".into())
+        }
+        Err(error) => Err(format!("cannot list the ruleset: {error}")),
+    }
+}
+
+/// The ruleset as nft alone lists it, sets' elements included: what
+/// [`read`] answers, without the kernel's help (for tests that compare).
+pub fn read_through_nft_only(os: &Os<'_>) -> Result<Ruleset, String> {
+    full_listing(os)
 }
 
 /// What iptables-nft-save prints, read; `None` when it cannot be run.

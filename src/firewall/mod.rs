@@ -4,6 +4,7 @@
 
 pub mod eval;
 pub mod iptables;
+pub mod kernel_sets;
 pub mod live;
 pub mod nft;
 pub mod ruleset;

@@ -45,6 +45,73 @@ pub fn read(json: &str) -> anyhow::Result<Ruleset> {
     Ok(reader.ruleset)
 }
 
+/// What the kernel's bytes of a named set's elements are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ElementKind {
+    Address {
+        v4: bool,
+    },
+    Port,
+    Protocol,
+    /// Interface names, NUL-padded to 16 bytes.
+    Names,
+}
+
+/// A named set or map as a terse listing (`nft -j -t list ruleset`, which
+/// leaves out named sets' elements) declares it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SetDeclaration {
+    pub family: String,
+    pub table: String,
+    pub name: String,
+    /// `None` for a map, or for a key the kernel's bytes cannot be read as.
+    pub element: Option<ElementKind>,
+    pub interval: bool,
+    /// Filled by the datapath (`dynamic`): its elements are not rules.
+    pub dynamic: bool,
+}
+
+/// Every named set and map a listing declares (unreadable objects skipped).
+pub fn set_declarations(json: &str) -> Vec<SetDeclaration> {
+    let document: Value = match serde_json::from_str(&cut_deep_nesting(json)) {
+        Ok(document) => document,
+        Err(_) => return Vec::new(),
+    };
+    let objects = document.get("nftables").and_then(Value::as_array).into_iter().flatten();
+    objects
+        .filter_map(|object| {
+            let (is_map, body) = match (object.get("set"), object.get("map")) {
+                (Some(body), _) => (false, body.as_object()?),
+                (None, Some(body)) => (true, body.as_object()?),
+                _ => return None,
+            };
+            let text = |key: &str| body.get(key).and_then(Value::as_str).map(str::to_owned);
+            let flags: Vec<&str> = body
+                .get("flags")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            let element = match set_key_kind(body) {
+                Ok(Kind::Address { v4 }) => Some(ElementKind::Address { v4 }),
+                Ok(Kind::Port) => Some(ElementKind::Port),
+                Ok(Kind::Protocol) => Some(ElementKind::Protocol),
+                Ok(Kind::Names) => Some(ElementKind::Names),
+                _ => None,
+            };
+            Some(SetDeclaration {
+                family: text("family")?,
+                table: text("table")?,
+                name: text("name")?,
+                element: if is_map || body.contains_key("map") { None } else { element },
+                interval: flags.contains(&"interval"),
+                dynamic: flags.contains(&"dynamic"),
+            })
+        })
+        .collect()
+}
+
 // ---------------------------------------------------------------------------
 // Depth cut
 

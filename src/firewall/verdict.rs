@@ -331,24 +331,21 @@ pub fn firewall_rule(spot: &RuleSpot) -> FirewallRule {
 }
 
 /// The source regions of one probe's endings, with their verdicts.
-/// Parts that end alike (same verdict, same deciding rule) are one region,
-/// adjacent or not.
 pub fn regions(endings: &Endings) -> Vec<(Intervals, Verdict)> {
-    let mut merged: Vec<Region> = Vec::new();
-    for region in classify(endings) {
-        match merged.iter_mut().find(|seen| {
-            seen.kind == region.kind
-                && seen.rule == region.rule
-                && seen.construct == region.construct
-        }) {
-            Some(seen) => seen.sources = seen.sources.union(&region.sources),
-            None => merged.push(region),
-        }
-    }
-    merged.into_iter().map(|region| (region.sources, region.kind)).collect()
+    classify(endings).into_iter().map(|region| (region.sources, region.kind)).collect()
 }
 
-/// Splits the source space by how its paths end: one verdict per part.
+/// How one part of the source space ends: a verdict, and the ending whose
+/// rule (or construct) decides it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Decision {
+    kind: Verdict,
+    by: usize,
+}
+
+/// Splits the source space by how its paths end: one region per verdict
+/// and deciding rule, adjacent or not. One sweep over the endings' ranges,
+/// so a 100,000-range blocklist costs its size, not its square.
 fn classify(endings: &Endings) -> Vec<Region> {
     let mut events: Vec<(u128, bool, usize)> = Vec::new();
     for (index, (sources, _)) in endings.iter().enumerate() {
@@ -361,7 +358,7 @@ fn classify(endings: &Endings) -> Vec<Region> {
     }
     events.sort_unstable_by_key(|(point, starts, _)| (*point, *starts));
     let mut active = vec![0u32; endings.len()];
-    let mut regions: Vec<Region> = Vec::new();
+    let mut groups: Vec<(Decision, Vec<(u128, u128)>)> = Vec::new();
     let mut at = 0;
     while at < events.len() {
         let point = events[at].0;
@@ -375,53 +372,55 @@ fn classify(endings: &Endings) -> Vec<Region> {
             at += 1;
         }
         let end = events.get(at).map_or(u128::MAX, |(next, _, _)| next - 1);
-        let present: Vec<&Ending> =
-            active.iter().zip(endings).filter(|(n, _)| **n > 0).map(|(_, (_, e))| e).collect();
-        if let Some(region) = region_of(&present, Intervals::range(point, end)) {
-            match regions.last_mut() {
-                Some(last)
-                    if last.kind == region.kind
-                        && last.rule == region.rule
-                        && last.construct == region.construct =>
-                {
-                    last.sources = last.sources.union(&region.sources)
-                }
-                _ => regions.push(region),
-            }
+        let Some(decision) = decide(&active, endings) else { continue };
+        match groups.iter_mut().find(|(seen, _)| same_outcome(endings, *seen, decision)) {
+            Some((_, ranges)) => match ranges.last_mut() {
+                Some(last) if last.1.checked_add(1) == Some(point) => last.1 = end,
+                _ => ranges.push((point, end)),
+            },
+            None => groups.push((decision, vec![(point, end)])),
         }
     }
-    regions
+    groups
+        .into_iter()
+        .map(|(decision, ranges)| {
+            let (rule, construct) = match &endings[decision.by].1 {
+                Ending::Accepted { rule } => (rule.clone(), None),
+                Ending::Dropped { rule } => (Some(rule.clone()), None),
+                Ending::Unknown { construct, rule } => (rule.clone(), Some(construct.clone())),
+            };
+            Region { sources: Intervals::from_ranges(ranges), kind: decision.kind, rule, construct }
+        })
+        .collect()
 }
 
-fn region_of(endings: &[&Ending], sources: Intervals) -> Option<Region> {
-    if endings.is_empty() {
-        return None;
-    }
-    if let Some(Ending::Unknown { construct, rule }) =
-        endings.iter().find(|ending| matches!(ending, Ending::Unknown { .. }))
-    {
-        return Some(Region {
-            sources,
-            kind: Verdict::Unknown,
-            rule: rule.clone(),
-            construct: Some(construct.clone()),
-        });
-    }
-    let accepted = endings.iter().find_map(|ending| match ending {
-        Ending::Accepted { rule } => Some(rule.clone()),
-        _ => None,
-    });
-    let dropped = endings.iter().find_map(|ending| match ending {
-        Ending::Dropped { rule } => Some(rule.clone()),
-        _ => None,
-    });
-    let (kind, rule) = match (accepted, dropped) {
-        (Some(rule), None) => (Verdict::Open, rule),
-        (Some(rule), Some(_)) => (Verdict::OpenRateLimited, rule),
-        (None, Some(rule)) => (Verdict::Blocked, Some(rule)),
-        (None, None) => return None,
+/// Whether two decisions name the same verdict, rule and construct.
+fn same_outcome(endings: &Endings, a: Decision, b: Decision) -> bool {
+    let deciding = |decision: Decision| match &endings[decision.by].1 {
+        Ending::Accepted { rule } => (rule.as_ref(), None),
+        Ending::Dropped { rule } => (Some(rule), None),
+        Ending::Unknown { construct, rule } => (rule.as_ref(), Some(construct)),
     };
-    Some(Region { sources, kind, rule, construct: None })
+    a.kind == b.kind && (a.by == b.by || deciding(a) == deciding(b))
+}
+
+/// The verdict where `active` endings apply: unknown if any is, open if
+/// all accept, open-rate-limited if some accept and some drop (the
+/// branches of a rate limit), blocked if all drop.
+fn decide(active: &[u32], endings: &Endings) -> Option<Decision> {
+    let present = || active.iter().enumerate().filter(|(_, n)| **n > 0).map(|(index, _)| index);
+    let of_kind = |wanted: fn(&Ending) -> bool| present().find(|index| wanted(&endings[*index].1));
+    if let Some(by) = of_kind(|ending| matches!(ending, Ending::Unknown { .. })) {
+        return Some(Decision { kind: Verdict::Unknown, by });
+    }
+    let accepted = of_kind(|ending| matches!(ending, Ending::Accepted { .. }));
+    let dropped = of_kind(|ending| matches!(ending, Ending::Dropped { .. }));
+    match (accepted, dropped) {
+        (Some(by), None) => Some(Decision { kind: Verdict::Open, by }),
+        (Some(by), Some(_)) => Some(Decision { kind: Verdict::OpenRateLimited, by }),
+        (None, Some(by)) => Some(Decision { kind: Verdict::Blocked, by }),
+        (None, None) => None,
+    }
 }
 
 /// The interfaces the ruleset tells apart (by name or prefix), and `None`

@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use super::{
-    DiagTransport, Environment, Files, Namespaces, ProcFs, Programs, Resolver, SockDiag, UserDb,
+    DiagTransport, Environment, Files, Namespaces, Netfilter, ProcFs, Programs, Resolver,
+    SetElement, SockDiag, UserDb,
 };
 
 /// The running system.
@@ -107,6 +108,12 @@ impl Environment for Host {
 
     fn now(&self) -> std::time::SystemTime {
         std::time::SystemTime::now()
+    }
+}
+
+impl Netfilter for Host {
+    fn set_elements(&self, family: &str, table: &str, set: &str) -> io::Result<Vec<SetElement>> {
+        super::nftables::set_elements(family, table, set)
     }
 }
 

@@ -4,6 +4,7 @@
 //! the OS for these things.
 
 mod host;
+mod nftables;
 
 use std::ffi::OsString;
 use std::io::{self, Read, Write};
@@ -100,6 +101,24 @@ pub trait Programs: Sync {
     fn output(&self, program: &str, args: &[&str]) -> io::Result<Vec<u8>>;
 }
 
+/// One element of an nftables set as the kernel holds it: the key's bytes
+/// (network order), the end of its range where the set stores one, and
+/// whether it closes the previous interval.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SetElement {
+    pub key: Vec<u8>,
+    pub key_end: Option<Vec<u8>>,
+    pub interval_end: bool,
+}
+
+/// nftables over netlink, in the calling thread's namespace: what `nft`
+/// itself is slow to list.
+pub trait Netfilter: Sync {
+    /// The elements of the named set of table `table` of nft family
+    /// `family` (`inet`, `ip`, ...).
+    fn set_elements(&self, family: &str, table: &str, set: &str) -> io::Result<Vec<SetElement>>;
+}
+
 /// Every seam, as one value to hand around. Each part may come from a
 /// different implementation (a test fakes /proc and keeps the real rest).
 #[derive(Clone, Copy)]
@@ -112,6 +131,7 @@ pub struct Os<'a> {
     pub namespaces: &'a dyn Namespaces,
     pub files: &'a dyn Files,
     pub programs: &'a dyn Programs,
+    pub netfilter: &'a dyn Netfilter,
 }
 
 impl Os<'static> {
@@ -127,6 +147,7 @@ impl Os<'static> {
             namespaces: &HOST,
             files: &HOST,
             programs: &HOST,
+            netfilter: &HOST,
         }
     }
 }

@@ -8,7 +8,8 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use portwatch::sys::{
-    DiagTransport, Environment, Files, Namespaces, Os, ProcFs, Programs, Resolver, SockDiag, UserDb,
+    DiagTransport, Environment, Files, Namespaces, Netfilter, Os, ProcFs, Programs, Resolver,
+    SetElement, SockDiag, UserDb,
 };
 
 const NLMSG_ERROR: u16 = 2;
@@ -102,6 +103,7 @@ impl FakeSystem {
             namespaces: self,
             files: self,
             programs: self,
+            netfilter: self,
         }
     }
 }
@@ -382,5 +384,12 @@ impl Programs for FakeSystem {
             Some(Err(kind)) => Err(io::Error::new(*kind, format!("{program} failed"))),
             None => Err(io::Error::from(io::ErrorKind::NotFound)),
         }
+    }
+}
+
+/// The fake kernel has no nftables: portwatch lists sets through `nft`.
+impl Netfilter for FakeSystem {
+    fn set_elements(&self, _: &str, _: &str, _: &str) -> io::Result<Vec<SetElement>> {
+        Err(io::Error::from(io::ErrorKind::Unsupported))
     }
 }
