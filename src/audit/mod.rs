@@ -43,9 +43,10 @@ pub fn audit_with_policy(
     policy: Option<&Policy>,
 ) -> AuditReport {
     let mut listeners = exposure::listeners(sockets);
-    if let Some(firewall) = &context.firewall {
+    if let Some(firewall) = context.firewall {
+        let judge = verdict::Judge::new(firewall);
         for listener in &mut listeners {
-            let judged = verdict::judge(firewall, &listener.socket, &listener.exposure);
+            let judged = judge.judge(&listener.socket, &listener.exposure);
             listener.exposure.firewall = Some(judged);
         }
     }

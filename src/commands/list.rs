@@ -8,7 +8,7 @@ use anyhow::Result;
 use crate::audit::exposure;
 use crate::cli::{FormatArg, ListArgs};
 use crate::exit::{ExitCode, UsageError};
-use crate::firewall::verdict::Firewall;
+use crate::firewall::verdict::{Firewall, Judge};
 use crate::inventory::{self, Enrich, Request, Scope};
 use crate::model::{Socket, StateSet};
 use crate::render::json::{JsonStyle, JsonView};
@@ -64,16 +64,15 @@ pub fn run(
     let mut view = view(args, format, &request, os, stdout)?;
     let mut killer = if args.kill { Some(source::Killer::open(os)?) } else { None };
     // Read on the first socket, once inside the namespace listed (`-N`).
-    let mut firewall: Option<Firewall> = None;
+    let mut firewall: Option<Judge> = None;
     let outcome = inventory::stream(os, &request, &mut |mut socket: Socket| {
         if args.show_firewall
             && let Socket::Inet(inet) = &mut socket
             && exposure::is_listener(inet)
         {
-            let firewall = firewall.get_or_insert_with(|| crate::firewall::live::read(os));
+            let judge = firewall.get_or_insert_with(|| Judge::new(crate::firewall::live::read(os)));
             let exposure = exposure::exposure(inet);
-            inet.firewall =
-                Some(Box::new(crate::firewall::verdict::judge(firewall, inet, &exposure)));
+            inet.firewall = Some(Box::new(judge.judge(inet, &exposure)));
         }
         let gone_already = match (killer.as_mut(), &socket) {
             (Some(killer), Socket::Inet(inet)) => !killer.kill(inet)?,
@@ -82,7 +81,7 @@ pub fn run(
         if gone_already { Ok(()) } else { view.write(&socket) }
     })?;
     view.finish()?;
-    if let Some(Firewall::Unreadable(why)) = &firewall {
+    if let Some(Firewall::Unreadable(why)) = firewall.as_ref().map(Judge::firewall) {
         writeln!(stderr, "portwatch: firewall: {why}; every verdict is unknown")?;
     }
     if args.debug_stats {

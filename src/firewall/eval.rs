@@ -108,9 +108,18 @@ pub enum StepEvent {
 }
 
 /// Where every source's new connection for `probe` ends.
-pub fn evaluate(ruleset: &Ruleset, probe: &Probe) -> Endings {
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Evaluation {
+    pub endings: Endings,
+    /// Whether some sources end in more than one way (a rate limit, or a
+    /// construct that may or may not match); else the endings are disjoint.
+    pub branched: bool,
+}
+
+pub fn evaluate(ruleset: &Ruleset, probe: &Probe) -> Evaluation {
     let mut engine = Engine::new(ruleset, probe, None);
-    engine.run(address_universe(probe.v4))
+    let endings = engine.run(address_universe(probe.v4));
+    Evaluation { endings, branched: engine.branched }
 }
 
 /// The path a connection from `source` takes, step by step (rate limits
@@ -153,6 +162,7 @@ struct Engine<'r, 's> {
     probe: &'r Probe,
     trace: Option<&'s mut Vec<Step>>,
     work: usize,
+    branched: bool,
 }
 
 /// What a chain did with the sources it was given.
@@ -175,7 +185,7 @@ struct Split {
 
 impl<'r, 's> Engine<'r, 's> {
     fn new(ruleset: &'r Ruleset, probe: &'r Probe, trace: Option<&'s mut Vec<Step>>) -> Self {
-        Engine { ruleset, probe, trace, work: 0 }
+        Engine { ruleset, probe, trace, work: 0, branched: false }
     }
 
     fn run(&mut self, sources: Intervals) -> Endings {
@@ -250,6 +260,7 @@ impl<'r, 's> Engine<'r, 's> {
                 continue;
             }
             let spot = RuleSpot::rule(chain, rule);
+            self.branched |= split.rate_limited || split.unknown.is_some();
             if let Some(construct) = split.unknown {
                 self.step(spot.clone(), StepEvent::Unknown { construct: construct.clone() });
                 outcome
@@ -683,7 +694,7 @@ mod tests {
             ],
             ..Ruleset::default()
         };
-        let endings = evaluate(&ruleset, &probe());
+        let endings = evaluate(&ruleset, &probe()).endings;
         assert_eq!(kinds(&endings), ["unknown"]);
         let Ending::Unknown { construct, .. } = &endings[0].1 else { unreachable!() };
         assert_eq!(construct, "jumps nested deeper than 16");
@@ -699,13 +710,13 @@ mod tests {
             ],
             ..Ruleset::default()
         };
-        let jumped = evaluate(&ruleset(Action::Jump("tail".into())), &probe());
+        let jumped = evaluate(&ruleset(Action::Jump("tail".into())), &probe()).endings;
         assert_eq!(
             kinds(&jumped),
             ["accepted", "accepted"],
             "10/8 by tail, the rest back in input"
         );
-        let went = evaluate(&ruleset(Action::Goto("tail".into())), &probe());
+        let went = evaluate(&ruleset(Action::Goto("tail".into())), &probe()).endings;
         let mut went = kinds(&went);
         went.sort();
         assert_eq!(went, ["accepted", "dropped"], "the rest falls to the policy");
@@ -718,7 +729,7 @@ mod tests {
             chains: vec![chain("input", true, vec![(vec![limit], Action::Accept)])],
             ..Ruleset::default()
         };
-        let endings = evaluate(&ruleset, &probe());
+        let endings = evaluate(&ruleset, &probe()).endings;
         let mut found = kinds(&endings);
         found.sort();
         assert_eq!(found, ["accepted", "dropped"]);
@@ -737,6 +748,6 @@ mod tests {
             chains: vec![chain("input", true, vec![(vec![unknown, other_port], Action::Accept)])],
             ..Ruleset::default()
         };
-        assert_eq!(kinds(&evaluate(&ruleset, &probe())), ["dropped"]);
+        assert_eq!(kinds(&evaluate(&ruleset, &probe()).endings), ["dropped"]);
     }
 }

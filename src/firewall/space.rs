@@ -142,31 +142,30 @@ pub fn prefix(addr: IpAddr, len: u8) -> Option<Intervals> {
 
 /// Writes a range of addresses as the fewest CIDR prefixes.
 pub fn as_prefixes(set: &Intervals, v4: bool) -> Vec<String> {
+    prefixes(set, v4).map(|(start, len)| format!("{}/{len}", address_text(start, v4))).collect()
+}
+
+/// The fewest CIDR prefixes covering `set`, as (first address, length),
+/// lazily: a caller that shows a few need not build them all.
+pub fn prefixes(set: &Intervals, v4: bool) -> impl Iterator<Item = (u128, u32)> + '_ {
     let bits: u32 = if v4 { 32 } else { 128 };
-    let mut out = Vec::new();
-    for &(low, high) in set.ranges() {
-        let mut start = low;
-        loop {
+    let host_mask = move |len: u32| {
+        let host_bits = bits - len;
+        if host_bits == 128 { u128::MAX } else { (1u128 << host_bits) - 1 }
+    };
+    set.ranges().iter().flat_map(move |&(low, high)| {
+        let mut next = Some(low);
+        std::iter::from_fn(move || {
+            let start = next?;
             let mut len = bits;
-            while len > 0 {
-                let host_bits = bits - (len - 1);
-                let mask = if host_bits == 128 { u128::MAX } else { (1u128 << host_bits) - 1 };
-                if start & mask != 0 || start | mask > high {
-                    break;
-                }
+            while len > 0 && start & host_mask(len - 1) == 0 && start | host_mask(len - 1) <= high {
                 len -= 1;
             }
-            let host_bits = bits - len;
-            let mask = if host_bits == 128 { u128::MAX } else { (1u128 << host_bits) - 1 };
-            out.push(format!("{}/{len}", address_text(start, v4)));
-            let end = start | mask;
-            if end >= high {
-                break;
-            }
-            start = end + 1;
-        }
-    }
-    out
+            let end = start | host_mask(len);
+            next = if end >= high { None } else { Some(end + 1) };
+            Some((start, len))
+        })
+    })
 }
 
 pub fn address_text(value: u128, v4: bool) -> String {

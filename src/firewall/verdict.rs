@@ -2,9 +2,12 @@
 //! open, open-rate-limited, restricted, blocked, local-only or unknown,
 //! with the sources it is open to and the rule that decides.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::net::IpAddr;
+use std::rc::Rc;
 
-use super::eval::{self, Ending, Endings, Probe, RuleSpot};
+use super::eval::{self, Ending, Endings, Evaluation, Probe, RuleSpot};
 use super::ruleset::{Action, Key, Match, Ruleset, SetContents, Values, VerdictMapRef};
 use super::space::{Intervals, address_text, address_universe, as_prefixes};
 use crate::model::audit::{BindScope, Exposure};
@@ -40,43 +43,217 @@ struct Region {
 
 /// How a listener fares: `local-only` without evaluation when bound to
 /// loopback; otherwise each family it accepts, combined.
+/// One listener's answer; [`Judge`] answers many.
 pub fn judge(firewall: &Firewall, socket: &InetSocket, exposure: &Exposure) -> FirewallExposure {
-    if exposure.bind == BindScope::Loopback {
-        return FirewallExposure {
-            verdict: Verdict::LocalOnly,
-            sources: Vec::new(),
-            interfaces: Vec::new(),
-            destinations: Vec::new(),
-            rule: None,
-            reason: Some("bound to loopback".into()),
+    Judge::new(firewall.clone()).judge(socket, exposure)
+}
+
+/// Judges many listeners against one firewall, walking each distinct probe
+/// once: listeners on ports no rule tells apart (most of them, behind a
+/// default drop) share one walk, and the interfaces and destinations the
+/// ruleset names are gathered once.
+pub struct Judge {
+    firewall: Firewall,
+    interfaces: Vec<Option<String>>,
+    /// Where the ruleset's destination-port matches start and end; `None`
+    /// when one cannot be known (then every port is walked on its own).
+    port_bounds: Option<Vec<u128>>,
+    destinations: RefCell<HashMap<(bool, u8), Vec<Destination>>>,
+    walks: RefCell<HashMap<WalkKey, Rc<Vec<Region>>>>,
+}
+
+/// What a walk depends on: everything of the probe, the port only by the
+/// part of the port space it falls in.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct WalkKey {
+    v4: bool,
+    protocol: u8,
+    destination: IpAddr,
+    interface: Option<String>,
+    port: PortKey,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum PortKey {
+    Class(usize),
+    Exact(u16),
+}
+
+impl Judge {
+    pub fn new(firewall: Firewall) -> Judge {
+        let (interfaces, port_bounds) = match &firewall {
+            Firewall::Read(ruleset) => (interface_classes(ruleset), port_bounds(ruleset)),
+            Firewall::Unreadable(_) => (Vec::new(), None),
         };
+        Judge {
+            firewall,
+            interfaces,
+            port_bounds,
+            destinations: RefCell::default(),
+            walks: RefCell::default(),
+        }
     }
-    let ruleset = match firewall {
-        Firewall::Read(ruleset) => ruleset,
-        Firewall::Unreadable(why) => return unknown(why.clone()),
-    };
-    let protocol = match socket.netid {
-        Transport::Tcp => 6,
-        Transport::Udp => 17,
-        Transport::Raw => return unknown("raw sockets are not evaluated".into()),
-    };
-    let bound = match socket.local.addr {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
-        v4 => v4,
-    };
-    let answers: Vec<FirewallExposure> = exposure
-        .families
-        .iter()
-        .map(|family| {
-            let v4 = *family == IpFamily::Inet;
-            let destinations = match exposure.bind {
-                BindScope::Address => vec![Destination { addr: bound, named: true }],
-                _ => destination_classes(ruleset, v4, protocol),
+
+    pub fn firewall(&self) -> &Firewall {
+        &self.firewall
+    }
+
+    /// How a listener fares: `local-only` without evaluation when bound to
+    /// loopback; otherwise each family it accepts, combined.
+    pub fn judge(&self, socket: &InetSocket, exposure: &Exposure) -> FirewallExposure {
+        if exposure.bind == BindScope::Loopback {
+            return FirewallExposure {
+                verdict: Verdict::LocalOnly,
+                reason: Some("bound to loopback".into()),
+                ..unknown(String::new())
             };
-            family_answer(ruleset, v4, protocol, socket.local.port, &destinations)
-        })
-        .collect();
-    combine(answers)
+        }
+        let ruleset = match &self.firewall {
+            Firewall::Read(ruleset) => ruleset,
+            Firewall::Unreadable(why) => return unknown(why.clone()),
+        };
+        let protocol = match socket.netid {
+            Transport::Tcp => 6,
+            Transport::Udp => 17,
+            Transport::Raw => return unknown("raw sockets are not evaluated".into()),
+        };
+        let bound = match socket.local.addr {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
+            v4 => v4,
+        };
+        let answers: Vec<FirewallExposure> = exposure
+            .families
+            .iter()
+            .map(|family| {
+                let v4 = *family == IpFamily::Inet;
+                let destinations = match exposure.bind {
+                    BindScope::Address => vec![Destination { addr: bound, named: true }],
+                    _ => self
+                        .destinations
+                        .borrow_mut()
+                        .entry((v4, protocol))
+                        .or_insert_with(|| destination_classes(ruleset, v4, protocol))
+                        .clone(),
+                };
+                self.family_answer(ruleset, v4, protocol, socket.local.port, &destinations)
+            })
+            .collect();
+        combine(answers)
+    }
+
+    /// Every arrival class (interface, destination) of one family, walked.
+    fn family_answer(
+        &self,
+        ruleset: &Ruleset,
+        v4: bool,
+        protocol: u8,
+        port: u16,
+        destinations: &[Destination],
+    ) -> FirewallExposure {
+        if !ruleset.has_input_path() {
+            return FirewallExposure {
+                verdict: Verdict::Open,
+                sources: as_prefixes(&address_universe(v4), v4),
+                reason: Some(NO_FIREWALL.into()),
+                ..unknown(String::new())
+            };
+        }
+        if self.interfaces.len() > CLASSES_LIMIT || destinations.len() > CLASSES_LIMIT {
+            return unknown(format!(
+                "more than {CLASSES_LIMIT} interfaces or destination addresses to tell apart"
+            ));
+        }
+        let mut classes: Vec<Class> = Vec::new();
+        for interface in &self.interfaces {
+            for destination in destinations {
+                let probe = Probe {
+                    v4,
+                    protocol,
+                    destination: destination.addr,
+                    port,
+                    interface: interface.clone(),
+                };
+                let regions = self.walk(ruleset, probe);
+                classes.push(Class {
+                    interface: interface.clone(),
+                    destination: *destination,
+                    regions,
+                });
+            }
+        }
+        summarize(&classes, v4)
+    }
+
+    fn walk(&self, ruleset: &Ruleset, probe: Probe) -> Rc<Vec<Region>> {
+        let port = match &self.port_bounds {
+            Some(bounds) => {
+                PortKey::Class(bounds.partition_point(|b| *b <= u128::from(probe.port)))
+            }
+            None => PortKey::Exact(probe.port),
+        };
+        let key = WalkKey {
+            v4: probe.v4,
+            protocol: probe.protocol,
+            destination: probe.destination,
+            interface: probe.interface.clone(),
+            port,
+        };
+        if let Some(regions) = self.walks.borrow().get(&key) {
+            return Rc::clone(regions);
+        }
+        let regions = Rc::new(classify(eval::evaluate(ruleset, &probe)));
+        self.walks.borrow_mut().insert(key, Rc::clone(&regions));
+        regions
+    }
+}
+
+/// Where the ruleset's destination-port matches (literal, named sets,
+/// verdict maps) start and end: two ports between the same bounds meet
+/// every rule alike. `None` when a port match's values cannot be read.
+fn port_bounds(ruleset: &Ruleset) -> Option<Vec<u128>> {
+    let mut bounds: Vec<u128> = Vec::new();
+    for chain in &ruleset.chains {
+        let set = |name: &String| {
+            ruleset.sets.get(&(chain.backend, chain.family, chain.table.clone(), name.clone()))
+        };
+        let mut add = |values: &Values| -> Option<()> {
+            let numbers = match values {
+                Values::Numbers(numbers) => numbers,
+                Values::Set(name) => match set(name)? {
+                    SetContents::Values(Values::Numbers(numbers)) => numbers,
+                    _ => return None,
+                },
+                Values::Names(_) => return None,
+            };
+            for (low, high) in numbers.ranges() {
+                bounds.push(*low);
+                bounds.push(high.saturating_add(1));
+            }
+            Some(())
+        };
+        for rule in &chain.rules {
+            for condition in &rule.matches {
+                if let Match::Is { key: Key::DestinationPort { .. }, values, .. } = condition {
+                    add(values)?;
+                }
+            }
+            if let Action::VerdictMap { key: Key::DestinationPort { .. }, map } = &rule.action {
+                let entries = match map {
+                    VerdictMapRef::Literal(entries) => entries,
+                    VerdictMapRef::Named(name) => match set(name)? {
+                        SetContents::Verdicts(entries) => entries,
+                        _ => return None,
+                    },
+                };
+                for (values, _) in entries {
+                    add(values)?;
+                }
+            }
+        }
+    }
+    bounds.sort_unstable();
+    bounds.dedup();
+    Some(bounds)
 }
 
 fn unknown(reason: String) -> FirewallExposure {
@@ -135,54 +312,11 @@ fn is_reachable(verdict: Verdict) -> bool {
     matches!(verdict, Verdict::Open | Verdict::OpenRateLimited | Verdict::Restricted)
 }
 
-/// Every arrival class (interface, destination) of one family, evaluated.
-fn family_answer(
-    ruleset: &Ruleset,
-    v4: bool,
-    protocol: u8,
-    port: u16,
-    destinations: &[Destination],
-) -> FirewallExposure {
-    if !ruleset.has_input_path() {
-        return FirewallExposure {
-            verdict: Verdict::Open,
-            sources: as_prefixes(&address_universe(v4), v4),
-            reason: Some(NO_FIREWALL.into()),
-            ..unknown(String::new())
-        };
-    }
-    let interfaces = interface_classes(ruleset);
-    if interfaces.len() > CLASSES_LIMIT || destinations.len() > CLASSES_LIMIT {
-        return unknown(format!(
-            "more than {CLASSES_LIMIT} interfaces or destination addresses to tell apart"
-        ));
-    }
-    let mut classes: Vec<Class> = Vec::new();
-    for interface in &interfaces {
-        for destination in destinations {
-            let probe = Probe {
-                v4,
-                protocol,
-                destination: destination.addr,
-                port,
-                interface: interface.clone(),
-            };
-            let regions = classify(&eval::evaluate(ruleset, &probe));
-            classes.push(Class {
-                interface: interface.clone(),
-                destination: *destination,
-                regions,
-            });
-        }
-    }
-    summarize(&classes, v4)
-}
-
 /// The packets of one interface and one destination, by source region.
 struct Class {
     interface: Option<String>,
     destination: Destination,
-    regions: Vec<Region>,
+    regions: Rc<Vec<Region>>,
 }
 
 /// A local destination address a new connection may come for; `named` when
@@ -205,7 +339,7 @@ fn open_in<'a>(regions: impl IntoIterator<Item = &'a Region>) -> Intervals {
 }
 
 fn summarize(classes: &[Class], v4: bool) -> FirewallExposure {
-    let all: Vec<&Region> = classes.iter().flat_map(|class| &class.regions).collect();
+    let all: Vec<&Region> = classes.iter().flat_map(|class| class.regions.iter()).collect();
     if let Some(region) = largest(&all, |kind| kind == Verdict::Unknown) {
         return FirewallExposure {
             rule: region.rule.as_ref().map(firewall_rule),
@@ -228,7 +362,8 @@ fn summarize(classes: &[Class], v4: bool) -> FirewallExposure {
     // the listener is open, whatever rules say of some other destination.
     let unnamed: Vec<&Class> = classes.iter().filter(|class| !class.destination.named).collect();
     let judged: Vec<&Class> = if unnamed.is_empty() { classes.iter().collect() } else { unnamed };
-    let open_everywhere = judged.iter().all(|class| covers_half(&open_in(&class.regions), v4));
+    let open_everywhere =
+        judged.iter().all(|class| covers_half(&open_in(class.regions.iter()), v4));
     let limited = all.iter().any(|region| region.kind == Verdict::OpenRateLimited);
     let rule = deciding_open.rule.as_ref().map(firewall_rule);
     if open_everywhere {
@@ -253,7 +388,7 @@ fn summarize(classes: &[Class], v4: bool) -> FirewallExposure {
         };
     }
     let open_classes: Vec<&Class> =
-        classes.iter().filter(|class| !open_in(&class.regions).is_empty()).collect();
+        classes.iter().filter(|class| !open_in(class.regions.iter()).is_empty()).collect();
     let mut interfaces: Vec<String> = open_classes
         .iter()
         .map(|class| class.interface.clone().unwrap_or_else(|| "*".into()))
@@ -286,10 +421,14 @@ fn summarize(classes: &[Class], v4: bool) -> FirewallExposure {
 }
 
 fn shown(set: &Intervals, v4: bool) -> Vec<String> {
-    let mut prefixes = as_prefixes(set, v4);
-    if prefixes.len() > SOURCES_SHOWN {
-        let more = prefixes.len() - SOURCES_SHOWN;
-        prefixes.truncate(SOURCES_SHOWN);
+    let mut all = super::space::prefixes(set, v4);
+    let mut prefixes: Vec<String> = all
+        .by_ref()
+        .take(SOURCES_SHOWN)
+        .map(|(start, len)| format!("{}/{len}", address_text(start, v4)))
+        .collect();
+    let more = all.count();
+    if more > 0 {
         prefixes.push(format!("and {more} more prefixes"));
     }
     prefixes
@@ -331,8 +470,8 @@ pub fn firewall_rule(spot: &RuleSpot) -> FirewallRule {
 }
 
 /// The source regions of one probe's endings, with their verdicts.
-pub fn regions(endings: &Endings) -> Vec<(Intervals, Verdict)> {
-    classify(endings).into_iter().map(|region| (region.sources, region.kind)).collect()
+pub fn regions(evaluation: Evaluation) -> Vec<(Intervals, Verdict)> {
+    classify(evaluation).into_iter().map(|region| (region.sources, region.kind)).collect()
 }
 
 /// How one part of the source space ends: a verdict, and the ending whose
@@ -346,17 +485,12 @@ struct Decision {
 /// Splits the source space by how its paths end: one region per verdict
 /// and deciding rule, adjacent or not. One sweep over the endings' ranges,
 /// so a 100,000-range blocklist costs its size, not its square.
-fn classify(endings: &Endings) -> Vec<Region> {
-    let mut events: Vec<(u128, bool, usize)> = Vec::new();
-    for (index, (sources, _)) in endings.iter().enumerate() {
-        for &(low, high) in sources.ranges() {
-            events.push((low, true, index));
-            if let Some(after) = high.checked_add(1) {
-                events.push((after, false, index));
-            }
-        }
+fn classify(evaluation: Evaluation) -> Vec<Region> {
+    if !evaluation.branched {
+        return disjoint_regions(evaluation.endings);
     }
-    events.sort_unstable_by_key(|(point, starts, _)| (*point, *starts));
+    let endings = &evaluation.endings;
+    let events = merged_events(endings);
     let mut active = vec![0u32; endings.len()];
     let mut groups: Vec<(Decision, Vec<(u128, u128)>)> = Vec::new();
     let mut at = 0;
@@ -392,6 +526,57 @@ fn classify(endings: &Endings) -> Vec<Region> {
             Region { sources: Intervals::from_ranges(ranges), kind: decision.kind, rule, construct }
         })
         .collect()
+}
+
+/// Endings that split the source space without overlap are its regions
+/// already: those that end alike are joined, nothing is swept.
+fn disjoint_regions(endings: Endings) -> Vec<Region> {
+    let mut regions: Vec<Region> = Vec::new();
+    for (sources, ending) in endings {
+        let (kind, rule, construct) = match ending {
+            Ending::Accepted { rule } => (Verdict::Open, rule, None),
+            Ending::Dropped { rule } => (Verdict::Blocked, Some(rule), None),
+            Ending::Unknown { construct, rule } => (Verdict::Unknown, rule, Some(construct)),
+        };
+        match regions.iter_mut().find(|region| {
+            region.kind == kind && region.rule == rule && region.construct == construct
+        }) {
+            Some(region) => region.sources = region.sources.union(&sources),
+            None => regions.push(Region { sources, kind, rule, construct }),
+        }
+    }
+    regions
+}
+
+/// Every ending's range starts and ends (the value after its last), in
+/// order: each ending's ranges are sorted already, so a k-way merge
+/// (endings are few; ranges may be 100,000) instead of a sort.
+fn merged_events(endings: &Endings) -> Vec<(u128, bool, usize)> {
+    use std::cmp::Reverse;
+    use std::collections::BinaryHeap;
+    let event = |index: usize, cursor: usize| -> Option<(u128, bool)> {
+        let (low, high) = *endings[index].0.ranges().get(cursor / 2)?;
+        if cursor.is_multiple_of(2) {
+            Some((low, true))
+        } else {
+            high.checked_add(1).map(|after| (after, false))
+        }
+    };
+    let mut heap = BinaryHeap::new();
+    for index in 0..endings.len() {
+        if let Some((point, starts)) = event(index, 0) {
+            heap.push(Reverse((point, starts, index, 0usize)));
+        }
+    }
+    let total: usize = endings.iter().map(|(sources, _)| sources.ranges().len() * 2).sum();
+    let mut events = Vec::with_capacity(total);
+    while let Some(Reverse((point, starts, index, cursor))) = heap.pop() {
+        events.push((point, starts, index));
+        if let Some((next, next_starts)) = event(index, cursor + 1) {
+            heap.push(Reverse((next, next_starts, index, cursor + 1)));
+        }
+    }
+    events
 }
 
 /// Whether two decisions name the same verdict, rule and construct.

@@ -66,7 +66,7 @@ pub fn explain(ruleset: &Ruleset, socket: &InetSocket, exposure: &Exposure) -> E
                     port: socket.local.port,
                     interface: interface.clone(),
                 };
-                let regions = verdict::regions(&eval::evaluate(ruleset, &probe));
+                let regions = verdict::regions(eval::evaluate(ruleset, &probe));
                 explanation.untraced += regions.len().saturating_sub(PATHS_SHOWN);
                 for (sources, kind) in regions.into_iter().take(PATHS_SHOWN) {
                     let Some(first) = sources.first() else { continue };
@@ -76,9 +76,9 @@ pub fn explain(ruleset: &Ruleset, socket: &InetSocket, exposure: &Exposure) -> E
                         family: *family,
                         interface: interface.clone(),
                         destination: named.then_some(destination.addr),
-                        sources: super::space::as_prefixes(&sources, v4)
-                            .into_iter()
+                        sources: super::space::prefixes(&sources, v4)
                             .take(4)
+                            .map(|(start, len)| format!("{}/{len}", address_text(start, v4)))
                             .collect(),
                         source,
                         verdict: kind,
