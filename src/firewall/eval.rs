@@ -175,9 +175,16 @@ struct ChainOutcome {
     returned: Intervals,
 }
 
+/// How one match splits the sources it sees.
+struct Part {
+    matched: Intervals,
+    unknown: Option<String>,
+}
+
 /// How a rule's matches split the sources it sees.
 struct Split {
-    matched: Intervals,
+    /// The sources matched; `None` for every live one (no source match).
+    matched: Option<Intervals>,
     /// The matched part may also not match (a rate limit).
     rate_limited: bool,
     unknown: Option<String>,
@@ -256,21 +263,27 @@ impl<'r, 's> Engine<'r, 's> {
                 continue;
             }
             let split = self.split(chain, rule, &live);
-            if split.matched.is_empty() {
+            if split.matched.as_ref().is_some_and(Intervals::is_empty) {
                 continue;
             }
             let spot = RuleSpot::rule(chain, rule);
             self.branched |= split.rate_limited || split.unknown.is_some();
+            // A trace follows one path: the limit not yet exceeded.
+            let leaves = split.unknown.is_none() && (!split.rate_limited || self.trace.is_some());
+            let matched = match (split.matched, leaves) {
+                (Some(part), true) => {
+                    live.remove(&part);
+                    part
+                }
+                (Some(part), false) => part,
+                // Every live source matched and goes: moved, not copied.
+                (None, true) => std::mem::take(&mut live),
+                (None, false) => live.clone(),
+            };
             if let Some(construct) = split.unknown {
                 self.step(spot.clone(), StepEvent::Unknown { construct: construct.clone() });
-                outcome
-                    .ended
-                    .push((split.matched, Ending::Unknown { construct, rule: Some(spot) }));
+                outcome.ended.push((matched, Ending::Unknown { construct, rule: Some(spot) }));
                 continue;
-            }
-            // A trace follows one path: the limit not yet exceeded.
-            if !split.rate_limited || self.trace.is_some() {
-                live = live.subtract(&split.matched);
             }
             self.step(
                 spot.clone(),
@@ -279,15 +292,13 @@ impl<'r, 's> Engine<'r, 's> {
                     rate_limited: split.rate_limited,
                 },
             );
-            let continued = self.act(chain, &rule.action, spot, split.matched, depth, &mut outcome);
-            if !continued.is_empty() {
-                live = live.union(&continued);
-            }
+            let continued = self.act(chain, &rule.action, spot, matched, depth, &mut outcome);
+            live.add(continued);
         }
         if !live.is_empty() && chain.base.is_none() {
             self.step(RuleSpot::policy(chain), StepEvent::FellThrough);
         }
-        outcome.returned = outcome.returned.union(&live);
+        outcome.returned.add(live);
         outcome
     }
 
@@ -404,7 +415,7 @@ impl<'r, 's> Engine<'r, 's> {
                 break;
             }
             let element = Match::Is { key, negated: false, values: values.clone() };
-            let split = self.split_one(chain, &element, rest.clone());
+            let split = self.split_one(chain, &element, &rest);
             if let Some(construct) = split.unknown {
                 outcome.ended.push((rest, Ending::Unknown { construct, rule: Some(spot) }));
                 return continued;
@@ -427,6 +438,7 @@ impl<'r, 's> Engine<'r, 's> {
         let mut rate_limited = false;
         let mut unknown = None;
         let mut by_source: Vec<&Match> = Vec::new();
+        let never = Split { matched: Some(Intervals::empty()), rate_limited: false, unknown: None };
         for condition in &rule.matches {
             match condition {
                 Match::Is { key: Key::SourceAddress { v4 }, .. } if *v4 == self.probe.v4 => {
@@ -434,67 +446,55 @@ impl<'r, 's> Engine<'r, 's> {
                 }
                 Match::Is { .. } => {
                     // Any one source stands for all: the answer is the same.
-                    let split = self.split_one(chain, condition, Intervals::point(0));
-                    if split.matched.is_empty() {
-                        return Split {
-                            matched: split.matched,
-                            rate_limited: false,
-                            unknown: None,
-                        };
+                    let part = self.split_one(chain, condition, &Intervals::point(0));
+                    if part.matched.is_empty() {
+                        return never;
                     }
-                    unknown = unknown.or(split.unknown);
+                    unknown = unknown.or(part.unknown);
                 }
                 Match::RateLimit { .. } => rate_limited = true,
                 Match::Unknown { construct } => unknown = unknown.or(Some(construct.clone())),
             }
         }
-        let mut matched = live.clone();
+        if by_source.is_empty() {
+            return Split { matched: None, rate_limited, unknown };
+        }
+        let mut matched: Option<Intervals> = None;
         for condition in by_source {
-            let split = self.split_one(chain, condition, matched);
-            matched = split.matched;
-            if matched.is_empty() {
-                return Split { matched, rate_limited: false, unknown: None };
+            let part = self.split_one(chain, condition, matched.as_ref().unwrap_or(live));
+            if part.matched.is_empty() {
+                return never;
             }
-            unknown = unknown.or(split.unknown);
+            matched = Some(part.matched);
+            unknown = unknown.or(part.unknown);
         }
         Split { matched, rate_limited, unknown }
     }
 
-    fn split_one(&self, chain: &Chain, condition: &Match, live: Intervals) -> Split {
-        let plain = |matched| Split { matched, rate_limited: false, unknown: None };
+    /// Which of `live` one match takes: a rate limit or an unknown
+    /// construct takes all of it (and says so).
+    fn split_one(&self, chain: &Chain, condition: &Match, live: &Intervals) -> Part {
+        let plain = |matched| Part { matched, unknown: None };
+        let unknown = |construct: String| Part { matched: live.clone(), unknown: Some(construct) };
         match condition {
-            Match::RateLimit { .. } => Split { matched: live, rate_limited: true, unknown: None },
-            Match::Unknown { construct } => {
-                Split { matched: live, rate_limited: false, unknown: Some(construct.clone()) }
-            }
+            Match::RateLimit { .. } => plain(live.clone()),
+            Match::Unknown { construct } => unknown(construct.clone()),
             Match::Is { key, negated, values } => {
                 let values = match values {
                     Values::Set(name) => match self.set(chain, name) {
                         Some(SetContents::Values(values)) => values,
                         Some(SetContents::Unknown(why)) => {
-                            return Split {
-                                matched: live,
-                                rate_limited: false,
-                                unknown: Some(format!("set @{name}: {why}")),
-                            };
+                            return unknown(format!("set @{name}: {why}"));
                         }
-                        _ => {
-                            return Split {
-                                matched: live,
-                                rate_limited: false,
-                                unknown: Some(format!("the missing set @{name}")),
-                            };
-                        }
+                        _ => return unknown(format!("the missing set @{name}")),
                     },
                     values => values,
                 };
-                match self.test(*key, *negated, values, &live) {
+                match self.test(*key, *negated, values, live) {
                     Test::Sources(matched) => plain(matched),
-                    Test::Holds(true) => plain(live),
+                    Test::Holds(true) => plain(live.clone()),
                     Test::Holds(false) => plain(Intervals::empty()),
-                    Test::Unknown(construct) => {
-                        Split { matched: live, rate_limited: false, unknown: Some(construct) }
-                    }
+                    Test::Unknown(construct) => unknown(construct),
                 }
             }
         }
