@@ -175,6 +175,71 @@ struct ChainOutcome {
     returned: Intervals,
 }
 
+/// The sources still on their way through a chain: a base set less a few
+/// removed ranges, so that taking a /24 out of the 100,000 ranges a
+/// blocklist leaves costs a lookup, not a copy of them all.
+#[derive(Default)]
+struct LiveSet {
+    base: Intervals,
+    removed: Intervals,
+}
+
+/// Removed ranges kept apart before they are taken out of the base.
+const REMOVED_KEPT: usize = 256;
+
+impl LiveSet {
+    fn new(base: Intervals) -> LiveSet {
+        LiveSet { base, removed: Intervals::empty() }
+    }
+
+    /// Empty for sure, or (when a large base could only be told empty by
+    /// a pass over it) not known to be: then the next rule finds nothing.
+    fn is_empty(&self) -> bool {
+        if self.removed.is_empty() || self.base.ranges().len() > self.removed.ranges().len() {
+            return self.base.is_empty();
+        }
+        self.base.subtract(&self.removed).is_empty()
+    }
+
+    /// `part` (out of the base, less what was removed) leaves.
+    fn remove(&mut self, part: &Intervals) {
+        if part.ranges().len() <= 64 && self.removed.ranges().len() < REMOVED_KEPT {
+            self.removed = self.removed.union(part);
+        } else {
+            self.settle();
+            self.base.remove(part);
+        }
+    }
+
+    fn settle(&mut self) {
+        if !self.removed.is_empty() {
+            self.base.remove(&std::mem::take(&mut self.removed));
+        }
+    }
+
+    fn take(&mut self) -> Intervals {
+        self.settle();
+        std::mem::take(&mut self.base)
+    }
+
+    fn to_intervals(&self) -> Intervals {
+        self.base.subtract(&self.removed)
+    }
+
+    fn add(&mut self, other: Intervals) {
+        if !other.is_empty() {
+            self.settle();
+            self.base.add(other);
+        }
+    }
+
+    /// `part`, computed from the base, less what was removed since.
+    fn without_removed(&self, mut part: Intervals) -> Intervals {
+        part.remove(&self.removed);
+        part
+    }
+}
+
 /// How one match splits the sources it sees.
 struct Part {
     matched: Intervals,
@@ -243,7 +308,7 @@ impl<'r, 's> Engine<'r, 's> {
 
     fn chain(&mut self, chain: &'r Chain, sources: Intervals, depth: usize) -> ChainOutcome {
         let mut outcome = ChainOutcome::default();
-        let mut live = sources;
+        let mut live = LiveSet::new(sources);
         for rule in &chain.rules {
             if live.is_empty() {
                 break;
@@ -251,7 +316,7 @@ impl<'r, 's> Engine<'r, 's> {
             self.work += 1;
             if self.work > WORK_LIMIT {
                 outcome.ended.push((
-                    live,
+                    live.take(),
                     Ending::Unknown {
                         construct: "a ruleset too large to evaluate".into(),
                         rule: Some(RuleSpot::rule(chain, rule)),
@@ -277,9 +342,12 @@ impl<'r, 's> Engine<'r, 's> {
                 }
                 (Some(part), false) => part,
                 // Every live source matched and goes: moved, not copied.
-                (None, true) => std::mem::take(&mut live),
-                (None, false) => live.clone(),
+                (None, true) => live.take(),
+                (None, false) => live.to_intervals(),
             };
+            if matched.is_empty() {
+                continue;
+            }
             if let Some(construct) = split.unknown {
                 self.step(spot.clone(), StepEvent::Unknown { construct: construct.clone() });
                 outcome.ended.push((matched, Ending::Unknown { construct, rule: Some(spot) }));
@@ -298,7 +366,7 @@ impl<'r, 's> Engine<'r, 's> {
         if !live.is_empty() && chain.base.is_none() {
             self.step(RuleSpot::policy(chain), StepEvent::FellThrough);
         }
-        outcome.returned.add(live);
+        outcome.returned.add(live.take());
         outcome
     }
 
@@ -319,14 +387,14 @@ impl<'r, 's> Engine<'r, 's> {
             Action::Drop | Action::Reject => {
                 outcome.ended.push((sources, Ending::Dropped { rule: spot }))
             }
-            Action::Return => outcome.returned = outcome.returned.union(&sources),
+            Action::Return => outcome.returned.add(sources),
             Action::Jump(target) | Action::Goto(target) => {
                 let is_jump = matches!(action, Action::Jump(_));
                 let returned = self.call(chain, target, spot, sources, depth, outcome);
                 if is_jump {
                     return returned;
                 }
-                outcome.returned = outcome.returned.union(&returned);
+                outcome.returned.add(returned);
             }
             Action::Nat(kind) if kind == "snat" || kind == "masquerade" => {
                 outcome.accepted.push((sources, None))
@@ -434,7 +502,7 @@ impl<'r, 's> Engine<'r, 's> {
     /// source address are decided first and without touching `live`, which
     /// behind a blocklist holds 100,000 ranges: a rule for another port
     /// costs nothing, and never becomes unknown for a construct it holds.
-    fn split(&self, chain: &Chain, rule: &Rule, live: &Intervals) -> Split {
+    fn split(&self, chain: &Chain, rule: &Rule, live: &LiveSet) -> Split {
         let mut rate_limited = false;
         let mut unknown = None;
         let mut by_source: Vec<&Match> = Vec::new();
@@ -461,14 +529,14 @@ impl<'r, 's> Engine<'r, 's> {
         }
         let mut matched: Option<Intervals> = None;
         for condition in by_source {
-            let part = self.split_one(chain, condition, matched.as_ref().unwrap_or(live));
+            let part = self.split_one(chain, condition, matched.as_ref().unwrap_or(&live.base));
             if part.matched.is_empty() {
                 return never;
             }
             matched = Some(part.matched);
             unknown = unknown.or(part.unknown);
         }
-        Split { matched, rate_limited, unknown }
+        Split { matched: matched.map(|part| live.without_removed(part)), rate_limited, unknown }
     }
 
     /// Which of `live` one match takes: a rate limit or an unknown

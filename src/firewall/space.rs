@@ -57,10 +57,33 @@ impl Intervals {
         self.ranges.first().map(|(low, _)| *low)
     }
 
+    /// A linear merge of the two sorted lists, joining what touches.
     pub fn union(&self, other: &Intervals) -> Intervals {
-        let mut all = self.ranges.clone();
-        all.extend_from_slice(&other.ranges);
-        Intervals::from_ranges(all)
+        let (a, b) = (&self.ranges, &other.ranges);
+        let mut merged: Vec<(u128, u128)> = Vec::with_capacity(a.len() + b.len());
+        let (mut i, mut j) = (0, 0);
+        while i < a.len() || j < b.len() {
+            let next = match (a.get(i), b.get(j)) {
+                (Some(x), Some(y)) if x.0 <= y.0 => {
+                    i += 1;
+                    *x
+                }
+                (_, Some(y)) => {
+                    j += 1;
+                    *y
+                }
+                (Some(x), None) => {
+                    i += 1;
+                    *x
+                }
+                (None, None) => break,
+            };
+            match merged.last_mut() {
+                Some(last) if next.0 <= last.1.saturating_add(1) => last.1 = last.1.max(next.1),
+                _ => merged.push(next),
+            }
+        }
+        Intervals { ranges: merged }
     }
 
     pub fn intersect(&self, other: &Intervals) -> Intervals {
@@ -101,10 +124,10 @@ impl Intervals {
         Intervals { ranges: out }
     }
 
-    /// Removes `other`'s values in place: for a few ranges out of many,
-    /// a binary search and a splice each instead of a copy of the whole.
+    /// Removes `other`'s values in place: one range out of many by a
+    /// binary search and a splice, more in one linear pass.
     pub fn remove(&mut self, other: &Intervals) {
-        if other.ranges.len() * SMALL_FACTOR >= self.ranges.len() || other.ranges.len() > 64 {
+        if other.ranges.len() != 1 {
             *self = self.subtract(other);
             return;
         }

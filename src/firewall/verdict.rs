@@ -331,11 +331,15 @@ fn is_open(kind: Verdict) -> bool {
     matches!(kind, Verdict::Open | Verdict::OpenRateLimited)
 }
 
+/// The sources of the open regions, joined in one merge (folding unions
+/// would sort the growing set once per region).
 fn open_in<'a>(regions: impl IntoIterator<Item = &'a Region>) -> Intervals {
-    regions
+    let ranges: Vec<(u128, u128)> = regions
         .into_iter()
         .filter(|region| is_open(region.kind))
-        .fold(Intervals::empty(), |open, region| open.union(&region.sources))
+        .flat_map(|region| region.sources.ranges().iter().copied())
+        .collect();
+    Intervals::from_ranges(ranges)
 }
 
 fn summarize(classes: &[Class], v4: bool) -> FirewallExposure {
