@@ -4,7 +4,9 @@
 //! Each child listens on its own loopback address (127.0.0.2, 127.0.0.3, ...)
 //! so that no address pair runs out of ephemeral ports.
 //!
-//! `--udp N` also binds N UDP sockets per process. Prints `READY <sockets>`
+//! `--udp N` also binds N UDP sockets per process; `--wildcard N` has the
+//! parent listen on 0.0.0.0 ports 1 to N too (listeners a firewall judges,
+//! where a loopback one is local-only). Prints `READY <sockets>`
 //! when the load stands, then holds it until its standard input closes.
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -23,7 +25,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let udp = option("--udp").unwrap_or(0);
     match option("--child") {
         Some(index) => child(index, connections, udp),
-        None => parent(connections, option("--processes").unwrap_or(10), udp),
+        None => parent(
+            connections,
+            option("--processes").unwrap_or(10),
+            udp,
+            option("--wildcard").unwrap_or(0),
+        ),
     }
 }
 
@@ -31,8 +38,12 @@ fn parent(
     connections: usize,
     processes: usize,
     udp: usize,
+    wildcard: usize,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let per_child = connections.div_ceil(processes);
+    let wide: Vec<TcpListener> = (1..=wildcard)
+        .map(|port| Ok(TcpListener::bind((Ipv4Addr::UNSPECIFIED, u16::try_from(port)?))?))
+        .collect::<Result<_, Box<dyn std::error::Error>>>()?;
     let exe = std::env::current_exe()?;
     let mut children: Vec<Child> = (0..processes)
         .map(|index| {
@@ -52,7 +63,7 @@ fn parent(
             return Err(format!("a child failed: {line:?}").into());
         }
     }
-    println!("READY {}", (per_child * 2 + 1 + udp) * processes);
+    println!("READY {}", (per_child * 2 + 1 + udp) * processes + wide.len());
     std::io::stdout().flush()?;
     std::io::stdin().read_to_end(&mut Vec::new())?;
     for child in &mut children {

@@ -172,7 +172,7 @@ struct ChainOutcome {
     accepted: Vec<(Intervals, Option<RuleSpot>)>,
     ended: Endings,
     /// Fell off the end or returned.
-    returned: Intervals,
+    returned: LiveSet,
 }
 
 /// The sources still on their way through a chain: a base set less a few
@@ -226,11 +226,18 @@ impl LiveSet {
         self.base.subtract(&self.removed)
     }
 
-    fn add(&mut self, other: Intervals) {
-        if !other.is_empty() {
-            self.settle();
-            self.base.add(other);
+    /// Joins `other`: taken whole when this one is empty (a jump's
+    /// returns), settled and merged otherwise.
+    fn add_set(&mut self, mut other: LiveSet) {
+        if other.base.is_empty() {
+            return;
         }
+        if self.base.is_empty() {
+            *self = other;
+            return;
+        }
+        self.settle();
+        self.base.add(other.take());
     }
 
     /// `part`, computed from the base, less what was removed since.
@@ -271,23 +278,21 @@ impl<'r, 's> Engine<'r, 's> {
             );
             let mut next: Vec<(Intervals, Option<RuleSpot>)> = Vec::new();
             for (sources, earlier_accept) in passing {
-                let outcome = self.chain(chain, sources, 0);
+                let mut outcome = self.chain(chain, LiveSet::new(sources), 0);
                 ended.extend(outcome.ended);
                 for (accepted, rule) in outcome.accepted {
                     next.push((accepted, rule.or_else(|| earlier_accept.clone())));
                 }
-                if !outcome.returned.is_empty() {
+                let returned = outcome.returned.take();
+                if !returned.is_empty() {
                     self.step(
                         RuleSpot::policy(chain),
                         StepEvent::Policy { accepts: base.policy_accepts },
                     );
                     if base.policy_accepts {
-                        next.push((outcome.returned, earlier_accept.clone()));
+                        next.push((returned, earlier_accept.clone()));
                     } else {
-                        ended.push((
-                            outcome.returned,
-                            Ending::Dropped { rule: RuleSpot::policy(chain) },
-                        ));
+                        ended.push((returned, Ending::Dropped { rule: RuleSpot::policy(chain) }));
                     }
                 }
             }
@@ -306,9 +311,9 @@ impl<'r, 's> Engine<'r, 's> {
         }
     }
 
-    fn chain(&mut self, chain: &'r Chain, sources: Intervals, depth: usize) -> ChainOutcome {
+    fn chain(&mut self, chain: &'r Chain, sources: LiveSet, depth: usize) -> ChainOutcome {
         let mut outcome = ChainOutcome::default();
-        let mut live = LiveSet::new(sources);
+        let mut live = sources;
         for rule in &chain.rules {
             if live.is_empty() {
                 break;
@@ -335,22 +340,23 @@ impl<'r, 's> Engine<'r, 's> {
             self.branched |= split.rate_limited || split.unknown.is_some();
             // A trace follows one path: the limit not yet exceeded.
             let leaves = split.unknown.is_none() && (!split.rate_limited || self.trace.is_some());
-            let matched = match (split.matched, leaves) {
+            let mut matched = match (split.matched, leaves) {
                 (Some(part), true) => {
                     live.remove(&part);
-                    part
+                    LiveSet::new(part)
                 }
-                (Some(part), false) => part,
+                (Some(part), false) => LiveSet::new(part),
                 // Every live source matched and goes: moved, not copied.
-                (None, true) => live.take(),
-                (None, false) => live.to_intervals(),
+                (None, true) => std::mem::take(&mut live),
+                (None, false) => LiveSet::new(live.to_intervals()),
             };
             if matched.is_empty() {
                 continue;
             }
             if let Some(construct) = split.unknown {
                 self.step(spot.clone(), StepEvent::Unknown { construct: construct.clone() });
-                outcome.ended.push((matched, Ending::Unknown { construct, rule: Some(spot) }));
+                let sources = matched.take();
+                outcome.ended.push((sources, Ending::Unknown { construct, rule: Some(spot) }));
                 continue;
             }
             self.step(
@@ -361,12 +367,12 @@ impl<'r, 's> Engine<'r, 's> {
                 },
             );
             let continued = self.act(chain, &rule.action, spot, matched, depth, &mut outcome);
-            live.add(continued);
+            live.add_set(continued);
         }
         if !live.is_empty() && chain.base.is_none() {
             self.step(RuleSpot::policy(chain), StepEvent::FellThrough);
         }
-        outcome.returned.add(live.take());
+        outcome.returned.add_set(live);
         outcome
     }
 
@@ -377,44 +383,46 @@ impl<'r, 's> Engine<'r, 's> {
         chain: &'r Chain,
         action: &Action,
         spot: RuleSpot,
-        sources: Intervals,
+        mut sources: LiveSet,
         depth: usize,
         outcome: &mut ChainOutcome,
-    ) -> Intervals {
+    ) -> LiveSet {
         match action {
             Action::Continue => return sources,
-            Action::Accept => outcome.accepted.push((sources, Some(spot))),
+            Action::Accept => outcome.accepted.push((sources.take(), Some(spot))),
             Action::Drop | Action::Reject => {
-                outcome.ended.push((sources, Ending::Dropped { rule: spot }))
+                outcome.ended.push((sources.take(), Ending::Dropped { rule: spot }))
             }
-            Action::Return => outcome.returned.add(sources),
+            Action::Return => outcome.returned.add_set(sources),
             Action::Jump(target) | Action::Goto(target) => {
                 let is_jump = matches!(action, Action::Jump(_));
                 let returned = self.call(chain, target, spot, sources, depth, outcome);
                 if is_jump {
                     return returned;
                 }
-                outcome.returned.add(returned);
+                outcome.returned.add_set(returned);
             }
             Action::Nat(kind) if kind == "snat" || kind == "masquerade" => {
-                outcome.accepted.push((sources, None))
+                outcome.accepted.push((sources.take(), None))
             }
             Action::Nat(kind) => outcome.ended.push((
-                sources,
+                sources.take(),
                 Ending::Unknown {
                     construct: format!("{kind} (a port forward; forwards are not evaluated)"),
                     rule: Some(spot),
                 },
             )),
             Action::VerdictMap { key, map } => {
-                return self.verdict_map(chain, *key, map, spot, sources, depth, outcome);
+                let sources = sources.take();
+                let continued = self.verdict_map(chain, *key, map, spot, sources, depth, outcome);
+                return LiveSet::new(continued);
             }
             Action::Unknown(construct) => outcome.ended.push((
-                sources,
+                sources.take(),
                 Ending::Unknown { construct: construct.clone(), rule: Some(spot) },
             )),
         }
-        Intervals::empty()
+        LiveSet::default()
     }
 
     /// A jump or goto into `target`; answers what the target returned.
@@ -423,10 +431,10 @@ impl<'r, 's> Engine<'r, 's> {
         chain: &'r Chain,
         target: &str,
         spot: RuleSpot,
-        sources: Intervals,
+        mut sources: LiveSet,
         depth: usize,
         outcome: &mut ChainOutcome,
-    ) -> Intervals {
+    ) -> LiveSet {
         let callee = self.ruleset.chains.iter().find(|candidate| {
             candidate.backend == chain.backend
                 && candidate.family == chain.family
@@ -445,8 +453,8 @@ impl<'r, 's> Engine<'r, 's> {
                 return inner.returned;
             }
         };
-        outcome.ended.push((sources, Ending::Unknown { construct, rule: Some(spot) }));
-        Intervals::empty()
+        outcome.ended.push((sources.take(), Ending::Unknown { construct, rule: Some(spot) }));
+        LiveSet::default()
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -492,8 +500,9 @@ impl<'r, 's> Engine<'r, 's> {
                 continue;
             }
             rest = rest.subtract(&split.matched);
-            let went_on = self.act(chain, action, spot.clone(), split.matched, depth, outcome);
-            continued = continued.union(&went_on);
+            let matched = LiveSet::new(split.matched);
+            let mut went_on = self.act(chain, action, spot.clone(), matched, depth, outcome);
+            continued.add(went_on.take());
         }
         continued.union(&rest)
     }
