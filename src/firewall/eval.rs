@@ -175,35 +175,42 @@ struct ChainOutcome {
     returned: LiveSet,
 }
 
-/// The sources still on their way through a chain: a base set less a few
-/// removed ranges, so that taking a /24 out of the 100,000 ranges a
-/// blocklist leaves costs a lookup, not a copy of them all.
+/// The sources still on their way through a chain: a base set less what
+/// left it since, kept apart (small pieces merged, large sets shared) and
+/// taken out only where the sources end, so that neither taking a /24 out
+/// of the 100,000 ranges a blocklist leaves nor a jump copies them all.
 #[derive(Default)]
 struct LiveSet {
     base: Intervals,
     removed: Intervals,
+    removed_sets: Vec<Intervals>,
 }
 
-/// Removed ranges kept apart before they are taken out of the base.
+/// Small removed pieces merged before they are taken out of the base.
 const REMOVED_KEPT: usize = 256;
 
 impl LiveSet {
     fn new(base: Intervals) -> LiveSet {
-        LiveSet { base, removed: Intervals::empty() }
+        LiveSet { base, ..LiveSet::default() }
     }
 
-    /// Empty for sure, or (when a large base could only be told empty by
-    /// a pass over it) not known to be: then the next rule finds nothing.
+    /// Empty for sure, or (when only a pass over the base could tell) not
+    /// known to be: then the next rule finds nothing.
     fn is_empty(&self) -> bool {
-        if self.removed.is_empty() || self.base.ranges().len() > self.removed.ranges().len() {
-            return self.base.is_empty();
+        if self.base.is_empty() {
+            return true;
+        }
+        if !self.removed_sets.is_empty() || self.base.ranges().len() > self.removed.ranges().len() {
+            return false;
         }
         self.base.subtract(&self.removed).is_empty()
     }
 
     /// `part` (out of the base, less what was removed) leaves.
     fn remove(&mut self, part: &Intervals) {
-        if part.ranges().len() <= 64 && self.removed.ranges().len() < REMOVED_KEPT {
+        if part.ranges().len() > 64 {
+            self.removed_sets.push(part.clone());
+        } else if self.removed.ranges().len() < REMOVED_KEPT {
             self.removed = self.removed.union(part);
         } else {
             self.settle();
@@ -212,9 +219,9 @@ impl LiveSet {
     }
 
     fn settle(&mut self) {
-        if !self.removed.is_empty() {
-            self.base.remove(&std::mem::take(&mut self.removed));
-        }
+        self.base = self.to_intervals();
+        self.removed = Intervals::empty();
+        self.removed_sets.clear();
     }
 
     fn take(&mut self) -> Intervals {
@@ -223,7 +230,7 @@ impl LiveSet {
     }
 
     fn to_intervals(&self) -> Intervals {
-        self.base.subtract(&self.removed)
+        self.without_removed(self.base.clone())
     }
 
     /// Joins `other`: taken whole when this one is empty (a jump's
@@ -243,6 +250,9 @@ impl LiveSet {
     /// `part`, computed from the base, less what was removed since.
     fn without_removed(&self, mut part: Intervals) -> Intervals {
         part.remove(&self.removed);
+        for set in &self.removed_sets {
+            part = part.subtract(set);
+        }
         part
     }
 }

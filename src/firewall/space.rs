@@ -4,13 +4,15 @@
 //! large set costs its size once, never per packet class.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 /// A set of `u128` values (IPv4 addresses as their 32-bit value, IPv6 as
 /// 128-bit, ports and protocol numbers as themselves).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Intervals {
     /// Sorted, disjoint, not adjacent; each `(low, high)` inclusive.
-    ranges: Vec<(u128, u128)>,
+    /// Shared: a copy of a 100,000-range set is a reference count.
+    ranges: Arc<Vec<(u128, u128)>>,
 }
 
 impl Intervals {
@@ -19,11 +21,15 @@ impl Intervals {
     }
 
     pub fn range(low: u128, high: u128) -> Intervals {
-        if low > high { Intervals::empty() } else { Intervals { ranges: vec![(low, high)] } }
+        if low > high { Intervals::empty() } else { Intervals::of(vec![(low, high)]) }
     }
 
     pub fn point(value: u128) -> Intervals {
         Intervals::range(value, value)
+    }
+
+    fn of(ranges: Vec<(u128, u128)>) -> Intervals {
+        Intervals { ranges: Arc::new(ranges) }
     }
 
     /// Builds a set from ranges in any order, overlapping or not.
@@ -37,7 +43,7 @@ impl Intervals {
                 _ => merged.push((low, high)),
             }
         }
-        Intervals { ranges: merged }
+        Intervals::of(merged)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -59,6 +65,12 @@ impl Intervals {
 
     /// A linear merge of the two sorted lists, joining what touches.
     pub fn union(&self, other: &Intervals) -> Intervals {
+        if other.is_empty() {
+            return self.clone();
+        }
+        if self.is_empty() {
+            return other.clone();
+        }
         let (a, b) = (&self.ranges, &other.ranges);
         let mut merged: Vec<(u128, u128)> = Vec::with_capacity(a.len() + b.len());
         let (mut i, mut j) = (0, 0);
@@ -83,12 +95,15 @@ impl Intervals {
                 _ => merged.push(next),
             }
         }
-        Intervals { ranges: merged }
+        Intervals::of(merged)
     }
 
     pub fn intersect(&self, other: &Intervals) -> Intervals {
         let (small, large) =
             if self.ranges.len() <= other.ranges.len() { (self, other) } else { (other, self) };
+        if small.covers_span_of(large) {
+            return large.clone();
+        }
         if small.ranges.len() * SMALL_FACTOR < large.ranges.len() {
             return small.intersect_by_search(large);
         }
@@ -104,14 +119,24 @@ impl Intervals {
             }
             if a_high < b_high { i += 1 } else { j += 1 }
         }
-        Intervals { ranges: out }
+        Intervals::of(out)
+    }
+
+    /// Whether one of `self`'s ranges holds all of `other`.
+    fn covers_span_of(&self, other: &Intervals) -> bool {
+        match (other.ranges.first(), other.ranges.last()) {
+            (Some((low, _)), Some((_, high))) => {
+                self.ranges.iter().any(|(start, end)| start <= low && end >= high)
+            }
+            _ => true,
+        }
     }
 
     /// The intersection, each of `self`'s few ranges found in `large` by
     /// binary search: a /24 against 100,000 ranges costs a few steps.
     fn intersect_by_search(&self, large: &Intervals) -> Intervals {
         let mut out = Vec::new();
-        for &(low, high) in &self.ranges {
+        for &(low, high) in self.ranges.iter() {
             let mut at = large.ranges.partition_point(|(_, end)| *end < low);
             while let Some(&(start, end)) = large.ranges.get(at) {
                 if start > high {
@@ -121,7 +146,7 @@ impl Intervals {
                 at += 1;
             }
         }
-        Intervals { ranges: out }
+        Intervals::of(out)
     }
 
     /// Removes `other`'s values in place: one range out of many by a
@@ -145,7 +170,7 @@ impl Intervals {
             if tail > high {
                 pieces.push((high + 1, tail));
             }
-            self.ranges.splice(first..last, pieces);
+            Arc::make_mut(&mut self.ranges).splice(first..last, pieces);
         }
     }
 
@@ -164,9 +189,28 @@ impl Intervals {
     }
 
     pub fn subtract(&self, other: &Intervals) -> Intervals {
+        if other.is_empty() || self.is_empty() {
+            return self.clone();
+        }
+        if self.ranges.len() * SMALL_FACTOR < other.ranges.len() {
+            // A few ranges less a large set: cut each by what a search
+            // finds of the large one inside it.
+            let mut remaining = self.clone();
+            for &(low, high) in self.ranges.iter() {
+                let inside = Intervals::range(low, high).intersect_by_search(other);
+                if !inside.is_empty() {
+                    remaining = remaining.subtract_merging(&inside);
+                }
+            }
+            return remaining;
+        }
+        self.subtract_merging(other)
+    }
+
+    fn subtract_merging(&self, other: &Intervals) -> Intervals {
         let mut out = Vec::new();
         let mut j = 0;
-        for &(low, high) in &self.ranges {
+        for &(low, high) in self.ranges.iter() {
             let mut start = low;
             let mut open = true;
             while j < other.ranges.len() && other.ranges[j].1 < start {
@@ -189,7 +233,7 @@ impl Intervals {
                 out.push((start, high));
             }
         }
-        Intervals { ranges: out }
+        Intervals::of(out)
     }
 }
 
