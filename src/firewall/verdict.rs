@@ -5,7 +5,6 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::rc::Rc;
 
 use super::eval::{self, Ending, Endings, Evaluation, Probe, RuleSpot};
 use super::ruleset::{Action, Key, Match, Ruleset, SetContents, Values, VerdictMapRef};
@@ -59,17 +58,18 @@ pub struct Judge {
     /// when one cannot be known (then every port is walked on its own).
     port_bounds: Option<Vec<u128>>,
     destinations: RefCell<HashMap<(bool, u8), Vec<Destination>>>,
-    walks: RefCell<HashMap<WalkKey, Rc<Vec<Region>>>>,
+    /// Answers kept, not the walks' regions: a blocklist's walk holds
+    /// megabytes, its answer a few strings.
+    answers: RefCell<HashMap<AnswerKey, FirewallExposure>>,
 }
 
-/// What a walk depends on: everything of the probe, the port only by the
-/// part of the port space it falls in.
+/// What a family's answer depends on: the port only by the part of the
+/// port space it falls in.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-struct WalkKey {
+struct AnswerKey {
     v4: bool,
     protocol: u8,
-    destination: IpAddr,
-    interface: Option<String>,
+    destinations: Vec<Destination>,
     port: PortKey,
 }
 
@@ -90,7 +90,7 @@ impl Judge {
             interfaces,
             port_bounds,
             destinations: RefCell::default(),
-            walks: RefCell::default(),
+            answers: RefCell::default(),
         }
     }
 
@@ -163,6 +163,14 @@ impl Judge {
                 "more than {CLASSES_LIMIT} interfaces or destination addresses to tell apart"
             ));
         }
+        let port_key = match &self.port_bounds {
+            Some(bounds) => PortKey::Class(bounds.partition_point(|b| *b <= u128::from(port))),
+            None => PortKey::Exact(port),
+        };
+        let key = AnswerKey { v4, protocol, destinations: destinations.to_vec(), port: port_key };
+        if let Some(answer) = self.answers.borrow().get(&key) {
+            return answer.clone();
+        }
         let mut classes: Vec<Class> = Vec::new();
         for interface in &self.interfaces {
             for destination in destinations {
@@ -173,7 +181,7 @@ impl Judge {
                     port,
                     interface: interface.clone(),
                 };
-                let regions = self.walk(ruleset, probe);
+                let regions = classify(eval::evaluate(ruleset, &probe));
                 classes.push(Class {
                     interface: interface.clone(),
                     destination: *destination,
@@ -181,29 +189,9 @@ impl Judge {
                 });
             }
         }
-        summarize(&classes, v4)
-    }
-
-    fn walk(&self, ruleset: &Ruleset, probe: Probe) -> Rc<Vec<Region>> {
-        let port = match &self.port_bounds {
-            Some(bounds) => {
-                PortKey::Class(bounds.partition_point(|b| *b <= u128::from(probe.port)))
-            }
-            None => PortKey::Exact(probe.port),
-        };
-        let key = WalkKey {
-            v4: probe.v4,
-            protocol: probe.protocol,
-            destination: probe.destination,
-            interface: probe.interface.clone(),
-            port,
-        };
-        if let Some(regions) = self.walks.borrow().get(&key) {
-            return Rc::clone(regions);
-        }
-        let regions = Rc::new(classify(eval::evaluate(ruleset, &probe)));
-        self.walks.borrow_mut().insert(key, Rc::clone(&regions));
-        regions
+        let answer = summarize(&classes, v4);
+        self.answers.borrow_mut().insert(key, answer.clone());
+        answer
     }
 }
 
@@ -316,12 +304,12 @@ fn is_reachable(verdict: Verdict) -> bool {
 struct Class {
     interface: Option<String>,
     destination: Destination,
-    regions: Rc<Vec<Region>>,
+    regions: Vec<Region>,
 }
 
 /// A local destination address a new connection may come for; `named` when
 /// a rule names it (else it stands for every address no rule names).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Destination {
     pub addr: IpAddr,
     pub named: bool,
