@@ -703,3 +703,36 @@ fn kernel_set_elements_are_what_nft_lists() {
     let (fast, slow) = read();
     assert_eq!(fast.sets, slow.sets, "with a map, nft lists it all");
 }
+
+/// `audit --all-netns`: each namespace's listeners are judged by that
+/// namespace's own ruleset.
+#[test]
+fn every_namespace_is_judged_by_its_own_ruleset() {
+    let test = "fw-allns";
+    if skip_unless_root(test) || skip_without_tool("nft", test) {
+        return;
+    }
+    let open = Netns::new("fw-allns-open");
+    let closed = Netns::new("fw-allns-closed");
+    open.load_ruleset(&input_chain("drop", &["tcp dport 7000 accept"]));
+    closed.load_ruleset(&input_chain("drop", &["tcp dport 22 accept"]));
+    let bind = |netns: &Netns| {
+        netns.within(|| TcpListener::bind(SocketAddr::from(([0, 0, 0, 0], 7000))).unwrap())
+    };
+    let (_a, _b) = (bind(&open), bind(&closed));
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_portwatch"))
+        .args(["audit", "--all-netns", "--json", "--fail-on", "never"])
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let verdict = |netns: &Netns| {
+        let listeners = report["listeners"].as_array().unwrap();
+        let listener = listeners
+            .iter()
+            .find(|l| l["netns"]["name"] == netns.name.as_str() && l["local"]["port"] == 7000)
+            .unwrap_or_else(|| panic!("{} not listed: {report:#}", netns.name));
+        listener["exposure"]["firewall"]["verdict"].clone()
+    };
+    assert_eq!(verdict(&open), "open", "{report:#}");
+    assert_eq!(verdict(&closed), "blocked", "{report:#}");
+}

@@ -7,7 +7,7 @@ pub mod exposure;
 pub mod policy;
 pub mod rules;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use crate::firewall::verdict::{self, Firewall};
 use crate::model::Socket;
@@ -26,7 +26,17 @@ pub struct Context {
     pub limits: Vec<String>,
     /// The live ruleset, when one was read (or tried): each listener's
     /// exposure gains the firewall's verdict.
-    pub firewall: Option<Firewall>,
+    pub firewall: Option<Firewalls>,
+}
+
+/// The rulesets listeners are judged against.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Firewalls {
+    /// One namespace's, for every listener.
+    One(Firewall),
+    /// Each namespace's own (`--all-netns`), by namespace inode; a listener
+    /// of a namespace not here gets no verdict.
+    PerNamespace(HashMap<u64, Firewall>),
 }
 
 /// Audits the listeners among `sockets`.
@@ -43,12 +53,28 @@ pub fn audit_with_policy(
     policy: Option<&Policy>,
 ) -> AuditReport {
     let mut listeners = exposure::listeners(sockets);
-    if let Some(firewall) = context.firewall {
-        let judge = verdict::Judge::new(firewall);
-        for listener in &mut listeners {
-            let judged = judge.judge(&listener.socket, &listener.exposure);
-            listener.exposure.firewall = Some(judged);
+    match context.firewall {
+        Some(Firewalls::One(firewall)) => {
+            let judge = verdict::Judge::new(firewall);
+            for listener in &mut listeners {
+                listener.exposure.firewall =
+                    Some(judge.judge(&listener.socket, &listener.exposure));
+            }
         }
+        Some(Firewalls::PerNamespace(firewalls)) => {
+            let judges: HashMap<u64, verdict::Judge> = firewalls
+                .into_iter()
+                .map(|(inode, firewall)| (inode, verdict::Judge::new(firewall)))
+                .collect();
+            for listener in &mut listeners {
+                let inode = listener.socket.netns.as_ref().map(|label| label.inode);
+                if let Some(judge) = inode.and_then(|inode| judges.get(&inode)) {
+                    listener.exposure.firewall =
+                        Some(judge.judge(&listener.socket, &listener.exposure));
+                }
+            }
+        }
+        None => {}
     }
     let owners_known = context.owners.looked_up;
     let mut findings: Vec<Finding> = Vec::new();

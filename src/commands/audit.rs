@@ -2,13 +2,14 @@
 //! a recording), with their owners, judged by the rules; a table or JSON;
 //! exit 1 when a finding reaches --fail-on.
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
 use std::time::{Instant, UNIX_EPOCH};
 
 use anyhow::Result;
 
-use crate::audit::{self, Context, OwnerView, Policy, policy};
+use crate::audit::{self, Context, Firewalls, OwnerView, Policy, policy};
 use crate::cli::{AuditArgs, AuditFormatArg, ColorArg};
 use crate::exit::{ExitCode, UsageError};
 use crate::firewall::verdict::Firewall;
@@ -168,8 +169,9 @@ fn audit_report(
 }
 
 /// The live ruleset of the namespace audited, read after the inventory (so
-/// that `-N` has entered it); what could not be read is a limit.
-fn firewall(scope: &Scope, os: &Os<'_>, limits: &mut Vec<String>) -> Option<Firewall> {
+/// that `-N` has entered it), or with `--all-netns` each namespace's own;
+/// what could not be read is a limit.
+fn firewall(scope: &Scope, os: &Os<'_>, limits: &mut Vec<String>) -> Option<Firewalls> {
     match scope {
         Scope::Recording(_) => {
             limits.push(
@@ -178,18 +180,50 @@ fn firewall(scope: &Scope, os: &Os<'_>, limits: &mut Vec<String>) -> Option<Fire
             );
             None
         }
-        Scope::AllNamespaces => {
-            limits.push("firewall: not evaluated with --all-netns, since each namespace has its own ruleset (audit one with -N)".into());
-            None
-        }
+        Scope::AllNamespaces => Some(Firewalls::PerNamespace(every_firewall(os, limits))),
         Scope::Own | Scope::Named(_) => {
             let firewall = crate::firewall::live::read(os);
             if let Firewall::Unreadable(why) = &firewall {
                 limits.push(format!("firewall: {why}; every verdict is unknown"));
             }
-            Some(firewall)
+            Some(Firewalls::One(firewall))
         }
     }
+}
+
+/// Each namespace's ruleset, read on a thread inside it (`nft` and netlink
+/// see the namespace of the thread that starts them).
+fn every_firewall(os: &Os<'_>, limits: &mut Vec<String>) -> HashMap<u64, Firewall> {
+    let mut firewalls = HashMap::new();
+    let Ok(own) = crate::netns::own_inode(os.proc) else {
+        limits.push("firewall: portwatch's own namespace could not be named, so no listener has a firewall verdict".into());
+        return firewalls;
+    };
+    let mut keep = |inode: u64, name: String, firewall: Firewall, limits: &mut Vec<String>| {
+        if let Firewall::Unreadable(why) = &firewall {
+            limits.push(format!("firewall of {name}: {why}; its verdicts are unknown"));
+        }
+        firewalls.insert(inode, firewall);
+    };
+    keep(own, "this namespace".into(), crate::firewall::live::read(os), limits);
+    // Namespaces that cannot be entered are limits of the listing already.
+    let Ok(discovered) = crate::netns::discover_others(os.proc, os.namespaces, own) else {
+        return firewalls;
+    };
+    for namespace in discovered.namespaces {
+        let mut read: Option<Firewall> = None;
+        let mut work = || read = Some(crate::firewall::live::read(os));
+        let name = match &namespace.label.name {
+            Some(name) => format!("namespace {name}"),
+            None => format!("namespace {}", namespace.label.inode),
+        };
+        if os.namespaces.run_inside(&namespace.path, &mut work).is_ok()
+            && let Some(firewall) = read
+        {
+            keep(namespace.label.inode, name, firewall, limits);
+        }
+    }
+    firewalls
 }
 
 /// `--why TARGET`: each listener on the target (or, with none, one that

@@ -9,6 +9,7 @@ use anyhow::Result;
 
 use crate::audit::rules::RULES;
 use crate::model::audit::{AuditReport, BindScope, Severity};
+use crate::model::firewall::Verdict;
 
 /// What the run itself measured, beside the report.
 pub struct RunStats {
@@ -29,6 +30,7 @@ pub fn write_prometheus(
     let mut text = String::new();
     if let Some(report) = report {
         listeners(&mut text, report);
+        firewall(&mut text, report);
         findings(&mut text, report);
         gauge(
             &mut text,
@@ -103,6 +105,39 @@ fn listeners(text: &mut String, report: &AuditReport) {
         text,
         "portwatch_listeners",
         "Listening TCP and bound UDP sockets by protocol, exposure (loopback, address, wildcard) and network namespace.",
+        &samples,
+    );
+}
+
+/// Listeners by protocol and the firewall's verdict, every verdict of both
+/// protocols written (zeros included); absent when no ruleset was judged
+/// (a recording, --all-netns), rather than zeros that would mean "none open".
+fn firewall(text: &mut String, report: &AuditReport) {
+    let verdicts: Vec<(&'static str, Verdict)> = report
+        .listeners
+        .iter()
+        .filter_map(|listener| {
+            let firewall = listener.exposure.firewall.as_ref()?;
+            Some((listener.socket.netid.as_str(), firewall.verdict))
+        })
+        .collect();
+    if verdicts.is_empty() {
+        return;
+    }
+    let mut samples = Vec::new();
+    for proto in ["tcp", "udp"] {
+        for verdict in Verdict::ALL {
+            let count = verdicts.iter().filter(|seen| **seen == (proto, verdict)).count();
+            samples.push((
+                vec![("proto", proto.to_owned()), ("verdict", verdict.as_str().to_owned())],
+                count as f64,
+            ));
+        }
+    }
+    gauge(
+        text,
+        "portwatch_listeners_by_firewall",
+        "Listeners by protocol and what the live firewall does to a new connection: open, open-rate-limited, restricted, blocked, local-only or unknown.",
         &samples,
     );
 }
@@ -236,6 +271,27 @@ mod tests {
         assert!(!text.contains("netns=\"current\""), "{text}");
         assert_eq!(text.matches("portwatch_findings{").count(), RULES.len(), "{text}");
         assert!(text.contains("portwatch_audit_limits 0\n"), "{text}");
+        assert!(!text.contains("portwatch_listeners_by_firewall"), "no ruleset judged: {text}");
+
+        let mut judged = report.clone();
+        judged.listeners[0].exposure.firewall = Some(crate::model::firewall::FirewallExposure {
+            verdict: Verdict::OpenRateLimited,
+            sources: vec![],
+            interfaces: vec![],
+            destinations: vec![],
+            rule: None,
+            reason: None,
+        });
+        let mut out = Vec::new();
+        write_prometheus(&mut out, Some(&judged), &run).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.contains(
+                "portwatch_listeners_by_firewall{proto=\"udp\",verdict=\"open-rate-limited\"} 1\n"
+            ),
+            "{text}"
+        );
+        assert_eq!(text.matches("portwatch_listeners_by_firewall{").count(), 12, "{text}");
     }
 
     #[test]

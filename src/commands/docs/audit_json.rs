@@ -23,7 +23,7 @@ pub const REPORT_KEYS: &[JsonKey] = &[
     key(
         &["listeners[].exposure.firewall"],
         "object",
-        r#"what the live ruleset does to a new connection: `{"verdict": "open" | "open-rate-limited" | "restricted" | "blocked" | "local-only" | "unknown", "sources": ["192.0.2.0/24"], "interfaces": ["eth0"], "destinations": ["224.0.0.251"], "rule": {"backend": "nftables", "table": "inet filter", "chain": "input", "handle": 7, "text": "tcp dport 80 accept"}, "reason": "..."}`; `sources` are the prefixes it is open to, `interfaces` only when that depends on the interface, `destinations` only when only rules naming some local addresses admit it, `rule` the deciding rule (`line` instead of `handle` for iptables-legacy; `text` `policy drop` for a chain's policy), `reason` why (the construct when unknown); absent for a recording or with `--all-netns`"#,
+        r#"what the live ruleset does to a new connection: `{"verdict": "open" | "open-rate-limited" | "restricted" | "blocked" | "local-only" | "unknown", "sources": ["192.0.2.0/24"], "interfaces": ["eth0"], "destinations": ["224.0.0.251"], "rule": {"backend": "nftables", "table": "inet filter", "chain": "input", "handle": 7, "text": "tcp dport 80 accept"}, "reason": "..."}`; `sources` are the prefixes it is open to, `interfaces` only when that depends on the interface, `destinations` only when only rules naming some local addresses admit it, `rule` the deciding rule (`line` instead of `handle` for iptables-legacy; `text` `policy drop` for a chain's policy), `reason` why (the construct when unknown); absent for a recording"#,
     ),
     key(&["findings"], "array", "most severe first (see below)"),
     key(
