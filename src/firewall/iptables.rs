@@ -473,23 +473,12 @@ fn protocol_match(item: &Item) -> Option<Match> {
     }
 }
 
+/// `-p`'s word: a name, a number, or `all` (0, no constraint).
 fn protocol_number(name: &str) -> Option<u8> {
-    let number = match name.to_ascii_lowercase().as_str() {
-        "all" => 0,
-        "icmp" => 1,
-        "igmp" => 2,
-        "tcp" => 6,
-        "udp" => 17,
-        "dccp" => 33,
-        "gre" => 47,
-        "esp" => 50,
-        "ah" => 51,
-        "ipv6-icmp" | "icmpv6" => 58,
-        "sctp" => 132,
-        "udplite" => 136,
-        other => return other.parse().ok(),
-    };
-    Some(number)
+    match name.to_ascii_lowercase().as_str() {
+        "all" => Some(0),
+        other => super::ruleset::protocol_number(other).or_else(|| other.parse().ok()),
+    }
 }
 
 /// `ADDR[/LEN|/MASK][,...]`, or `None` when any part is not an address
@@ -648,51 +637,7 @@ fn port_range(text: &str) -> Option<(u128, u128)> {
 }
 
 fn port(text: &str) -> Option<u16> {
-    text.parse().ok().or_else(|| service_port(text))
-}
-
-/// The services rulesets name most; any other name stays unknown rather
-/// than depend on this host's /etc/services.
-fn service_port(name: &str) -> Option<u16> {
-    let port = match name {
-        "ftp-data" => 20,
-        "ftp" => 21,
-        "ssh" => 22,
-        "telnet" => 23,
-        "smtp" => 25,
-        "domain" => 53,
-        "bootps" => 67,
-        "bootpc" => 68,
-        "tftp" => 69,
-        "http" | "www" => 80,
-        "kerberos" => 88,
-        "pop3" => 110,
-        "ntp" => 123,
-        "netbios-ns" => 137,
-        "netbios-dgm" => 138,
-        "netbios-ssn" => 139,
-        "imap" | "imap2" => 143,
-        "snmp" => 161,
-        "ldap" => 389,
-        "https" => 443,
-        "microsoft-ds" => 445,
-        "submissions" => 465,
-        "isakmp" => 500,
-        "syslog" => 514,
-        "submission" => 587,
-        "ipp" => 631,
-        "ldaps" => 636,
-        "imaps" => 993,
-        "pop3s" => 995,
-        "openvpn" => 1194,
-        "mysql" => 3306,
-        "ms-wbt-server" => 3389,
-        "postgresql" => 5432,
-        "mdns" => 5353,
-        "http-alt" => 8080,
-        _ => return None,
-    };
-    Some(port)
+    text.parse().ok().or_else(|| super::ruleset::service_port(text))
 }
 
 /// A comma list of ports and `low:high` ranges.

@@ -86,13 +86,7 @@ pub fn set_declarations(json: &str) -> Vec<SetDeclaration> {
                 _ => return None,
             };
             let text = |key: &str| body.get(key).and_then(Value::as_str).map(str::to_owned);
-            let flags: Vec<&str> = body
-                .get("flags")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-                .collect();
+            let flags = words(body.get("flags"));
             let element = match set_key_kind(body) {
                 Ok(Kind::Address { v4 }) => Some(ElementKind::Address { v4 }),
                 Ok(Kind::Port) => Some(ElementKind::Port),
@@ -628,13 +622,7 @@ fn ct(body: &Value) -> Left {
 
 fn fib(body: &Value) -> Left {
     let result = body.get("result").and_then(Value::as_str).unwrap_or("");
-    let flags: Vec<&str> = body
-        .get("flags")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .collect();
+    let flags = words(body.get("flags"));
     if result == "type" && flags == ["daddr"] {
         return Left::Key(Key::DestinationType, Kind::AddressType);
     }
@@ -819,8 +807,8 @@ fn number(value: &Value, kind: Kind) -> Result<u128, String> {
             .ok()
             .filter(|addr| addr.is_ipv4() == v4)
             .map(space::address_value),
-        Kind::Port => service_port(word),
-        Kind::Protocol => protocol_number(word),
+        Kind::Port => super::ruleset::service_port(word).map(u128::from),
+        Kind::Protocol => super::ruleset::protocol_number(word).map(u128::from),
         Kind::NfProto => match word {
             "ipv4" => Some(2),
             "ipv6" => Some(10),
@@ -836,52 +824,9 @@ fn number(value: &Value, kind: Kind) -> Result<u128, String> {
     found.ok_or_else(unknown)
 }
 
-fn protocol_number(name: &str) -> Option<u128> {
-    Some(match name {
-        "icmp" => 1,
-        "igmp" => 2,
-        "ipip" | "ipencap" => 4,
-        "tcp" => 6,
-        "udp" => 17,
-        "ipv6" => 41,
-        "gre" => 47,
-        "esp" => 50,
-        "ah" => 51,
-        "ipv6-icmp" | "icmpv6" => 58,
-        "sctp" => 132,
-        "udplite" => 136,
-        "dccp" => 33,
-        _ => return None,
-    })
-}
-
-fn service_port(name: &str) -> Option<u128> {
-    Some(match name {
-        "ftp-data" => 20,
-        "ftp" => 21,
-        "ssh" => 22,
-        "telnet" => 23,
-        "smtp" => 25,
-        "domain" => 53,
-        "bootps" => 67,
-        "bootpc" => 68,
-        "tftp" => 69,
-        "http" => 80,
-        "pop3" => 110,
-        "ntp" => 123,
-        "imap" | "imap2" => 143,
-        "snmp" => 161,
-        "ldap" => 389,
-        "https" => 443,
-        "microsoft-ds" => 445,
-        "submission" => 587,
-        "ldaps" => 636,
-        "imaps" => 993,
-        "pop3s" => 995,
-        "mysql" => 3306,
-        "postgresql" => 5432,
-        _ => return None,
-    })
+/// The strings of a JSON array (`"flags": ["interval", "timeout"]`).
+fn words(list: Option<&Value>) -> Vec<&str> {
+    list.and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).collect()
 }
 
 // ---------------------------------------------------------------------------
@@ -892,13 +837,7 @@ fn set_contents(body: &Map<String, Value>) -> SetContents {
         Ok(kind) => kind,
         Err(why) => return SetContents::Unknown(why),
     };
-    let flags: Vec<&str> = body
-        .get("flags")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .collect();
+    let flags = words(body.get("flags"));
     let elements = body.get("elem").and_then(Value::as_array);
     // A set the datapath fills holds what traffic put there, not a rule.
     if flags.contains(&"dynamic") || (flags.contains(&"timeout") && elements.is_none()) {

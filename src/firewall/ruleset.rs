@@ -322,3 +322,67 @@ impl Ruleset {
         self.sets.extend(other.sets);
     }
 }
+
+/// The IP protocol number of a name as nft and iptables write it.
+pub fn protocol_number(name: &str) -> Option<u8> {
+    Some(match name {
+        "icmp" => 1,
+        "igmp" => 2,
+        "ipip" | "ipencap" => 4,
+        "tcp" => 6,
+        "udp" => 17,
+        "dccp" => 33,
+        "ipv6" => 41,
+        "gre" => 47,
+        "esp" => 50,
+        "ah" => 51,
+        "ipv6-icmp" | "icmpv6" => 58,
+        "sctp" => 132,
+        "udplite" => 136,
+        _ => return None,
+    })
+}
+
+/// The services rulesets name most; any other name stays unknown rather
+/// than depend on this host's /etc/services.
+pub fn service_port(name: &str) -> Option<u16> {
+    let port = match name {
+        "ftp-data" => 20,
+        "ftp" => 21,
+        "ssh" => 22,
+        "telnet" => 23,
+        "smtp" => 25,
+        "domain" => 53,
+        "bootps" => 67,
+        "bootpc" => 68,
+        "tftp" => 69,
+        "http" | "www" => 80,
+        "kerberos" => 88,
+        "pop3" => 110,
+        "ntp" => 123,
+        "netbios-ns" => 137,
+        "netbios-dgm" => 138,
+        "netbios-ssn" => 139,
+        "imap" | "imap2" => 143,
+        "snmp" => 161,
+        "ldap" => 389,
+        "https" => 443,
+        "microsoft-ds" => 445,
+        "submissions" => 465,
+        "isakmp" => 500,
+        "syslog" => 514,
+        "submission" => 587,
+        "ipp" => 631,
+        "ldaps" => 636,
+        "imaps" => 993,
+        "pop3s" => 995,
+        "openvpn" => 1194,
+        "mysql" => 3306,
+        "ms-wbt-server" => 3389,
+        "postgresql" => 5432,
+        "mdns" => 5353,
+        "http-alt" => 8080,
+        _ => return None,
+    };
+    Some(port)
+}
