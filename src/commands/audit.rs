@@ -12,7 +12,7 @@ use anyhow::Result;
 use crate::audit::{self, Context, Firewalls, OwnerView, Policy, policy};
 use crate::cli::{AuditArgs, AuditFormatArg, ColorArg};
 use crate::exit::{ExitCode, UsageError};
-use crate::firewall::verdict::Firewall;
+use crate::firewall::verdict::{Firewall, Judge};
 use crate::inventory::{self, Scope};
 use crate::model::audit::Severity;
 use crate::model::audit::{AuditReport, Listener};
@@ -238,8 +238,8 @@ fn why(
     let target = WhyTarget::parse(target)?;
     let request = super::listeners::request(scope(args), true);
     let inventory = inventory::snapshot(os, &request)?;
-    let firewall = crate::firewall::live::read(os);
-    let ruleset = match &firewall {
+    let judge = Judge::new(crate::firewall::live::read(os));
+    let ruleset = match judge.firewall() {
         Firewall::Read(ruleset) => ruleset,
         Firewall::Unreadable(why) => {
             writeln!(stderr, "portwatch: firewall: {why}")?;
@@ -262,8 +262,7 @@ fn why(
         if index > 0 {
             writeln!(stdout)?;
         }
-        let judged =
-            crate::firewall::verdict::judge(&firewall, &listener.socket, &listener.exposure);
+        let judged = judge.judge(&listener.socket, &listener.exposure);
         let explanation =
             crate::firewall::why::explain(ruleset, &listener.socket, &listener.exposure);
         let title = listener_title(listener);

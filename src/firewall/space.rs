@@ -183,11 +183,6 @@ impl Intervals {
         }
     }
 
-    /// The values of `universe` not in `self`.
-    pub fn complement_within(&self, universe: &Intervals) -> Intervals {
-        universe.subtract(self)
-    }
-
     pub fn subtract(&self, other: &Intervals) -> Intervals {
         if other.is_empty() || self.is_empty() {
             return self.clone();
