@@ -1,6 +1,8 @@
 //! `portwatch who TARGET`: who is on a port, or which sockets a process
 //! holds. Exit 1 when nothing matches, so it works in `if`.
 
+pub mod lsof;
+
 use std::collections::BTreeMap;
 use std::io::Write;
 
