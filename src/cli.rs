@@ -72,11 +72,17 @@ Examples:
 /// Examples shown by `portwatch who --help`.
 pub const WHO_EXAMPLES: &str = "\
 Examples:
-  portwatch who :8080          who listens on or talks from local port 8080
-  portwatch who ssh            the ssh port(s), from /etc/services
-  portwatch who pid=812        every socket process 812 holds
-  portwatch who nginx --json   every socket of processes named nginx
-  if portwatch who :5432 >/dev/null; then echo postgres is up; fi";
+  portwatch who :8080                 sockets with port 8080 at either end
+  portwatch who ssh                   the ssh port(s), from /etc/services
+  portwatch who pid=812               every socket process 812 holds
+  portwatch who nginx --json          every socket of processes named nginx
+  portwatch who TCP -sTCP:LISTEN      every TCP listener (lsof -iTCP -sTCP:LISTEN)
+  portwatch who -nP -i -sTCP:LISTEN   the same, typed as for lsof
+  portwatch who @10.0.0.5:443         sockets with an end at 10.0.0.5 port 443
+  portwatch who 6TCP                  IPv6 TCP sockets
+  portwatch who :1-1024               ports 1 to 1024, local or peer
+  portwatch who UDP@[::1]:53          UDP sockets on or to [::1] port 53
+  if portwatch who TCP:5432 -sTCP:LISTEN >/dev/null; then echo postgres is up; fi";
 
 /// Examples shown by `portwatch audit --help`.
 pub const AUDIT_EXAMPLES: &str = "\
@@ -198,21 +204,43 @@ pub enum AuditFormatArg {
 
 #[derive(Debug, Args)]
 pub struct WhoArgs {
-    /// `:80` or `80` (a local port), a service name (`ssh`), `pid=1234`,
-    /// or `comm=NAME` (a word that is no service is taken as a process name)
-    #[arg(value_name = "TARGET")]
-    pub target: String,
+    /// What to look for: `pid=1234`; `comm=NAME`; a port, `80` or `:80`;
+    /// an address in lsof's -i grammar, `[46][PROTOCOL][@HOST][:PORTS]`
+    /// (`TCP:22`, `@10.0.0.5:443`, `6TCP`, `:1-1024,ssh`, `UDP@[::1]`), whose
+    /// ports and hosts match either end of a socket, as in lsof; a service
+    /// name (`ssh`, same as `:ssh`); any other word is a process name
+    #[arg(value_name = "TARGET", required_unless_present_any = ["inet", "states"])]
+    pub target: Option<String>,
 
     /// An ss filter expression the sockets must also match
     #[arg(value_name = "FILTER", num_args = 0..)]
     pub filter: Vec<String>,
 
+    /// An address in lsof's -i grammar instead of TARGET (then every word is
+    /// the filter); may be repeated, any of them matching; alone, every TCP
+    /// and UDP socket (`-i`, `-i4`, `-iTCP:22`)
+    #[arg(
+        short = 'i',
+        value_name = "ADDR",
+        num_args = 0..=1,
+        default_missing_value = "",
+        action = clap::ArgAction::Append
+    )]
+    pub inet: Vec<String>,
+
+    /// Only TCP and UDP sockets in these states, as lsof's -s:
+    /// `TCP:LISTEN`, `TCP:LISTEN,ESTABLISHED`; `^` excludes (`TCP:^LISTEN`).
+    /// UDP sockets are CLOSE unconnected, ESTABLISHED connected; may be
+    /// repeated; without TARGET or -i, of every TCP and UDP socket
+    #[arg(short = 's', value_name = "TCP:STATES", action = clap::ArgAction::Append)]
+    pub states: Vec<String>,
+
     /// Print JSON: one object per process, with its sockets
     #[arg(long = "json")]
     pub json: bool,
 
-    /// Do not resolve service names (show port numbers)
-    #[arg(short = 'n', long = "numeric")]
+    /// Do not resolve service names (show port numbers); -P as in lsof
+    #[arg(short = 'n', long = "numeric", short_alias = 'P')]
     pub numeric: bool,
 
     /// Show full command lines instead of 15-character process names

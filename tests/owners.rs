@@ -521,7 +521,8 @@ fn who_exits_1_when_nothing_matches_and_2_on_a_bad_target() {
     assert_eq!(output.stdout, b"[]\n");
     let output = Command::new(BIN).args(["who", ":http-ish"]).output().unwrap();
     assert_eq!(output.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&output.stderr).starts_with("portwatch: who: expected a port"));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr, "portwatch: who: unknown service 'http-ish' in ':http-ish'\n");
 }
 
 #[test]
