@@ -162,7 +162,7 @@ pub fn run(
 ) -> Result<ExitCode> {
     let (target, filter_words) = target_and_filter(args, os)?;
     let states = state_choice(args)?;
-    // Only UNIX and raw sockets need asking for beyond TCP and UDP.
+    // An address, or a list of states to keep, selects TCP and UDP sockets only.
     let netids = match matches!(target, Target::Inet(_)) || states.keeps_only_inet() {
         true => vec![Netid::Udp, Netid::Tcp],
         false => Netid::SS_ORDER.to_vec(),
