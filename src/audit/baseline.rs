@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::rules::finding;
 use crate::model::audit::{Finding, Listener};
-use crate::model::{ListenerKey, NetnsKey, Process};
+use crate::model::{ListenerKey, NetnsKey, Process, Transport};
 
 /// The format's version; a file of another version is refused.
 pub const VERSION: u32 = 1;
@@ -241,8 +241,8 @@ pub fn compare(
                 let remedy = format!(
                     "if the new holder is meant to serve it, accept the change by saving a new \
                      baseline (`portwatch baseline save {file}`); otherwise find out what \
-                     replaced it (`portwatch who :{}`) and stop it",
-                    key.port
+                     replaced it (`portwatch who {}`) and stop it",
+                    who_listens(key)
                 );
                 comparison.findings.push(finding(
                     "baseline-changed",
@@ -299,8 +299,8 @@ pub fn compare(
         let message = format!("{key} is new {since}{holder}");
         let remedy = format!(
             "if it is expected, accept it by saving a new baseline (`portwatch baseline save \
-             {file}`); otherwise find out what opened it (`portwatch who :{}`) and stop it",
-            key.port
+             {file}`); otherwise find out what opened it (`portwatch who {}`) and stop it",
+            who_listens(key)
         );
         comparison.findings.push(finding("baseline-new", group.first(), message, remedy));
     }
@@ -405,6 +405,16 @@ fn exposure_change(before: &Listener, after: &Listener) -> String {
     match was == is {
         true => String::new(),
         false => format!(" (exposure {} to {})", was.as_str(), is.as_str()),
+    }
+}
+
+/// The `who` words that find a listener's holder alone (`who :PORT` also
+/// finds clients whose peer is that port, as lsof does).
+fn who_listens(key: &ListenerKey) -> String {
+    match key.netid {
+        Transport::Tcp => format!("TCP:{} -sTCP:LISTEN", key.port),
+        Transport::Udp => format!("UDP:{}", key.port),
+        Transport::Raw => format!(":{}", key.port),
     }
 }
 
@@ -540,3 +550,4 @@ mod tests {
         assert_eq!(rules(&comparison), [("baseline-gone", "0.0.0.0".into())]);
     }
 }
+
