@@ -405,6 +405,16 @@ pub struct ListArgs {
     #[arg(long = "all-netns", conflicts_with = "from")]
     pub all_netns: bool,
 
+    /// Print TCP and UDP sockets as the kernel destroys them, until Ctrl-C,
+    /// SIGTERM or a closed pipe (as ss -E); with --json, one JSON object per
+    /// line (JSON Lines)
+    #[arg(
+        short = 'E',
+        long = "events",
+        conflicts_with_all = ["from", "diag", "summary", "kill", "all_netns", "show_firewall"]
+    )]
+    pub events: bool,
+
     /// Colour states in the table: auto (on a terminal, unless NO_COLOR is
     /// set), always, never
     #[arg(long = "color", value_name = "WHEN", default_value = "auto")]

@@ -151,6 +151,47 @@ pub fn stream(os: &Os<'_>, request: &Request, sink: &mut source::Sink<'_>) -> Re
     Ok(outcome)
 }
 
+/// Hands each selected socket the kernel destroys to `sink` as it goes
+/// (`-E`), named as a listing's are, until `follow.stop` says so.
+/// Destroyed sockets have no inode, so no owner.
+pub fn follow(
+    os: &Os<'_>,
+    request: &Request,
+    follow: &mut source::events::Follow<'_>,
+    sink: &mut source::Sink<'_>,
+) -> Result<Outcome> {
+    let enrich = Enrich { owners: false, unix_proc: false, ..request.enrich };
+    let mut enricher = Enricher::new(os, &Request { enrich, ..request.clone() })?;
+    let mut enriched = |mut socket: Socket| {
+        enricher.enrich(&mut socket);
+        sink(socket)
+    };
+    let (selection, filter) = (&request.selection, request.filter.as_ref());
+    let source = match &request.scope {
+        Scope::Own => {
+            let mut named = named_interfaces(os.resolver, &mut enriched);
+            source::events::follow(os, selection, filter, follow, &mut named)?
+        }
+        Scope::Named(name) => {
+            let path = netns::named_path(name);
+            os.namespaces
+                .enter(&path)
+                .map_err(|e| anyhow::anyhow!(netns::entry_error(&path, &e)))?;
+            let label = Arc::new(thread_namespace(os, name)?);
+            let mut labelled = |mut socket: Socket| {
+                socket.set_netns(Some(label.clone()));
+                enriched(socket)
+            };
+            let mut named = named_interfaces(os.resolver, &mut labelled);
+            source::events::follow(os, selection, filter, follow, &mut named)?
+        }
+        Scope::AllNamespaces | Scope::Recording(_) => {
+            anyhow::bail!("socket events (-E) are followed in one network namespace only")
+        }
+    };
+    Ok(Outcome { source, ..Outcome::default() })
+}
+
 /// The label of the namespace the calling thread is in, named `name` when
 /// that is a name rather than a path.
 fn thread_namespace(os: &Os<'_>, name: &str) -> Result<NetnsLabel> {

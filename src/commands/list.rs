@@ -36,7 +36,10 @@ pub fn run(
         )
         .into());
     }
-    let format = format(args);
+    let format = match args.events {
+        true => super::events::format(format(args))?,
+        false => format(args),
+    };
     if format == Format::Netstat {
         // netstat lists TCP before UDP.
         selection.netids.reverse();
@@ -62,6 +65,9 @@ pub fn run(
         filter,
     };
     let mut view = view(args, format, &request, os, stdout)?;
+    if args.events {
+        return super::events::follow(os, &request, view.as_mut(), stderr);
+    }
     let mut killer = if args.kill { Some(source::Killer::open(os)?) } else { None };
     // Read on the first socket, once inside the namespace listed (`-N`).
     let mut firewall: Option<Judge> = None;

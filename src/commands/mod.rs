@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod baseline;
 pub mod docs;
+pub mod events;
 pub mod list;
 pub mod listeners;
 pub mod record;

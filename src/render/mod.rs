@@ -37,4 +37,11 @@ pub trait View {
 
     /// Writes what is still buffered; called once after the last socket.
     fn finish(&mut self) -> Result<()>;
+
+    /// Writes the rows so far now, for a stream that has no last socket
+    /// (`-E`); later rows keep the column widths reached so far, as ss's
+    /// do. Views that cannot stream keep their rows until [`View::finish`].
+    fn flush(&mut self) -> Result<()> {
+        Ok(())
+    }
 }

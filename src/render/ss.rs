@@ -153,8 +153,10 @@ impl<W: Write> View for SsView<W> {
             table.push(ss_state(socket.state()));
         }
         let (recv_q, send_q) = socket.queues();
-        table.push_display(recv_q);
-        table.push_display(send_q);
+        // ss prints the kernel's queue lengths as signed numbers: a UDP
+        // socket being destroyed reports a Send-Q of -1 (`-E`).
+        table.push_display(recv_q as i32);
+        table.push_display(send_q as i32);
         match socket {
             Socket::Unix(unix) => {
                 // ss's UNIX form: `PATH INODE` and `* PEER-INODE`.
@@ -212,6 +214,12 @@ impl<W: Write> View for SsView<W> {
 
     fn finish(&mut self) -> Result<()> {
         self.table.write_to(&mut self.out)?;
+        self.out.flush()?;
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        self.table.write_pending(&mut self.out)?;
         self.out.flush()?;
         Ok(())
     }

@@ -1,6 +1,7 @@
 //! Where sockets come from: the live kernel over sock_diag (falling back to
 //! /proc/net when netlink is unavailable), or a recorded dump.
 
+pub mod events;
 pub mod netlink;
 pub mod procnet;
 pub mod procunix;

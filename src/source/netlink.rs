@@ -35,6 +35,10 @@ pub const RECV_BUFFER_LEN: usize = 64 * 1024;
 /// INET_DIAG_CGROUP_ID (Linux 5.7), unknown to netlink-packet-sock-diag 0.5.
 const INET_DIAG_CGROUP_ID: u16 = 21;
 
+/// INET_DIAG_PROTOCOL: the IP protocol of the socket, which the kernel adds
+/// to its socket-destroy broadcasts (a dump's request already names it).
+const INET_DIAG_PROTOCOL: u16 = 10;
+
 /// struct nlmsghdr.
 pub const NETLINK_HEADER_LEN: usize = 16;
 
@@ -409,6 +413,19 @@ pub fn run_dump(
             }
         }
     }
+}
+
+/// The kind of socket an inet_diag message is about, from its
+/// INET_DIAG_PROTOCOL attribute; `None` without one, or for a protocol
+/// portwatch does not list.
+pub fn inet_netid(payload: &[u8]) -> Option<Netid> {
+    let attributes = payload.get(INET_DIAG_MSG_LEN..)?;
+    NlasIterator::new(attributes)
+        .filter_map(Result::ok)
+        .find(|nla: &NlaBuffer<&[u8]>| nla.kind() == INET_DIAG_PROTOCOL)
+        .and_then(|nla| nla.value().first().copied())
+        .and_then(crate::model::Transport::from_ip_protocol)
+        .map(crate::model::Transport::netid)
 }
 
 /// Turns inet_diag and unix_diag messages into sockets.

@@ -1,0 +1,386 @@
+//! ss's less common flags against ss itself (iproute2 6.1), each in a
+//! network namespace of the test's own with the test's own sockets: `-E`
+//! (socket-destroy events, and how it ends), `--tos`, `--cgroup`,
+//! `--inet-sockopt`, `-T`, `-Z`/`-z` and `-b`. Outputs are compared byte
+//! for byte once trailing blanks are stripped.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap is a failed test
+
+mod common;
+
+use std::io::Read;
+use std::net::{TcpListener, TcpStream, UdpSocket};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{BIN, Netns, skip_unless_root, skip_without_tool};
+
+/// How long any one wait in these tests may last.
+const PATIENCE: Duration = Duration::from_secs(10);
+
+/// Lines without their trailing blanks, as the comparisons read them.
+fn stripped(text: &str) -> String {
+    text.lines().map(|line| format!("{}\n", line.trim_end())).collect()
+}
+
+/// ss titles a Process column even when no row fills it; portwatch's
+/// header is compared without that last word.
+fn header_without_process(line: &str) -> &str {
+    line.trim_end().strip_suffix("Process").unwrap_or(line).trim_end()
+}
+
+/// A command running until told to stop, its standard output and error
+/// collected as they come.
+struct Follower {
+    child: Child,
+    stdout: Arc<Mutex<Vec<u8>>>,
+    stderr: Arc<Mutex<Vec<u8>>>,
+}
+
+impl Follower {
+    fn spawn(mut command: Command) -> Follower {
+        let mut child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the follower");
+        let stdout = collect(child.stdout.take().expect("stdout"));
+        let stderr = collect(child.stderr.take().expect("stderr"));
+        Follower { child, stdout, stderr }
+    }
+
+    fn output(&self) -> String {
+        String::from_utf8_lossy(&self.stdout.lock().unwrap()).into_owned()
+    }
+
+    fn errors(&self) -> String {
+        String::from_utf8_lossy(&self.stderr.lock().unwrap()).into_owned()
+    }
+
+    fn wait_for_lines(&self, count: usize) {
+        let deadline = Instant::now() + PATIENCE;
+        while self.output().lines().count() < count {
+            assert!(Instant::now() < deadline, "no {count} lines in time: {:?}", self.output());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn signal(&self, signal: nix::sys::signal::Signal) {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        nix::sys::signal::kill(pid, signal).expect("signal the follower");
+    }
+
+    /// Waits (bounded) for the process to end; kills it if it does not.
+    fn wait(&mut self) -> std::process::ExitStatus {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                // The readers see the end of the pipes shortly after.
+                std::thread::sleep(Duration::from_millis(50));
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("the follower did not end in time: {:?}", self.output());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Follower {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn collect(mut pipe: impl Read + Send + 'static) -> Arc<Mutex<Vec<u8>>> {
+    let collected = Arc::new(Mutex::new(Vec::new()));
+    let sink = collected.clone();
+    std::thread::spawn(move || {
+        let mut chunk = [0u8; 4096];
+        while let Ok(len @ 1..) = pipe.read(&mut chunk) {
+            sink.lock().unwrap().extend_from_slice(&chunk[..len]);
+        }
+    });
+    collected
+}
+
+/// `portwatch ARGS` inside the namespace.
+fn portwatch_in(netns: &Netns, args: &[&str]) -> Command {
+    let mut command = netns.command(BIN);
+    command.args(args);
+    command
+}
+
+/// `ss ARGS` inside the namespace, its output line-buffered (ss leaves a
+/// pipe's output in stdio's buffer, which a signal would lose).
+fn ss_in(netns: &Netns, args: &[&str]) -> Command {
+    let mut command = netns.command("stdbuf");
+    command.arg("-oL").arg("ss").args(args);
+    command
+}
+
+/// Waits until `count` sock_diag sockets in the namespace have joined
+/// multicast groups: the followers are listening.
+fn wait_for_subscribers(netns: &Netns, count: usize) {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let output = netns.command("cat").arg("/proc/net/netlink").output().expect("cat");
+        let table = String::from_utf8_lossy(&output.stdout);
+        let subscribed = table
+            .lines()
+            .skip(1)
+            .filter(|line| {
+                let fields: Vec<&str> = line.split_whitespace().collect();
+                // sk Eth Pid Groups ...: NETLINK_SOCK_DIAG is 4.
+                fields.get(1) == Some(&"4") && fields.get(3).is_some_and(|g| *g != "00000000")
+            })
+            .count();
+        if subscribed >= count {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{subscribed} of {count} followers subscribed");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Opens and closes the test's sockets inside the namespace: a TCP
+/// listener with one accepted connection (three TCP sockets destroyed),
+/// a bound IPv6 UDP socket and a connected IPv4 one: five events.
+fn open_and_close_sockets(netns: &Netns) {
+    netns.within(|| {
+        let listener = TcpListener::bind("127.0.0.1:7001").unwrap();
+        let client = TcpStream::connect("127.0.0.1:7001").unwrap();
+        let (server, _) = listener.accept().unwrap();
+        drop(server);
+        drop(client);
+        drop(listener);
+        let bound = UdpSocket::bind("[::1]:7002").unwrap();
+        drop(bound);
+        let connected = UdpSocket::bind("127.0.0.1:7003").unwrap();
+        connected.connect("127.0.0.1:9").unwrap();
+        drop(connected);
+    });
+}
+
+const EVENTS: usize = 5;
+
+/// Follows events with each command line in portwatch and in ss at once,
+/// makes the five events, and returns each pair's outputs after SIGINT.
+fn follow_pairs(test: &str, command_lines: &[&[&str]]) -> Vec<(String, String)> {
+    let netns = Netns::new(test);
+    let everything = Follower::spawn(portwatch_in(&netns, &["-E", "-n", "-H"]));
+    let pairs: Vec<(Follower, Follower)> = command_lines
+        .iter()
+        .map(|args| {
+            (Follower::spawn(portwatch_in(&netns, args)), Follower::spawn(ss_in(&netns, args)))
+        })
+        .collect();
+    wait_for_subscribers(&netns, 1 + 2 * pairs.len());
+    open_and_close_sockets(&netns);
+    everything.wait_for_lines(EVENTS);
+    // Every follower got the same broadcasts; give them time to print.
+    std::thread::sleep(Duration::from_millis(300));
+    pairs
+        .into_iter()
+        .map(|(mut portwatch, mut ss)| {
+            for follower in [&portwatch, &ss] {
+                follower.signal(nix::sys::signal::Signal::SIGINT);
+            }
+            let status = portwatch.wait();
+            assert!(status.success(), "portwatch ended with {status}: {}", portwatch.errors());
+            assert_eq!(portwatch.errors(), "", "portwatch wrote to stderr");
+            ss.wait();
+            (portwatch.output(), ss.output())
+        })
+        .collect()
+}
+
+#[test]
+fn events_match_ss_row_for_row() {
+    const TEST: &str = "events_match_ss_row_for_row";
+    if skip_unless_root(TEST) || skip_without_tool("ss", TEST) {
+        return;
+    }
+    let lines: &[&[&str]] = &[
+        &["-E", "-n"],
+        &["-E", "-n", "-t"],
+        &["-E", "-n", "-ua"],
+        &["-E", "-n", "-4"],
+        &["-E", "-n", "-6"],
+        &["-E", "-n", "sport = :7001"],
+        &["-E", "-n", "dport = :7001 or src [::1]"],
+        &["-E", "-n", "-t", "-e"],
+        &["-E", "-n", "-a", "-f", "inet6"],
+    ];
+    let outputs = follow_pairs("ev-rows", lines);
+    let mut rows = Vec::new();
+    for (args, (portwatch, ss)) in lines.iter().zip(&outputs) {
+        let (portwatch, ss) = (comparable(portwatch), comparable(ss));
+        assert_eq!(portwatch, ss, "portwatch {args:?} differs from ss");
+        rows.push(portwatch.lines().skip(1).map(str::to_owned).collect::<Vec<_>>().join("\n"));
+    }
+    let all = &rows[0];
+    assert_eq!(all.lines().count(), EVENTS, "{all}");
+    let unconnected = all.lines().filter(|line| line.contains("UNCONN")).count();
+    assert_eq!(unconnected, 4, "destroyed sockets are closed, but a connected UDP one: {all}");
+    assert_eq!(rows[1].lines().count(), 3, "three TCP sockets: {}", rows[1]);
+    assert_eq!(rows[5].lines().count(), 2, "listener and accepted socket: {}", rows[5]);
+}
+
+/// An output as the comparisons read it: no trailing blanks, the header
+/// without ss's empty Process column.
+fn comparable(output: &str) -> String {
+    let stripped = stripped(output);
+    let (header, rows) = stripped.split_once('\n').unwrap_or((&stripped, ""));
+    format!("{}\n{rows}", header_without_process(header))
+}
+
+#[test]
+fn events_header_comes_with_the_first_row() {
+    const TEST: &str = "events_header_comes_with_the_first_row";
+    if skip_unless_root(TEST) || skip_without_tool("ss", TEST) {
+        return;
+    }
+    let outputs = follow_pairs("ev-head", &[&["-E", "-n", "-H"], &["-E", "-n", "-t"]]);
+    let (no_header, _) = &outputs[0];
+    assert!(no_header.lines().all(|line| !line.contains("Recv-Q")), "-H: {no_header}");
+    assert_eq!(no_header.lines().count(), EVENTS, "{no_header}");
+    let (tcp, ss) = &outputs[1];
+    let titles = |text: &str| text.lines().filter(|line| line.contains("Recv-Q")).count();
+    assert_eq!((titles(tcp), titles(ss)), (1, 1), "one header, first: {tcp}");
+    assert!(tcp.starts_with("State"), "no Netid column for one protocol: {tcp}");
+}
+
+#[test]
+fn events_as_json_lines() {
+    const TEST: &str = "events_as_json_lines";
+    if skip_unless_root(TEST) {
+        return;
+    }
+    let netns = Netns::new("ev-json");
+    let mut json = Follower::spawn(portwatch_in(&netns, &["-E", "--json"]));
+    let mut jsonl = Follower::spawn(portwatch_in(&netns, &["-E", "-t", "--format", "jsonl"]));
+    wait_for_subscribers(&netns, 2);
+    open_and_close_sockets(&netns);
+    json.wait_for_lines(EVENTS);
+    jsonl.wait_for_lines(3);
+    for follower in [&json, &jsonl] {
+        follower.signal(nix::sys::signal::Signal::SIGTERM);
+    }
+    for follower in [&mut json, &mut jsonl] {
+        assert!(follower.wait().success(), "{}", follower.errors());
+    }
+    let rows: Vec<serde_json::Value> =
+        json.output().lines().map(|line| serde_json::from_str(line).unwrap()).collect();
+    assert_eq!(rows.len(), EVENTS, "one object per line: {}", json.output());
+    // The kernel sends the events from a work queue: their order may vary.
+    let mut seen: Vec<(String, String, u64, u64)> = rows
+        .iter()
+        .map(|row| {
+            let text = |value: &serde_json::Value| value.as_str().unwrap().to_owned();
+            let port = |end: &str| row[end]["port"].as_u64().unwrap();
+            (text(&row["netid"]), text(&row["state"]), port("local"), port("peer"))
+        })
+        .map(|(netid, state, local, peer)| match netid.as_str() {
+            // The client's port is the kernel's choice.
+            "tcp" if local != 7001 => (netid, state, 0, peer),
+            "tcp" if peer != 0 => (netid, state, local, 0),
+            _ => (netid, state, local, peer),
+        })
+        .collect();
+    seen.sort();
+    let row = |netid: &str, state: &str, local, peer| (netid.into(), state.into(), local, peer);
+    assert_eq!(
+        seen,
+        [
+            row("tcp", "closed", 0, 7001),
+            row("tcp", "closed", 7001, 0),
+            row("tcp", "closed", 7001, 0),
+            row("udp", "closed", 7002, 0),
+            row("udp", "established", 7003, 9),
+        ]
+    );
+    assert_eq!(jsonl.output().lines().count(), 3, "only TCP: {}", jsonl.output());
+}
+
+#[test]
+fn events_end_cleanly_on_sigint_and_sigterm() {
+    const TEST: &str = "events_end_cleanly_on_sigint_and_sigterm";
+    if skip_unless_root(TEST) {
+        return;
+    }
+    use nix::sys::signal::Signal::{SIGINT, SIGTERM};
+    let (netns, quiet) = (Netns::new("ev-signals"), Netns::new("ev-quiet"));
+    // (follower, signal, rows it must have printed): those in `quiet` see
+    // no event, and print nothing, not even a header.
+    let mut followers = vec![
+        (Follower::spawn(portwatch_in(&quiet, &["-E"])), SIGINT, 0),
+        (Follower::spawn(portwatch_in(&quiet, &["-E", "--json"])), SIGTERM, 0),
+        (Follower::spawn(portwatch_in(&netns, &["-E", "-n"])), SIGTERM, EVENTS),
+        (Follower::spawn(portwatch_in(&netns, &["-E", "-n", "--json"])), SIGINT, EVENTS),
+    ];
+    wait_for_subscribers(&quiet, 2);
+    wait_for_subscribers(&netns, 2);
+    open_and_close_sockets(&netns);
+    followers[2].0.wait_for_lines(1 + EVENTS);
+    followers[3].0.wait_for_lines(EVENTS);
+    for (follower, signal, rows) in &mut followers {
+        follower.signal(*signal);
+        let status = follower.wait();
+        assert_eq!(status.code(), Some(0), "after {signal:?}: {}", follower.errors());
+        assert_eq!(follower.errors(), "", "after {signal:?}");
+        let output = follower.output();
+        let data_lines = output.lines().filter(|l| !l.starts_with("Netid")).count();
+        assert_eq!(data_lines, *rows, "after {signal:?}, every row was out: {output}");
+        assert!(output.is_empty() || output.ends_with('\n'), "{output}");
+    }
+}
+
+#[test]
+fn events_into_head_end_without_an_error() {
+    const TEST: &str = "events_into_head_end_without_an_error";
+    if skip_unless_root(TEST) {
+        return;
+    }
+    let netns = Netns::new("ev-head-pipe");
+    for format in ["--format=ss", "--json"] {
+        // portwatch's own status and stderr, after head has gone.
+        let script = format!(
+            "{BIN} -E -n {format} 2>/tmp/pw-ev-head-$$.err | head -n1; \
+             echo \"status=${{PIPESTATUS[0]}}\"; cat /tmp/pw-ev-head-$$.err; rm -f /tmp/pw-ev-head-$$.err"
+        );
+        let mut command = netns.command("bash");
+        command.args(["-c", &script]);
+        let mut pipeline = Follower::spawn(command);
+        wait_for_subscribers(&netns, 1);
+        open_and_close_sockets(&netns);
+        let status = pipeline.wait();
+        assert!(status.success(), "{}", pipeline.errors());
+        let output = pipeline.output();
+        let lines: Vec<&str> = output.lines().collect();
+        assert_eq!(lines.len(), 2, "one row from head, then portwatch's status: {output}");
+        assert_eq!(lines[1], "status=0", "{output}");
+        assert_eq!(pipeline.errors(), "");
+    }
+}
+
+#[test]
+fn events_refuse_what_they_cannot_follow() {
+    for (args, wanted) in [
+        (&["-E", "-x"][..], "TCP and UDP sockets only"),
+        (&["-E", "--format", "netstat"][..], "-E prints ss's table or JSON Lines"),
+        (&["-E", "--from", "x.pwdump"][..], "cannot be used with"),
+        (&["-E", "-K", "dport = :1"][..], "cannot be used with"),
+    ] {
+        let output = Command::new(BIN).args(args).output().unwrap();
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(wanted), "{args:?}: {stderr}");
+        assert!(output.stdout.is_empty(), "{args:?}");
+    }
+}
