@@ -214,6 +214,12 @@ pub fn section() -> Vec<Block> {
              back into the same records (the `portwatch::model::Socket` type), which is what \
              baselines build on.",
         ),
+        Block::Paragraph(
+            "With `-E`, `--json` writes JSON Lines too: one object per destroyed socket, as it \
+             is destroyed (`state` is `closed`, or the state a UDP socket was connected in; \
+             `inode` is null; a UDP socket's `send_q` may read 4294967295, the kernel's -1, \
+             which the table prints as ss does).",
+        ),
         Block::Table(key_table(SOCKET_KEYS)),
         Block::Paragraph("Each entry of `processes`:"),
         Block::Table(key_table(PROCESS_KEYS)),
