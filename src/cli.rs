@@ -405,6 +405,21 @@ pub struct ListArgs {
     #[arg(long = "all-netns", conflicts_with = "from")]
     pub all_netns: bool,
 
+    /// Show each inet socket's IPv4 TOS byte, IPv6 traffic class and class
+    /// id (`tos:0x10 tclass:0x20 class_id:0x6`, as ss --tos)
+    #[arg(long = "tos")]
+    pub tos: bool,
+
+    /// Show the path of each inet socket's cgroup v2 below the cgroup2 mount
+    /// (`cgroup:/system.slice/nginx.service`, as ss --cgroup)
+    #[arg(long = "cgroup")]
+    pub cgroup: bool,
+
+    /// Show inet-level socket options (`inet-sockopt: ( freebind mc_loop)`,
+    /// as ss --inet-sockopt; on a second line unless -O)
+    #[arg(long = "inet-sockopt")]
+    pub inet_sockopt: bool,
+
     /// Print TCP and UDP sockets as the kernel destroys them, until Ctrl-C,
     /// SIGTERM or a closed pipe (as ss -E); with --json, one JSON object per
     /// line (JSON Lines)

@@ -18,6 +18,7 @@ use crate::model::{NetnsLabel, Socket, UnixProcEntry};
 use crate::names::{HostNames, Services};
 use crate::netns::{self, Namespace};
 use crate::owners::Owners;
+use crate::owners::cgroup::CgroupPaths;
 use crate::source::{self, Selection, SocketFilter};
 use crate::sys::{Os, ProcFs, Resolver};
 
@@ -47,6 +48,8 @@ pub struct Enrich {
     /// Each UNIX socket's line of /proc/net/unix (netstat's RefCnt, Flags
     /// and State), read once per namespace listed.
     pub unix_proc: bool,
+    /// The path of each inet socket's cgroup (`--cgroup`).
+    pub cgroups: bool,
 }
 
 /// What to list.
@@ -353,6 +356,7 @@ struct Enricher<'s> {
     hosts: Option<HostNames<'s>>,
     owners: Option<Owners<'s>>,
     unix_table: Option<UnixTable>,
+    cgroups: Option<CgroupPaths<'s>>,
 }
 
 impl<'s> Enricher<'s> {
@@ -370,6 +374,7 @@ impl<'s> Enricher<'s> {
             unix_table: request.enrich.unix_proc.then(UnixTable::default),
             services: request.enrich.services.then(|| Services::load(os.files, os.proc, raw)),
             hosts: request.enrich.hosts.then(|| HostNames::new(os.resolver)),
+            cgroups: request.enrich.cgroups.then(|| CgroupPaths::new(os.resolver)),
             owners,
         })
     }
@@ -390,6 +395,9 @@ impl<'s> Enricher<'s> {
         if let Some(hosts) = self.hosts.as_mut() {
             inet.local.host = Some(hosts.name(inet.local.addr).map(str::to_owned));
             inet.peer.host = Some(hosts.name(inet.peer.addr).map(str::to_owned));
+        }
+        if let (Some(cgroups), Some(id)) = (self.cgroups.as_mut(), inet.cgroup_id) {
+            inet.extras.cgroup = Some(cgroups.path(id).into());
         }
     }
 }

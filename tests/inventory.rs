@@ -151,6 +151,7 @@ fn every_view_renders_from_records_alone() {
         timers: false,
         details: false,
         oneline: false,
+        sockopt: Default::default(),
         colour: false,
         numeric: false,
         wide: false,

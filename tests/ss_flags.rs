@@ -384,3 +384,127 @@ fn events_refuse_what_they_cannot_follow() {
         assert!(output.stdout.is_empty(), "{args:?}");
     }
 }
+
+/// The sockets the option tests list, kept open while they run: a TCP
+/// listener with one connection whose client sets IP_TOS, an IPv6 UDP
+/// socket with a traffic class and IP_FREEBIND, and an IPv6 TCP listener.
+fn open_option_load(netns: &Netns) -> Vec<Box<dyn std::any::Any + Send>> {
+    netns.within(|| {
+        use nix::sys::socket::{setsockopt, sockopt};
+        let listener = TcpListener::bind("127.0.0.1:7101").unwrap();
+        let client = TcpStream::connect("127.0.0.1:7101").unwrap();
+        let (server, _) = listener.accept().unwrap();
+        setsockopt(&client, sockopt::Ipv4Tos, &0x10).unwrap();
+        let udp = UdpSocket::bind("[::1]:7102").unwrap();
+        setsockopt(&udp, sockopt::Ipv6TClass, &0x20).unwrap();
+        setsockopt(&udp, sockopt::IpFreebind, &true).unwrap();
+        let listener6 = TcpListener::bind("[::1]:7103").unwrap();
+        let load: Vec<Box<dyn std::any::Any + Send>> = vec![
+            Box::new(listener),
+            Box::new(client),
+            Box::new(server),
+            Box::new(udp),
+            Box::new(listener6),
+        ];
+        load
+    })
+}
+
+/// Runs `program ARGS` inside the namespace and returns its stdout.
+fn output_in(netns: &Netns, program: &str, args: &[&str]) -> String {
+    let output = netns.command(program).args(args).output().expect(program);
+    assert!(
+        output.status.success(),
+        "{program} {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Each command line, in portwatch and in ss, compared as [`comparable`].
+fn assert_same_as_ss(netns: &Netns, command_lines: &[&[&str]]) {
+    for args in command_lines {
+        let portwatch = comparable(&output_in(netns, BIN, args));
+        let ss = comparable(&output_in(netns, "ss", args));
+        assert_eq!(portwatch, ss, "portwatch {args:?} differs from ss");
+    }
+}
+
+#[test]
+fn tos_cgroup_and_inet_sockopt_match_ss() {
+    const TEST: &str = "tos_cgroup_and_inet_sockopt_match_ss";
+    if skip_unless_root(TEST) || skip_without_tool("ss", TEST) {
+        return;
+    }
+    let netns = Netns::new("sockopt");
+    let _load = open_option_load(&netns);
+    assert_same_as_ss(
+        &netns,
+        &[
+            &["-tuan", "--tos"],
+            &["-tan", "--tos", "sport = :7101"],
+            &["-tuln6", "--tos"],
+            &["-tuan", "--cgroup"],
+            &["-tuan", "--inet-sockopt"],
+            &["-tuanO", "--inet-sockopt"],
+            &["-uan", "--inet-sockopt", "--tos"],
+            &["-tuan", "--tos", "--cgroup", "--inet-sockopt"],
+            &["-tuanO", "--tos", "--cgroup", "--inet-sockopt"],
+            &["-tuanp", "--tos"],
+        ],
+    );
+    let tos = output_in(&netns, BIN, &["-tn", "--tos", "dport = :7101"]);
+    assert!(tos.contains(" tos:0x10 class_id:0x6"), "the client's IP_TOS: {tos}");
+    let udp = output_in(&netns, BIN, &["-un", "-a", "--tos", "--inet-sockopt"]);
+    assert!(udp.contains("tclass:0x20"), "{udp}");
+    assert!(udp.contains("\n\tinet-sockopt: ( freebind mc_loop)"), "{udp}");
+}
+
+#[test]
+fn cgroup_paths_below_the_cgroup2_mount_match_ss() {
+    const TEST: &str = "cgroup_paths_below_the_cgroup2_mount_match_ss";
+    if skip_unless_root(TEST) || skip_without_tool("ss", TEST) {
+        return;
+    }
+    // In the host's mount namespace (`ip netns exec` remounts /sys, which
+    // hides the cgroup2 mount), on a listener of this test's own.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let filter = format!("sport = :{}", listener.local_addr().unwrap().port());
+    for args in [["-tln", "--cgroup"], ["-tlnO", "--cgroup"]] {
+        let run = |program: &str| {
+            let output = Command::new(program).args(args).arg(&filter).output().unwrap();
+            assert!(output.status.success(), "{program}");
+            comparable(&String::from_utf8_lossy(&output.stdout))
+        };
+        let (portwatch, ss) = (run(BIN), run("ss"));
+        assert_eq!(portwatch, ss, "portwatch {args:?} differs from ss");
+        assert!(portwatch.contains(" cgroup:"), "{portwatch}");
+    }
+}
+
+#[test]
+fn tos_cgroup_and_inet_sockopt_in_json_only_when_asked() {
+    const TEST: &str = "tos_cgroup_and_inet_sockopt_in_json_only_when_asked";
+    if skip_unless_root(TEST) {
+        return;
+    }
+    let netns = Netns::new("sockopt-json");
+    let _load = open_option_load(&netns);
+    let rows = |args: &[&str]| -> Vec<serde_json::Value> {
+        serde_json::from_str(&output_in(&netns, BIN, args)).unwrap()
+    };
+    let plain = rows(&["-tua", "--json"]);
+    for key in ["tos", "tclass", "class_id", "cgroup", "inet_sockopt"] {
+        assert!(plain.iter().all(|row| row.get(key).is_none()), "{key} without its option");
+    }
+    let asked = rows(&["-tua", "--json", "--tos", "--cgroup", "--inet-sockopt"]);
+    let udp = asked.iter().find(|row| row["netid"] == "udp").unwrap();
+    assert_eq!((udp["tos"].as_u64(), udp["tclass"].as_u64()), (Some(0), Some(0x20)));
+    assert_eq!(udp["class_id"], 0);
+    assert_eq!(udp["cgroup"], "unreachable:1", "no cgroup2 mount under ip netns exec");
+    assert_eq!(udp["inet_sockopt"]["freebind"], true);
+    assert_eq!(udp["inet_sockopt"]["is_icsk"], false);
+    let client = asked.iter().find(|row| row["peer"]["port"] == 7101).unwrap();
+    assert_eq!(client["tos"], 0x10);
+    assert!(client.get("tclass").is_none(), "IPv4 sockets have no traffic class");
+}

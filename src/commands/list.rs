@@ -14,6 +14,7 @@ use crate::model::{Socket, StateSet};
 use crate::render::json::{JsonStyle, JsonView};
 use crate::render::lsof::{LsofLayout, LsofView};
 use crate::render::netstat::{NetstatLayout, NetstatView};
+use crate::render::sockopt::SockoptLayout;
 use crate::render::ss::{SsLayout, SsView};
 use crate::render::{Format, View};
 use crate::source::{self, SocketFilter};
@@ -30,6 +31,8 @@ pub fn run(
     }
     let super::Query { mut selection, filter } =
         super::query(&args.selection, StateSet::ss_default(), os, stderr)?;
+    selection.extensions.tos = args.tos;
+    selection.extensions.inet_sockopt = args.inet_sockopt;
     if args.kill && filter.is_none() {
         return Err(UsageError(
             "-K closes sockets only with a filter expression (such as 'dport = :80')".into(),
@@ -60,6 +63,7 @@ pub fn run(
             services: json || !args.numeric,
             hosts: args.resolve,
             unix_proc: format == Format::Netstat && unix,
+            cgroups: args.cgroup,
         },
         selection,
         filter,
@@ -174,6 +178,11 @@ fn view<'a>(
                 timers: args.selection.options,
                 details: args.selection.memory || args.selection.info,
                 oneline: args.selection.oneline,
+                sockopt: SockoptLayout {
+                    tos: args.tos,
+                    cgroup: args.cgroup,
+                    inet_sockopt: args.inet_sockopt,
+                },
                 colour: super::colour(args.color, os),
                 numeric,
                 wide,

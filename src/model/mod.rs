@@ -6,6 +6,7 @@
 
 pub mod audit;
 pub mod details;
+pub mod extras;
 pub mod firewall;
 pub mod key;
 pub mod process;
@@ -18,6 +19,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 pub use details::Details;
+pub use extras::{InetExtras, InetSockopt};
 pub use key::{ListenerKey, NetnsKey};
 pub use process::{Container, Holder, Ownership, Process, Text};
 pub use state::{SocketState, StateSet};
@@ -317,6 +319,9 @@ pub struct InetSocket {
     /// Timer, memory and tcp_info, with `-o`, `-m`, `-i`.
     #[serde(flatten)]
     pub details: Details,
+    /// With `--tos`, `--cgroup`, `--inet-sockopt`.
+    #[serde(flatten)]
+    pub extras: InetExtras,
     /// With `-p`: who holds the socket.
     #[serde(flatten)]
     pub owners: Option<Ownership>,
@@ -348,6 +353,7 @@ impl InetSocket {
             cgroup_id: None,
             netns: None,
             details: Details::default(),
+            extras: InetExtras::default(),
             owners: None,
             firewall: None,
         }

@@ -12,6 +12,7 @@ pub mod firewall_why;
 pub mod json;
 pub mod lsof;
 pub mod netstat;
+pub mod sockopt;
 pub mod ss;
 pub mod summary;
 pub mod text;

@@ -9,6 +9,7 @@ use anyhow::Result;
 
 use super::columns::{Column, ColumnTable};
 use super::details::{skmem_text, tcp_info_text, timer_text};
+use super::sockopt::{self, SockoptLayout};
 use super::text::{push_port, push_ss_address, quoted_process_label, ss_state, unix_path};
 use super::{View, escape};
 use crate::model::{InetSocket, NetnsLabel, PortCategory, Socket};
@@ -36,6 +37,8 @@ pub struct SsLayout {
     pub details: bool,
     /// `-O`: details on the socket's own line.
     pub oneline: bool,
+    /// `--tos`, `--cgroup`, `--inet-sockopt`.
+    pub sockopt: SockoptLayout,
     /// `--color`: states in colour.
     pub colour: bool,
     /// `-n`: port numbers, not service names.
@@ -59,7 +62,7 @@ fn state_colour(label: &str) -> Option<&'static str> {
 
 impl SsLayout {
     fn process_column(self) -> bool {
-        self.extended || self.processes || self.timers || self.details
+        self.extended || self.processes || self.timers || self.details || self.sockopt.any()
     }
 }
 
@@ -199,6 +202,9 @@ impl<W: Write> View for SsView<W> {
             if layout.extended {
                 separate(&mut cell, " ");
                 extended_cell(&mut cell, socket);
+            }
+            if let Some(inet) = inet {
+                sockopt::push_texts(&mut cell, inet, layout.sockopt, layout.oneline);
             }
             let extras = inet.map(details_text).unwrap_or_default();
             if !extras.is_empty() {

@@ -69,7 +69,7 @@ pub fn follow(
         .subscribe(groups)
         .map_err(DiagError::Open)
         .context("cannot follow socket events")?;
-    let decoder = SocketDecoder { details: selection.details };
+    let decoder = selection.decoder();
     let mut buffer = vec![0u8; RECV_BUFFER_LEN];
     let mut outcome = Outcome::default();
     while !(follow.stop)() {

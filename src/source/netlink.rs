@@ -26,6 +26,7 @@ use crate::model::{
     InetEnd, InetSocket, IpFamily, Netid, SocketState, StateSet, UnixEnd, UnixFamily, UnixKind,
     UnixSocket,
 };
+use crate::model::{InetExtras, InetSockopt};
 use crate::sys::DiagTransport;
 
 /// Large enough for any reply datagram: the kernel fills at most about
@@ -34,6 +35,15 @@ pub const RECV_BUFFER_LEN: usize = 64 * 1024;
 
 /// INET_DIAG_CGROUP_ID (Linux 5.7), unknown to netlink-packet-sock-diag 0.5.
 const INET_DIAG_CGROUP_ID: u16 = 21;
+
+/// INET_DIAG_TOS, INET_DIAG_TCLASS (u8 each), INET_DIAG_CLASS_ID (u32) and
+/// INET_DIAG_SOCKOPT (struct inet_diag_sockopt, 2 bytes), read here by
+/// number rather than through the crate's parser (which fails a whole
+/// message on one attribute of an unexpected size).
+const INET_DIAG_TOS: u16 = 5;
+const INET_DIAG_TCLASS: u16 = 6;
+const INET_DIAG_CLASS_ID: u16 = 17;
+const INET_DIAG_SOCKOPT: u16 = 22;
 
 /// INET_DIAG_PROTOCOL: the IP protocol of the socket, which the kernel adds
 /// to its socket-destroy broadcasts (a dump's request already names it).
@@ -106,16 +116,24 @@ pub struct DumpRequest {
     pub extensions: Extensions,
 }
 
-/// The inet_diag extensions `-m` and `-i` ask the kernel for.
+/// The inet_diag extensions `-m`, `-i` and `--tos` ask the kernel for, and
+/// what `--inet-sockopt` reads of what the kernel always sends.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Extensions {
     pub memory: bool,
     pub tcp_info: bool,
+    /// INET_DIAG_TOS and INET_DIAG_TCLASS (which brings INET_DIAG_CLASS_ID).
+    pub tos: bool,
+    /// INET_DIAG_SOCKOPT, decoded.
+    pub inet_sockopt: bool,
 }
 
 impl Extensions {
     fn flags(self) -> ExtensionFlags {
         let mut flags = ExtensionFlags::empty();
+        if self.tos {
+            flags |= ExtensionFlags::TOS | ExtensionFlags::TCLASS;
+        }
         if self.memory {
             flags |= ExtensionFlags::SKMEMINFO;
         }
@@ -433,6 +451,8 @@ pub fn inet_netid(payload: &[u8]) -> Option<Netid> {
 pub struct SocketDecoder {
     /// Decode timers, memory and tcp_info (`-o`, `-m`, `-i`).
     pub details: bool,
+    /// Decode INET_DIAG_SOCKOPT (`--inet-sockopt`).
+    pub inet_sockopt: bool,
 }
 
 impl SocketDecoder {
@@ -452,8 +472,11 @@ impl SocketDecoder {
         let has_owner = !matches!(state, SocketState::TimeWait)
             && header.state != crate::model::state::KERNEL_NEW_SYN_RECV;
         let cookie = u64::from_ne_bytes(id.cookie);
-        let attributes =
+        let mut attributes =
             Attributes::parse(&payload[INET_DIAG_MSG_LEN.min(payload.len())..], self.details);
+        if !self.inet_sockopt {
+            attributes.extras.inet_sockopt = None;
+        }
         Ok(InetSocket {
             recv_q: header.recv_queue,
             send_q: header.send_queue,
@@ -466,6 +489,7 @@ impl SocketDecoder {
             mark: attributes.mark,
             cgroup_id: attributes.cgroup_id,
             v6only: attributes.v6only,
+            extras: attributes.extras.clone(),
             details: if self.details { attributes.details(payload) } else { Details::default() },
             ..InetSocket::new(transport, family, state)
         })
@@ -552,6 +576,7 @@ struct Attributes {
     memory: Option<MemInfo>,
     tcp_info: Option<Box<netlink_packet_sock_diag::inet::nlas::TcpInfo>>,
     congestion: Option<String>,
+    extras: InetExtras,
 }
 
 impl Attributes {
@@ -576,6 +601,19 @@ impl Attributes {
                 // netlink-packet-sock-diag 0.5 has no type for it: a u64.
                 INET_DIAG_CGROUP_ID => {
                     attributes.cgroup_id = nla.value().try_into().ok().map(u64::from_ne_bytes);
+                }
+                INET_DIAG_TOS => attributes.extras.tos = nla.value().first().copied(),
+                INET_DIAG_TCLASS => attributes.extras.tclass = nla.value().first().copied(),
+                INET_DIAG_CLASS_ID => {
+                    attributes.extras.class_id =
+                        nla.value().try_into().ok().map(u32::from_ne_bytes);
+                }
+                INET_DIAG_SOCKOPT => {
+                    attributes.extras.inet_sockopt = nla
+                        .value()
+                        .get(..2)
+                        .and_then(|bytes| bytes.try_into().ok())
+                        .map(InetSockopt::from_kernel);
                 }
                 _ => {}
             }

@@ -97,6 +97,40 @@ impl Resolver for Host {
                 std::fs::metadata(dir).ok().filter(|m| m.is_dir()).map(|m| m.ino())
             })
     }
+
+    fn cgroup_directories(&self) -> Vec<(u64, String)> {
+        let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
+        let first = mounts.lines().find_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            (fields.get(2) == Some(&"cgroup2")).then(|| fields.get(1).copied()).flatten()
+        });
+        first.map(|mount| Host::walk_cgroup_mount(Path::new(mount))).unwrap_or_default()
+    }
+}
+
+impl Host {
+    /// Walks a cgroup2 mount without following mounts below it (as ss's
+    /// nftw with FTW_MOUNT), with a stack of its own, not recursion.
+    fn walk_cgroup_mount(mount: &Path) -> Vec<(u64, String)> {
+        let Ok(root) = std::fs::symlink_metadata(mount) else { return Vec::new() };
+        let mut found = vec![(root.ino(), "/".to_owned())];
+        let mut pending = vec![mount.to_path_buf()];
+        while let Some(dir) = pending.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+            for entry in entries.flatten() {
+                let Ok(metadata) = entry.metadata() else { continue };
+                if !metadata.is_dir() || metadata.dev() != root.dev() {
+                    continue;
+                }
+                let path = entry.path();
+                if let Ok(below) = path.strip_prefix(mount) {
+                    found.push((metadata.ino(), format!("/{}", below.to_string_lossy())));
+                }
+                pending.push(path);
+            }
+        }
+        found
+    }
 }
 
 impl Environment for Host {

@@ -69,6 +69,13 @@ pub trait Resolver: Sync {
     fn interface_name(&self, index: u32) -> Option<String>;
     /// The id (inode) of a cgroup v2 directory, by path below the mount.
     fn cgroup_id(&self, path: &str) -> Option<u64>;
+
+    /// Every directory of the first cgroup v2 mount in /proc/mounts (the
+    /// one ss reads), as (id, path below the mount, `/` for its root);
+    /// empty when there is no such mount.
+    fn cgroup_directories(&self) -> Vec<(u64, String)> {
+        Vec::new()
+    }
 }
 
 /// The terminal and the environment portwatch runs in.

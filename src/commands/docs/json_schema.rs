@@ -131,6 +131,32 @@ pub const SOCKET_KEYS: &[JsonKey] = &[
          `last_send_ms`, `last_recv_ms`, `last_ack_ms`, `snd_wnd_bytes`",
     ),
     key(
+        &["tos", "tclass"],
+        "number",
+        "only with `--tos`, where the kernel reports it: the IPv4 TOS byte (`IP_TOS`); the \
+         IPv6 traffic class (`IPV6_TCLASS`), inet6 sockets only",
+    ),
+    key(
+        &["class_id"],
+        "number",
+        "only with `--tos`, where the kernel reports it: the net_cls class id, or the \
+         socket's priority when it has none",
+    ),
+    key(
+        &["cgroup"],
+        "string",
+        "only with `--cgroup`, where the kernel reports `cgroup_id`: that cgroup's path below \
+         the (first) cgroup2 mount, `/` for its root, or `unreachable:ID` (hex), as ss prints \
+         it, when no directory there has that id",
+    ),
+    key(
+        &["inet_sockopt"],
+        "object",
+        "only with `--inet-sockopt`, where the kernel reports it: booleans `recverr`, \
+         `is_icsk`, `freebind`, `hdrincl`, `mc_loop`, `transparent`, `mc_all`, `nodefrag`, \
+         `bind_addr_no_port`, `recverr_rfc4884`, `defer_connect`",
+    ),
+    key(
         &["firewall"],
         "object",
         "only with `--show-firewall`, for a listener: the same object as an audit's \
