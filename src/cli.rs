@@ -351,6 +351,11 @@ pub struct ListArgs {
     #[arg(short = 'W', long = "wide")]
     pub wide: bool,
 
+    /// Show the holding processes' threads: one `("name",pid=..,tid=..,fd=..)`
+    /// per thread (implies -p, as ss -T)
+    #[arg(short = 'T', long = "threads", conflicts_with = "from")]
+    pub threads: bool,
+
     /// Add a column with the local port's IANA range (well-known, registered, dynamic)
     #[arg(long = "show-category")]
     pub show_category: bool,

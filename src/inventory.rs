@@ -50,6 +50,8 @@ pub struct Enrich {
     pub unix_proc: bool,
     /// The path of each inet socket's cgroup (`--cgroup`).
     pub cgroups: bool,
+    /// With `owners`: each holder's threads (`-T`).
+    pub threads: bool,
 }
 
 /// What to list.
@@ -100,7 +102,8 @@ pub fn snapshot(os: &Os<'_>, request: &Request) -> Result<Inventory> {
     if request.enrich.owners {
         let wanted: HashSet<u32> = sockets.iter().filter_map(Socket::inode).collect();
         let mut owners = Owners::scan_for(os.proc, os.users, os.env, Some(&wanted))
-            .context("cannot scan /proc for socket owners")?;
+            .context("cannot scan /proc for socket owners")?
+            .with_threads(request.enrich.threads);
         for socket in &mut sockets {
             socket.set_owners(Some(owners.of(socket.inode())));
         }
@@ -365,7 +368,8 @@ impl<'s> Enricher<'s> {
         let owners = match request.enrich.owners {
             true => Some(
                 Owners::scan(os.proc, os.users, os.env)
-                    .context("cannot scan /proc for socket owners")?,
+                    .context("cannot scan /proc for socket owners")?
+                    .with_threads(request.enrich.threads),
             ),
             false => None,
         };

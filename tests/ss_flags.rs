@@ -34,21 +34,32 @@ fn header_without_process(line: &str) -> &str {
 /// collected as they come.
 struct Follower {
     child: Child,
+    stdin: Option<std::process::ChildStdin>,
     stdout: Arc<Mutex<Vec<u8>>>,
     stderr: Arc<Mutex<Vec<u8>>>,
 }
 
 impl Follower {
     fn spawn(mut command: Command) -> Follower {
+        Follower::spawn_with_stdin(command.stdin(Stdio::null()))
+    }
+
+    /// Starts `command` with its stdin as set (piped: kept until
+    /// [`Follower::close_stdin`]).
+    fn spawn_with_stdin(command: &mut Command) -> Follower {
         let mut child = command
-            .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .expect("start the follower");
+        let stdin = child.stdin.take();
         let stdout = collect(child.stdout.take().expect("stdout"));
         let stderr = collect(child.stderr.take().expect("stderr"));
-        Follower { child, stdout, stderr }
+        Follower { child, stdin, stdout, stderr }
+    }
+
+    fn close_stdin(&mut self) {
+        self.stdin = None;
     }
 
     fn output(&self) -> String {
@@ -507,4 +518,80 @@ fn tos_cgroup_and_inet_sockopt_in_json_only_when_asked() {
     let client = asked.iter().find(|row| row["peer"]["port"] == 7101).unwrap();
     assert_eq!(client["tos"], 0x10);
     assert!(client.get("tclass").is_none(), "IPv4 sockets have no traffic class");
+}
+
+/// Not a test: the process `-T` lists, started by
+/// `threads_match_ss` from this binary. It holds a TCP listener on
+/// 127.0.0.1:7201 in the namespace it was started in, with two named
+/// threads, says `ready`, and ends when its standard input closes.
+#[test]
+#[ignore = "a helper process for threads_match_ss"]
+fn thread_helper() {
+    if std::env::var_os("PW_THREAD_HELPER").is_none() {
+        return;
+    }
+    let listener = TcpListener::bind("127.0.0.1:7201").unwrap();
+    let (done, wait) = std::sync::mpsc::channel::<()>();
+    let wait = Arc::new(Mutex::new(wait));
+    let threads: Vec<_> = ["pw-helper-a", "pw-helper-b"]
+        .into_iter()
+        .map(|name| {
+            let wait = wait.clone();
+            std::thread::Builder::new()
+                .name(name.into())
+                .spawn(move || {
+                    let _ = wait.lock().unwrap().recv();
+                })
+                .unwrap()
+        })
+        .collect();
+    println!("ready");
+    let _ = std::io::stdin().read_to_end(&mut Vec::new());
+    drop(done);
+    for thread in threads {
+        let _ = thread.join();
+    }
+    drop(listener);
+}
+
+#[test]
+fn threads_match_ss() {
+    const TEST: &str = "threads_match_ss";
+    if skip_unless_root(TEST) || skip_without_tool("ss", TEST) {
+        return;
+    }
+    let netns = Netns::new("threads");
+    let exe = std::env::current_exe().unwrap();
+    let mut helper = netns.command(exe.to_str().unwrap());
+    helper
+        .args(["--ignored", "--exact", "thread_helper", "--nocapture", "--test-threads=1"])
+        .env("PW_THREAD_HELPER", "1")
+        .stdin(Stdio::piped());
+    let mut helper = Follower::spawn_with_stdin(&mut helper);
+    let deadline = Instant::now() + PATIENCE;
+    while !helper.output().lines().any(|line| line.ends_with("ready")) {
+        assert!(Instant::now() < deadline, "the helper did not start: {}", helper.errors());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_same_as_ss(
+        &netns,
+        &[&["-tlnT", "sport = :7201"], &["-tlnpT", "sport = :7201"], &["-tlnp", "sport = :7201"]],
+    );
+    let text = output_in(&netns, BIN, &["-tlnT", "sport = :7201"]);
+    for name in ["pw-helper-a", "pw-helper-b"] {
+        assert!(text.contains(&format!("(\"{name}\",pid=")), "{name} in {text}");
+    }
+    let rows: Vec<serde_json::Value> =
+        serde_json::from_str(&output_in(&netns, BIN, &["-tlT", "--json", "sport = :7201"]))
+            .unwrap();
+    let holder = &rows[0]["processes"][0];
+    let threads = holder["threads"].as_array().unwrap();
+    assert!(threads.len() >= 3, "main and two named threads: {threads:?}");
+    assert_eq!(threads[0]["tid"], holder["pid"], "the main thread first, by tid");
+    let plain: Vec<serde_json::Value> =
+        serde_json::from_str(&output_in(&netns, BIN, &["-tlp", "--json", "sport = :7201"]))
+            .unwrap();
+    assert!(plain[0]["processes"][0].get("threads").is_none(), "threads only with -T");
+    helper.close_stdin();
+    assert!(helper.wait().success());
 }

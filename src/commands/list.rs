@@ -47,7 +47,7 @@ pub fn run(
         // netstat lists TCP before UDP.
         selection.netids.reverse();
     }
-    let owners = args.processes || format == Format::Lsof;
+    let owners = args.processes || args.threads || format == Format::Lsof;
     if owners && args.from.is_some() {
         return Err(UsageError(
             "process owners (-p, --format lsof) need the live system, not --from".into(),
@@ -64,6 +64,7 @@ pub fn run(
             hosts: args.resolve,
             unix_proc: format == Format::Netstat && unix,
             cgroups: args.cgroup,
+            threads: args.threads,
         },
         selection,
         filter,
@@ -171,7 +172,7 @@ fn view<'a>(
                 netid: selection.netids.len() > 1,
                 state: !selection.states.is_single(),
                 extended: args.extended,
-                processes: args.processes,
+                processes: args.processes || args.threads,
                 category: args.show_category,
                 firewall: args.show_firewall,
                 netns: args.all_netns,

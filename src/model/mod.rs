@@ -21,7 +21,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 pub use details::Details;
 pub use extras::{InetExtras, InetSockopt};
 pub use key::{ListenerKey, NetnsKey};
-pub use process::{Container, Holder, Ownership, Process, Text};
+pub use process::{Container, Holder, Ownership, Process, Text, Thread};
 pub use state::{SocketState, StateSet};
 
 /// The kinds of socket portwatch lists, named as ss's Netid column names them.

@@ -95,6 +95,17 @@ pub struct Process {
     /// The innermost systemd service or scope, such as `ssh.service`.
     pub unit: Option<String>,
     pub container: Option<Container>,
+    /// With `-T`: the process's threads, main thread included, by tid.
+    pub threads: Option<Vec<Thread>>,
+}
+
+/// A thread of a process (`-T`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Thread {
+    pub tid: u32,
+    /// The thread's comm (at most 15 bytes; U+FFFD for bytes that are not
+    /// UTF-8); null if it ended meanwhile.
+    pub name: Option<String>,
 }
 
 impl Process {
@@ -168,6 +179,8 @@ struct ProcessJson<'a> {
     user: Option<Cow<'a, str>>,
     unit: Option<Cow<'a, str>>,
     container: Option<Cow<'a, Container>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    threads: Option<Cow<'a, [Thread]>>,
 }
 
 impl<'a> ProcessJson<'a> {
@@ -196,6 +209,7 @@ impl<'a> ProcessJson<'a> {
             user: process.user.as_deref().map(Cow::Borrowed),
             unit: process.unit.as_deref().map(Cow::Borrowed),
             container: process.container.as_ref().map(Cow::Borrowed),
+            threads: process.threads.as_deref().map(Cow::Borrowed),
         }
     }
 
@@ -222,6 +236,7 @@ impl<'a> ProcessJson<'a> {
             user: self.user.map(Cow::into_owned),
             unit: self.unit.map(Cow::into_owned),
             container: self.container.map(Cow::into_owned),
+            threads: self.threads.map(Cow::into_owned),
         };
         Ok((process, self.fd))
     }

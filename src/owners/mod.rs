@@ -33,6 +33,8 @@ pub struct Owners<'s> {
     /// /proc is mounted with hidepid and portwatch is not root: other
     /// users' processes are not even listed.
     proc_hides_pids: bool,
+    /// Read each holder's threads too (`-T`).
+    threads: bool,
 }
 
 /// What one thread's share of the /proc scan found.
@@ -91,7 +93,13 @@ impl<'s> Owners<'s> {
             users: HashMap::new(),
             hidden_processes,
             proc_hides_pids: env.effective_uid() != 0 && proc_mounted_with_hidepid(proc),
+            threads: false,
         })
+    }
+
+    /// Reads each holder's threads (`-T`), once per process, with its details.
+    pub fn with_threads(self, threads: bool) -> Self {
+        Owners { threads, ..self }
     }
 
     /// Whether every process's descriptors could be read.
@@ -119,7 +127,7 @@ impl<'s> Owners<'s> {
         let (user_db, users) = (self.user_db, &mut self.users);
         let mut user_name =
             |uid: u32| users.entry(uid).or_insert_with(|| user_db.user_name(uid)).clone();
-        let process = Arc::new(process::read(self.proc, pid, &mut user_name));
+        let process = Arc::new(process::read(self.proc, pid, self.threads, &mut user_name));
         self.processes.insert(pid, process.clone());
         process
     }

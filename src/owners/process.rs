@@ -7,7 +7,7 @@ use procfs::FromBufRead;
 use procfs::process::Status;
 
 use super::cgroup;
-use crate::model::{Process, Text};
+use crate::model::{Process, Text, Thread};
 use crate::sys::ProcFs;
 
 /// The kernel appends this to /proc/PID/exe when the binary was deleted.
@@ -17,10 +17,12 @@ fn proc_path(pid: u32, file: &str) -> PathBuf {
     PathBuf::from(format!("/proc/{pid}/{file}"))
 }
 
-/// Reads a process's details; `user_name` maps its uid to a login name.
+/// Reads a process's details (and its threads, with `threads`); `user_name`
+/// maps its uid to a login name.
 pub fn read(
     proc: &dyn ProcFs,
     pid: u32,
+    threads: bool,
     user_name: &mut dyn FnMut(u32) -> Option<String>,
 ) -> Process {
     let bytes = |file: &str| proc.read_bytes(&proc_path(pid, file)).ok();
@@ -60,7 +62,27 @@ pub fn read(
         user: uid.and_then(user_name),
         unit: placement.unit,
         container: placement.container,
+        threads: threads.then(|| read_threads(proc, pid)),
     }
+}
+
+/// The threads in /proc/PID/task, by tid, each with its comm. Threads
+/// created by pthreads share the process's descriptor table, so their
+/// descriptors are not read again (ss reads every thread's table).
+fn read_threads(proc: &dyn ProcFs, pid: u32) -> Vec<Thread> {
+    let tasks = proc.list_dir(&proc_path(pid, "task")).unwrap_or_default();
+    let mut tids: Vec<u32> = tasks.iter().filter_map(|tid| tid.to_str()?.parse().ok()).collect();
+    tids.sort_unstable();
+    tids.into_iter()
+        .map(|tid| {
+            let comm = proc.read_bytes(&proc_path(pid, &format!("task/{tid}/comm"))).ok();
+            let name = comm.map(|comm| {
+                let comm = comm.strip_suffix(b"\n").unwrap_or(&comm);
+                String::from_utf8_lossy(comm).into_owned()
+            });
+            Thread { tid, name }
+        })
+        .collect()
 }
 
 fn split_cmdline(bytes: &[u8]) -> Vec<Text> {

@@ -16,6 +16,7 @@ pub mod sockopt;
 pub mod ss;
 pub mod summary;
 pub mod text;
+pub mod threads;
 pub mod who;
 
 use anyhow::Result;

@@ -11,6 +11,7 @@ use super::columns::{Column, ColumnTable};
 use super::details::{skmem_text, tcp_info_text, timer_text};
 use super::sockopt::{self, SockoptLayout};
 use super::text::{push_port, push_ss_address, quoted_process_label, ss_state, unix_path};
+use super::threads;
 use super::{View, escape};
 use crate::model::{InetSocket, NetnsLabel, PortCategory, Socket};
 
@@ -256,6 +257,10 @@ fn users_cell(cell: &mut String, socket: &Socket, wide: bool) {
     for (index, holder) in holders.iter().enumerate() {
         if index > 0 {
             cell.push(',');
+        }
+        if let Some(threads) = &holder.process.threads {
+            threads::push_entries(cell, holder, threads);
+            continue;
         }
         let name = quoted_process_label(&holder.process, wide);
         let _ = write!(cell, "(\"{name}\",pid={},fd={})", holder.process.pid, holder.fd);

@@ -211,6 +211,11 @@ pub const PROCESS_KEYS: &[JsonKey] = &[
         "object | null",
         r#"`{"runtime": "docker", "id": "<64 hex>"}`; runtime is `docker`, `podman`, `containerd`, `cri-o`, `kubepods` or `lxc`"#,
     ),
+    key(
+        &["threads"],
+        "array",
+        r#"only with `-T`: the process's threads by tid, the main thread first, each `{"tid": 815, "name": "worker" | null}` (name: the thread's comm)"#,
+    ),
 ];
 
 const EXAMPLE: &str = r#"{"netid":"tcp","family":"inet","state":"listening","recv_q":0,"send_q":128,"local":{"addr":"0.0.0.0","port":22,"service":"ssh","category":"well-known"},"peer":{"addr":"0.0.0.0","port":0,"service":null,"category":null},"uid":0,"inode":411,"cookie":3,"interface":null,"v6only":null,"interface_index":null,"mark":null,"cgroup_id":null}"#;
