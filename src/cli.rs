@@ -356,6 +356,16 @@ pub struct ListArgs {
     #[arg(short = 'T', long = "threads", conflicts_with = "from")]
     pub threads: bool,
 
+    /// Show each holder's SELinux context: `proc_ctx=` in `users:(...)`
+    /// (implies -p, as ss -Z; needs SELinux)
+    #[arg(short = 'Z', long = "context", conflicts_with = "from")]
+    pub context: bool,
+
+    /// Show each holder's and each socket's SELinux context: `proc_ctx=`
+    /// and `sock_ctx=` (implies -p, as ss -z; needs SELinux)
+    #[arg(short = 'z', long = "contexts", conflicts_with = "from")]
+    pub contexts: bool,
+
     /// Add a column with the local port's IANA range (well-known, registered, dynamic)
     #[arg(long = "show-category")]
     pub show_category: bool,

@@ -52,6 +52,10 @@ pub struct Enrich {
     pub cgroups: bool,
     /// With `owners`: each holder's threads (`-T`).
     pub threads: bool,
+    /// With `owners`: each holder's SELinux context (`-Z`), and each
+    /// descriptor's socket context (`-z`).
+    pub contexts: bool,
+    pub socket_contexts: bool,
 }
 
 /// What to list.
@@ -103,7 +107,8 @@ pub fn snapshot(os: &Os<'_>, request: &Request) -> Result<Inventory> {
         let wanted: HashSet<u32> = sockets.iter().filter_map(Socket::inode).collect();
         let mut owners = Owners::scan_for(os.proc, os.users, os.env, Some(&wanted))
             .context("cannot scan /proc for socket owners")?
-            .with_threads(request.enrich.threads);
+            .with_threads(request.enrich.threads)
+            .with_contexts(request.enrich.contexts, request.enrich.socket_contexts);
         for socket in &mut sockets {
             socket.set_owners(Some(owners.of(socket.inode())));
         }
@@ -369,7 +374,8 @@ impl<'s> Enricher<'s> {
             true => Some(
                 Owners::scan(os.proc, os.users, os.env)
                     .context("cannot scan /proc for socket owners")?
-                    .with_threads(request.enrich.threads),
+                    .with_threads(request.enrich.threads)
+                    .with_contexts(request.enrich.contexts, request.enrich.socket_contexts),
             ),
             false => None,
         };

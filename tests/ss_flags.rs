@@ -595,3 +595,28 @@ fn threads_match_ss() {
     helper.close_stdin();
     assert!(helper.wait().success());
 }
+
+#[test]
+fn contexts_without_selinux_end_as_ss_does() {
+    const TEST: &str = "contexts_without_selinux_end_as_ss_does";
+    if skip_without_tool("ss", TEST) {
+        return;
+    }
+    let selinux = std::fs::read_to_string("/proc/mounts").unwrap().contains(" selinuxfs ");
+    if selinux {
+        assert!(std::env::var_os("CI").is_none(), "{TEST} expects a host without SELinux");
+        eprintln!("skipping {TEST}: SELinux is mounted here");
+        return;
+    }
+    for flag in ["-Z", "-z", "-tlZ", "--context", "--contexts"] {
+        let ss = Command::new("ss").arg(flag).output().unwrap();
+        let portwatch = Command::new(BIN).arg(flag).output().unwrap();
+        let ss_error = String::from_utf8_lossy(&ss.stderr);
+        let error = String::from_utf8_lossy(&portwatch.stderr);
+        assert_eq!(ss_error, "ss: SELinux is not enabled.\n", "{flag}");
+        assert_eq!(error, "portwatch: SELinux is not enabled.\n", "{flag}: ss's words");
+        assert!(ss.stdout.is_empty() && portwatch.stdout.is_empty(), "{flag}");
+        assert_eq!(ss.status.code(), Some(1), "{flag}");
+        assert_eq!(portwatch.status.code(), Some(2), "{flag}: portwatch's error status");
+    }
+}

@@ -47,7 +47,12 @@ pub fn run(
         // netstat lists TCP before UDP.
         selection.netids.reverse();
     }
-    let owners = args.processes || args.threads || format == Format::Lsof;
+    let contexts = args.context || args.contexts;
+    if contexts && !crate::owners::selinux_enabled(os.proc) {
+        // ss's words; -Z and -z show nothing but SELinux contexts.
+        anyhow::bail!("SELinux is not enabled.");
+    }
+    let owners = args.processes || args.threads || contexts || format == Format::Lsof;
     if owners && args.from.is_some() {
         return Err(UsageError(
             "process owners (-p, --format lsof) need the live system, not --from".into(),
@@ -65,6 +70,8 @@ pub fn run(
             unix_proc: format == Format::Netstat && unix,
             cgroups: args.cgroup,
             threads: args.threads,
+            contexts,
+            socket_contexts: args.contexts,
         },
         selection,
         filter,
@@ -172,7 +179,7 @@ fn view<'a>(
                 netid: selection.netids.len() > 1,
                 state: !selection.states.is_single(),
                 extended: args.extended,
-                processes: args.processes || args.threads,
+                processes: args.processes || args.threads || args.context || args.contexts,
                 category: args.show_category,
                 firewall: args.show_firewall,
                 netns: args.all_netns,

@@ -9,6 +9,7 @@ pub mod columns;
 pub mod details;
 pub mod escape;
 pub mod firewall_why;
+pub mod holders;
 pub mod json;
 pub mod lsof;
 pub mod netstat;
@@ -16,7 +17,6 @@ pub mod sockopt;
 pub mod ss;
 pub mod summary;
 pub mod text;
-pub mod threads;
 pub mod who;
 
 use anyhow::Result;

@@ -9,9 +9,9 @@ use anyhow::Result;
 
 use super::columns::{Column, ColumnTable};
 use super::details::{skmem_text, tcp_info_text, timer_text};
+use super::holders;
 use super::sockopt::{self, SockoptLayout};
 use super::text::{push_port, push_ss_address, quoted_process_label, ss_state, unix_path};
-use super::threads;
 use super::{View, escape};
 use crate::model::{InetSocket, NetnsLabel, PortCategory, Socket};
 
@@ -258,8 +258,8 @@ fn users_cell(cell: &mut String, socket: &Socket, wide: bool) {
         if index > 0 {
             cell.push(',');
         }
-        if let Some(threads) = &holder.process.threads {
-            threads::push_entries(cell, holder, threads);
+        if holders::has_extras(holder) {
+            holders::push_entries(cell, holder, wide);
             continue;
         }
         let name = quoted_process_label(&holder.process, wide);

@@ -46,6 +46,14 @@ impl ProcFs for Host {
     fn read_link(&self, path: &Path) -> io::Result<PathBuf> {
         std::fs::read_link(path)
     }
+
+    fn security_context(&self, path: &Path) -> io::Result<String> {
+        // SELinux contexts are short; 4 KiB is what libselinux starts with.
+        let mut buffer = vec![0u8; 4096];
+        let len = rustix::fs::getxattr(path, "security.selinux", &mut buffer[..])?;
+        buffer.truncate(len);
+        Ok(String::from_utf8_lossy(&buffer).into_owned())
+    }
 }
 
 impl UserDb for Host {

@@ -53,6 +53,12 @@ pub trait ProcFs: Sync {
     fn read_bytes(&self, path: &Path) -> io::Result<Vec<u8>>;
     fn list_dir(&self, path: &Path) -> io::Result<Vec<OsString>>;
     fn read_link(&self, path: &Path) -> io::Result<PathBuf>;
+
+    /// The SELinux label (`security.selinux`) of what `path` leads to.
+    fn security_context(&self, path: &Path) -> io::Result<String> {
+        let _ = path;
+        Err(io::Error::new(io::ErrorKind::Unsupported, "no security labels here"))
+    }
 }
 
 /// The system's user database (NSS, so LDAP users work too).

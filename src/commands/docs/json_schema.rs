@@ -214,7 +214,19 @@ pub const PROCESS_KEYS: &[JsonKey] = &[
     key(
         &["threads"],
         "array",
-        r#"only with `-T`: the process's threads by tid, the main thread first, each `{"tid": 815, "name": "worker" | null}` (name: the thread's comm)"#,
+        r#"only with `-T`: the process's threads by tid, the main thread first, each `{"tid": 815, "name": "worker" | null}` (name: the thread's comm; with `-Z` or `-z` also `context`)"#,
+    ),
+    key(
+        &["context"],
+        "string | null",
+        "only with `-Z` or `-z` (SELinux hosts): the process's SELinux context \
+         (`/proc/PID/attr/current`); null when unreadable",
+    ),
+    key(
+        &["socket_context"],
+        "string | null",
+        "only with `-z` (SELinux hosts): the socket's SELinux context as this descriptor \
+         shows it (`security.selinux`); null when unreadable",
     ),
 ];
 
