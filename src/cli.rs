@@ -420,6 +420,11 @@ pub struct ListArgs {
     #[arg(long = "all-netns", conflicts_with = "from")]
     pub all_netns: bool,
 
+    /// Show the classic BPF filter attached to a packet socket (as ss -b);
+    /// like ss's, it also turns on -o's timers
+    #[arg(short = 'b', long = "bpf")]
+    pub bpf: bool,
+
     /// Show each inet socket's IPv4 TOS byte, IPv6 traffic class and class
     /// id (`tos:0x10 tclass:0x20 class_id:0x6`, as ss --tos)
     #[arg(long = "tos")]

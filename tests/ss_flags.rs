@@ -620,3 +620,44 @@ fn contexts_without_selinux_end_as_ss_does() {
         assert_eq!(portwatch.status.code(), Some(2), "{flag}: portwatch's error status");
     }
 }
+
+/// A keepalive timer's figures count down between the two runs.
+fn masked_timers(text: &str) -> String {
+    text.lines()
+        .map(|line| match line.split_once("timer:(") {
+            Some((before, after)) => {
+                let name = after.split(',').next().unwrap_or_default();
+                let rest = after.split_once(')').map_or("", |(_, rest)| rest);
+                format!("{before}timer:({name},*){rest}\n")
+            }
+            None => format!("{line}\n"),
+        })
+        .collect()
+}
+
+#[test]
+fn bpf_on_tcp_and_udp_matches_ss() {
+    const TEST: &str = "bpf_on_tcp_and_udp_matches_ss";
+    if skip_unless_root(TEST) || skip_without_tool("ss", TEST) {
+        return;
+    }
+    // No TCP or UDP socket has a filter ss prints (ss -b prints packet
+    // sockets' only), but -b turns on -o's timers: a keepalive shows one.
+    let netns = Netns::new("bpf");
+    let _load = netns.within(|| {
+        use nix::sys::socket::{setsockopt, sockopt};
+        let listener = TcpListener::bind("127.0.0.1:7301").unwrap();
+        let client = TcpStream::connect("127.0.0.1:7301").unwrap();
+        setsockopt(&client, sockopt::KeepAlive, &true).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        let udp = UdpSocket::bind("[::1]:7302").unwrap();
+        (listener, client, server, udp)
+    });
+    for args in [&["-tuanb"][..], &["-tuanbO"], &["-tanb", "--bpf"], &["-tlnb"], &["-uanb"]] {
+        let portwatch = masked_timers(&comparable(&output_in(&netns, BIN, args)));
+        let ss = masked_timers(&comparable(&output_in(&netns, "ss", args)));
+        assert_eq!(portwatch, ss, "portwatch {args:?} differs from ss");
+    }
+    let text = output_in(&netns, BIN, &["-tanb"]);
+    assert!(text.contains("timer:(keepalive,"), "{text}");
+}

@@ -29,6 +29,16 @@ pub fn run(
     if args.summary {
         return summary(args, os, stdout);
     }
+    // ss's -b also turns on -o's timers.
+    let with_timers;
+    let args = match args.bpf && !args.selection.options {
+        true => {
+            let selection = crate::cli::SelectionArgs { options: true, ..args.selection.clone() };
+            with_timers = ListArgs { selection, ..args.clone() };
+            &with_timers
+        }
+        false => args,
+    };
     let super::Query { mut selection, filter } =
         super::query(&args.selection, StateSet::ss_default(), os, stderr)?;
     selection.extensions.tos = args.tos;

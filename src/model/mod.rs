@@ -5,6 +5,7 @@
 //! UNIX socket ([`UnixSocket`]); each carries only the fields its kind has.
 
 pub mod audit;
+pub mod bpf;
 pub mod details;
 pub mod extras;
 pub mod firewall;

@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod audit_prometheus;
 pub mod audit_sarif;
+pub mod bpf;
 pub mod columns;
 pub mod details;
 pub mod escape;

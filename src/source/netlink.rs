@@ -21,6 +21,7 @@ use netlink_packet_sock_diag::{
     SOCK_DIAG_BY_FAMILY, SockDiagDestroy, SockDiagMessage,
 };
 
+use crate::model::bpf::BpfInstruction;
 use crate::model::details::{Details, SkMem, TcpInfo, Timer, TimerName};
 use crate::model::{
     InetEnd, InetSocket, IpFamily, Netid, SocketState, StateSet, UnixEnd, UnixFamily, UnixKind,
@@ -446,6 +447,25 @@ pub fn inet_netid(payload: &[u8]) -> Option<Netid> {
         .map(crate::model::Transport::netid)
 }
 
+/// The size of struct sock_filter.
+const SOCK_FILTER_LEN: usize = 8;
+
+/// A classic BPF program from the kernel's bytes (an array of struct
+/// sock_filter in native byte order, as packet_diag's PACKET_DIAG_FILTER
+/// carries one, for `-b`); a trailing part shorter than one instruction is
+/// ignored.
+pub fn bpf_program(bytes: &[u8]) -> Vec<BpfInstruction> {
+    bytes
+        .chunks_exact(SOCK_FILTER_LEN)
+        .map(|raw| BpfInstruction {
+            code: u16::from_ne_bytes([raw[0], raw[1]]),
+            jt: raw[2],
+            jf: raw[3],
+            k: u32::from_ne_bytes([raw[4], raw[5], raw[6], raw[7]]),
+        })
+        .collect()
+}
+
 /// Turns inet_diag and unix_diag messages into sockets.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SocketDecoder {
@@ -770,6 +790,25 @@ mod tests {
         assert_eq!(filtered.len(), 72 + 12, "attribute header, 6 bytes, 2 of padding");
         assert_eq!(u32::from_ne_bytes(filtered[..4].try_into().unwrap()), 84);
         assert_eq!(&filtered[72..78], &[10, 0, 1, 0, 6, 4]);
+    }
+
+    #[test]
+    fn bpf_programs_are_sock_filters_in_native_order() {
+        // `tcpdump -dd ip`'s first two instructions, and a stray byte.
+        let mut bytes = Vec::new();
+        for (code, jt, jf, k) in [(0x28u16, 0u8, 0u8, 12u32), (0x15, 0, 1, 0x800)] {
+            bytes.extend_from_slice(&code.to_ne_bytes());
+            bytes.extend_from_slice(&[jt, jf]);
+            bytes.extend_from_slice(&k.to_ne_bytes());
+        }
+        bytes.push(0xff);
+        assert_eq!(
+            bpf_program(&bytes),
+            [
+                BpfInstruction { code: 0x28, jt: 0, jf: 0, k: 12 },
+                BpfInstruction { code: 0x15, jt: 0, jf: 1, k: 0x800 },
+            ]
+        );
     }
 
     #[test]
