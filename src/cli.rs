@@ -379,6 +379,21 @@ pub struct ListArgs {
     #[arg(short = 'W', long = "wide")]
     pub wide: bool,
 
+    /// Show the holding processes' threads: one `("name",pid=..,tid=..,fd=..)`
+    /// per thread (implies -p, as ss -T)
+    #[arg(short = 'T', long = "threads", conflicts_with = "from")]
+    pub threads: bool,
+
+    /// Show each holder's SELinux context: `proc_ctx=` in `users:(...)`
+    /// (implies -p, as ss -Z; needs SELinux)
+    #[arg(short = 'Z', long = "context", conflicts_with = "from")]
+    pub context: bool,
+
+    /// Show each holder's and each socket's SELinux context: `proc_ctx=`
+    /// and `sock_ctx=` (implies -p, as ss -z; needs SELinux)
+    #[arg(short = 'z', long = "contexts", conflicts_with = "from")]
+    pub contexts: bool,
+
     /// Add a column with the local port's IANA range (well-known, registered, dynamic)
     #[arg(long = "show-category")]
     pub show_category: bool,
@@ -432,6 +447,36 @@ pub struct ListArgs {
     /// List every network namespace on the host, each row naming its own
     #[arg(long = "all-netns", conflicts_with = "from")]
     pub all_netns: bool,
+
+    /// Show the classic BPF filter attached to a packet socket (as ss -b);
+    /// like ss's, it also turns on -o's timers
+    #[arg(short = 'b', long = "bpf")]
+    pub bpf: bool,
+
+    /// Show each inet socket's IPv4 TOS byte, IPv6 traffic class and class
+    /// id (`tos:0x10 tclass:0x20 class_id:0x6`, as ss --tos)
+    #[arg(long = "tos")]
+    pub tos: bool,
+
+    /// Show the path of each inet socket's cgroup v2 below the cgroup2 mount
+    /// (`cgroup:/system.slice/nginx.service`, as ss --cgroup)
+    #[arg(long = "cgroup")]
+    pub cgroup: bool,
+
+    /// Show inet-level socket options (`inet-sockopt: ( freebind mc_loop)`,
+    /// as ss --inet-sockopt; on a second line unless -O)
+    #[arg(long = "inet-sockopt")]
+    pub inet_sockopt: bool,
+
+    /// Print TCP and UDP sockets as the kernel destroys them, until Ctrl-C,
+    /// SIGTERM or a closed pipe (as ss -E); with --json, one JSON object per
+    /// line (JSON Lines)
+    #[arg(
+        short = 'E',
+        long = "events",
+        conflicts_with_all = ["from", "diag", "summary", "kill", "all_netns", "show_firewall"]
+    )]
+    pub events: bool,
 
     /// Colour states in the table: auto (on a terminal, unless NO_COLOR is
     /// set), always, never

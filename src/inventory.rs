@@ -18,6 +18,7 @@ use crate::model::{NetnsLabel, Socket, UnixProcEntry};
 use crate::names::{HostNames, Services};
 use crate::netns::{self, Namespace};
 use crate::owners::Owners;
+use crate::owners::cgroup::CgroupPaths;
 use crate::source::{self, Selection, SocketFilter};
 use crate::sys::{Os, ProcFs, Resolver};
 
@@ -47,6 +48,14 @@ pub struct Enrich {
     /// Each UNIX socket's line of /proc/net/unix (netstat's RefCnt, Flags
     /// and State), read once per namespace listed.
     pub unix_proc: bool,
+    /// The path of each inet socket's cgroup (`--cgroup`).
+    pub cgroups: bool,
+    /// With `owners`: each holder's threads (`-T`).
+    pub threads: bool,
+    /// With `owners`: each holder's SELinux context (`-Z`), and each
+    /// descriptor's socket context (`-z`).
+    pub contexts: bool,
+    pub socket_contexts: bool,
 }
 
 /// What to list.
@@ -97,7 +106,9 @@ pub fn snapshot(os: &Os<'_>, request: &Request) -> Result<Inventory> {
     if request.enrich.owners {
         let wanted: HashSet<u32> = sockets.iter().filter_map(Socket::inode).collect();
         let mut owners = Owners::scan_for(os.proc, os.users, os.env, Some(&wanted))
-            .context("cannot scan /proc for socket owners")?;
+            .context("cannot scan /proc for socket owners")?
+            .with_threads(request.enrich.threads)
+            .with_contexts(request.enrich.contexts, request.enrich.socket_contexts);
         for socket in &mut sockets {
             socket.set_owners(Some(owners.of(socket.inode())));
         }
@@ -149,6 +160,47 @@ pub fn stream(os: &Os<'_>, request: &Request, sink: &mut source::Sink<'_>) -> Re
     outcome.owner_hint = enricher.owners.as_ref().and_then(Owners::hidden_hint);
     outcome.source.notices.extend(enricher.unix_table.and_then(|table| table.failure));
     Ok(outcome)
+}
+
+/// Hands each selected socket the kernel destroys to `sink` as it goes
+/// (`-E`), named as a listing's are, until `follow.stop` says so.
+/// Destroyed sockets have no inode, so no owner.
+pub fn follow(
+    os: &Os<'_>,
+    request: &Request,
+    follow: &mut source::events::Follow<'_>,
+    sink: &mut source::Sink<'_>,
+) -> Result<Outcome> {
+    let enrich = Enrich { owners: false, unix_proc: false, ..request.enrich };
+    let mut enricher = Enricher::new(os, &Request { enrich, ..request.clone() })?;
+    let mut enriched = |mut socket: Socket| {
+        enricher.enrich(&mut socket);
+        sink(socket)
+    };
+    let (selection, filter) = (&request.selection, request.filter.as_ref());
+    let source = match &request.scope {
+        Scope::Own => {
+            let mut named = named_interfaces(os.resolver, &mut enriched);
+            source::events::follow(os, selection, filter, follow, &mut named)?
+        }
+        Scope::Named(name) => {
+            let path = netns::named_path(name);
+            os.namespaces
+                .enter(&path)
+                .map_err(|e| anyhow::anyhow!(netns::entry_error(&path, &e)))?;
+            let label = Arc::new(thread_namespace(os, name)?);
+            let mut labelled = |mut socket: Socket| {
+                socket.set_netns(Some(label.clone()));
+                enriched(socket)
+            };
+            let mut named = named_interfaces(os.resolver, &mut labelled);
+            source::events::follow(os, selection, filter, follow, &mut named)?
+        }
+        Scope::AllNamespaces | Scope::Recording(_) => {
+            anyhow::bail!("socket events (-E) are followed in one network namespace only")
+        }
+    };
+    Ok(Outcome { source, ..Outcome::default() })
 }
 
 /// The label of the namespace the calling thread is in, named `name` when
@@ -312,6 +364,7 @@ struct Enricher<'s> {
     hosts: Option<HostNames<'s>>,
     owners: Option<Owners<'s>>,
     unix_table: Option<UnixTable>,
+    cgroups: Option<CgroupPaths<'s>>,
 }
 
 impl<'s> Enricher<'s> {
@@ -320,7 +373,9 @@ impl<'s> Enricher<'s> {
         let owners = match request.enrich.owners {
             true => Some(
                 Owners::scan(os.proc, os.users, os.env)
-                    .context("cannot scan /proc for socket owners")?,
+                    .context("cannot scan /proc for socket owners")?
+                    .with_threads(request.enrich.threads)
+                    .with_contexts(request.enrich.contexts, request.enrich.socket_contexts),
             ),
             false => None,
         };
@@ -329,6 +384,7 @@ impl<'s> Enricher<'s> {
             unix_table: request.enrich.unix_proc.then(UnixTable::default),
             services: request.enrich.services.then(|| Services::load(os.files, os.proc, raw)),
             hosts: request.enrich.hosts.then(|| HostNames::new(os.resolver)),
+            cgroups: request.enrich.cgroups.then(|| CgroupPaths::new(os.resolver)),
             owners,
         })
     }
@@ -349,6 +405,9 @@ impl<'s> Enricher<'s> {
         if let Some(hosts) = self.hosts.as_mut() {
             inet.local.host = Some(hosts.name(inet.local.addr).map(str::to_owned));
             inet.peer.host = Some(hosts.name(inet.peer.addr).map(str::to_owned));
+        }
+        if let (Some(cgroups), Some(id)) = (self.cgroups.as_mut(), inet.cgroup_id) {
+            inet.extras.cgroup = Some(cgroups.path(id).into());
         }
     }
 }

@@ -23,7 +23,7 @@ fn unknown_flag_is_named_on_the_first_line() {
         .code(2)
         .stdout("")
         .stderr(first_line_contains("unexpected argument '--bogus'"));
-    portwatch().arg("-tuz").assert().code(2).stderr(first_line_contains("'-z'"));
+    portwatch().arg("-tuy").assert().code(2).stderr(first_line_contains("'-y'"));
 }
 
 #[test]

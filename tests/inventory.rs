@@ -86,7 +86,7 @@ fn holder(pid: u32, fd: u32, name: &str) -> Holder {
         user: Some("root".into()),
         ..Process::default()
     };
-    Holder { fd, process: Arc::new(process) }
+    Holder { socket_context: None, fd, process: Arc::new(process) }
 }
 
 /// Records built in memory: an ssh listener held by sshd, a dual-stack web
@@ -151,6 +151,7 @@ fn every_view_renders_from_records_alone() {
         timers: false,
         details: false,
         oneline: false,
+        sockopt: Default::default(),
         colour: false,
         numeric: false,
         wide: false,

@@ -452,7 +452,7 @@ mod tests {
         socket.v6only = (family == IpFamily::Inet6).then_some(true);
         socket.netns = netns.map(Arc::new);
         socket.owners = owner.map(|process| Ownership {
-            processes: vec![Holder { fd: 3, process: Arc::new(process) }],
+            processes: vec![Holder { socket_context: None, fd: 3, process: Arc::new(process) }],
             owner_visible: true,
         });
         let exposure = exposure::exposure(&socket);

@@ -739,7 +739,11 @@ mod tests {
             ..Process::default()
         };
         socket.owners = Some(Ownership {
-            processes: vec![Holder { fd: 3, process: std::sync::Arc::new(process) }],
+            processes: vec![Holder {
+                socket_context: None,
+                fd: 3,
+                process: std::sync::Arc::new(process),
+            }],
             owner_visible: true,
         });
         let exposure = super::super::exposure::exposure(&socket);

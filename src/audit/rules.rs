@@ -658,7 +658,7 @@ mod tests {
         socket.local = InetEnd::new("0.0.0.0".parse().unwrap(), 8080);
         let processes = holders
             .into_iter()
-            .map(|(fd, process)| Holder { fd, process: Arc::new(process) })
+            .map(|(fd, process)| Holder { socket_context: None, fd, process: Arc::new(process) })
             .collect();
         socket.owners = Some(Ownership { processes, owner_visible: true });
         let exposure = crate::audit::exposure::exposure(&socket);

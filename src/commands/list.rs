@@ -14,6 +14,7 @@ use crate::model::{Socket, StateSet};
 use crate::render::json::{JsonStyle, JsonView};
 use crate::render::lsof::{LsofLayout, LsofView};
 use crate::render::netstat::{NetstatLayout, NetstatView};
+use crate::render::sockopt::SockoptLayout;
 use crate::render::ss::{SsLayout, SsView};
 use crate::render::{Format, View};
 use crate::source::{self, SocketFilter};
@@ -28,20 +29,40 @@ pub fn run(
     if args.summary {
         return summary(args, os, stdout);
     }
+    // ss's -b also turns on -o's timers.
+    let with_timers;
+    let args = match args.bpf && !args.selection.options {
+        true => {
+            let selection = crate::cli::SelectionArgs { options: true, ..args.selection.clone() };
+            with_timers = ListArgs { selection, ..args.clone() };
+            &with_timers
+        }
+        false => args,
+    };
     let super::Query { mut selection, filter } =
         super::query(&args.selection, StateSet::ss_default(), os, stderr)?;
+    selection.extensions.tos = args.tos;
+    selection.extensions.inet_sockopt = args.inet_sockopt;
     if args.kill && filter.is_none() {
         return Err(UsageError(
             "-K closes sockets only with a filter expression (such as 'dport = :80')".into(),
         )
         .into());
     }
-    let format = format(args);
+    let format = match args.events {
+        true => super::events::format(format(args))?,
+        false => format(args),
+    };
     if format == Format::Netstat {
         // netstat lists TCP before UDP.
         selection.netids.reverse();
     }
-    let owners = args.processes || format == Format::Lsof;
+    let contexts = args.context || args.contexts;
+    if contexts && !crate::owners::selinux_enabled(os.proc) {
+        // ss's words; -Z and -z show nothing but SELinux contexts.
+        anyhow::bail!("SELinux is not enabled.");
+    }
+    let owners = args.processes || args.threads || contexts || format == Format::Lsof;
     if owners && args.from.is_some() {
         return Err(UsageError(
             "process owners (-p, --format lsof) need the live system, not --from".into(),
@@ -57,11 +78,18 @@ pub fn run(
             services: json || !args.numeric,
             hosts: args.resolve,
             unix_proc: format == Format::Netstat && unix,
+            cgroups: args.cgroup,
+            threads: args.threads,
+            contexts,
+            socket_contexts: args.contexts,
         },
         selection,
         filter,
     };
     let mut view = view(args, format, &request, os, stdout)?;
+    if args.events {
+        return super::events::follow(os, &request, view.as_mut(), stderr);
+    }
     let mut killer = if args.kill { Some(source::Killer::open(os)?) } else { None };
     // Read on the first socket, once inside the namespace listed (`-N`).
     let mut firewall: Option<Judge> = None;
@@ -161,13 +189,18 @@ fn view<'a>(
                 netid: selection.netids.len() > 1,
                 state: !selection.states.is_single(),
                 extended: args.extended,
-                processes: args.processes,
+                processes: args.processes || args.threads || args.context || args.contexts,
                 category: args.show_category,
                 firewall: args.show_firewall,
                 netns: args.all_netns,
                 timers: args.selection.options,
                 details: args.selection.memory || args.selection.info,
                 oneline: args.selection.oneline,
+                sockopt: SockoptLayout {
+                    tos: args.tos,
+                    cgroup: args.cgroup,
+                    inet_sockopt: args.inet_sockopt,
+                },
                 colour: super::colour(args.color, os),
                 numeric,
                 wide,

@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod baseline;
 pub mod docs;
+pub mod events;
 pub mod list;
 pub mod listeners;
 pub mod record;
@@ -180,7 +181,7 @@ pub fn selection_and_expression(
             PortCategoryArg::Dynamic => PortCategory::Dynamic,
         })
         .collect();
-    let extensions = Extensions { memory: args.memory, tcp_info: args.info };
+    let extensions = Extensions { memory: args.memory, tcp_info: args.info, ..Default::default() };
     let details = args.options || args.memory || args.info;
     Ok((Selection { netids, families, states, categories, extensions, details }, expression))
 }

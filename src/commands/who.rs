@@ -179,7 +179,7 @@ pub fn run(
             details: false,
         },
         filter,
-        enrich: Enrich { owners: true, services: true, hosts: false, unix_proc: false },
+        enrich: Enrich { owners: true, services: true, ..Enrich::default() },
     };
     let mut groups = Groups::default();
     let outcome = inventory::stream(os, &request, &mut |socket| {

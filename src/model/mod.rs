@@ -5,7 +5,9 @@
 //! UNIX socket ([`UnixSocket`]); each carries only the fields its kind has.
 
 pub mod audit;
+pub mod bpf;
 pub mod details;
+pub mod extras;
 pub mod firewall;
 pub mod key;
 pub mod process;
@@ -18,8 +20,9 @@ use std::sync::Arc;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 pub use details::Details;
+pub use extras::{InetExtras, InetSockopt};
 pub use key::{ListenerKey, NetnsKey};
-pub use process::{Container, Holder, Ownership, Process, Text};
+pub use process::{Container, Holder, Ownership, Process, Text, Thread};
 pub use state::{SocketState, StateSet};
 
 /// The kinds of socket portwatch lists, named as ss's Netid column names them.
@@ -317,6 +320,9 @@ pub struct InetSocket {
     /// Timer, memory and tcp_info, with `-o`, `-m`, `-i`.
     #[serde(flatten)]
     pub details: Details,
+    /// With `--tos`, `--cgroup`, `--inet-sockopt`.
+    #[serde(flatten)]
+    pub extras: InetExtras,
     /// With `-p`: who holds the socket.
     #[serde(flatten)]
     pub owners: Option<Ownership>,
@@ -348,6 +354,7 @@ impl InetSocket {
             cgroup_id: None,
             netns: None,
             details: Details::default(),
+            extras: InetExtras::default(),
             owners: None,
             firewall: None,
         }

@@ -95,6 +95,31 @@ pub struct Process {
     /// The innermost systemd service or scope, such as `ssh.service`.
     pub unit: Option<String>,
     pub container: Option<Container>,
+    /// With `-T`: the process's threads, main thread included, by tid.
+    pub threads: Option<Vec<Thread>>,
+    /// With `-Z`/`-z`: the process's SELinux context
+    /// (`/proc/PID/attr/current`); `Some(None)` when unreadable.
+    pub context: Option<Option<String>>,
+}
+
+/// A thread of a process (`-T`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Thread {
+    pub tid: u32,
+    /// The thread's comm (at most 15 bytes; U+FFFD for bytes that are not
+    /// UTF-8); null if it ended meanwhile.
+    pub name: Option<String>,
+    /// With `-Z`/`-z`: the thread's SELinux context; `Some(None)` when
+    /// unreadable.
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present")]
+    pub context: Option<Option<String>>,
+}
+
+/// A key that, when present, holds a value or null: `Some(None)` for null.
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    deserializer: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(deserializer).map(Some)
 }
 
 impl Process {
@@ -131,6 +156,9 @@ impl Process {
 pub struct Holder {
     pub fd: u32,
     pub process: Arc<Process>,
+    /// With `-z`: the socket's SELinux context as this descriptor shows it
+    /// (`security.selinux` of /proc/PID/fd/FD); `Some(None)` when unreadable.
+    pub socket_context: Option<Option<String>>,
 }
 
 /// Who holds a socket (`-p`).
@@ -142,6 +170,9 @@ pub struct Ownership {
     /// descriptors were unreadable.
     pub owner_visible: bool,
 }
+
+/// A holder's socket context: absent, or present and maybe unreadable.
+type SocketContext = Option<Option<String>>;
 
 /// A process as JSON writes it, with `fd` when it is a socket's holder.
 #[derive(Serialize, Deserialize)]
@@ -168,10 +199,18 @@ struct ProcessJson<'a> {
     user: Option<Cow<'a, str>>,
     unit: Option<Cow<'a, str>>,
     container: Option<Cow<'a, Container>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    threads: Option<Cow<'a, [Thread]>>,
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present")]
+    context: Option<Option<Cow<'a, str>>>,
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present")]
+    socket_context: Option<Option<Cow<'a, str>>>,
 }
 
 impl<'a> ProcessJson<'a> {
-    fn new(process: &'a Process, fd: Option<u32>) -> Self {
+    fn new(process: &'a Process, holder: Option<&'a Holder>) -> Self {
+        let fd = holder.map(|holder| holder.fd);
+        let socket_context = holder.and_then(|holder| holder.socket_context.as_ref());
         let any_argv_hex = process.argv.iter().any(|arg| arg.as_str().is_none());
         ProcessJson {
             pid: process.pid,
@@ -196,10 +235,13 @@ impl<'a> ProcessJson<'a> {
             user: process.user.as_deref().map(Cow::Borrowed),
             unit: process.unit.as_deref().map(Cow::Borrowed),
             container: process.container.as_ref().map(Cow::Borrowed),
+            threads: process.threads.as_deref().map(Cow::Borrowed),
+            context: process.context.as_ref().map(|c| c.as_deref().map(Cow::Borrowed)),
+            socket_context: socket_context.map(|c| c.as_deref().map(Cow::Borrowed)),
         }
     }
 
-    fn into_process(self) -> Result<(Process, Option<u32>), String> {
+    fn into_process(self) -> Result<(Process, Option<u32>, SocketContext), String> {
         let exact = |text: Option<Cow<'_, str>>, hex: Option<String>, key: &str| match hex {
             Some(hex) => Text::from_hex(&hex).map(Some).ok_or(format!("'{key}_hex' is not hex")),
             None => Ok(text.map(|text| Text::from(text.into_owned()))),
@@ -222,8 +264,11 @@ impl<'a> ProcessJson<'a> {
             user: self.user.map(Cow::into_owned),
             unit: self.unit.map(Cow::into_owned),
             container: self.container.map(Cow::into_owned),
+            threads: self.threads.map(Cow::into_owned),
+            context: self.context.map(|c| c.map(Cow::into_owned)),
         };
-        Ok((process, self.fd))
+        let socket_context = self.socket_context.map(|c| c.map(Cow::into_owned));
+        Ok((process, self.fd, socket_context))
     }
 }
 
@@ -236,23 +281,23 @@ impl Serialize for Process {
 impl<'de> Deserialize<'de> for Process {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let json = ProcessJson::deserialize(deserializer)?;
-        json.into_process().map(|(process, _)| process).map_err(serde::de::Error::custom)
+        json.into_process().map(|(process, ..)| process).map_err(serde::de::Error::custom)
     }
 }
 
 impl Serialize for Holder {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        ProcessJson::new(&self.process, Some(self.fd)).serialize(serializer)
+        ProcessJson::new(&self.process, Some(self)).serialize(serializer)
     }
 }
 
 impl<'de> Deserialize<'de> for Holder {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         use serde::de::Error;
-        let (process, fd) =
+        let (process, fd, socket_context) =
             ProcessJson::deserialize(deserializer)?.into_process().map_err(D::Error::custom)?;
         let fd = fd.ok_or_else(|| D::Error::missing_field("fd"))?;
-        Ok(Holder { fd, process: Arc::new(process) })
+        Ok(Holder { socket_context, fd, process: Arc::new(process) })
     }
 }
 
@@ -269,7 +314,7 @@ mod tests {
             exe: Some(Text::from("/bin/x")),
             ..Process::default()
         };
-        let holder = Holder { fd: 3, process: Arc::new(process) };
+        let holder = Holder { socket_context: None, fd: 3, process: Arc::new(process) };
         let json = serde_json::to_value(&holder).unwrap();
         assert_eq!(json["name"], "caf\u{fffd}\"x");
         assert_eq!(json["name_hex"], "636166e92278");

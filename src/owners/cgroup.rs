@@ -2,7 +2,46 @@
 //! systemd unit and the container it runs in. Handles cgroup v1 (one line
 //! per controller hierarchy), v2 (one `0::` line) and the mixed layout.
 
+use std::collections::{HashMap, HashSet};
+
 pub use crate::model::Container;
+use crate::sys::Resolver;
+
+/// Names cgroup v2 ids (the kernel's INET_DIAG_CGROUP_ID) as ss's
+/// `cgroup:` does: the cgroup's path below the cgroup2 mount, `/` for its
+/// root, or `unreachable:ID` (hex) when no directory of the mount has that
+/// id (no cgroup2 mount, or a cgroup gone). The mount is walked on the
+/// first id, and again, once per id, for an id it did not have (a cgroup
+/// made since).
+pub struct CgroupPaths<'s> {
+    resolver: &'s dyn Resolver,
+    by_id: Option<HashMap<u64, String>>,
+    missing: HashSet<u64>,
+}
+
+impl<'s> CgroupPaths<'s> {
+    pub fn new(resolver: &'s dyn Resolver) -> Self {
+        CgroupPaths { resolver, by_id: None, missing: HashSet::new() }
+    }
+
+    /// The path of the cgroup with this id, or `unreachable:ID`.
+    pub fn path(&mut self, id: u64) -> String {
+        let walked_now = self.by_id.is_none();
+        let mut found = self.lookup(id);
+        if found.is_none() && self.missing.insert(id) && !walked_now {
+            self.by_id = None;
+            found = self.lookup(id);
+        }
+        found.unwrap_or_else(|| format!("unreachable:{id:x}"))
+    }
+
+    fn lookup(&mut self, id: u64) -> Option<String> {
+        let resolver = self.resolver;
+        let by_id =
+            self.by_id.get_or_insert_with(|| resolver.cgroup_directories().into_iter().collect());
+        by_id.get(&id).cloned()
+    }
+}
 
 /// What a /proc/PID/cgroup file tells about its process.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -103,6 +142,69 @@ fn lxc_name(parts: &[&str]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A cgroup tree that grows a directory after the first walk.
+    struct Tree(std::sync::atomic::AtomicUsize);
+
+    impl Resolver for Tree {
+        fn host_addresses(&self, _: &str) -> Vec<std::net::IpAddr> {
+            Vec::new()
+        }
+        fn host_name(&self, _: std::net::IpAddr) -> Option<String> {
+            None
+        }
+        fn interface_index(&self, _: &str) -> Option<u32> {
+            None
+        }
+        fn interface_name(&self, _: u32) -> Option<String> {
+            None
+        }
+        fn cgroup_id(&self, _: &str) -> Option<u64> {
+            None
+        }
+        fn cgroup_directories(&self) -> Vec<(u64, String)> {
+            let walks = self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let mut tree = vec![(1, "/".to_owned()), (0x1a2, "/system.slice".to_owned())];
+            if walks > 0 {
+                tree.push((0x1a3, "/system.slice/new.service".to_owned()));
+            }
+            tree
+        }
+    }
+
+    #[test]
+    fn cgroup_ids_name_paths_as_ss_does() {
+        let tree = Tree(Default::default());
+        let mut paths = CgroupPaths::new(&tree);
+        assert_eq!(paths.path(1), "/");
+        assert_eq!(paths.path(0x1a2), "/system.slice");
+        assert_eq!(paths.path(0x1a3), "/system.slice/new.service", "walked again once");
+        assert_eq!(paths.path(0xbeef), "unreachable:beef");
+        assert_eq!(paths.path(0xbeef), "unreachable:beef");
+        assert_eq!(tree.0.load(std::sync::atomic::Ordering::SeqCst), 3, "one walk per new id");
+        let none = FakeNoMount;
+        assert_eq!(CgroupPaths::new(&none).path(1), "unreachable:1");
+    }
+
+    struct FakeNoMount;
+
+    impl Resolver for FakeNoMount {
+        fn host_addresses(&self, _: &str) -> Vec<std::net::IpAddr> {
+            Vec::new()
+        }
+        fn host_name(&self, _: std::net::IpAddr) -> Option<String> {
+            None
+        }
+        fn interface_index(&self, _: &str) -> Option<u32> {
+            None
+        }
+        fn interface_name(&self, _: u32) -> Option<String> {
+            None
+        }
+        fn cgroup_id(&self, _: &str) -> Option<u64> {
+            None
+        }
+    }
 
     /// Real /proc/PID/cgroup files from published sources (fixtures/cgroup/SOURCES.md).
     fn fixture(name: &str) -> Placement {

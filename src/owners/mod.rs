@@ -33,6 +33,10 @@ pub struct Owners<'s> {
     /// /proc is mounted with hidepid and portwatch is not root: other
     /// users' processes are not even listed.
     proc_hides_pids: bool,
+    /// What to read beyond each holder's usual details (`-T`, `-Z`).
+    extra: process::Extra,
+    /// Read each descriptor's socket context (`-z`).
+    socket_contexts: bool,
 }
 
 /// What one thread's share of the /proc scan found.
@@ -91,7 +95,21 @@ impl<'s> Owners<'s> {
             users: HashMap::new(),
             hidden_processes,
             proc_hides_pids: env.effective_uid() != 0 && proc_mounted_with_hidepid(proc),
+            extra: process::Extra::default(),
+            socket_contexts: false,
         })
+    }
+
+    /// Reads each holder's threads (`-T`), once per process, with its details.
+    pub fn with_threads(self, threads: bool) -> Self {
+        Owners { extra: process::Extra { threads, ..self.extra }, ..self }
+    }
+
+    /// Reads each holder's SELinux context (`-Z`) and, with `sockets`, each
+    /// descriptor's socket context (`-z`).
+    pub fn with_contexts(self, contexts: bool, sockets: bool) -> Self {
+        let extra = process::Extra { context: contexts || sockets, ..self.extra };
+        Owners { extra, socket_contexts: sockets, ..self }
     }
 
     /// Whether every process's descriptors could be read.
@@ -106,7 +124,13 @@ impl<'s> Owners<'s> {
         let descriptors: Vec<Descriptor> = descriptors.cloned().unwrap_or_default();
         let processes: Vec<Holder> = descriptors
             .iter()
-            .map(|descriptor| Holder { fd: descriptor.fd, process: self.process(descriptor.pid) })
+            .map(|descriptor| Holder {
+                socket_context: self
+                    .socket_contexts
+                    .then(|| process::socket_context(self.proc, descriptor.pid, descriptor.fd)),
+                fd: descriptor.fd,
+                process: self.process(descriptor.pid),
+            })
             .collect();
         let owner_visible = !processes.is_empty() || self.all_visible();
         Ownership { processes, owner_visible }
@@ -119,7 +143,7 @@ impl<'s> Owners<'s> {
         let (user_db, users) = (self.user_db, &mut self.users);
         let mut user_name =
             |uid: u32| users.entry(uid).or_insert_with(|| user_db.user_name(uid)).clone();
-        let process = Arc::new(process::read(self.proc, pid, &mut user_name));
+        let process = Arc::new(process::read(self.proc, pid, self.extra, &mut user_name));
         self.processes.insert(pid, process.clone());
         process
     }
@@ -142,6 +166,18 @@ impl<'s> Owners<'s> {
             )
         })
     }
+}
+
+/// Whether SELinux is enabled, as libselinux's is_selinux_enabled tells
+/// (what ss's `-Z` and `-z` require): selinuxfs is mounted and a policy is
+/// loaded (a process's context is then not the bare `kernel`).
+pub fn selinux_enabled(proc: &dyn ProcFs) -> bool {
+    let mounts = proc.read_text(Path::new("/proc/mounts")).unwrap_or_default();
+    let mounted = mounts.lines().any(|line| line.split_whitespace().nth(2) == Some("selinuxfs"));
+    let own = proc.read_bytes(Path::new("/proc/self/attr/current")).unwrap_or_default();
+    let own = String::from_utf8_lossy(&own);
+    let own = own.trim_end_matches(['\0', '\n']);
+    mounted && !own.is_empty() && own != "kernel"
 }
 
 /// Whether /proc is mounted with `hidepid=1|2` (or `noaccess`, `invisible`).
@@ -229,6 +265,43 @@ pub(crate) fn link_id(target: &Path, kind: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// /proc with just these files.
+    struct Files(Vec<(&'static str, &'static str)>);
+
+    impl ProcFs for Files {
+        fn read_text(&self, path: &Path) -> io::Result<String> {
+            let found = self.0.iter().find(|(name, _)| Path::new(name) == path);
+            found.map(|(_, text)| text.to_string()).ok_or(io::ErrorKind::NotFound.into())
+        }
+        fn read_bytes(&self, path: &Path) -> io::Result<Vec<u8>> {
+            self.read_text(path).map(String::into_bytes)
+        }
+        fn list_dir(&self, _: &Path) -> io::Result<Vec<std::ffi::OsString>> {
+            Ok(Vec::new())
+        }
+        fn read_link(&self, _: &Path) -> io::Result<PathBuf> {
+            Err(io::ErrorKind::NotFound.into())
+        }
+    }
+
+    #[test]
+    fn selinux_is_enabled_with_selinuxfs_and_a_policy() {
+        const MOUNTS: &str = "proc /proc proc rw 0 0\nselinuxfs /sys/fs/selinux selinuxfs rw 0 0\n";
+        let enforcing = Files(vec![
+            ("/proc/mounts", MOUNTS),
+            ("/proc/self/attr/current", "unconfined_u:unconfined_r:unconfined_t:s0\0"),
+        ]);
+        assert!(selinux_enabled(&enforcing));
+        let no_policy =
+            Files(vec![("/proc/mounts", MOUNTS), ("/proc/self/attr/current", "kernel\0")]);
+        assert!(!selinux_enabled(&no_policy));
+        let apparmor = Files(vec![
+            ("/proc/mounts", "proc /proc proc rw 0 0\n"),
+            ("/proc/self/attr/current", "unconfined\n"),
+        ]);
+        assert!(!selinux_enabled(&apparmor), "another LSM's context is not SELinux");
+    }
 
     #[test]
     fn socket_links_give_inodes() {

@@ -1,13 +1,13 @@
 //! What portwatch tells about a process that holds a socket, read from
 //! /proc/PID.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use procfs::FromBufRead;
 use procfs::process::Status;
 
 use super::cgroup;
-use crate::model::{Process, Text};
+use crate::model::{Process, Text, Thread};
 use crate::sys::ProcFs;
 
 /// The kernel appends this to /proc/PID/exe when the binary was deleted.
@@ -17,10 +17,21 @@ fn proc_path(pid: u32, file: &str) -> PathBuf {
     PathBuf::from(format!("/proc/{pid}/{file}"))
 }
 
-/// Reads a process's details; `user_name` maps its uid to a login name.
+/// What to read beyond a process's usual details.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Extra {
+    /// Its threads (`-T`).
+    pub threads: bool,
+    /// Its SELinux context, and its threads' (`-Z`, `-z`).
+    pub context: bool,
+}
+
+/// Reads a process's details (and what `extra` asks for); `user_name`
+/// maps its uid to a login name.
 pub fn read(
     proc: &dyn ProcFs,
     pid: u32,
+    extra: Extra,
     user_name: &mut dyn FnMut(u32) -> Option<String>,
 ) -> Process {
     let bytes = |file: &str| proc.read_bytes(&proc_path(pid, file)).ok();
@@ -60,7 +71,48 @@ pub fn read(
         user: uid.and_then(user_name),
         unit: placement.unit,
         container: placement.container,
+        threads: extra.threads.then(|| read_threads(proc, pid, extra.context)),
+        context: extra.context.then(|| context(proc, &proc_path(pid, "attr/current"))),
     }
+}
+
+/// An SELinux context from an `attr/current` file (what libselinux's
+/// getpidcon reads), without its trailing NUL or newline; `None` when
+/// unreadable (no SELinux, a process gone).
+fn context(proc: &dyn ProcFs, path: &Path) -> Option<String> {
+    let bytes = proc.read_bytes(path).ok()?;
+    let text = String::from_utf8_lossy(&bytes);
+    let text = text.trim_end_matches(['\0', '\n']);
+    (!text.is_empty()).then(|| text.to_owned())
+}
+
+/// The SELinux context of the socket behind /proc/PID/fd/FD (what
+/// libselinux's getfilecon reads); `None` when unreadable.
+pub fn socket_context(proc: &dyn ProcFs, pid: u32, fd: u32) -> Option<String> {
+    let text = proc.security_context(&proc_path(pid, &format!("fd/{fd}"))).ok()?;
+    let text = text.trim_end_matches('\0');
+    (!text.is_empty()).then(|| text.to_owned())
+}
+
+/// The threads in /proc/PID/task, by tid, each with its comm. Threads
+/// created by pthreads share the process's descriptor table, so their
+/// descriptors are not read again (ss reads every thread's table).
+fn read_threads(proc: &dyn ProcFs, pid: u32, contexts: bool) -> Vec<Thread> {
+    let tasks = proc.list_dir(&proc_path(pid, "task")).unwrap_or_default();
+    let mut tids: Vec<u32> = tasks.iter().filter_map(|tid| tid.to_str()?.parse().ok()).collect();
+    tids.sort_unstable();
+    tids.into_iter()
+        .map(|tid| {
+            let comm = proc.read_bytes(&proc_path(pid, &format!("task/{tid}/comm"))).ok();
+            let name = comm.map(|comm| {
+                let comm = comm.strip_suffix(b"\n").unwrap_or(&comm);
+                String::from_utf8_lossy(comm).into_owned()
+            });
+            let context = contexts
+                .then(|| context(proc, &proc_path(pid, &format!("task/{tid}/attr/current"))));
+            Thread { tid, name, context }
+        })
+        .collect()
 }
 
 fn split_cmdline(bytes: &[u8]) -> Vec<Text> {

@@ -93,6 +93,15 @@ impl ColumnTable {
         Ok(())
     }
 
+    /// Writes the rows buffered so far and forgets them, keeping the column
+    /// widths for the rows still to come.
+    pub fn write_pending(&mut self, out: &mut dyn Write) -> io::Result<()> {
+        self.write_to(out)?;
+        self.text.clear();
+        self.cell_lens.clear();
+        Ok(())
+    }
+
     pub fn write_to(&self, out: &mut dyn Write) -> io::Result<()> {
         let mut line = String::new();
         let mut start = 0;

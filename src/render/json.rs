@@ -57,4 +57,9 @@ impl<W: Write> View for JsonView<W> {
         self.out.flush()?;
         Ok(())
     }
+
+    fn flush(&mut self) -> Result<()> {
+        self.out.flush()?;
+        Ok(())
+    }
 }

@@ -5,13 +5,16 @@
 pub mod audit;
 pub mod audit_prometheus;
 pub mod audit_sarif;
+pub mod bpf;
 pub mod columns;
 pub mod details;
 pub mod escape;
 pub mod firewall_why;
+pub mod holders;
 pub mod json;
 pub mod lsof;
 pub mod netstat;
+pub mod sockopt;
 pub mod ss;
 pub mod summary;
 pub mod text;
@@ -37,4 +40,11 @@ pub trait View {
 
     /// Writes what is still buffered; called once after the last socket.
     fn finish(&mut self) -> Result<()>;
+
+    /// Writes the rows so far now, for a stream that has no last socket
+    /// (`-E`); later rows keep the column widths reached so far, as ss's
+    /// do. Views that cannot stream keep their rows until [`View::finish`].
+    fn flush(&mut self) -> Result<()> {
+        Ok(())
+    }
 }

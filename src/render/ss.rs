@@ -9,6 +9,8 @@ use anyhow::Result;
 
 use super::columns::{Column, ColumnTable};
 use super::details::{skmem_text, tcp_info_text, timer_text};
+use super::holders;
+use super::sockopt::{self, SockoptLayout};
 use super::text::{push_port, push_ss_address, quoted_process_label, ss_state, unix_path};
 use super::{View, escape};
 use crate::model::{InetSocket, NetnsLabel, PortCategory, Socket};
@@ -36,6 +38,8 @@ pub struct SsLayout {
     pub details: bool,
     /// `-O`: details on the socket's own line.
     pub oneline: bool,
+    /// `--tos`, `--cgroup`, `--inet-sockopt`.
+    pub sockopt: SockoptLayout,
     /// `--color`: states in colour.
     pub colour: bool,
     /// `-n`: port numbers, not service names.
@@ -59,7 +63,7 @@ fn state_colour(label: &str) -> Option<&'static str> {
 
 impl SsLayout {
     fn process_column(self) -> bool {
-        self.extended || self.processes || self.timers || self.details
+        self.extended || self.processes || self.timers || self.details || self.sockopt.any()
     }
 }
 
@@ -153,8 +157,10 @@ impl<W: Write> View for SsView<W> {
             table.push(ss_state(socket.state()));
         }
         let (recv_q, send_q) = socket.queues();
-        table.push_display(recv_q);
-        table.push_display(send_q);
+        // ss prints the kernel's queue lengths as signed numbers: a UDP
+        // socket being destroyed reports a Send-Q of -1 (`-E`).
+        table.push_display(recv_q as i32);
+        table.push_display(send_q as i32);
         match socket {
             Socket::Unix(unix) => {
                 // ss's UNIX form: `PATH INODE` and `* PEER-INODE`.
@@ -198,6 +204,9 @@ impl<W: Write> View for SsView<W> {
                 separate(&mut cell, " ");
                 extended_cell(&mut cell, socket);
             }
+            if let Some(inet) = inet {
+                sockopt::push_texts(&mut cell, inet, layout.sockopt, layout.oneline);
+            }
             let extras = inet.map(details_text).unwrap_or_default();
             if !extras.is_empty() {
                 // ss puts -m and -i on a second, tab-indented line, unless -O.
@@ -212,6 +221,12 @@ impl<W: Write> View for SsView<W> {
 
     fn finish(&mut self) -> Result<()> {
         self.table.write_to(&mut self.out)?;
+        self.out.flush()?;
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        self.table.write_pending(&mut self.out)?;
         self.out.flush()?;
         Ok(())
     }
@@ -242,6 +257,10 @@ fn users_cell(cell: &mut String, socket: &Socket, wide: bool) {
     for (index, holder) in holders.iter().enumerate() {
         if index > 0 {
             cell.push(',');
+        }
+        if holders::has_extras(holder) {
+            holders::push_entries(cell, holder, wide);
+            continue;
         }
         let name = quoted_process_label(&holder.process, wide);
         let _ = write!(cell, "(\"{name}\",pid={},fd={})", holder.process.pid, holder.fd);

@@ -1,6 +1,7 @@
 //! Where sockets come from: the live kernel over sock_diag (falling back to
 //! /proc/net when netlink is unavailable), or a recorded dump.
 
+pub mod events;
 pub mod netlink;
 pub mod procnet;
 pub mod procunix;
@@ -75,6 +76,11 @@ impl Selection {
             Netid::Tcp => self.states.without(StateSet::of(&[SocketState::Closed])),
             _ => self.states,
         }
+    }
+
+    /// The decoder for this selection's replies.
+    fn decoder(&self) -> SocketDecoder {
+        SocketDecoder { details: self.details, inet_sockopt: self.extensions.inet_sockopt }
     }
 
     pub fn matches(&self, socket: &Socket) -> bool {
@@ -170,7 +176,7 @@ pub fn list_live(
     let userspace = SocketFilter::checks_in_userspace(filter);
     let mut netlink = os.sock_diag.open().map_err(|e| DiagError::Open(e).to_string());
     let mut buffer = vec![0u8; RECV_BUFFER_LEN];
-    let decoder = SocketDecoder { details: selection.details };
+    let decoder = selection.decoder();
     let mut outcome = Outcome::default();
     let mut fallback_noticed = false;
     // One TCP walk for both families when the kernel filters (few rows,

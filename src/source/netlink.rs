@@ -21,11 +21,13 @@ use netlink_packet_sock_diag::{
     SOCK_DIAG_BY_FAMILY, SockDiagDestroy, SockDiagMessage,
 };
 
+use crate::model::bpf::BpfInstruction;
 use crate::model::details::{Details, SkMem, TcpInfo, Timer, TimerName};
 use crate::model::{
     InetEnd, InetSocket, IpFamily, Netid, SocketState, StateSet, UnixEnd, UnixFamily, UnixKind,
     UnixSocket,
 };
+use crate::model::{InetExtras, InetSockopt};
 use crate::sys::DiagTransport;
 
 /// Large enough for any reply datagram: the kernel fills at most about
@@ -34,6 +36,19 @@ pub const RECV_BUFFER_LEN: usize = 64 * 1024;
 
 /// INET_DIAG_CGROUP_ID (Linux 5.7), unknown to netlink-packet-sock-diag 0.5.
 const INET_DIAG_CGROUP_ID: u16 = 21;
+
+/// INET_DIAG_TOS, INET_DIAG_TCLASS (u8 each), INET_DIAG_CLASS_ID (u32) and
+/// INET_DIAG_SOCKOPT (struct inet_diag_sockopt, 2 bytes), read here by
+/// number rather than through the crate's parser (which fails a whole
+/// message on one attribute of an unexpected size).
+const INET_DIAG_TOS: u16 = 5;
+const INET_DIAG_TCLASS: u16 = 6;
+const INET_DIAG_CLASS_ID: u16 = 17;
+const INET_DIAG_SOCKOPT: u16 = 22;
+
+/// INET_DIAG_PROTOCOL: the IP protocol of the socket, which the kernel adds
+/// to its socket-destroy broadcasts (a dump's request already names it).
+const INET_DIAG_PROTOCOL: u16 = 10;
 
 /// struct nlmsghdr.
 pub const NETLINK_HEADER_LEN: usize = 16;
@@ -102,16 +117,24 @@ pub struct DumpRequest {
     pub extensions: Extensions,
 }
 
-/// The inet_diag extensions `-m` and `-i` ask the kernel for.
+/// The inet_diag extensions `-m`, `-i` and `--tos` ask the kernel for, and
+/// what `--inet-sockopt` reads of what the kernel always sends.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Extensions {
     pub memory: bool,
     pub tcp_info: bool,
+    /// INET_DIAG_TOS and INET_DIAG_TCLASS (which brings INET_DIAG_CLASS_ID).
+    pub tos: bool,
+    /// INET_DIAG_SOCKOPT, decoded.
+    pub inet_sockopt: bool,
 }
 
 impl Extensions {
     fn flags(self) -> ExtensionFlags {
         let mut flags = ExtensionFlags::empty();
+        if self.tos {
+            flags |= ExtensionFlags::TOS | ExtensionFlags::TCLASS;
+        }
         if self.memory {
             flags |= ExtensionFlags::SKMEMINFO;
         }
@@ -411,11 +434,45 @@ pub fn run_dump(
     }
 }
 
+/// The kind of socket an inet_diag message is about, from its
+/// INET_DIAG_PROTOCOL attribute; `None` without one, or for a protocol
+/// portwatch does not list.
+pub fn inet_netid(payload: &[u8]) -> Option<Netid> {
+    let attributes = payload.get(INET_DIAG_MSG_LEN..)?;
+    NlasIterator::new(attributes)
+        .filter_map(Result::ok)
+        .find(|nla: &NlaBuffer<&[u8]>| nla.kind() == INET_DIAG_PROTOCOL)
+        .and_then(|nla| nla.value().first().copied())
+        .and_then(crate::model::Transport::from_ip_protocol)
+        .map(crate::model::Transport::netid)
+}
+
+/// The size of struct sock_filter.
+const SOCK_FILTER_LEN: usize = 8;
+
+/// A classic BPF program from the kernel's bytes (an array of struct
+/// sock_filter in native byte order, as packet_diag's PACKET_DIAG_FILTER
+/// carries one, for `-b`); a trailing part shorter than one instruction is
+/// ignored.
+pub fn bpf_program(bytes: &[u8]) -> Vec<BpfInstruction> {
+    bytes
+        .chunks_exact(SOCK_FILTER_LEN)
+        .map(|raw| BpfInstruction {
+            code: u16::from_ne_bytes([raw[0], raw[1]]),
+            jt: raw[2],
+            jf: raw[3],
+            k: u32::from_ne_bytes([raw[4], raw[5], raw[6], raw[7]]),
+        })
+        .collect()
+}
+
 /// Turns inet_diag and unix_diag messages into sockets.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SocketDecoder {
     /// Decode timers, memory and tcp_info (`-o`, `-m`, `-i`).
     pub details: bool,
+    /// Decode INET_DIAG_SOCKOPT (`--inet-sockopt`).
+    pub inet_sockopt: bool,
 }
 
 impl SocketDecoder {
@@ -435,8 +492,11 @@ impl SocketDecoder {
         let has_owner = !matches!(state, SocketState::TimeWait)
             && header.state != crate::model::state::KERNEL_NEW_SYN_RECV;
         let cookie = u64::from_ne_bytes(id.cookie);
-        let attributes =
+        let mut attributes =
             Attributes::parse(&payload[INET_DIAG_MSG_LEN.min(payload.len())..], self.details);
+        if !self.inet_sockopt {
+            attributes.extras.inet_sockopt = None;
+        }
         Ok(InetSocket {
             recv_q: header.recv_queue,
             send_q: header.send_queue,
@@ -449,6 +509,7 @@ impl SocketDecoder {
             mark: attributes.mark,
             cgroup_id: attributes.cgroup_id,
             v6only: attributes.v6only,
+            extras: attributes.extras.clone(),
             details: if self.details { attributes.details(payload) } else { Details::default() },
             ..InetSocket::new(transport, family, state)
         })
@@ -535,6 +596,7 @@ struct Attributes {
     memory: Option<MemInfo>,
     tcp_info: Option<Box<netlink_packet_sock_diag::inet::nlas::TcpInfo>>,
     congestion: Option<String>,
+    extras: InetExtras,
 }
 
 impl Attributes {
@@ -559,6 +621,19 @@ impl Attributes {
                 // netlink-packet-sock-diag 0.5 has no type for it: a u64.
                 INET_DIAG_CGROUP_ID => {
                     attributes.cgroup_id = nla.value().try_into().ok().map(u64::from_ne_bytes);
+                }
+                INET_DIAG_TOS => attributes.extras.tos = nla.value().first().copied(),
+                INET_DIAG_TCLASS => attributes.extras.tclass = nla.value().first().copied(),
+                INET_DIAG_CLASS_ID => {
+                    attributes.extras.class_id =
+                        nla.value().try_into().ok().map(u32::from_ne_bytes);
+                }
+                INET_DIAG_SOCKOPT => {
+                    attributes.extras.inet_sockopt = nla
+                        .value()
+                        .get(..2)
+                        .and_then(|bytes| bytes.try_into().ok())
+                        .map(InetSockopt::from_kernel);
                 }
                 _ => {}
             }
@@ -715,6 +790,25 @@ mod tests {
         assert_eq!(filtered.len(), 72 + 12, "attribute header, 6 bytes, 2 of padding");
         assert_eq!(u32::from_ne_bytes(filtered[..4].try_into().unwrap()), 84);
         assert_eq!(&filtered[72..78], &[10, 0, 1, 0, 6, 4]);
+    }
+
+    #[test]
+    fn bpf_programs_are_sock_filters_in_native_order() {
+        // `tcpdump -dd ip`'s first two instructions, and a stray byte.
+        let mut bytes = Vec::new();
+        for (code, jt, jf, k) in [(0x28u16, 0u8, 0u8, 12u32), (0x15, 0, 1, 0x800)] {
+            bytes.extend_from_slice(&code.to_ne_bytes());
+            bytes.extend_from_slice(&[jt, jf]);
+            bytes.extend_from_slice(&k.to_ne_bytes());
+        }
+        bytes.push(0xff);
+        assert_eq!(
+            bpf_program(&bytes),
+            [
+                BpfInstruction { code: 0x28, jt: 0, jf: 0, k: 12 },
+                BpfInstruction { code: 0x15, jt: 0, jf: 1, k: 0x800 },
+            ]
+        );
     }
 
     #[test]

@@ -22,7 +22,7 @@ use std::io::{self, BufReader, Read, Write};
 use anyhow::{Context, Result, bail};
 
 use crate::model::{IpFamily, Netid, Socket, Transport};
-use crate::source::netlink::{Message, NETLINK_HEADER_LEN, RECV_BUFFER_LEN, Reply, SocketDecoder};
+use crate::source::netlink::{Message, NETLINK_HEADER_LEN, RECV_BUFFER_LEN, Reply};
 use crate::source::{Outcome, Selection, Sink, SocketFilter};
 
 pub const MAGIC: [u8; 8] = *b"PWSDIAG\x01";
@@ -81,7 +81,7 @@ impl<R: Read> RecordingReader<R> {
         filter: Option<&SocketFilter>,
         sink: &mut Sink<'_>,
     ) -> Result<Outcome> {
-        let decoder = SocketDecoder { details: selection.details };
+        let decoder = selection.decoder();
         let mut outcome = Outcome::default();
         let mut on_message = |origin: DumpOrigin, message: &Message<'_>| {
             outcome.interrupted |= message.is_interrupted();

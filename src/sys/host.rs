@@ -6,12 +6,15 @@ use std::io::{self, Read, Write};
 use std::net::IpAddr;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
 
 use anyhow::Context;
 
 use super::{
-    DiagTransport, Environment, Files, Namespaces, Netfilter, ProcFs, Programs, Resolver,
-    SetElement, SockDiag, UserDb,
+    DiagEvents, DiagTransport, Environment, Files, Namespaces, Netfilter, ProcFs, Programs,
+    Resolver, SetElement, SockDiag, UserDb,
 };
 
 /// The running system.
@@ -20,6 +23,10 @@ pub struct Host;
 impl SockDiag for Host {
     fn open(&self) -> io::Result<Box<dyn DiagTransport>> {
         Ok(Box::new(NetlinkTransport::open()?))
+    }
+
+    fn subscribe(&self, groups: u32) -> io::Result<Box<dyn DiagEvents>> {
+        Ok(Box::new(NetlinkEvents::subscribe(groups)?))
     }
 }
 
@@ -38,6 +45,14 @@ impl ProcFs for Host {
 
     fn read_link(&self, path: &Path) -> io::Result<PathBuf> {
         std::fs::read_link(path)
+    }
+
+    fn security_context(&self, path: &Path) -> io::Result<String> {
+        // SELinux contexts are short; 4 KiB is what libselinux starts with.
+        let mut buffer = vec![0u8; 4096];
+        let len = rustix::fs::getxattr(path, "security.selinux", &mut buffer[..])?;
+        buffer.truncate(len);
+        Ok(String::from_utf8_lossy(&buffer).into_owned())
     }
 }
 
@@ -90,6 +105,40 @@ impl Resolver for Host {
                 std::fs::metadata(dir).ok().filter(|m| m.is_dir()).map(|m| m.ino())
             })
     }
+
+    fn cgroup_directories(&self) -> Vec<(u64, String)> {
+        let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
+        let first = mounts.lines().find_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            (fields.get(2) == Some(&"cgroup2")).then(|| fields.get(1).copied()).flatten()
+        });
+        first.map(|mount| Host::walk_cgroup_mount(Path::new(mount))).unwrap_or_default()
+    }
+}
+
+impl Host {
+    /// Walks a cgroup2 mount without following mounts below it (as ss's
+    /// nftw with FTW_MOUNT), with a stack of its own, not recursion.
+    fn walk_cgroup_mount(mount: &Path) -> Vec<(u64, String)> {
+        let Ok(root) = std::fs::symlink_metadata(mount) else { return Vec::new() };
+        let mut found = vec![(root.ino(), "/".to_owned())];
+        let mut pending = vec![mount.to_path_buf()];
+        while let Some(dir) = pending.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+            for entry in entries.flatten() {
+                let Ok(metadata) = entry.metadata() else { continue };
+                if !metadata.is_dir() || metadata.dev() != root.dev() {
+                    continue;
+                }
+                let path = entry.path();
+                if let Ok(below) = path.strip_prefix(mount) {
+                    found.push((metadata.ino(), format!("/{}", below.to_string_lossy())));
+                }
+                pending.push(path);
+            }
+        }
+        found
+    }
 }
 
 impl Environment for Host {
@@ -108,6 +157,30 @@ impl Environment for Host {
 
     fn now(&self) -> std::time::SystemTime {
         std::time::SystemTime::now()
+    }
+
+    fn stop_signals(&self) -> io::Result<Arc<AtomicBool>> {
+        use signal_hook::consts::{SIGINT, SIGTERM};
+        let stop = Arc::new(AtomicBool::new(false));
+        for signal in [SIGINT, SIGTERM] {
+            // Registered first, so it sees the flag as it was before this
+            // signal: the second signal ends the process (exit 1).
+            signal_hook::flag::register_conditional_shutdown(signal, 1, stop.clone())?;
+            signal_hook::flag::register(signal, stop.clone())?;
+        }
+        Ok(stop)
+    }
+
+    fn stdout_closed(&self) -> bool {
+        use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+        use std::os::fd::AsFd;
+        let stdout = io::stdout();
+        // POLLERR and POLLHUP are reported whatever is asked for.
+        let mut fds = [PollFd::new(stdout.as_fd(), PollFlags::empty())];
+        matches!(poll(&mut fds, PollTimeout::ZERO), Ok(1))
+            && fds[0]
+                .revents()
+                .is_some_and(|events| events.intersects(PollFlags::POLLERR | PollFlags::POLLHUP))
     }
 }
 
@@ -257,5 +330,46 @@ impl DiagTransport for NetlinkTransport {
         // MSG_TRUNC makes the kernel return the datagram's real length, so
         // a datagram larger than the buffer is detected instead of cut short.
         self.socket.recv(&mut window, libc::MSG_TRUNC)
+    }
+}
+
+/// A NETLINK_SOCK_DIAG socket bound to multicast groups.
+struct NetlinkEvents {
+    socket: netlink_sys::Socket,
+}
+
+impl NetlinkEvents {
+    fn subscribe(groups: u32) -> io::Result<Self> {
+        let mut socket = netlink_sys::Socket::new(netlink_sys::protocols::NETLINK_SOCK_DIAG)?;
+        socket.bind(&netlink_sys::SocketAddr::new(0, groups))?;
+        Ok(NetlinkEvents { socket })
+    }
+}
+
+impl DiagEvents for NetlinkEvents {
+    fn recv(&mut self, buf: &mut [u8], timeout: Duration) -> io::Result<Option<usize>> {
+        use nix::errno::Errno;
+        use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+        use std::os::fd::AsFd;
+        let millis = u16::try_from(timeout.as_millis()).unwrap_or(u16::MAX);
+        let mut fds = [PollFd::new(self.socket.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::from(millis)) {
+            Ok(0) | Err(Errno::EINTR) => return Ok(None),
+            Ok(_) => {}
+            Err(errno) => return Err(errno.into()),
+        }
+        let mut window = &mut buf[..];
+        match self.socket.recv(&mut window, libc::MSG_TRUNC | libc::MSG_DONTWAIT) {
+            Ok(len) => Ok(Some(len)),
+            Err(error)
+                if matches!(
+                    error.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                ) =>
+            {
+                Ok(None)
+            }
+            Err(error) => Err(error),
+        }
     }
 }

@@ -10,6 +10,9 @@ use std::ffi::OsString;
 use std::io::{self, Read, Write};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
 
 pub use host::Host;
 
@@ -22,9 +25,25 @@ pub trait DiagTransport {
     fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize>;
 }
 
+/// A sock_diag socket subscribed to the kernel's socket-destroy broadcasts
+/// (`-E`).
+pub trait DiagEvents {
+    /// Waits at most `timeout` for the next datagram and receives it into
+    /// `buf`, returning its full length (larger than `buf.len()` when it did
+    /// not fit); `None` when none came in time or a signal cut the wait short.
+    fn recv(&mut self, buf: &mut [u8], timeout: Duration) -> io::Result<Option<usize>>;
+}
+
 /// Kernel sockets: sock_diag netlink, in the calling thread's namespace.
 pub trait SockDiag: Sync {
     fn open(&self) -> io::Result<Box<dyn DiagTransport>>;
+
+    /// A socket subscribed to the sock_diag multicast groups in `groups`
+    /// (bit N-1 for group N, as bind(2)'s `nl_groups`).
+    fn subscribe(&self, groups: u32) -> io::Result<Box<dyn DiagEvents>> {
+        let _ = groups;
+        Err(io::Error::new(io::ErrorKind::Unsupported, "no socket events here"))
+    }
 }
 
 /// /proc: the process table, descriptors, per-namespace /proc/net tables,
@@ -34,6 +53,12 @@ pub trait ProcFs: Sync {
     fn read_bytes(&self, path: &Path) -> io::Result<Vec<u8>>;
     fn list_dir(&self, path: &Path) -> io::Result<Vec<OsString>>;
     fn read_link(&self, path: &Path) -> io::Result<PathBuf>;
+
+    /// The SELinux label (`security.selinux`) of what `path` leads to.
+    fn security_context(&self, path: &Path) -> io::Result<String> {
+        let _ = path;
+        Err(io::Error::new(io::ErrorKind::Unsupported, "no security labels here"))
+    }
 }
 
 /// The system's user database (NSS, so LDAP users work too).
@@ -50,6 +75,13 @@ pub trait Resolver: Sync {
     fn interface_name(&self, index: u32) -> Option<String>;
     /// The id (inode) of a cgroup v2 directory, by path below the mount.
     fn cgroup_id(&self, path: &str) -> Option<u64>;
+
+    /// Every directory of the first cgroup v2 mount in /proc/mounts (the
+    /// one ss reads), as (id, path below the mount, `/` for its root);
+    /// empty when there is no such mount.
+    fn cgroup_directories(&self) -> Vec<(u64, String)> {
+        Vec::new()
+    }
 }
 
 /// The terminal and the environment portwatch runs in.
@@ -59,6 +91,19 @@ pub trait Environment: Sync {
     fn effective_uid(&self) -> u32;
     /// The wall clock (an audit's time stamp).
     fn now(&self) -> std::time::SystemTime;
+
+    /// A flag that SIGINT and SIGTERM set from now on, instead of ending
+    /// the process (a second one of them still ends it), for a command that
+    /// runs until stopped (`-E`).
+    fn stop_signals(&self) -> io::Result<Arc<AtomicBool>> {
+        Ok(Arc::new(AtomicBool::new(false)))
+    }
+
+    /// Whether standard output is a pipe or terminal whose other end went
+    /// away, so that a command waiting for input can end before it writes.
+    fn stdout_closed(&self) -> bool {
+        false
+    }
 }
 
 /// Network namespaces: the named ones, and running work inside one.

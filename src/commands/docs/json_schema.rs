@@ -131,6 +131,32 @@ pub const SOCKET_KEYS: &[JsonKey] = &[
          `last_send_ms`, `last_recv_ms`, `last_ack_ms`, `snd_wnd_bytes`",
     ),
     key(
+        &["tos", "tclass"],
+        "number",
+        "only with `--tos`, where the kernel reports it: the IPv4 TOS byte (`IP_TOS`); the \
+         IPv6 traffic class (`IPV6_TCLASS`), inet6 sockets only",
+    ),
+    key(
+        &["class_id"],
+        "number",
+        "only with `--tos`, where the kernel reports it: the net_cls class id, or the \
+         socket's priority when it has none",
+    ),
+    key(
+        &["cgroup"],
+        "string",
+        "only with `--cgroup`, where the kernel reports `cgroup_id`: that cgroup's path below \
+         the (first) cgroup2 mount, `/` for its root, or `unreachable:ID` (hex), as ss prints \
+         it, when no directory there has that id",
+    ),
+    key(
+        &["inet_sockopt"],
+        "object",
+        "only with `--inet-sockopt`, where the kernel reports it: booleans `recverr`, \
+         `is_icsk`, `freebind`, `hdrincl`, `mc_loop`, `transparent`, `mc_all`, `nodefrag`, \
+         `bind_addr_no_port`, `recverr_rfc4884`, `defer_connect`",
+    ),
+    key(
         &["firewall"],
         "object",
         "only with `--show-firewall`, for a listener: the same object as an audit's \
@@ -185,6 +211,23 @@ pub const PROCESS_KEYS: &[JsonKey] = &[
         "object | null",
         r#"`{"runtime": "docker", "id": "<64 hex>"}`; runtime is `docker`, `podman`, `containerd`, `cri-o`, `kubepods` or `lxc`"#,
     ),
+    key(
+        &["threads"],
+        "array",
+        r#"only with `-T`: the process's threads by tid, the main thread first, each `{"tid": 815, "name": "worker" | null}` (name: the thread's comm; with `-Z` or `-z` also `context`)"#,
+    ),
+    key(
+        &["context"],
+        "string | null",
+        "only with `-Z` or `-z` (SELinux hosts): the process's SELinux context \
+         (`/proc/PID/attr/current`); null when unreadable",
+    ),
+    key(
+        &["socket_context"],
+        "string | null",
+        "only with `-z` (SELinux hosts): the socket's SELinux context as this descriptor \
+         shows it (`security.selinux`); null when unreadable",
+    ),
 ];
 
 const EXAMPLE: &str = r#"{"netid":"tcp","family":"inet","state":"listening","recv_q":0,"send_q":128,"local":{"addr":"0.0.0.0","port":22,"service":"ssh","category":"well-known"},"peer":{"addr":"0.0.0.0","port":0,"service":null,"category":null},"uid":0,"inode":411,"cookie":3,"interface":null,"v6only":null,"interface_index":null,"mark":null,"cgroup_id":null}"#;
@@ -213,6 +256,12 @@ pub fn section() -> Vec<Block> {
              given) and never change meaning; new keys may be added. A saved listing reads \
              back into the same records (the `portwatch::model::Socket` type), which is what \
              baselines build on.",
+        ),
+        Block::Paragraph(
+            "With `-E`, `--json` writes JSON Lines too: one object per destroyed socket, as it \
+             is destroyed (`state` is `closed`, or the state a UDP socket was connected in; \
+             `inode` is null; a UDP socket's `send_q` may read 4294967295, the kernel's -1, \
+             which the table prints as ss does).",
         ),
         Block::Table(key_table(SOCKET_KEYS)),
         Block::Paragraph("Each entry of `processes`:"),
