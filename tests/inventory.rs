@@ -111,6 +111,7 @@ fn records() -> Vec<Socket> {
     dns.owners =
         Some(Ownership { processes: vec![holder(900, 7, "resolver")], owner_visible: true });
     let unix = UnixSocket {
+        details: Default::default(),
         netid: UnixKind::Stream,
         family: UnixFamily::Unix,
         state: SocketState::Listening,
@@ -149,7 +150,8 @@ fn every_view_renders_from_records_alone() {
         firewall: false,
         netns: false,
         timers: false,
-        details: false,
+        memory: false,
+        info: false,
         oneline: false,
         sockopt: Default::default(),
         colour: false,
@@ -160,7 +162,7 @@ fn every_view_renders_from_records_alone() {
     assert_eq!(
         String::from_utf8(ss).unwrap(),
         "\
-Netid State  Recv-Q Send-Q Local Address:Port  Peer Address:Port   Process
+Netid State  Recv-Q Send-Q Local Address:Port  Peer Address:Port  Process
 u_str LISTEN 0      4        /run/x.sock 500              * 0      users:((\"sshd\",pid=812,fd=4))
 udp   ESTAB  0      0          127.0.0.1:40000   127.0.0.53:domain users:((\"resolver\",pid=900,fd=7))
 tcp   LISTEN 0      128          0.0.0.0:ssh        0.0.0.0:*      users:((\"sshd\",pid=812,fd=3))

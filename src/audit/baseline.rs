@@ -550,4 +550,3 @@ mod tests {
         assert_eq!(rules(&comparison), [("baseline-gone", "0.0.0.0".into())]);
     }
 }
-

@@ -10,7 +10,7 @@ use crate::cli::{FormatArg, ListArgs};
 use crate::exit::{ExitCode, UsageError};
 use crate::firewall::verdict::{Firewall, Judge};
 use crate::inventory::{self, Enrich, Request, Scope};
-use crate::model::{Socket, StateSet};
+use crate::model::Socket;
 use crate::render::json::{JsonStyle, JsonView};
 use crate::render::lsof::{LsofLayout, LsofView};
 use crate::render::netstat::{NetstatLayout, NetstatView};
@@ -29,9 +29,9 @@ pub fn run(
     if args.summary {
         return summary(args, os, stdout);
     }
-    // ss's -b also turns on -o's timers.
+    // ss's -e and -b also turn on -o's timers.
     let with_timers;
-    let args = match args.bpf && !args.selection.options {
+    let args = match (args.bpf || args.extended) && !args.selection.options {
         true => {
             let selection = crate::cli::SelectionArgs { options: true, ..args.selection.clone() };
             with_timers = ListArgs { selection, ..args.clone() };
@@ -40,9 +40,16 @@ pub fn run(
         false => args,
     };
     let super::Query { mut selection, filter } =
-        super::query(&args.selection, StateSet::ss_default(), os, stderr)?;
+        super::query(&args.selection, super::ss_unflagged_states(&args.selection), os, stderr)?;
+    if selection.states.is_empty() {
+        // ss falls back to its defaults here; a filter that names no
+        // state lists nothing, and says so in ss's words.
+        writeln!(stderr, "portwatch: no socket states to show with such filter.")?;
+        return Ok(ExitCode::Success);
+    }
     selection.extensions.tos = args.tos;
     selection.extensions.inet_sockopt = args.inet_sockopt;
+    selection.extensions.unix_files = args.extended;
     if args.kill && filter.is_none() {
         return Err(UsageError(
             "-K closes sockets only with a filter expression (such as 'dport = :80')".into(),
@@ -78,7 +85,7 @@ pub fn run(
             services: json || !args.numeric,
             hosts: args.resolve,
             unix_proc: format == Format::Netstat && unix,
-            cgroups: args.cgroup,
+            cgroups: args.cgroup || args.extended,
             threads: args.threads,
             contexts,
             socket_contexts: args.contexts,
@@ -194,7 +201,8 @@ fn view<'a>(
                 firewall: args.show_firewall,
                 netns: args.all_netns,
                 timers: args.selection.options,
-                details: args.selection.memory || args.selection.info,
+                memory: args.selection.memory,
+                info: args.selection.info,
                 oneline: args.selection.oneline,
                 sockopt: SockoptLayout {
                     tos: args.tos,

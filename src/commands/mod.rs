@@ -186,6 +186,32 @@ pub fn selection_and_expression(
     Ok((Selection { netids, families, states, categories, extensions, details }, expression))
 }
 
+/// The states ss lists when neither `-l`, `-a` nor a state word is
+/// given: each kind flag brings its kind's default (connected TCP and
+/// UNIX sockets, but only connected UDP and raw sockets: `ss -u` lists a
+/// single state, so its table has no State column), each family flag
+/// connected sockets, and `-A` (or no kind flag at all) every connected state.
+pub fn ss_unflagged_states(args: &SelectionArgs) -> StateSet {
+    let connected = StateSet::ss_default();
+    let established = StateSet::of(&[crate::model::SocketState::Established]);
+    if !args.query.is_empty() {
+        return connected;
+    }
+    let mut states = StateSet::EMPTY;
+    for (flag, kind_states) in [
+        (args.tcp, connected),
+        (args.udp, established),
+        (args.raw, established),
+        (args.unix, connected),
+        (args.ipv4 || args.ipv6 || !args.family.is_empty(), connected),
+    ] {
+        if flag {
+            states = states.union(kind_states);
+        }
+    }
+    if states.is_empty() { connected } else { states }
+}
+
 /// The socket kinds from -t, -u, -w and -A, in ss's order; TCP and UDP
 /// when none is given.
 fn netids(args: &SelectionArgs) -> Result<Vec<Netid>, UsageError> {

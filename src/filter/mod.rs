@@ -334,6 +334,7 @@ mod tests {
             Expr::Cond(Cond::Host(Side::Local, host("10.0.0.0", 8, Some(8080)))),
         ]);
         let unix = Socket::Unix(UnixSocket {
+            details: Default::default(),
             netid: UnixKind::Stream,
             family: UnixFamily::Unix,
             state: SocketState::Established,

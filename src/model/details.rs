@@ -13,6 +13,46 @@ pub struct Details {
     pub skmem: Option<SkMem>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tcp_info: Option<Box<TcpInfo>>,
+    /// Which directions were shut down (`-e`'s `<->`, `-->`, `<--`, `---`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shutdown: Option<Shutdown>,
+}
+
+/// shutdown(2) on a socket: SHUT_RD stops receiving, SHUT_WR sending.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shutdown {
+    pub receive: bool,
+    pub send: bool,
+}
+
+impl Shutdown {
+    /// The kernel's sk_shutdown mask: RCV_SHUTDOWN 1, SEND_SHUTDOWN 2.
+    pub fn from_mask(mask: u8) -> Shutdown {
+        Shutdown { receive: mask & 1 != 0, send: mask & 2 != 0 }
+    }
+}
+
+/// What `-m` and `-e` add to a UNIX socket.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnixDetails {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skmem: Option<SkMem>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shutdown: Option<Shutdown>,
+    /// The file a bound socket's path names (UNIX_DIAG_VFS).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<UnixFile>,
+    /// A listener's connections not yet accepted, by socket inode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_peers: Option<Vec<u32>>,
+}
+
+/// The inode and device of the file a UNIX socket is bound to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnixFile {
+    pub inode: u32,
+    pub dev_major: u32,
+    pub dev_minor: u32,
 }
 
 /// Which TCP timer runs.
@@ -70,6 +110,11 @@ pub struct TcpInfo {
     pub timestamps: bool,
     pub sack: bool,
     pub ecn: bool,
+    #[serde(default)]
+    pub ecn_seen: bool,
+    /// The SYN carried data (TCP Fast Open).
+    #[serde(default)]
+    pub fastopen: bool,
     pub snd_wscale: Option<u8>,
     pub rcv_wscale: Option<u8>,
     pub rto_us: u32,
@@ -96,16 +141,30 @@ pub struct TcpInfo {
     /// cwnd × mss / rtt, as ss's `send` (0 before an RTT sample).
     pub send_rate_bps: u64,
     pub pacing_rate_bps: u64,
+    #[serde(default)]
+    pub max_pacing_rate_bps: Option<u64>,
     pub delivery_rate_bps: u64,
     pub delivery_rate_app_limited: bool,
     pub delivered: u32,
+    #[serde(default)]
+    pub delivered_ce: u32,
     pub busy_time_us: u64,
+    #[serde(default)]
+    pub rwnd_limited_us: u64,
+    #[serde(default)]
+    pub sndbuf_limited_us: u64,
     pub unacked: u32,
     pub retrans: u32,
     pub total_retrans: u32,
     pub lost: u32,
     pub sacked: u32,
+    #[serde(default)]
+    pub dsack_dups: u32,
+    #[serde(default)]
+    pub fackets: u32,
     pub reordering: u32,
+    #[serde(default)]
+    pub reord_seen: u32,
     pub rcv_rtt_us: u32,
     pub rcv_space_bytes: u32,
     pub rcv_ssthresh_bytes: u32,
@@ -114,4 +173,33 @@ pub struct TcpInfo {
     pub last_recv_ms: u32,
     pub last_ack_ms: u32,
     pub snd_wnd_bytes: u32,
+    #[serde(default)]
+    pub rcv_ooopack: u32,
+    /// BBR's own view, when BBR drives the connection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bbr: Option<BbrInfo>,
+    /// DCTCP's own view, when DCTCP drives the connection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dctcp: Option<DctcpInfo>,
+}
+
+/// struct tcp_bbr_info.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BbrInfo {
+    pub bw_bytes_per_sec: u64,
+    pub min_rtt_us: u32,
+    /// Gains in units of 1/256.
+    pub pacing_gain: u32,
+    pub cwnd_gain: u32,
+}
+
+/// struct tcp_dctcp_info.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DctcpInfo {
+    /// False when DCTCP fell back to Reno (no ECN from the peer).
+    pub enabled: bool,
+    pub ce_state: u16,
+    pub alpha: u32,
+    pub ab_ecn: u32,
+    pub ab_tot: u32,
 }

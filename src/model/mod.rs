@@ -397,6 +397,9 @@ pub struct UnixSocket {
     pub netns: Option<Arc<NetnsLabel>>,
     #[serde(flatten)]
     pub owners: Option<Ownership>,
+    /// Memory, shutdown, bound file and pending peers, with `-m` and `-e`.
+    #[serde(flatten)]
+    pub details: details::UnixDetails,
     /// What /proc/net/unix adds, read only for netstat's UNIX table (never
     /// in JSON: no other output asks for it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -552,6 +555,7 @@ mod tests {
             InetEnd { service: Some("ssh".into()), ..InetEnd::new("::".parse().unwrap(), 22) };
         inet.local.host = Some(None);
         let unix = UnixSocket {
+            details: Default::default(),
             netid: UnixKind::Dgram,
             family: UnixFamily::Unix,
             state: SocketState::Closed,

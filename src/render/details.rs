@@ -1,6 +1,9 @@
 //! ss's text for `-o`, `-m` and `-i`: `timer:(keepalive,59min,0)`,
 //! `skmem:(r0,rb131072,...)` and tcp_info's `ts sack cubic wscale:7,7 ...`.
 
+use std::fmt::Write as _;
+
+use super::escape;
 use crate::model::details::{SkMem, TcpInfo, Timer};
 
 /// `timer:(keepalive,59min,0)` as ss prints it.
@@ -49,87 +52,207 @@ pub fn skmem_text(skmem: &SkMem) -> String {
     )
 }
 
-/// ss's -i text: `ts sack cubic wscale:7,7 rto:204 rtt:0.041/0.023 mss:...`.
-pub fn tcp_info_text(info: &TcpInfo) -> String {
-    let ms = |us: u32| f64::from(us) / 1000.0;
-    let mut words: Vec<String> = Vec::new();
-    let mut flag = |on: bool, word: &str| {
-        if on {
-            words.push(word.to_owned());
-        }
+/// Appends ss's -i words for `info`, each after a space: `ts sack cubic
+/// wscale:7,7 rto:204 rtt:0.041/0.023 mss:...`. The option words (`ts`,
+/// `sack`, `ecn`, ...) come only with `-o` or `-e`, as in ss; rates in
+/// ss's short form (`1.23Mbps`) unless `numeric`.
+pub fn push_tcp_info(cell: &mut String, info: &TcpInfo, style: TcpInfoStyle) {
+    let mut word = |text: std::fmt::Arguments<'_>| {
+        cell.push(' ');
+        let _ = cell.write_fmt(text);
     };
-    flag(info.timestamps, "ts");
-    flag(info.sack, "sack");
-    flag(info.ecn, "ecn");
-    let mut push = |word: String| words.push(word);
+    let ms = |us: u32| c_g(f64::from(us) / 1000.0, 6);
+    let bw = |bits_per_sec: f64| bandwidth(bits_per_sec, style.numeric);
+    if style.options {
+        for (on, name) in [
+            (info.timestamps, "ts"),
+            (info.sack, "sack"),
+            (info.ecn, "ecn"),
+            (info.ecn_seen, "ecnseen"),
+            (info.fastopen, "fastopen"),
+        ] {
+            if on {
+                word(format_args!("{name}"));
+            }
+        }
+    }
     if let Some(congestion) = &info.congestion {
-        push(congestion.clone());
+        word(format_args!("{}", escape::for_terminal(congestion)));
     }
     if let (Some(snd), Some(rcv)) = (info.snd_wscale, info.rcv_wscale) {
-        push(format!("wscale:{snd},{rcv}"));
+        word(format_args!("wscale:{snd},{rcv}"));
     }
-    let mut numbers: Vec<(&str, String, bool)> = vec![
-        ("rto:", ms(info.rto_us).to_string(), info.rto_us > 0),
-        ("backoff:", info.backoff.to_string(), info.backoff > 0),
-        ("rtt:", format!("{}/{}", ms(info.rtt_us), ms(info.rttvar_us)), info.rtt_us > 0),
-        ("ato:", ms(info.ato_us).to_string(), info.ato_us > 0),
-        ("mss:", info.snd_mss_bytes.to_string(), info.snd_mss_bytes > 0),
-        ("pmtu:", info.pmtu_bytes.to_string(), info.pmtu_bytes > 0),
-        ("rcvmss:", info.rcv_mss_bytes.to_string(), info.rcv_mss_bytes > 0),
-        ("advmss:", info.advmss_bytes.to_string(), info.advmss_bytes > 0),
-        ("cwnd:", info.snd_cwnd_segments.to_string(), info.snd_cwnd_segments > 0),
-    ];
-    if let Some(ssthresh) = info.snd_ssthresh_segments {
-        numbers.push(("ssthresh:", ssthresh.to_string(), true));
+    // The kernel's initial RTO (3 s) is not shown.
+    if info.rto_us != 0 && info.rto_us != 3_000_000 {
+        word(format_args!("rto:{}", ms(info.rto_us)));
     }
-    numbers.extend([
-        ("bytes_sent:", info.bytes_sent.to_string(), info.bytes_sent > 0),
-        ("bytes_retrans:", info.bytes_retrans.to_string(), info.bytes_retrans > 0),
-        ("bytes_acked:", info.bytes_acked.to_string(), info.bytes_acked > 0),
-        ("bytes_received:", info.bytes_received.to_string(), info.bytes_received > 0),
-        ("segs_out:", info.segs_out.to_string(), info.segs_out > 0),
-        ("segs_in:", info.segs_in.to_string(), info.segs_in > 0),
-        ("data_segs_out:", info.data_segs_out.to_string(), info.data_segs_out > 0),
-        ("data_segs_in:", info.data_segs_in.to_string(), info.data_segs_in > 0),
-        ("send ", format!("{}bps", info.send_rate_bps), info.send_rate_bps > 0),
-        ("lastsnd:", info.last_send_ms.to_string(), info.last_send_ms > 0),
-        ("lastrcv:", info.last_recv_ms.to_string(), info.last_recv_ms > 0),
-        ("lastack:", info.last_ack_ms.to_string(), info.last_ack_ms > 0),
-        ("pacing_rate ", format!("{}bps", info.pacing_rate_bps), info.pacing_rate_bps > 0),
-        ("delivery_rate ", format!("{}bps", info.delivery_rate_bps), info.delivery_rate_bps > 0),
-        ("delivered:", info.delivered.to_string(), info.delivered > 0),
-    ]);
-    for (name, value, shown) in numbers {
-        if shown {
-            push(format!("{name}{value}"));
-        }
+    nonzero(&mut word, "backoff:", info.backoff.into());
+    if info.rtt_us != 0 {
+        word(format_args!("rtt:{}/{}", ms(info.rtt_us), ms(info.rttvar_us)));
     }
-    if info.delivery_rate_app_limited {
-        push("app_limited".into());
+    if info.ato_us != 0 {
+        word(format_args!("ato:{}", ms(info.ato_us)));
     }
-    for (name, value, shown) in [
-        ("busy:", format!("{}ms", info.busy_time_us / 1000), info.busy_time_us > 0),
-        ("unacked:", info.unacked.to_string(), info.unacked > 0),
-        (
-            "retrans:",
-            format!("{}/{}", info.retrans, info.total_retrans),
-            info.retrans > 0 || info.total_retrans > 0,
-        ),
-        ("lost:", info.lost.to_string(), info.lost > 0),
-        ("sacked:", info.sacked.to_string(), info.sacked > 0),
-        ("reordering:", info.reordering.to_string(), info.reordering != 3),
-        ("rcv_rtt:", ms(info.rcv_rtt_us).to_string(), info.rcv_rtt_us > 0),
-        ("rcv_space:", info.rcv_space_bytes.to_string(), info.rcv_space_bytes > 0),
-        ("rcv_ssthresh:", info.rcv_ssthresh_bytes.to_string(), info.rcv_ssthresh_bytes > 0),
-        ("notsent:", info.notsent_bytes.to_string(), info.notsent_bytes > 0),
-        ("minrtt:", ms(info.min_rtt_us).to_string(), info.min_rtt_us > 0),
-        ("snd_wnd:", info.snd_wnd_bytes.to_string(), info.snd_wnd_bytes > 0),
+    for (name, value) in [
+        ("mss:", info.snd_mss_bytes),
+        ("pmtu:", info.pmtu_bytes),
+        ("rcvmss:", info.rcv_mss_bytes),
+        ("advmss:", info.advmss_bytes),
+        ("cwnd:", info.snd_cwnd_segments),
+        ("ssthresh:", info.snd_ssthresh_segments.unwrap_or(0)),
     ] {
-        if shown {
-            push(format!("{name}{value}"));
+        nonzero(&mut word, name, value.into());
+    }
+    for (name, value) in [
+        ("bytes_sent:", info.bytes_sent),
+        ("bytes_retrans:", info.bytes_retrans),
+        ("bytes_acked:", info.bytes_acked),
+        ("bytes_received:", info.bytes_received),
+        ("segs_out:", info.segs_out.into()),
+        ("segs_in:", info.segs_in.into()),
+        ("data_segs_out:", info.data_segs_out.into()),
+        ("data_segs_in:", info.data_segs_in.into()),
+    ] {
+        nonzero(&mut word, name, value);
+    }
+    if let Some(dctcp) = &info.dctcp {
+        match dctcp.enabled {
+            true => word(format_args!(
+                "dctcp:(ce_state:{},alpha:{},ab_ecn:{},ab_tot:{})",
+                dctcp.ce_state, dctcp.alpha, dctcp.ab_ecn, dctcp.ab_tot
+            )),
+            false => word(format_args!("dctcp:fallback_mode")),
         }
     }
-    words.join(" ")
+    if let Some(bbr) = &info.bbr {
+        let mut text = format!(
+            "bbr:(bw:{}bps,mrtt:{}",
+            bw(bbr.bw_bytes_per_sec as f64 * 8.0),
+            ms(bbr.min_rtt_us)
+        );
+        for (name, gain) in [("pacing_gain", bbr.pacing_gain), ("cwnd_gain", bbr.cwnd_gain)] {
+            if gain != 0 {
+                let _ = write!(text, ",{name}:{}", c_g(f64::from(gain) / 256.0, 6));
+            }
+        }
+        word(format_args!("{text})"));
+    }
+    if info.send_rate_bps != 0 {
+        word(format_args!("send {}bps", bw(info.send_rate_bps as f64)));
+    }
+    nonzero(&mut word, "lastsnd:", info.last_send_ms.into());
+    nonzero(&mut word, "lastrcv:", info.last_recv_ms.into());
+    nonzero(&mut word, "lastack:", info.last_ack_ms.into());
+    if info.pacing_rate_bps != 0 {
+        let max = info.max_pacing_rate_bps.map(|max| format!("/{}bps", bw(max as f64)));
+        word(format_args!(
+            "pacing_rate {}bps{}",
+            bw(info.pacing_rate_bps as f64),
+            max.unwrap_or_default()
+        ));
+    }
+    if info.delivery_rate_bps != 0 {
+        word(format_args!("delivery_rate {}bps", bw(info.delivery_rate_bps as f64)));
+    }
+    nonzero(&mut word, "delivered:", info.delivered.into());
+    nonzero(&mut word, "delivered_ce:", info.delivered_ce.into());
+    if info.delivery_rate_app_limited {
+        word(format_args!("app_limited"));
+    }
+    if info.busy_time_us != 0 {
+        word(format_args!("busy:{}ms", info.busy_time_us / 1000));
+        let busy = info.busy_time_us as f64;
+        for (name, limited) in
+            [("rwnd_limited", info.rwnd_limited_us), ("sndbuf_limited", info.sndbuf_limited_us)]
+        {
+            if limited != 0 {
+                let share = 100.0 * limited as f64 / busy;
+                word(format_args!("{name}:{}ms({share:.1}%)", limited / 1000));
+            }
+        }
+    }
+    nonzero(&mut word, "unacked:", info.unacked.into());
+    if info.retrans != 0 || info.total_retrans != 0 {
+        word(format_args!("retrans:{}/{}", info.retrans, info.total_retrans));
+    }
+    nonzero(&mut word, "lost:", info.lost.into());
+    if !style.listening {
+        nonzero(&mut word, "sacked:", info.sacked.into());
+    }
+    nonzero(&mut word, "dsack_dups:", info.dsack_dups.into());
+    nonzero(&mut word, "fackets:", info.fackets.into());
+    if info.reordering != 3 {
+        word(format_args!("reordering:{}", info.reordering));
+    }
+    nonzero(&mut word, "reord_seen:", info.reord_seen.into());
+    if info.rcv_rtt_us != 0 {
+        word(format_args!("rcv_rtt:{}", ms(info.rcv_rtt_us)));
+    }
+    nonzero(&mut word, "rcv_space:", info.rcv_space_bytes.into());
+    nonzero(&mut word, "rcv_ssthresh:", info.rcv_ssthresh_bytes.into());
+    nonzero(&mut word, "notsent:", info.notsent_bytes.into());
+    if info.min_rtt_us != 0 && info.min_rtt_us != u32::MAX {
+        word(format_args!("minrtt:{}", ms(info.min_rtt_us)));
+    }
+    nonzero(&mut word, "rcv_ooopack:", info.rcv_ooopack.into());
+    nonzero(&mut word, "snd_wnd:", info.snd_wnd_bytes.into());
+}
+
+/// How `-i`'s words read: which ss flags came with it, and the socket's state.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TcpInfoStyle {
+    /// `-o` or `-e`: the TCP option words.
+    pub options: bool,
+    /// `-n`: rates as plain numbers.
+    pub numeric: bool,
+    /// A listener shows no `sacked:` (its tcp_info reuses the field).
+    pub listening: bool,
+}
+
+fn nonzero(word: &mut impl FnMut(std::fmt::Arguments<'_>), name: &str, value: u64) {
+    if value != 0 {
+        word(format_args!("{name}{value}"));
+    }
+}
+
+/// A rate as ss prints it: `%.0f` with `-n`, else three significant
+/// digits and a k, M, G or T.
+pub fn bandwidth(bits_per_sec: f64, numeric: bool) -> String {
+    if numeric {
+        return format!("{bits_per_sec:.0}");
+    }
+    for (scale, suffix) in [(1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")] {
+        if bits_per_sec >= scale {
+            return format!("{}{suffix}", c_g(bits_per_sec / scale, 3));
+        }
+    }
+    c_g(bits_per_sec, 6)
+}
+
+/// C's `%.<precision>g`: `precision` significant digits, trailing zeros
+/// dropped, exponent form outside 1e-4 ..= 10^precision.
+pub fn c_g(value: f64, precision: usize) -> String {
+    let precision = precision.max(1);
+    if value == 0.0 || !value.is_finite() {
+        return if value == 0.0 { "0".into() } else { value.to_string() };
+    }
+    let scientific = format!("{:.*e}", precision - 1, value);
+    let (mantissa, exponent) = scientific.split_once('e').unwrap_or((&scientific, "0"));
+    let exponent: i32 = exponent.parse().unwrap_or(0);
+    if exponent < -4 || exponent >= precision as i32 {
+        let mantissa = trim_fraction(mantissa);
+        let sign = if exponent < 0 { '-' } else { '+' };
+        return format!("{mantissa}e{sign}{:02}", exponent.abs());
+    }
+    let decimals = (precision as i32 - 1 - exponent).max(0) as usize;
+    trim_fraction(&format!("{value:.decimals$}")).to_owned()
+}
+
+fn trim_fraction(number: &str) -> &str {
+    match number.contains('.') {
+        true => number.trim_end_matches('0').trim_end_matches('.'),
+        false => number,
+    }
 }
 
 #[cfg(test)]
@@ -145,6 +268,31 @@ mod tests {
         assert_eq!(duration_text(4_500), "4.500ms");
         assert_eq!(duration_text(200), "200ms");
         assert_eq!(duration_text(0), "");
+    }
+
+    #[test]
+    fn c_g_reads_as_printf() {
+        for (value, precision, printf) in [
+            (0.041, 6, "0.041"),
+            (204.0, 6, "204"),
+            (1234.567, 6, "1234.57"),
+            (0.000_012_3, 6, "1.23e-05"),
+            (1_234_567.0, 6, "1.23457e+06"),
+            (1.5, 3, "1.5"),
+            (999.9, 3, "1e+03"),
+            (12.345, 3, "12.3"),
+            (0.0, 6, "0"),
+        ] {
+            assert_eq!(c_g(value, precision), printf, "%.{precision}g of {value}");
+        }
+    }
+
+    #[test]
+    fn bandwidths_read_as_in_ss() {
+        assert_eq!(bandwidth(1_234_567.0, false), "1.23M");
+        assert_eq!(bandwidth(1_234_567.0, true), "1234567");
+        assert_eq!(bandwidth(999.0, false), "999");
+        assert_eq!(bandwidth(2.5e10, false), "25G");
     }
 
     #[test]

@@ -253,6 +253,7 @@ mod tests {
 
     fn unix(kind: UnixKind, state: SocketState, path: Option<&str>) -> Socket {
         Socket::Unix(UnixSocket {
+            details: Default::default(),
             netid: kind,
             family: UnixFamily::Unix,
             state,

@@ -26,10 +26,9 @@ impl SockoptLayout {
 /// reported its value.
 pub fn push_texts(cell: &mut String, socket: &InetSocket, layout: SockoptLayout, oneline: bool) {
     let extras = &socket.extras;
+    // Each of ss's words starts with its own space.
     let word = |cell: &mut String, text: std::fmt::Arguments<'_>| {
-        if !cell.is_empty() {
-            cell.push(' ');
-        }
+        cell.push(' ');
         let _ = cell.write_fmt(text);
     };
     if layout.tos {
@@ -89,13 +88,13 @@ mod tests {
         push_texts(&mut cell, &socket, all, false);
         assert_eq!(
             cell,
-            "tos:0 tclass:0x20 class_id:0x6 cgroup:unreachable:1\n\tinet-sockopt: ( is_icsk)"
+            " tos:0 tclass:0x20 class_id:0x6 cgroup:unreachable:1\n\tinet-sockopt: ( is_icsk)"
         );
-        let mut cell = "ino:5".to_owned();
+        let mut cell = " ino:5".to_owned();
         push_texts(&mut cell, &socket, SockoptLayout { inet_sockopt: true, ..all }, true);
         assert_eq!(
             cell,
-            "ino:5 tos:0 tclass:0x20 class_id:0x6 cgroup:unreachable:1 inet-sockopt: ( is_icsk)"
+            " ino:5 tos:0 tclass:0x20 class_id:0x6 cgroup:unreachable:1 inet-sockopt: ( is_icsk)"
         );
         let mut cell = String::new();
         push_texts(
@@ -104,7 +103,7 @@ mod tests {
             SockoptLayout { inet_sockopt: true, ..Default::default() },
             true,
         );
-        assert_eq!(cell, "inet-sockopt: ( is_icsk)", "no blank before the first text");
+        assert_eq!(cell, " inet-sockopt: ( is_icsk)", "each text after a blank, as in ss");
         let mut cell = String::new();
         let time_wait = InetSocket::new(Transport::Tcp, IpFamily::Inet, SocketState::TimeWait);
         push_texts(&mut cell, &time_wait, all, false);

@@ -1,6 +1,13 @@
 //! ss's table: `Netid State Recv-Q Send-Q Local Address:Port Peer Address:Port
 //! Process`, with ss's address forms (`*`, `0.0.0.0`, `[::]`,
 //! `[::ffff:127.0.0.1]`, `%iface`), service names, and `users:((...))`.
+//!
+//! The columns are ss's: each is as wide as its widest cell (the title
+//! included), queues at least six wide, the address right-aligned against
+//! its left-aligned port. The Process column is titled always and glued to
+//! the port before it; each of its words brings its own leading blank, as
+//! in ss. Unlike ss, no line ends in blanks and a terminal's width never
+//! stretches the columns.
 
 use std::fmt::Write as _;
 use std::io::Write;
@@ -8,12 +15,15 @@ use std::io::Write;
 use anyhow::Result;
 
 use super::columns::{Column, ColumnTable};
-use super::details::{skmem_text, tcp_info_text, timer_text};
+use super::details::{TcpInfoStyle, push_tcp_info, skmem_text, timer_text};
 use super::holders;
 use super::sockopt::{self, SockoptLayout};
 use super::text::{push_port, push_ss_address, quoted_process_label, ss_state, unix_path};
 use super::{View, escape};
-use crate::model::{InetSocket, NetnsLabel, PortCategory, Socket};
+use crate::model::details::Shutdown;
+use crate::model::{
+    InetSocket, IpFamily, NetnsLabel, PortCategory, Socket, SocketState, Transport, UnixSocket,
+};
 
 /// Which parts of ss's table to show.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -23,7 +33,8 @@ pub struct SsLayout {
     pub netid: bool,
     /// ss drops State when exactly one state is selected.
     pub state: bool,
-    /// `-e`: uid, inode and cookie after the addresses.
+    /// `-e`: uid, inode, cookie, fwmark, cgroup, v6only and shutdown (and
+    /// a UNIX socket's bound file and pending peers).
     pub extended: bool,
     /// `-p`: `users:((...))` after the addresses.
     pub processes: bool,
@@ -33,9 +44,12 @@ pub struct SsLayout {
     pub firewall: bool,
     /// `--all-netns`: a first column naming each row's namespace.
     pub netns: bool,
-    /// `-o`, `-m`, `-i`: timers, memory, tcp_info.
+    /// `-o` (and `-e`, `-b`): timers, and with `-i` TCP's option words.
     pub timers: bool,
-    pub details: bool,
+    /// `-m`: socket memory.
+    pub memory: bool,
+    /// `-i`: tcp_info.
+    pub info: bool,
     /// `-O`: details on the socket's own line.
     pub oneline: bool,
     /// `--tos`, `--cgroup`, `--inet-sockopt`.
@@ -58,12 +72,6 @@ fn state_colour(label: &str) -> Option<&'static str> {
             Some("33")
         }
         _ => None,
-    }
-}
-
-impl SsLayout {
-    fn process_column(self) -> bool {
-        self.extended || self.processes || self.timers || self.details || self.sockopt.any()
     }
 }
 
@@ -107,9 +115,9 @@ fn columns(layout: SsLayout) -> Vec<Column> {
     if layout.firewall {
         columns.push(left);
     }
-    if layout.process_column() {
-        columns.push(left);
-    }
+    // ss glues the Process title to the port before it; its words bring
+    // their own blanks.
+    columns.push(Column::left(""));
     columns
 }
 
@@ -132,9 +140,7 @@ fn push_header(table: &mut ColumnTable, layout: SsLayout) {
     if layout.firewall {
         table.push("Firewall");
     }
-    if layout.process_column() {
-        table.push("Process");
-    }
+    table.push("Process");
 }
 
 impl<W: Write> View for SsView<W> {
@@ -157,10 +163,14 @@ impl<W: Write> View for SsView<W> {
             table.push(ss_state(socket.state()));
         }
         let (recv_q, send_q) = socket.queues();
-        // ss prints the kernel's queue lengths as signed numbers: a UDP
-        // socket being destroyed reports a Send-Q of -1 (`-E`).
-        table.push_display(recv_q as i32);
-        table.push_display(send_q as i32);
+        // ss prints the kernel's queue lengths as signed numbers at least
+        // six wide: a UDP socket being destroyed reports a Send-Q of -1 (`-E`).
+        table.push_with(|cell| {
+            let _ = write!(cell, "{:<6}", recv_q as i32);
+        });
+        table.push_with(|cell| {
+            let _ = write!(cell, "{:<6}", send_q as i32);
+        });
         match socket {
             Socket::Unix(unix) => {
                 // ss's UNIX form: `PATH INODE` and `* PEER-INODE`.
@@ -188,33 +198,10 @@ impl<W: Write> View for SsView<W> {
             let verdict = socket.as_inet().and_then(|inet| inet.firewall.as_ref());
             table.push(verdict.map_or("-", |firewall| firewall.verdict.as_str()));
         }
-        if layout.process_column() {
-            let mut cell = String::new();
-            if layout.processes {
-                users_cell(&mut cell, socket, layout.wide);
-            }
-            let inet = socket.as_inet();
-            if let Some(timer) =
-                inet.and_then(|s| s.details.timer.as_ref()).filter(|_| layout.timers)
-            {
-                separate(&mut cell, " ");
-                cell.push_str(&timer_text(timer));
-            }
-            if layout.extended {
-                separate(&mut cell, " ");
-                extended_cell(&mut cell, socket);
-            }
-            if let Some(inet) = inet {
-                sockopt::push_texts(&mut cell, inet, layout.sockopt, layout.oneline);
-            }
-            let extras = inet.map(details_text).unwrap_or_default();
-            if !extras.is_empty() {
-                // ss puts -m and -i on a second, tab-indented line, unless -O.
-                cell.push_str(if layout.oneline { " " } else { "\n\t " });
-                cell.push_str(&extras);
-            }
-            self.table.push(&cell);
-        }
+        table.push_with(|cell| match socket {
+            Socket::Inet(inet) => push_inet_words(cell, inet, socket, layout),
+            Socket::Unix(unix) => push_unix_words(cell, unix, socket, layout),
+        });
         self.table.flush_if_large(&mut self.out)?;
         Ok(())
     }
@@ -232,17 +219,98 @@ impl<W: Write> View for SsView<W> {
     }
 }
 
-/// `-m` and `-i`'s text: `skmem:(...)` then tcp_info's words.
-fn details_text(socket: &InetSocket) -> String {
-    let skmem = socket.details.skmem.as_ref().map(skmem_text);
-    let info = socket.details.tcp_info.as_deref().map(tcp_info_text);
-    let parts: Vec<String> = skmem.into_iter().chain(info).collect();
-    parts.join(" ")
+/// The Process column of an inet socket, in ss's order: owners, timer,
+/// `-e`'s words, `--tos`/`--cgroup`/`--inet-sockopt`, then `-m` and `-i`
+/// on a tab-indented line of their own (unless `-O`).
+fn push_inet_words(cell: &mut String, inet: &InetSocket, socket: &Socket, layout: SsLayout) {
+    if layout.processes {
+        users_cell(cell, socket, layout.wide);
+    }
+    if let Some(timer) = inet.details.timer.as_ref().filter(|_| layout.timers) {
+        cell.push(' ');
+        cell.push_str(&timer_text(timer));
+    }
+    if layout.extended {
+        push_extended_words(cell, inet);
+    }
+    sockopt::push_texts(cell, inet, layout.sockopt, layout.oneline);
+    let udp = inet.netid == Transport::Udp;
+    if layout.memory || (layout.info && !udp) {
+        if !layout.oneline {
+            cell.push_str("\n\t");
+        }
+        if let Some(skmem) = &inet.details.skmem {
+            cell.push(' ');
+            cell.push_str(&skmem_text(skmem));
+        }
+        if let Some(info) = &inet.details.tcp_info {
+            let style = TcpInfoStyle {
+                options: layout.timers,
+                numeric: layout.numeric,
+                listening: inet.state == SocketState::Listening,
+            };
+            push_tcp_info(cell, info, style);
+        }
+    }
 }
 
-fn separate(cell: &mut String, separator: &str) {
-    if !cell.is_empty() {
-        cell.push_str(separator);
+/// `-e`'s words for an inet socket: ` uid:N` (not for root, as ss),
+/// ` ino:N sk:COOKIE`, ` fwmark:0xN`, ` cgroup:PATH`, ` v6only:N`, and
+/// the shutdown marker.
+fn push_extended_words(cell: &mut String, inet: &InetSocket) {
+    if let Some(uid) = inet.uid.filter(|uid| *uid != 0) {
+        let _ = write!(cell, " uid:{uid}");
+    }
+    let _ = write!(cell, " ino:{} sk:{:x}", inet.inode.unwrap_or(0), inet.cookie.unwrap_or(0));
+    if let Some(mark) = inet.mark.filter(|mark| *mark != 0) {
+        let _ = write!(cell, " fwmark:{mark:#x}");
+    }
+    if inet.cgroup_id.is_some_and(|id| id != 0) {
+        let path = inet.extras.cgroup.as_deref().unwrap_or("");
+        let _ = write!(cell, " cgroup:{}", escape::for_terminal(path));
+    }
+    if let Some(v6only) = inet.v6only.filter(|_| inet.family == IpFamily::Inet6) {
+        let _ = write!(cell, " v6only:{}", u8::from(v6only));
+    }
+    if let Some(shutdown) = inet.details.shutdown {
+        push_shutdown(cell, shutdown);
+    }
+}
+
+/// ` <->` for a socket open both ways; `-` replaces the arrow of a
+/// direction shut down (`-->`: receiving shut, `---`: both).
+fn push_shutdown(cell: &mut String, shutdown: Shutdown) {
+    cell.push(' ');
+    cell.push(if shutdown.receive { '-' } else { '<' });
+    cell.push('-');
+    cell.push(if shutdown.send { '-' } else { '>' });
+}
+
+/// The Process column of a UNIX socket, in ss's order: owners, ` skmem:`
+/// on the same line, then `-e`'s shutdown marker, the bound file
+/// (` ino:N dev:MAJOR/MINOR`) and a listener's pending ` peers:`.
+fn push_unix_words(cell: &mut String, unix: &UnixSocket, socket: &Socket, layout: SsLayout) {
+    if layout.processes {
+        users_cell(cell, socket, layout.wide);
+    }
+    if let Some(skmem) = unix.details.skmem.as_ref().filter(|_| layout.memory) {
+        cell.push(' ');
+        cell.push_str(&skmem_text(skmem));
+    }
+    if !layout.extended {
+        return;
+    }
+    if let Some(shutdown) = unix.details.shutdown {
+        push_shutdown(cell, shutdown);
+    }
+    if let Some(file) = &unix.details.file {
+        let _ = write!(cell, " ino:{} dev:{}/{}", file.inode, file.dev_major, file.dev_minor);
+    }
+    if let Some(peers) = &unix.details.pending_peers {
+        cell.push_str(" peers:");
+        for peer in peers {
+            let _ = write!(cell, " {peer}");
+        }
     }
 }
 
@@ -253,7 +321,7 @@ fn users_cell(cell: &mut String, socket: &Socket, wide: bool) {
     if holders.is_empty() {
         return;
     }
-    cell.push_str("users:(");
+    cell.push_str(" users:(");
     for (index, holder) in holders.iter().enumerate() {
         if index > 0 {
             cell.push(',');
@@ -266,15 +334,4 @@ fn users_cell(cell: &mut String, socket: &Socket, wide: bool) {
         let _ = write!(cell, "(\"{name}\",pid={},fd={})", holder.process.pid, holder.fd);
     }
     cell.push(')');
-}
-
-/// `-e`'s fields in ss's words: `uid:` (only when not root, as ss), `ino:`, `sk:`.
-fn extended_cell(cell: &mut String, socket: &Socket) {
-    if let Some(uid) = socket.uid().filter(|uid| *uid != 0) {
-        let _ = write!(cell, "uid:{uid} ");
-    }
-    let _ = write!(cell, "ino:{}", socket.inode().unwrap_or(0));
-    if let Some(cookie) = socket.cookie() {
-        let _ = write!(cell, " sk:{cookie:x}");
-    }
 }

@@ -48,7 +48,14 @@ impl Selection {
                 family,
                 both_families,
                 states: self.kernel_states(netid),
-                extensions: if netid.is_unix() { Extensions::default() } else { self.extensions },
+                extensions: match netid.is_unix() {
+                    true => Extensions {
+                        memory: self.extensions.memory,
+                        unix_files: self.extensions.unix_files,
+                        ..Extensions::default()
+                    },
+                    false => self.extensions,
+                },
             };
             if netid.is_unix() {
                 if !unix_asked {

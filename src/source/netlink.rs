@@ -22,7 +22,9 @@ use netlink_packet_sock_diag::{
 };
 
 use crate::model::bpf::BpfInstruction;
-use crate::model::details::{Details, SkMem, TcpInfo, Timer, TimerName};
+use crate::model::details::{
+    BbrInfo, DctcpInfo, Details, Shutdown, SkMem, TcpInfo, Timer, TimerName, UnixDetails, UnixFile,
+};
 use crate::model::{
     InetEnd, InetSocket, IpFamily, Netid, SocketState, StateSet, UnixEnd, UnixFamily, UnixKind,
     UnixSocket,
@@ -127,6 +129,8 @@ pub struct Extensions {
     pub tos: bool,
     /// INET_DIAG_SOCKOPT, decoded.
     pub inet_sockopt: bool,
+    /// `-e` on UNIX sockets: the bound file and a listener's pending peers.
+    pub unix_files: bool,
 }
 
 impl Extensions {
@@ -139,7 +143,9 @@ impl Extensions {
             flags |= ExtensionFlags::SKMEMINFO;
         }
         if self.tcp_info {
-            flags |= ExtensionFlags::INFO | ExtensionFlags::CONG;
+            // VEGASINFO asks for the congestion module's own view (Vegas,
+            // DCTCP, BBR), as ss does.
+            flags |= ExtensionFlags::INFO | ExtensionFlags::VEGASINFO | ExtensionFlags::CONG;
         }
         flags
     }
@@ -154,7 +160,7 @@ impl DumpRequest {
     /// filter when given.
     pub fn to_bytes(&self, sequence_number: u32, bytecode: Option<&[u8]>) -> Vec<u8> {
         if self.netid.is_unix() {
-            return unix_request(self.states, sequence_number);
+            return unix_request(self.states, self.extensions, sequence_number);
         }
         if self.both_families && self.netid == Netid::Tcp {
             return self.tcp_request_of_both_families(sequence_number, bytecode);
@@ -224,16 +230,21 @@ impl DumpRequest {
 /// A unix_diag dump of every UNIX socket in `states`, with name, peer,
 /// queue lengths and owner uid (UDIAG_SHOW_UID, 0x40, which
 /// netlink-packet-sock-diag 0.5 does not name).
-fn unix_request(states: StateSet, sequence_number: u32) -> Vec<u8> {
+fn unix_request(states: StateSet, extensions: Extensions, sequence_number: u32) -> Vec<u8> {
     use netlink_packet_sock_diag::unix::{ShowFlags, StateFlags as UnixStates, UnixRequest};
     const UDIAG_SHOW_UID: u32 = 0x40;
+    let mut show = (ShowFlags::NAME | ShowFlags::PEER | ShowFlags::RQLEN).bits() | UDIAG_SHOW_UID;
+    if extensions.memory {
+        show |= ShowFlags::MEMINFO.bits();
+    }
+    if extensions.unix_files {
+        show |= (ShowFlags::VFS | ShowFlags::ICONS).bits();
+    }
     let request = UnixRequest {
         // The crate's state flags know only ESTABLISHED and LISTEN.
         state_flags: UnixStates::from_bits_retain(states.kernel_mask()),
         inode: 0,
-        show_flags: ShowFlags::from_bits_retain(
-            (ShowFlags::NAME | ShowFlags::PEER | ShowFlags::RQLEN).bits() | UDIAG_SHOW_UID,
-        ),
+        show_flags: ShowFlags::from_bits_retain(show),
         cookie: [0xff; 8],
     };
     let mut header = NetlinkHeader::default();
@@ -522,6 +533,10 @@ const UNIX_DIAG_NAME: u16 = 0;
 const UNIX_DIAG_PEER: u16 = 2;
 const UNIX_DIAG_RQLEN: u16 = 4;
 const UNIX_DIAG_UID: u16 = 7;
+const UNIX_DIAG_VFS: u16 = 1;
+const UNIX_DIAG_ICONS: u16 = 3;
+const UNIX_DIAG_MEMINFO: u16 = 5;
+const UNIX_DIAG_SHUTDOWN: u16 = 6;
 
 impl SocketDecoder {
     /// Decodes a unix_diag_msg (and its name, peer, queues and uid).
@@ -537,9 +552,7 @@ impl SocketDecoder {
             DiagError::Malformed(format!("unexpected socket state {}", header.state))
         })?;
         let (mut name, mut peer_inode, mut queues, mut uid) = (None, None, (0, 0), None);
-        let u32_at = |bytes: &[u8], at: usize| {
-            bytes.get(at..at + 4)?.try_into().ok().map(u32::from_ne_bytes)
-        };
+        let mut details = UnixDetails::default();
         for nla in NlasIterator::new(&payload[UNIX_DIAG_MSG_LEN.min(payload.len())..])
             .filter_map(Result::ok)
         {
@@ -559,9 +572,10 @@ impl SocketDecoder {
                 }
                 UNIX_DIAG_PEER => peer_inode = u32_at(value, 0).filter(|inode| *inode != 0),
                 UNIX_DIAG_RQLEN => {
-                    queues = (u32_at(value, 0).unwrap_or(0), u32_at(value, 4).unwrap_or(0))
+                    queues = (u32_at(value, 0).unwrap_or(0), u32_at(value, 1).unwrap_or(0))
                 }
                 UNIX_DIAG_UID => uid = u32_at(value, 0),
+                kind if self.details => details.parse(kind, value),
                 _ => {}
             }
         }
@@ -578,6 +592,7 @@ impl SocketDecoder {
             uid,
             inode,
             cookie: (cookie != 0).then_some(cookie),
+            details,
             netns: None,
             owners: None,
             proc_entry: None,
@@ -596,7 +611,64 @@ struct Attributes {
     memory: Option<MemInfo>,
     tcp_info: Option<Box<netlink_packet_sock_diag::inet::nlas::TcpInfo>>,
     congestion: Option<String>,
+    congestion_info: CongestionInfo,
+    shutdown: Option<u8>,
     extras: InetExtras,
+}
+
+/// What the congestion-control module adds (INET_DIAG_VEGASINFO,
+/// INET_DIAG_DCTCPINFO, INET_DIAG_BBRINFO), undecoded until needed.
+#[derive(Debug, Default)]
+struct CongestionInfo {
+    vegas: Option<[u32; 4]>,
+    dctcp: Option<DctcpInfo>,
+    bbr: Option<BbrInfo>,
+}
+
+const INET_DIAG_VEGASINFO: u16 = 3;
+const INET_DIAG_SHUTDOWN: u16 = 8;
+const INET_DIAG_DCTCPINFO: u16 = 9;
+const INET_DIAG_BBRINFO: u16 = 16;
+
+/// The `index`th native-endian u32 of an attribute's value.
+fn u32_at(bytes: &[u8], index: usize) -> Option<u32> {
+    let at = index * 4;
+    bytes.get(at..at + 4)?.try_into().ok().map(u32::from_ne_bytes)
+}
+
+impl CongestionInfo {
+    fn parse(&mut self, kind: u16, value: &[u8]) {
+        let words = |count: usize| (0..count).map(|i| u32_at(value, i)).collect::<Option<Vec<_>>>();
+        match kind {
+            INET_DIAG_VEGASINFO => {
+                self.vegas = words(4).and_then(|w| w.try_into().ok());
+            }
+            INET_DIAG_DCTCPINFO => {
+                self.dctcp = words(4).map(|w| DctcpInfo {
+                    enabled: w[0] & 0xffff != 0,
+                    ce_state: (w[0] >> 16) as u16,
+                    alpha: w[1],
+                    ab_ecn: w[2],
+                    ab_tot: w[3],
+                });
+            }
+            INET_DIAG_BBRINFO => {
+                self.bbr = words(5).map(|w| BbrInfo {
+                    bw_bytes_per_sec: u64::from(w[1]) << 32 | u64::from(w[0]),
+                    min_rtt_us: w[2],
+                    pacing_gain: w[3],
+                    cwnd_gain: w[4],
+                });
+            }
+            _ => {}
+        }
+    }
+
+    /// Vegas's own RTT sample, which ss prefers for the send rate.
+    fn vegas_rtt_us(&self) -> Option<u32> {
+        let [enabled, _, rtt, _] = self.vegas?;
+        (enabled != 0 && rtt != 0 && rtt != 0x7fff_ffff).then_some(rtt)
+    }
 }
 
 impl Attributes {
@@ -618,6 +690,10 @@ impl Attributes {
                         _ => {}
                     }
                 }
+                INET_DIAG_VEGASINFO | INET_DIAG_DCTCPINFO | INET_DIAG_BBRINFO if details => {
+                    attributes.congestion_info.parse(nla.kind(), nla.value());
+                }
+                INET_DIAG_SHUTDOWN => attributes.shutdown = nla.value().first().copied(),
                 // netlink-packet-sock-diag 0.5 has no type for it: a u64.
                 INET_DIAG_CGROUP_ID => {
                     attributes.cgroup_id = nla.value().try_into().ok().map(u64::from_ne_bytes);
@@ -664,9 +740,10 @@ impl Attributes {
             backlog_bytes: m.backlog_queue_length,
             drops: m.drops,
         });
-        let congestion = self.congestion;
-        let tcp_info = self.tcp_info.map(|info| Box::new(tcp_info(&info, congestion)));
-        Details { timer, skmem, tcp_info }
+        let (congestion, info) = (self.congestion, self.congestion_info);
+        let tcp_info = self.tcp_info.map(|tcp| Box::new(tcp_info(&tcp, congestion, info)));
+        let shutdown = self.shutdown.map(Shutdown::from_mask);
+        Details { timer, skmem, tcp_info, shutdown }
     }
 }
 
@@ -684,17 +761,68 @@ fn timer(code: u8, expires_ms: u32, retrans: u8) -> Option<Timer> {
     Some(Timer { name, expires_ms, retrans })
 }
 
+trait UnixAttribute {
+    fn parse(&mut self, kind: u16, value: &[u8]);
+}
+
+impl UnixAttribute for UnixDetails {
+    /// UNIX_DIAG_SHUTDOWN, _VFS, _ICONS and _MEMINFO.
+    fn parse(&mut self, kind: u16, value: &[u8]) {
+        match kind {
+            UNIX_DIAG_SHUTDOWN => self.shutdown = value.first().copied().map(Shutdown::from_mask),
+            UNIX_DIAG_VFS => {
+                if let (Some(inode), Some(dev)) = (u32_at(value, 0), u32_at(value, 1)) {
+                    let (dev_major, dev_minor) = userspace_major_minor(dev);
+                    self.file = Some(UnixFile { inode, dev_major, dev_minor });
+                }
+            }
+            UNIX_DIAG_ICONS => {
+                self.pending_peers =
+                    Some((0..value.len() / 4).filter_map(|i| u32_at(value, i)).collect());
+            }
+            UNIX_DIAG_MEMINFO => self.skmem = sk_meminfo(value),
+            _ => {}
+        }
+    }
+}
+
+/// A device number split as glibc's major() and minor() split it (what
+/// ss prints), though the kernel sends its own encoding (major << 20).
+fn userspace_major_minor(dev: u32) -> (u32, u32) {
+    ((dev >> 8) & 0xfff, (dev & 0xff) | ((dev >> 12) & 0xfff00))
+}
+
+/// The SK_MEMINFO_* array: rmem_alloc, rcvbuf, wmem_alloc, sndbuf,
+/// fwd_alloc, wmem_queued, optmem, backlog, drops.
+fn sk_meminfo(value: &[u8]) -> Option<SkMem> {
+    let word = |index| u32_at(value, index);
+    Some(SkMem {
+        rmem_alloc_bytes: word(0)?,
+        rcvbuf_bytes: word(1)?,
+        wmem_alloc_bytes: word(2)?,
+        sndbuf_bytes: word(3)?,
+        fwd_alloc_bytes: word(4)?,
+        wmem_queued_bytes: word(5)?,
+        optmem_bytes: word(6)?,
+        backlog_bytes: word(7).unwrap_or(0),
+        drops: word(8).unwrap_or(0),
+    })
+}
+
 /// The kernel's TCP_INFINITE_SSTHRESH.
 const INFINITE_SSTHRESH: u32 = 0x7fff_ffff;
 const TCPI_OPT_TIMESTAMPS: u8 = 1;
 const TCPI_OPT_SACK: u8 = 2;
 const TCPI_OPT_WSCALE: u8 = 4;
 const TCPI_OPT_ECN: u8 = 8;
+const TCPI_OPT_ECN_SEEN: u8 = 16;
+const TCPI_OPT_SYN_DATA: u8 = 32;
 
 /// tcp_info in plain units, with ss's derived send rate.
 fn tcp_info(
     info: &netlink_packet_sock_diag::inet::nlas::TcpInfo,
     congestion: Option<String>,
+    congestion_info: CongestionInfo,
 ) -> TcpInfo {
     let has = |option: u8| info.options & option != 0;
     let wscale = has(TCPI_OPT_WSCALE);
@@ -703,6 +831,8 @@ fn tcp_info(
         timestamps: has(TCPI_OPT_TIMESTAMPS),
         sack: has(TCPI_OPT_SACK),
         ecn: has(TCPI_OPT_ECN),
+        ecn_seen: has(TCPI_OPT_ECN_SEEN),
+        fastopen: has(TCPI_OPT_SYN_DATA),
         snd_wscale: wscale.then_some(info.wscale & 0x0f),
         rcv_wscale: wscale.then_some(info.wscale >> 4),
         rto_us: info.rto,
@@ -725,7 +855,7 @@ fn tcp_info(
         segs_in: info.segs_in,
         data_segs_out: info.data_segs_out,
         data_segs_in: info.data_segs_in,
-        send_rate_bps: match info.rtt {
+        send_rate_bps: match congestion_info.vegas_rtt_us().unwrap_or(info.rtt) {
             0 => 0,
             // Rounded as ss rounds its floating-point figure.
             rtt => {
@@ -733,17 +863,31 @@ fn tcp_info(
                 (bits / f64::from(rtt)).round() as u64
             }
         },
-        pacing_rate_bps: info.pacing_rate.saturating_mul(8),
+        // u64::MAX: no pacing.
+        pacing_rate_bps: match info.pacing_rate {
+            u64::MAX => 0,
+            rate => rate.saturating_mul(8),
+        },
+        max_pacing_rate_bps: match info.max_pacing_rate {
+            0 | u64::MAX => None,
+            rate => Some(rate.saturating_mul(8)),
+        },
         delivery_rate_bps: info.delivery_rate.saturating_mul(8),
         delivery_rate_app_limited: info.delivery_rate_app_limited & 1 != 0,
         delivered: info.delivered,
+        delivered_ce: info.delivered_ce,
         busy_time_us: info.busy_time,
+        rwnd_limited_us: info.rwnd_limited,
+        sndbuf_limited_us: info.sndbuf_limited,
         unacked: info.unacked,
         retrans: info.retrans,
         total_retrans: info.total_retrans,
         lost: info.lost,
         sacked: info.sacked,
+        dsack_dups: info.dsack_dups,
+        fackets: info.fackets,
         reordering: info.reordering,
+        reord_seen: info.reord_seen,
         rcv_rtt_us: info.rcv_rtt,
         rcv_space_bytes: info.rcv_space,
         rcv_ssthresh_bytes: info.rcv_ssthresh,
@@ -752,6 +896,9 @@ fn tcp_info(
         last_recv_ms: info.last_data_recv,
         last_ack_ms: info.last_ack_recv,
         snd_wnd_bytes: info.snd_wnd,
+        rcv_ooopack: info.rcv_ooopack,
+        bbr: congestion_info.bbr,
+        dctcp: congestion_info.dctcp,
     }
 }
 

@@ -642,6 +642,7 @@ mod tests {
         assert!(mixed.keeps(&listener) && !mixed.keeps(&udp), "inclusion wins");
         assert!(choice(&["TCP:CLOSED"]).keeps(&udp), "CLOSED is CLOSE");
         let unix = Socket::Unix(crate::model::UnixSocket {
+            details: Default::default(),
             netid: crate::model::UnixKind::Stream,
             family: Default::default(),
             state: Listening,
