@@ -36,6 +36,7 @@ fn replay_into_json(
     let selection = Selection {
         netids: vec![Netid::Udp, Netid::Tcp],
         families: IpFamily::ALL.to_vec(),
+        optional: Vec::new(),
         states: StateSet::all(),
         categories: Vec::new(),
         extensions: Extensions::default(),

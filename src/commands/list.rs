@@ -10,7 +10,7 @@ use crate::cli::{FormatArg, ListArgs};
 use crate::exit::{ExitCode, UsageError};
 use crate::firewall::verdict::{Firewall, Judge};
 use crate::inventory::{self, Enrich, Request, Scope};
-use crate::model::{Socket, StateSet};
+use crate::model::{Socket, Transport};
 use crate::render::json::{JsonStyle, JsonView};
 use crate::render::lsof::{LsofLayout, LsofView};
 use crate::render::netstat::{NetstatLayout, NetstatView};
@@ -25,11 +25,19 @@ pub fn run(
     stdout: &mut dyn Write,
     stderr: &mut dyn Write,
 ) -> Result<ExitCode> {
+    if args.selection.family.contains(&crate::cli::FamilyArg::Help) {
+        super::selection::write_family_help(stdout)?;
+        return Ok(ExitCode::Success);
+    }
     if args.summary {
         return summary(args, os, stdout);
     }
-    let super::Query { mut selection, filter } =
-        super::query(&args.selection, StateSet::ss_default(), os, stderr)?;
+    let super::Query { mut selection, filter } = super::query(&args.selection, None, os, stderr)?;
+    if selection.netids.is_empty() {
+        // As ss: `-A '!tcp'` leaves nothing to list.
+        writeln!(stderr, "portwatch: no socket tables to show with such filter")?;
+        return Ok(ExitCode::Success);
+    }
     if args.kill && filter.is_none() {
         return Err(UsageError(
             "-K closes sockets only with a filter expression (such as 'dport = :80')".into(),
@@ -175,14 +183,18 @@ fn view<'a>(
             Box::new(SsView::new(stdout, layout))
         }
         Format::Netstat => {
-            let unix = selection.netids.iter().filter(|netid| netid.is_unix()).count();
+            let netstat_inet =
+                |transport| matches!(transport, Transport::Tcp | Transport::Udp | Transport::Raw);
             let layout = NetstatLayout {
                 header,
                 processes: args.processes,
                 numeric,
                 wide,
-                inet: selection.netids.len() > unix,
-                unix: unix > 0,
+                inet: selection
+                    .netids
+                    .iter()
+                    .any(|netid| netid.transport().is_some_and(netstat_inet)),
+                unix: selection.netids.iter().any(|netid| netid.is_unix()),
             };
             Box::new(NetstatView::new(stdout, layout, selection.states)?)
         }

@@ -93,13 +93,15 @@ pub fn run(
         false => Services::default(),
     };
     let target = Target::parse(&args.target, &services)?;
-    let netids = Netid::SS_ORDER.to_vec();
+    // The kinds with ports or paths: UNIX, raw, UDP and TCP sockets.
+    let netids = [Netid::UNIX.as_slice(), &[Netid::Raw, Netid::Udp, Netid::Tcp]].concat();
     let filter = super::socket_filter(&args.filter, &netids, os, stderr)?;
     let request = Request {
         scope: Scope::Own,
         selection: Selection {
             netids,
             families: IpFamily::ALL.to_vec(),
+            optional: Vec::new(),
             states: StateSet::all(),
             categories: Vec::new(),
             extensions: Default::default(),

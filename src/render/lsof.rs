@@ -52,6 +52,7 @@ impl<W: Write> LsofView<W> {
                 return format!("{} type={kind}", unix_path(unix.local.path.as_deref()));
             }
             Socket::Inet(inet) => inet,
+            other => return kind_name(other),
         };
         let numeric = self.layout.numeric;
         let mut name = lsof_address(&inet.local, numeric);
@@ -66,6 +67,13 @@ impl<W: Write> LsofView<W> {
         }
         name
     }
+}
+
+/// lsof's NAME for the kinds it has no address form for: what ss prints.
+fn kind_name(socket: &Socket) -> String {
+    let mut cells = Vec::new();
+    super::kinds::push_local_and_peer(socket, true, &mut |cell| cells.push(cell));
+    cells.concat()
 }
 
 /// lsof's words for TCP states: netstat's, but CLOSED for a closed socket.
@@ -86,6 +94,9 @@ impl<W: Write> View for LsofView<W> {
             Socket::Inet(inet) if inet.family == IpFamily::Inet => "IPv4",
             Socket::Inet(_) => "IPv6",
             Socket::Unix(_) => "unix",
+            Socket::Netlink(_) => "netlink",
+            Socket::Packet(_) => "pack",
+            Socket::Vsock(_) | Socket::Xdp(_) | Socket::Tipc(_) => "sock",
         };
         let node = socket.netid().as_str().to_ascii_uppercase();
         let device = socket.inode().unwrap_or(0).to_string();

@@ -10,6 +10,7 @@ pub mod details;
 pub mod escape;
 pub mod firewall_why;
 pub mod json;
+pub mod kinds;
 pub mod lsof;
 pub mod netstat;
 pub mod ss;

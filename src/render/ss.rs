@@ -10,7 +10,7 @@ use anyhow::Result;
 use super::columns::{Column, ColumnTable};
 use super::details::{skmem_text, tcp_info_text, timer_text};
 use super::text::{push_port, push_ss_address, quoted_process_label, ss_state, unix_path};
-use super::{View, escape};
+use super::{View, escape, kinds};
 use crate::model::{InetSocket, NetnsLabel, PortCategory, Socket};
 
 /// Which parts of ss's table to show.
@@ -147,7 +147,7 @@ impl<W: Write> View for SsView<W> {
             }
         }
         if layout.netid {
-            table.push(socket.netid().as_str());
+            table.push(socket.netid_label());
         }
         if layout.state {
             table.push(ss_state(socket.state()));
@@ -173,6 +173,7 @@ impl<W: Write> View for SsView<W> {
                     table.push_with(|cell| push_port(cell, end, layout.numeric));
                 }
             }
+            other => kinds::push_local_and_peer(other, layout.numeric, &mut |c| table.push(&c)),
         }
         if layout.category {
             let category = socket.local_port().and_then(PortCategory::of);
@@ -184,7 +185,8 @@ impl<W: Write> View for SsView<W> {
         }
         if layout.process_column() {
             let mut cell = String::new();
-            if layout.processes {
+            // ss prints no holders for netlink sockets: their address names one.
+            if layout.processes && !matches!(socket, Socket::Netlink(_)) {
                 users_cell(&mut cell, socket, layout.wide);
             }
             let inet = socket.as_inet();
@@ -196,7 +198,13 @@ impl<W: Write> View for SsView<W> {
             }
             if layout.extended {
                 separate(&mut cell, " ");
-                extended_cell(&mut cell, socket);
+                match kinds::extended_text(socket, layout.oneline) {
+                    Some(text) => cell.push_str(&text),
+                    None => extended_cell(&mut cell, socket),
+                }
+            }
+            if let Some(memory) = kinds::memory_text(socket).filter(|_| layout.details) {
+                cell.push_str(&memory);
             }
             let extras = inet.map(details_text).unwrap_or_default();
             if !extras.is_empty() {
