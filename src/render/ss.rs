@@ -204,7 +204,9 @@ impl<W: Write> View for SsView<W> {
                 }
             }
             if let Some(memory) = kinds::memory_text(socket).filter(|_| layout.details) {
-                cell.push_str(&memory);
+                // ss's leading space is the column's own gap on an empty cell.
+                let text = memory.strip_prefix(' ').filter(|_| cell.is_empty());
+                cell.push_str(text.unwrap_or(&memory));
             }
             let extras = inet.map(details_text).unwrap_or_default();
             if !extras.is_empty() {

@@ -134,8 +134,11 @@ pub struct SocketFilter {
 }
 
 impl SocketFilter {
+    /// Whether the filter keeps `socket`. ss applies no filter to TIPC
+    /// sockets; neither does portwatch.
     fn matches(filter: Option<&SocketFilter>, socket: &Socket) -> bool {
-        filter.is_none_or(|f| f.expr.matches(socket, &f.extras))
+        matches!(socket, Socket::Tipc(_))
+            || filter.is_none_or(|f| f.expr.matches(socket, &f.extras))
     }
 
     /// Whether sockets from a live dump still need checking here: when the
