@@ -456,6 +456,59 @@ mod tests {
     }
 
     #[test]
+    fn other_kinds_offer_ss_its_ports_and_devices_never_addresses() {
+        use crate::model::{NetlinkSocket, PacketKind, PacketSocket};
+        let netlink = Socket::Netlink(NetlinkSocket {
+            netid: Default::default(),
+            family: Default::default(),
+            state: SocketState::Closed,
+            recv_q: 0,
+            send_q: 0,
+            protocol: 0,
+            portid: 812,
+            portid_process: None,
+            peer: None,
+            groups: 0,
+            inode: Some(1),
+            cookie: None,
+            skmem: None,
+            netns: None,
+            owners: None,
+        });
+        let packet = Socket::Packet(PacketSocket {
+            netid: PacketKind::Raw,
+            family: Default::default(),
+            state: SocketState::Closed,
+            recv_q: 0,
+            send_q: 0,
+            protocol: 0,
+            interface: Some("lo".into()),
+            interface_index: Some(1),
+            uid: Some(0),
+            inode: Some(2),
+            cookie: None,
+            packet_info: None,
+            skmem: None,
+            netns: None,
+            owners: None,
+        });
+        let check = |expr: Expr, socket: &Socket, expected: bool| {
+            assert_eq!(expr.matches(socket, &EXTRAS), expected, "{expr:?} on {socket:?}");
+        };
+        check(port(Side::Local, 812), &netlink, true);
+        check(Expr::or(vec![port(Side::Local, 1), port(Side::Local, 812)]), &netlink, true);
+        check(port(Side::Peer, 0), &netlink, false);
+        check(Expr::Cond(Cond::PortAtMost(Side::Peer, 5)), &netlink, true);
+        check(port(Side::Local, 1), &packet, true);
+        check(port(Side::Peer, 0), &packet, true);
+        check(Expr::Cond(Cond::Device(1)), &packet, true);
+        check(Expr::Cond(Cond::AutoBound), &packet, false);
+        let anywhere = Expr::Cond(Cond::Host(Side::Peer, host("0.0.0.0", 0, None)));
+        check(anywhere.clone(), &netlink, false);
+        check(Expr::Not(Box::new(anywhere)), &packet, true);
+    }
+
+    #[test]
     fn empty_chains_are_true_for_and_false_for_or() {
         assert!(Expr::And(Vec::new()).matches(&socket(1, 2), &EXTRAS));
         assert!(!Expr::or(Vec::new()).matches(&socket(1, 2), &EXTRAS));

@@ -707,4 +707,114 @@ mod tests {
         let error = serde_json::from_str::<Socket>(r#"{"family":"inet7"}"#).unwrap_err();
         assert!(error.to_string().contains("unknown family 'inet7'"), "{error}");
     }
+
+    #[test]
+    fn every_other_kind_reads_back_by_family() {
+        let mut mptcp = InetSocket::new(Transport::Mptcp, IpFamily::Inet, SocketState::Listening);
+        mptcp.local = InetEnd::new("0.0.0.0".parse().unwrap(), 3333);
+        let netlink = NetlinkSocket {
+            netid: NetlinkNetid::Nl,
+            family: NetlinkFamily::Netlink,
+            state: SocketState::Closed,
+            recv_q: 832,
+            send_q: 0,
+            protocol: 4,
+            portid: -4097,
+            portid_process: Some("ss".into()),
+            peer: Some(NetlinkPeer { portid: 0, group: 3 }),
+            groups: 1,
+            inode: Some(9),
+            cookie: Some(10),
+            skmem: None,
+            netns: None,
+            owners: None,
+        };
+        let packet = PacketSocket {
+            netid: PacketKind::Dgram,
+            family: PacketFamily::Packet,
+            state: SocketState::Closed,
+            recv_q: 0,
+            send_q: 0,
+            protocol: 0x86dd,
+            interface: Some("lo".into()),
+            interface_index: Some(1),
+            uid: Some(0),
+            inode: Some(11),
+            cookie: None,
+            packet_info: Some(PacketInfo {
+                version: 2,
+                copy_threshold: 0,
+                flags: vec!["running".into()],
+                rx_ring: Some(PacketRing {
+                    block_size: 4096,
+                    block_count: 2,
+                    frame_size: 2048,
+                    frame_count: 4,
+                    retire_timeout_ms: 60,
+                    features: 0,
+                }),
+                tx_ring: None,
+                fanout: Some(PacketFanout { id: 7, mode: "hash".into() }),
+            }),
+            skmem: None,
+            netns: None,
+            owners: None,
+        };
+        let vsock = VsockSocket {
+            netid: VsockKind::Stream,
+            family: VsockFamily::Vsock,
+            state: SocketState::Listening,
+            recv_q: 0,
+            send_q: 0,
+            local: VsockEnd { cid: VsockEnd::ANY, port: 1024 },
+            peer: VsockEnd { cid: VsockEnd::ANY, port: VsockEnd::ANY },
+            inode: Some(12),
+            cookie: Some(13),
+            netns: None,
+            owners: None,
+        };
+        let xdp = XdpSocket {
+            netid: XdpNetid::Xdp,
+            family: XdpFamily::Xdp,
+            state: SocketState::Closed,
+            recv_q: 0,
+            send_q: 0,
+            interface: Some("eth0".into()),
+            interface_index: Some(2),
+            queue_id: Some(0),
+            uid: Some(0),
+            inode: Some(14),
+            cookie: Some(15),
+            netns: None,
+            owners: None,
+        };
+        let tipc = TipcSocket {
+            netid: TipcKind::Rdm,
+            family: TipcFamily::Tipc,
+            state: SocketState::Closed,
+            recv_q: 0,
+            send_q: 0,
+            local: TipcEnd { node: 1, reference: 2 },
+            peer: None,
+            uid: Some(0),
+            inode: Some(16),
+            cookie: Some(17),
+            netns: None,
+            owners: None,
+        };
+        let sockets = [
+            Socket::Inet(mptcp),
+            Socket::Netlink(netlink),
+            Socket::Packet(packet),
+            Socket::Vsock(vsock),
+            Socket::Xdp(xdp),
+            Socket::Tipc(tipc),
+        ];
+        let labels: Vec<&str> = sockets.iter().map(Socket::netid_label).collect();
+        assert_eq!(labels, ["mptcp", "nl", "p_dgr", "v_str", "xdp", "ti_rd"]);
+        for socket in sockets {
+            let text = serde_json::to_string(&socket).unwrap();
+            assert_eq!(serde_json::from_str::<Socket>(&text).unwrap(), socket, "{text}");
+        }
+    }
 }
