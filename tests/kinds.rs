@@ -15,7 +15,7 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Output, Stdio};
 
 use common::{Netns, skip_unless_root, skip_without_tool};
 use portwatch::commands::docs::json_schema;
