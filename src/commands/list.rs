@@ -82,11 +82,18 @@ pub fn run(
             let exposure = exposure::exposure(inet);
             inet.firewall = Some(Box::new(judge.judge(inet, &exposure)));
         }
-        let gone_already = match (killer.as_mut(), &socket) {
-            (Some(killer), Socket::Inet(inet)) => !killer.kill(inet)?,
-            _ => false,
+        // -K lists what it closed: TCP and UDP sockets, which SOCK_DESTROY
+        // closes; the other kinds it cannot close are not listed.
+        let not_closed = match (killer.as_mut(), &socket) {
+            (Some(killer), Socket::Inet(inet))
+                if matches!(inet.netid, Transport::Tcp | Transport::Udp) =>
+            {
+                !killer.kill(inet)?
+            }
+            (Some(_), _) => true,
+            (None, _) => false,
         };
-        if gone_already { Ok(()) } else { view.write(&socket) }
+        if not_closed { Ok(()) } else { view.write(&socket) }
     })?;
     view.finish()?;
     if let Some(Firewall::Unreadable(why)) = firewall.as_ref().map(Judge::firewall) {
