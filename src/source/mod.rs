@@ -577,6 +577,51 @@ mod tests {
     }
 
     #[test]
+    fn kinds_one_dump_lists_together_are_asked_once_and_stateless_ones_only_when_closed() {
+        let kinds = [
+            Netid::Netlink,
+            Netid::PacketRaw,
+            Netid::PacketDgram,
+            Netid::UnixStream,
+            Netid::UnixDgram,
+            Netid::Mptcp,
+        ];
+        let closed = selection(&kinds, StateSet::of(&[SocketState::Closed]));
+        let asked: Vec<Netid> = closed.requests(false).iter().map(|r| r.netid).collect();
+        let expected = [Netid::Netlink, Netid::PacketRaw, Netid::UnixStream, Netid::Mptcp];
+        assert_eq!(asked, [&expected[..], &[Netid::Mptcp]].concat(), "MPTCP once per family");
+        let connected = selection(&kinds, StateSet::ss_default());
+        let asked: Vec<Netid> = connected.requests(false).iter().map(|r| r.netid).collect();
+        assert_eq!(asked, [Netid::UnixStream, Netid::Mptcp, Netid::Mptcp]);
+    }
+
+    #[test]
+    fn a_missing_module_fails_a_named_kind_and_leaves_an_implied_one_out() {
+        let mut chosen = selection(&[Netid::Sctp, Netid::Xdp], StateSet::all());
+        let request = |netid| chosen.requests(false).into_iter().find(|r| r.netid == netid);
+        let (sctp, xdp) = (request(Netid::Sctp).unwrap(), request(Netid::Xdp).unwrap());
+        let missing = || Failure::Dump(DiagError::DumpFailed(libc::ENOENT));
+        let error = unlisted_kind(&chosen, &sctp, missing()).unwrap_err().to_string();
+        assert_eq!(
+            error,
+            "SCTP sockets cannot be listed: this kernel has no sctp_diag (CONFIG_INET_SCTP_DIAG)"
+        );
+        let error = unlisted_kind(&chosen, &xdp, Failure::Dump(DiagError::Rejected(libc::ENOENT)));
+        assert!(error.unwrap_err().to_string().contains("xsk_diag (CONFIG_XDP_SOCKETS_DIAG)"));
+        chosen.optional = vec![Netid::Sctp, Netid::Xdp];
+        assert_eq!(unlisted_kind(&chosen, &sctp, missing()).unwrap(), None, "as ss: quietly");
+        let refused = Failure::Dump(DiagError::Rejected(libc::EPERM));
+        let notice = unlisted_kind(&chosen, &xdp, refused).unwrap().unwrap();
+        assert!(notice.starts_with("XDP sockets were not listed: "), "{notice}");
+        let invalid = || Failure::Dump(DiagError::Rejected(libc::EINVAL));
+        let dccp = selection(&[Netid::Dccp], StateSet::all());
+        let dccp_request = dccp.requests(false).remove(0);
+        let error = unlisted_kind(&dccp, &dccp_request, invalid()).unwrap_err().to_string();
+        assert!(error.contains("no dccp_diag"), "a kernel without DCCP says EINVAL: {error}");
+        assert!(!unlisted_kind(&chosen, &sctp, invalid()).unwrap().unwrap().contains("diag ("));
+    }
+
+    #[test]
     fn one_tcp_dump_covers_both_families_when_asked() {
         let all = selection(&[Netid::Udp, Netid::Tcp], StateSet::all());
         let one = all.requests(true);

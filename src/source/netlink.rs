@@ -745,6 +745,23 @@ mod tests {
     }
 
     #[test]
+    fn mptcp_is_asked_by_its_protocol_attribute() {
+        let request = DumpRequest {
+            netid: Netid::Mptcp,
+            family: IpFamily::Inet,
+            both_families: false,
+            states: StateSet::all(),
+            extensions: Extensions::default(),
+        };
+        let bytes = request.to_bytes(1, None);
+        assert_eq!(bytes.len(), 16 + 56 + 8);
+        assert_eq!(bytes[17], libc::IPPROTO_TCP as u8, "the byte holds 262 as ss sends it");
+        assert_eq!(&bytes[72..76], &[8, 0, 3, 0], "INET_DIAG_REQ_PROTOCOL");
+        assert_eq!(u32::from_ne_bytes(bytes[76..80].try_into().unwrap()), 262);
+        assert_eq!(u32::from_ne_bytes(bytes[..4].try_into().unwrap()), 80);
+    }
+
+    #[test]
     fn done_with_error_is_an_error() {
         let bytes = message(NLMSG_DONE, 2, &(-2i32).to_ne_bytes());
         let result: Vec<_> = Messages::new(&bytes).collect();
