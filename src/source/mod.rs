@@ -305,8 +305,9 @@ fn has_proc_table(netid: Netid) -> bool {
 
 /// What a failed dump of a kind without a /proc/net fallback means: an
 /// error when the kind was named, a notice when it was only implied, and
-/// nothing when the kernel merely lacks the kind's diag module for a kind
-/// only implied (ss lists nothing for it either).
+/// nothing for a kind only implied when the kernel merely lacks its diag
+/// module (ss lists nothing for it either) or when no sock_diag socket
+/// could be opened (the fallback's notice says so once).
 fn unlisted_kind(
     selection: &Selection,
     request: &DumpRequest,
@@ -322,6 +323,7 @@ fn unlisted_kind(
         Failure::Dump(DiagError::Rejected(errno) | DiagError::DumpFailed(errno)) => {
             DiagModule::is_missing(*errno)
         }
+        Failure::Unavailable(_) if !named => return Ok(None),
         _ => false,
     };
     match (named, missing) {
