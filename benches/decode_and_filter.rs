@@ -29,6 +29,7 @@ fn selection() -> Selection {
     Selection {
         netids: vec![Netid::Tcp],
         families: IpFamily::ALL.to_vec(),
+        optional: Vec::new(),
         states: StateSet::all(),
         categories: Vec::new(),
         extensions: Extensions::default(),

@@ -267,9 +267,47 @@ pub struct SelectionArgs {
     #[arg(short = 'x', long = "unix")]
     pub unix: bool,
 
-    /// Display the socket kinds in this comma-separated list: tcp, udp, raw,
-    /// inet (those three), unix, unix_stream, unix_dgram, unix_seqpacket, all
-    #[arg(short = 'A', long = "query", value_name = "QUERY", value_delimiter = ',')]
+    /// Display packet (AF_PACKET) sockets
+    #[arg(short = '0', long = "packet")]
+    pub packet: bool,
+
+    /// Display MPTCP sockets
+    #[arg(short = 'M', long = "mptcp")]
+    pub mptcp: bool,
+
+    /// Display SCTP sockets (needs the kernel's sctp_diag)
+    #[arg(short = 'S', long = "sctp")]
+    pub sctp: bool,
+
+    /// Display DCCP sockets (needs the kernel's dccp_diag)
+    #[arg(short = 'd', long = "dccp")]
+    pub dccp: bool,
+
+    /// Display TIPC sockets (needs the kernel's tipc_diag)
+    #[arg(long = "tipc")]
+    pub tipc: bool,
+
+    /// Display vsock sockets (needs the kernel's vsock_diag)
+    #[arg(long = "vsock")]
+    pub vsock: bool,
+
+    /// Display XDP sockets (needs the kernel's xsk_diag)
+    #[arg(long = "xdp")]
+    pub xdp: bool,
+
+    /// Display the socket kinds in this comma-separated list, as ss's -A:
+    /// all, inet, tcp, mptcp, udp, raw, unix, unix_stream (u_str),
+    /// unix_dgram (u_dgr), unix_seqpacket (u_seq), packet, packet_raw
+    /// (p_raw), packet_dgram (p_dgr), netlink, dccp, sctp, vsock,
+    /// vsock_stream (v_str), vsock_dgram (v_dgr), tipc, xdp; `!KIND` leaves
+    /// one out (`all,!udp`)
+    #[arg(
+        short = 'A',
+        long = "query",
+        visible_alias = "socket",
+        value_name = "QUERY",
+        value_delimiter = ','
+    )]
     pub query: Vec<String>,
 
     /// Display only listening sockets (and unconnected UDP sockets)
@@ -288,7 +326,8 @@ pub struct SelectionArgs {
     #[arg(short = '6', long = "ipv6")]
     pub ipv6: bool,
 
-    /// Display only sockets of this family; may be repeated
+    /// Display only sockets of this family; may be repeated (`-f help`
+    /// lists the families)
     #[arg(short = 'f', long = "family", value_name = "FAMILY")]
     pub family: Vec<FamilyArg>,
 
@@ -321,7 +360,7 @@ pub struct SelectionArgs {
     pub category: Vec<PortCategoryArg>,
 
     /// Read the filter expression from FILE (`#` starts a comment)
-    #[arg(short = 'F', long = "filter-file", value_name = "FILE")]
+    #[arg(short = 'F', long = "filter-file", visible_alias = "filter", value_name = "FILE")]
     pub filter_file: Option<PathBuf>,
 }
 
@@ -346,8 +385,24 @@ pub enum PortCategoryArg {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum FamilyArg {
+    /// IPv4 sockets (TCP, UDP, raw, MPTCP, DCCP, SCTP)
     Inet,
+    /// IPv6 sockets (TCP, UDP, raw, MPTCP, DCCP, SCTP)
     Inet6,
+    /// Packet (AF_PACKET) sockets
+    Link,
+    /// UNIX sockets
+    Unix,
+    /// Netlink sockets
+    Netlink,
+    /// vsock sockets
+    Vsock,
+    /// TIPC sockets
+    Tipc,
+    /// XDP sockets
+    Xdp,
+    /// List the families and exit
+    Help,
 }
 
 #[derive(Debug, Args, Clone, Default)]

@@ -36,6 +36,7 @@ fn replay_into_json(
     let selection = Selection {
         netids: vec![Netid::Udp, Netid::Tcp],
         families: IpFamily::ALL.to_vec(),
+        optional: Vec::new(),
         states: StateSet::all(),
         categories: Vec::new(),
         extensions: Extensions::default(),
@@ -152,6 +153,69 @@ pub fn firewall(text: &str) {
             if let verdict::Firewall::Read(ruleset) = &firewall {
                 let _ = crate::firewall::why::explain(ruleset, &socket, &exposure);
             }
+        }
+    }
+}
+
+/// Decodes `bytes` (after a first byte that picks the dump) as a reply of
+/// each sock_diag family portwatch reads, then shows what decoded in ss's
+/// table (every column and detail) and as JSON, and runs a few filters on
+/// it: a malformed reply may be refused, never panic.
+pub fn sock_diag(bytes: &[u8]) {
+    use crate::render::ss::{SsLayout, SsView};
+    use crate::source::netlink::SocketDecoder;
+    let Some((&pick, payload)) = bytes.split_first() else { return };
+    let kinds = [
+        Netid::Netlink,
+        Netid::PacketRaw,
+        Netid::VsockStream,
+        Netid::Xdp,
+        Netid::Tipc,
+        Netid::UnixStream,
+        Netid::Mptcp,
+        Netid::Tcp,
+    ];
+    let netid = kinds[usize::from(pick) % kinds.len()];
+    let details = pick & 0x80 != 0;
+    let Ok(socket) =
+        (SocketDecoder { details, inet_sockopt: details }).decode_socket(netid, payload)
+    else {
+        return;
+    };
+    let layout = SsLayout {
+        header: true,
+        netid: true,
+        state: true,
+        extended: true,
+        processes: true,
+        category: true,
+        firewall: true,
+        netns: true,
+        timers: true,
+        memory: true,
+        info: true,
+        oneline: pick & 0x40 != 0,
+        sockopt: crate::render::sockopt::SockoptLayout {
+            tos: true,
+            cgroup: true,
+            inet_sockopt: true,
+        },
+        colour: false,
+        numeric: pick & 0x20 != 0,
+        wide: false,
+    };
+    let mut out = Vec::new();
+    let mut table = SsView::new(&mut out, layout);
+    let _ = table.write(&socket);
+    let _ = table.finish();
+    let mut json = JsonView::new(Vec::new(), JsonStyle::Lines);
+    let _ = json.write(&socket);
+    let _ = json.finish();
+    let extras = Extras { ephemeral_ports: (32768, 60999) };
+    for text in ["sport = :0", "dport >= :1", "dev lo", "autobound", "not src 10.0.0.0/8"] {
+        let words: Vec<String> = text.split_whitespace().map(str::to_owned).collect();
+        if let Ok(Some(parsed)) = parse::parse(&parse::tokenize(&words), &Offline) {
+            let _ = parsed.expr.matches(&socket, &extras);
         }
     }
 }

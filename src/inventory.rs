@@ -307,11 +307,9 @@ fn named_interfaces<'a>(
 ) -> impl FnMut(Socket) -> Result<()> + 'a {
     let mut names: HashMap<u32, Option<String>> = HashMap::new();
     move |mut socket: Socket| {
-        if let Socket::Inet(inet) = &mut socket
-            && let Some(index) = inet.interface_index
-        {
+        if let Some((index, interface)) = socket.interface_slot() {
             let name = names.entry(index).or_insert_with(|| resolver.interface_name(index));
-            inet.interface = Some(name.clone().unwrap_or_else(|| format!("if{index}")));
+            *interface = Some(name.clone().unwrap_or_else(|| format!("if{index}")));
         }
         sink(socket)
     }
@@ -323,10 +321,8 @@ fn replayed_interfaces<'a>(
     sink: &'a mut source::Sink<'_>,
 ) -> impl FnMut(Socket) -> Result<()> + 'a {
     move |mut socket: Socket| {
-        if let Socket::Inet(inet) = &mut socket
-            && let Some(index) = inet.interface_index
-        {
-            inet.interface = Some(format!("if{index}"));
+        if let Some((index, interface)) = socket.interface_slot() {
+            *interface = Some(format!("if{index}"));
         }
         sink(socket)
     }
@@ -396,8 +392,17 @@ impl<'s> Enricher<'s> {
         if let Some(table) = self.unix_table.as_mut() {
             table.add_entry(self.proc, socket);
         }
+        if let Socket::Netlink(netlink) = socket
+            && self.services.is_some()
+        {
+            netlink.portid_process = process_of_port(self.proc, netlink.portid);
+        }
         let Socket::Inet(inet) = socket else { return };
-        let netid = inet.netid.netid();
+        // An MPTCP connection's ports are TCP's.
+        let netid = match inet.netid {
+            crate::model::Transport::Mptcp => crate::model::Netid::Tcp,
+            other => other.netid(),
+        };
         if let Some(services) = &self.services {
             inet.local.service = services.name(netid, inet.local.port).cloned();
             inet.peer.service = services.name(netid, inet.peer.port).cloned();
@@ -410,6 +415,18 @@ impl<'s> Enricher<'s> {
             inet.extras.cgroup = Some(cgroups.path(id).into());
         }
     }
+}
+
+/// The command name of the process whose pid is a netlink port id, as ss
+/// reads it from /proc/PID/stat (up to the first `)`, as ss's scan stops).
+fn process_of_port(proc: &dyn ProcFs, portid: i32) -> Option<String> {
+    if portid <= 0 {
+        return None;
+    }
+    let stat = proc.read_text(Path::new(&format!("/proc/{portid}/stat"))).ok()?;
+    let (_, after) = stat.split_once('(')?;
+    let name = after.split(')').next()?;
+    (!name.is_empty()).then(|| name.to_owned())
 }
 
 /// Records the kernel's raw replies for the request (see

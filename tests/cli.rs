@@ -58,7 +58,7 @@ fn conflicting_formats_exit_2() {
         .assert()
         .code(2)
         .stderr(first_line_contains("invalid value 'xml'"));
-    portwatch().args(["-f", "unix"]).assert().code(2).stderr(first_line_contains("'unix'"));
+    portwatch().args(["-f", "unix6"]).assert().code(2).stderr(first_line_contains("'unix6'"));
 }
 
 #[test]

@@ -122,7 +122,8 @@ fn the_man_page_carries_filters_json_keys_and_exit_statuses() {
     for condition in filters::CONDITIONS {
         assert!(text.contains(&normalize(&text::plain(condition.syntax))), "{condition:?}");
     }
-    for key in json_schema::SOCKET_KEYS.iter().chain(json_schema::PROCESS_KEYS) {
+    let keys = [json_schema::SOCKET_KEYS, json_schema::KIND_KEYS, json_schema::PROCESS_KEYS];
+    for key in keys.iter().copied().flatten() {
         assert!(text.contains(&normalize(&text::plain(key.meaning))), "{key:?}");
     }
     for status in &EXIT_STATUSES {

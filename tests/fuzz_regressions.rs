@@ -4,7 +4,11 @@
 use std::path::Path;
 
 fn inputs(target: &str) -> Vec<(String, Vec<u8>)> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/regressions").join(target);
+    files("fuzz/regressions", target)
+}
+
+fn files(under: &str, target: &str) -> Vec<(String, Vec<u8>)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(under).join(target);
     let mut inputs: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .flatten()
@@ -48,5 +52,26 @@ fn firewall_regressions() {
     for (name, bytes) in inputs("firewall") {
         eprintln!("firewall {name}");
         portwatch::fuzzing::firewall(&String::from_utf8_lossy(&bytes));
+    }
+}
+
+/// Short of a fuzzer run: every prefix of the sock_diag target's seeds
+/// (well-formed replies of each family), and their bytes flipped one at a
+/// time, through every decoder.
+#[test]
+fn sock_diag_survives_cut_and_flipped_replies() {
+    for (_, seed) in files("fuzz/seeds", "sock_diag") {
+        for pick in 0..=255u8 {
+            let mut bytes = seed.clone();
+            bytes[0] = pick;
+            for len in 0..bytes.len() {
+                portwatch::fuzzing::sock_diag(&bytes[..len]);
+            }
+        }
+        for at in 1..seed.len() {
+            let mut flipped = seed.clone();
+            flipped[at] ^= 0xff;
+            portwatch::fuzzing::sock_diag(&flipped);
+        }
     }
 }

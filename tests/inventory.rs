@@ -50,6 +50,7 @@ fn a_listener_keeps_its_key_across_a_restart() {
         selection: Selection {
             netids: vec![Netid::Tcp],
             families: IpFamily::ALL.to_vec(),
+            optional: Vec::new(),
             states: portwatch::model::StateSet::listening(),
             categories: Vec::new(),
             extensions: Default::default(),

@@ -414,7 +414,7 @@ fn who_listens(key: &ListenerKey) -> String {
     match key.netid {
         Transport::Tcp => format!("TCP:{} -sTCP:LISTEN", key.port),
         Transport::Udp => format!("UDP:{}", key.port),
-        Transport::Raw => format!(":{}", key.port),
+        _ => format!(":{}", key.port),
     }
 }
 

@@ -20,10 +20,12 @@ pub fn listeners(sockets: Vec<Socket>) -> Vec<Listener> {
         .collect()
 }
 
-/// A listening TCP socket, or a bound, unconnected UDP one.
+/// A listening TCP (MPTCP, DCCP, SCTP) socket, or a bound, unconnected UDP one.
 pub fn is_listener(socket: &crate::model::InetSocket) -> bool {
     match socket.netid {
-        Transport::Tcp => socket.state == SocketState::Listening,
+        Transport::Tcp | Transport::Mptcp | Transport::Dccp | Transport::Sctp => {
+            socket.state == SocketState::Listening
+        }
         Transport::Udp => {
             socket.state == SocketState::Closed && socket.local.port != 0 && socket.peer.port == 0
         }

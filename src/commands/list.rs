@@ -10,7 +10,7 @@ use crate::cli::{FormatArg, ListArgs};
 use crate::exit::{ExitCode, UsageError};
 use crate::firewall::verdict::{Firewall, Judge};
 use crate::inventory::{self, Enrich, Request, Scope};
-use crate::model::Socket;
+use crate::model::{Socket, Transport};
 use crate::render::json::{JsonStyle, JsonView};
 use crate::render::lsof::{LsofLayout, LsofView};
 use crate::render::netstat::{NetstatLayout, NetstatView};
@@ -26,6 +26,10 @@ pub fn run(
     stdout: &mut dyn Write,
     stderr: &mut dyn Write,
 ) -> Result<ExitCode> {
+    if args.selection.family.contains(&crate::cli::FamilyArg::Help) {
+        super::selection::write_family_help(stdout)?;
+        return Ok(ExitCode::Success);
+    }
     if args.summary {
         return summary(args, os, stdout);
     }
@@ -39,12 +43,16 @@ pub fn run(
         }
         false => args,
     };
-    let super::Query { mut selection, filter } =
-        super::query(&args.selection, super::ss_unflagged_states(&args.selection), os, stderr)?;
-    if selection.states.is_empty() {
-        // ss falls back to its defaults here; a filter that names no
-        // state lists nothing, and says so in ss's words.
-        writeln!(stderr, "portwatch: no socket states to show with such filter.")?;
+    let super::Query { mut selection, filter } = super::query(&args.selection, None, os, stderr)?;
+    // ss's words for an empty choice (ss itself falls back to its default
+    // states where state words leave none; portwatch lists nothing).
+    let nothing_to_list = match (selection.netids.is_empty(), selection.states.is_empty()) {
+        (true, _) => Some("no socket tables to show with such filter"),
+        (false, true) => Some("no socket states to show with such filter"),
+        (false, false) => None,
+    };
+    if let Some(message) = nothing_to_list {
+        writeln!(stderr, "portwatch: {message}")?;
         return Ok(ExitCode::Success);
     }
     selection.extensions.tos = args.tos;
@@ -109,11 +117,18 @@ pub fn run(
             let exposure = exposure::exposure(inet);
             inet.firewall = Some(Box::new(judge.judge(inet, &exposure)));
         }
-        let gone_already = match (killer.as_mut(), &socket) {
-            (Some(killer), Socket::Inet(inet)) => !killer.kill(inet)?,
-            _ => false,
+        // -K lists what it closed: TCP and UDP sockets, which SOCK_DESTROY
+        // closes; the other kinds it cannot close are not listed.
+        let not_closed = match (killer.as_mut(), &socket) {
+            (Some(killer), Socket::Inet(inet))
+                if matches!(inet.netid, Transport::Tcp | Transport::Udp) =>
+            {
+                !killer.kill(inet)?
+            }
+            (Some(_), _) => true,
+            (None, _) => false,
         };
-        if gone_already { Ok(()) } else { view.write(&socket) }
+        if not_closed { Ok(()) } else { view.write(&socket) }
     })?;
     view.finish()?;
     if let Some(Firewall::Unreadable(why)) = firewall.as_ref().map(Judge::firewall) {
@@ -216,14 +231,18 @@ fn view<'a>(
             Box::new(SsView::new(stdout, layout))
         }
         Format::Netstat => {
-            let unix = selection.netids.iter().filter(|netid| netid.is_unix()).count();
+            let netstat_inet =
+                |transport| matches!(transport, Transport::Tcp | Transport::Udp | Transport::Raw);
             let layout = NetstatLayout {
                 header,
                 processes: args.processes,
                 numeric,
                 wide,
-                inet: selection.netids.len() > unix,
-                unix: unix > 0,
+                inet: selection
+                    .netids
+                    .iter()
+                    .any(|netid| netid.transport().is_some_and(netstat_inet)),
+                unix: selection.netids.iter().any(|netid| netid.is_unix()),
             };
             Box::new(NetstatView::new(stdout, layout, selection.states)?)
         }

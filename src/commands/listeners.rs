@@ -24,6 +24,7 @@ pub fn request(scope: Scope, owners: bool) -> Request {
         selection: Selection {
             netids: vec![Netid::Udp, Netid::Tcp],
             families: IpFamily::ALL.to_vec(),
+            optional: Vec::new(),
             states: StateSet::listening(),
             categories: Vec::new(),
             extensions: Default::default(),

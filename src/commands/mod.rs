@@ -7,6 +7,7 @@ pub mod events;
 pub mod list;
 pub mod listeners;
 pub mod record;
+pub mod selection;
 pub mod who;
 
 use std::cell::OnceCell;
@@ -16,12 +17,12 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
-use crate::cli::{FamilyArg, PortCategoryArg, SelectionArgs};
+use crate::cli::{PortCategoryArg, SelectionArgs};
 use crate::exit::{ExitCode, UsageError};
 use crate::filter::parse;
 use crate::filter::{Cond, Extras, bytecode};
 use crate::inventory::Outcome;
-use crate::model::{IpFamily, Netid, PortCategory, StateSet};
+use crate::model::{Netid, PortCategory, StateSet};
 use crate::names::Services;
 use crate::source::{Extensions, Selection, SocketFilter};
 use crate::sys::Os;
@@ -40,7 +41,7 @@ pub struct Query {
 /// Reads the selection flags, state words and filter expression.
 pub fn query(
     args: &SelectionArgs,
-    unflagged_states: StateSet,
+    unflagged_states: Option<StateSet>,
     os: &Os<'_>,
     stderr: &mut dyn Write,
 ) -> Result<Query> {
@@ -139,39 +140,17 @@ pub fn socket_filter(
 
 /// Turns ss's selection flags and state words into a [`Selection`], and
 /// returns the words after the state words (the filter expression).
-/// `unflagged_states` applies when neither `-l`, `-a` nor a state word is given.
+/// `unflagged_states` applies when neither `-l`, `-a` nor a state word is
+/// given; `None` takes ss's default states for the kinds selected.
 pub fn selection_and_expression(
     args: &SelectionArgs,
-    unflagged_states: StateSet,
+    unflagged_states: Option<StateSet>,
 ) -> Result<(Selection, &[String]), UsageError> {
-    let netids = netids(args)?;
-    let mut wanted: Vec<IpFamily> = args
-        .family
-        .iter()
-        .map(|f| match f {
-            FamilyArg::Inet => IpFamily::Inet,
-            FamilyArg::Inet6 => IpFamily::Inet6,
-        })
-        .collect();
-    if args.ipv4 {
-        wanted.push(IpFamily::Inet);
-    }
-    if args.ipv6 {
-        wanted.push(IpFamily::Inet6);
-    }
-    let families = match wanted.is_empty() {
-        true => IpFamily::ALL.to_vec(),
-        false => IpFamily::ALL.into_iter().filter(|f| wanted.contains(f)).collect(),
-    };
-    let flagged = if args.all {
-        Some(StateSet::all())
-    } else if args.listening {
-        Some(StateSet::listening())
-    } else {
-        None
-    };
+    let kinds = selection::kinds(args)?;
+    let flagged = kinds.flagged_states.or(unflagged_states);
+
     let (states, expression) =
-        parse_state_words(&args.filter, flagged.unwrap_or(unflagged_states))?;
+        parse_state_words(&args.filter, flagged.unwrap_or(kinds.default_states))?;
     let categories = args
         .category
         .iter()
@@ -183,70 +162,16 @@ pub fn selection_and_expression(
         .collect();
     let extensions = Extensions { memory: args.memory, tcp_info: args.info, ..Default::default() };
     let details = args.options || args.memory || args.info;
-    Ok((Selection { netids, families, states, categories, extensions, details }, expression))
-}
-
-/// The states ss lists when neither `-l`, `-a` nor a state word is
-/// given: each kind flag brings its kind's default (connected TCP and
-/// UNIX sockets, but only connected UDP and raw sockets: `ss -u` lists a
-/// single state, so its table has no State column), each family flag
-/// connected sockets, and `-A` (or no kind flag at all) every connected state.
-pub fn ss_unflagged_states(args: &SelectionArgs) -> StateSet {
-    let connected = StateSet::ss_default();
-    let established = StateSet::of(&[crate::model::SocketState::Established]);
-    if !args.query.is_empty() {
-        return connected;
-    }
-    let mut states = StateSet::EMPTY;
-    for (flag, kind_states) in [
-        (args.tcp, connected),
-        (args.udp, established),
-        (args.raw, established),
-        (args.unix, connected),
-        (args.ipv4 || args.ipv6 || !args.family.is_empty(), connected),
-    ] {
-        if flag {
-            states = states.union(kind_states);
-        }
-    }
-    if states.is_empty() { connected } else { states }
-}
-
-/// The socket kinds from -t, -u, -w and -A, in ss's order; TCP and UDP
-/// when none is given.
-fn netids(args: &SelectionArgs) -> Result<Vec<Netid>, UsageError> {
-    let mut wanted = Vec::new();
-    for (flag, netid) in [(args.tcp, Netid::Tcp), (args.udp, Netid::Udp), (args.raw, Netid::Raw)] {
-        if flag {
-            wanted.push(netid);
-        }
-    }
-    if args.unix {
-        wanted.extend(Netid::UNIX);
-    }
-    for word in &args.query {
-        match word.as_str() {
-            "tcp" => wanted.push(Netid::Tcp),
-            "udp" => wanted.push(Netid::Udp),
-            "raw" => wanted.push(Netid::Raw),
-            "inet" => wanted.extend([Netid::Raw, Netid::Udp, Netid::Tcp]),
-            "unix" => wanted.extend(Netid::UNIX),
-            "unix_stream" => wanted.push(Netid::UnixStream),
-            "unix_dgram" => wanted.push(Netid::UnixDgram),
-            "unix_seqpacket" => wanted.push(Netid::UnixSeqpacket),
-            "all" => wanted.extend(Netid::SS_ORDER),
-            "packet" | "netlink" | "vsock" | "tipc" | "xdp" | "mptcp" | "sctp" | "dccp" => {
-                return Err(UsageError(format!(
-                    "-A {word}: portwatch lists tcp, udp, raw and unix sockets only"
-                )));
-            }
-            other => return Err(UsageError(format!("-A: unknown socket kind '{other}'"))),
-        }
-    }
-    if wanted.is_empty() {
-        wanted = vec![Netid::Udp, Netid::Tcp];
-    }
-    Ok(Netid::SS_ORDER.into_iter().filter(|n| wanted.contains(n)).collect())
+    let selection = Selection {
+        netids: kinds.netids,
+        families: kinds.families,
+        optional: kinds.optional,
+        states,
+        categories,
+        extensions,
+        details,
+    };
+    Ok((selection, expression))
 }
 
 /// Applies the leading `state WORD` and `exclude WORD` pairs as ss does: the
@@ -363,13 +288,21 @@ mod tests {
 
     #[test]
     fn protocol_and_family_flags() {
+        use crate::model::IpFamily;
         let args = SelectionArgs { udp: true, ipv6: true, ..Default::default() };
-        let chosen = selection_and_expression(&args, StateSet::ss_default()).unwrap().0;
+        let chosen = selection_and_expression(&args, None).unwrap().0;
         assert_eq!(chosen.netids, [Netid::Udp]);
         assert_eq!(chosen.families, [IpFamily::Inet6]);
-        let args = SelectionArgs { all: true, ..Default::default() };
-        let chosen = selection_and_expression(&args, StateSet::ss_default()).unwrap().0;
+        assert_eq!(chosen.states, StateSet::ss_default(), "-6 brings the connected states");
+        let udp = SelectionArgs { udp: true, ..Default::default() };
+        let chosen = selection_and_expression(&udp, None).unwrap().0;
+        assert_eq!(chosen.states, StateSet::of(&[Established]), "ss's default for UDP alone");
+        let args = SelectionArgs { tcp: true, udp: true, all: true, ..Default::default() };
+        let chosen = selection_and_expression(&args, None).unwrap().0;
         assert_eq!(chosen.netids, [Netid::Udp, Netid::Tcp], "ss lists UDP before TCP");
         assert_eq!(chosen.states, StateSet::all());
+        let nothing = SelectionArgs::default();
+        let recorded = selection_and_expression(&nothing, Some(StateSet::all())).unwrap().0;
+        assert_eq!(recorded.states, StateSet::all(), "a recording keeps every state");
     }
 }

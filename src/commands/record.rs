@@ -9,7 +9,7 @@ use anyhow::Result;
 use crate::cli::SelectionArgs;
 use crate::exit::{ExitCode, UsageError};
 use crate::inventory::{self, Enrich, Request, Scope};
-use crate::model::StateSet;
+use crate::model::{Netid, StateSet};
 use crate::sys::Os;
 
 /// Records every state unless the selection names some, so that a replay
@@ -21,7 +21,10 @@ pub fn run(
     stderr: &mut dyn Write,
 ) -> Result<ExitCode> {
     refuse_display_options(selection)?;
-    let query = super::query(selection, StateSet::all(), os, stderr)?;
+    let mut query = super::query(selection, Some(StateSet::all()), os, stderr)?;
+    // With no kind named, what can be recorded: TCP and UDP.
+    let kinds = &mut query.selection;
+    kinds.netids.retain(|n| !kinds.optional.contains(n) || matches!(n, Netid::Tcp | Netid::Udp));
     let request = Request {
         scope: Scope::Own,
         selection: query.selection,

@@ -165,7 +165,8 @@ pub fn run(
     // An address, or a list of states to keep, selects TCP and UDP sockets only.
     let netids = match matches!(target, Target::Inet(_)) || states.keeps_only_inet() {
         true => vec![Netid::Udp, Netid::Tcp],
-        false => Netid::SS_ORDER.to_vec(),
+        // The kinds with ports or paths: UNIX, raw, UDP and TCP sockets.
+        false => [Netid::UNIX.as_slice(), &[Netid::Raw, Netid::Udp, Netid::Tcp]].concat(),
     };
     let filter = super::socket_filter(&filter_words, &netids, os, stderr)?;
     let request = Request {
@@ -173,6 +174,7 @@ pub fn run(
         selection: Selection {
             netids,
             families: IpFamily::ALL.to_vec(),
+            optional: Vec::new(),
             states: StateSet::all(),
             categories: Vec::new(),
             extensions: Default::default(),

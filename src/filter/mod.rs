@@ -193,9 +193,11 @@ impl PortIndex {
     /// Whether one of the plain port conditions holds, as [`Cond::matches`]
     /// would find.
     fn a_port_matches(&self, socket: &Socket) -> bool {
-        let Socket::Inet(socket) = socket else { return false };
-        self.local.binary_search(&socket.local.port).is_ok()
-            || self.peer.binary_search(&socket.peer.port).is_ok()
+        let Some(ports) = Ports::of(socket) else { return false };
+        let found = |list: &[u16], port: i64| {
+            u16::try_from(port).is_ok_and(|port| list.binary_search(&port).is_ok())
+        };
+        found(&self.local, ports.local) || found(&self.peer, ports.peer)
     }
 }
 
@@ -214,10 +216,70 @@ impl std::fmt::Debug for Alternatives {
     }
 }
 
+/// What ss's port, device and `autobound` conditions see of a socket of a
+/// kind without IP ports, as ss's userspace filter fills them in: a
+/// netlink socket's port id as its local port (and -1 as its peer's), a
+/// packet socket's interface index as its local port, a vsock socket's
+/// ports, an XDP socket's queue.
+struct Ports {
+    local: i64,
+    peer: i64,
+    interface: u32,
+    autobound: bool,
+}
+
+impl Ports {
+    /// `None` for inet sockets (they have their own) and UNIX sockets
+    /// (which no such condition matches).
+    fn of(socket: &Socket) -> Option<Ports> {
+        let signed = |port: u32| i64::from(i32::from_ne_bytes(port.to_ne_bytes()));
+        Some(match socket {
+            Socket::Inet(inet) => Ports {
+                local: i64::from(inet.local.port),
+                peer: i64::from(inet.peer.port),
+                interface: inet.interface_index.unwrap_or(0),
+                autobound: false,
+            },
+            Socket::Netlink(netlink) => Ports {
+                local: i64::from(netlink.portid),
+                peer: -1,
+                interface: 0,
+                autobound: netlink.portid < 0,
+            },
+            Socket::Packet(packet) => {
+                let index = packet.interface_index.unwrap_or(0);
+                Ports {
+                    local: i64::from(index),
+                    peer: 0,
+                    interface: index,
+                    autobound: index == 0 && packet.protocol == 0,
+                }
+            }
+            Socket::Vsock(vsock) => Ports {
+                local: signed(vsock.local.port),
+                peer: signed(vsock.peer.port),
+                interface: 0,
+                autobound: signed(vsock.local.port) > 1023,
+            },
+            Socket::Xdp(xdp) => {
+                let queue = i64::from(xdp.queue_id.unwrap_or(0));
+                Ports {
+                    local: queue,
+                    peer: 0,
+                    interface: xdp.interface_index.unwrap_or(0),
+                    autobound: false,
+                }
+            }
+            Socket::Unix(_) | Socket::Tipc(_) => return None,
+        })
+    }
+}
+
 impl Cond {
     fn matches(&self, socket: &Socket, extras: &Extras) -> bool {
-        // Address, port, device and mark conditions speak of inet sockets.
-        let Socket::Inet(socket) = socket else { return false };
+        // Address, port, device and mark conditions speak of inet sockets;
+        // ss also tests ports and devices on the kinds [`Ports`] describes.
+        let Socket::Inet(socket) = socket else { return self.matches_other_kind(socket, extras) };
         let endpoint = |side: &Side| match side {
             Side::Local => &socket.local,
             Side::Peer => &socket.peer,
@@ -235,6 +297,37 @@ impl Cond {
                 let (low, high) = extras.ephemeral_ports;
                 (low..=high).contains(&socket.local.port)
             }
+        }
+    }
+}
+
+impl Cond {
+    /// ss's userspace test of a condition on a socket without IP
+    /// addresses: ports and devices as [`Ports`] gives them; an address
+    /// never matches (a family-aware rule, where ss compares the bytes of
+    /// whatever the kind stores), nor does a mark or a cgroup.
+    fn matches_other_kind(&self, socket: &Socket, extras: &Extras) -> bool {
+        let Some(ports) = Ports::of(socket) else { return false };
+        let port = |side: &Side| match side {
+            Side::Local => ports.local,
+            Side::Peer => ports.peer,
+        };
+        match self {
+            Cond::Host(side, HostCond { prefix: None, port: wanted }) => {
+                wanted.is_none_or(|wanted| i64::from(wanted) == port(side))
+            }
+            Cond::Host(_, HostCond { prefix: Some(_), .. }) => false,
+            Cond::PortAtLeast(side, wanted) => port(side) >= i64::from(*wanted),
+            Cond::PortAtMost(side, wanted) => port(side) <= i64::from(*wanted),
+            Cond::Device(index) => ports.interface == *index,
+            Cond::Mark { .. } | Cond::Cgroup(_) => false,
+            Cond::AutoBound => match socket {
+                Socket::Xdp(_) => {
+                    let (low, high) = extras.ephemeral_ports;
+                    (i64::from(low)..=i64::from(high)).contains(&ports.local)
+                }
+                _ => ports.autobound,
+            },
         }
     }
 }
@@ -361,6 +454,59 @@ mod tests {
         }
         let found: Vec<bool> = sockets.iter().map(|s| alternatives.matches(s, &EXTRAS)).collect();
         assert_eq!(found, [false, true, true, true, true, false, true, false, false]);
+    }
+
+    #[test]
+    fn other_kinds_offer_ss_its_ports_and_devices_never_addresses() {
+        use crate::model::{NetlinkSocket, PacketKind, PacketSocket};
+        let netlink = Socket::Netlink(NetlinkSocket {
+            netid: Default::default(),
+            family: Default::default(),
+            state: SocketState::Closed,
+            recv_q: 0,
+            send_q: 0,
+            protocol: 0,
+            portid: 812,
+            portid_process: None,
+            peer: None,
+            groups: 0,
+            inode: Some(1),
+            cookie: None,
+            skmem: None,
+            netns: None,
+            owners: None,
+        });
+        let packet = Socket::Packet(PacketSocket {
+            netid: PacketKind::Raw,
+            family: Default::default(),
+            state: SocketState::Closed,
+            recv_q: 0,
+            send_q: 0,
+            protocol: 0,
+            interface: Some("lo".into()),
+            interface_index: Some(1),
+            uid: Some(0),
+            inode: Some(2),
+            cookie: None,
+            packet_info: None,
+            skmem: None,
+            netns: None,
+            owners: None,
+        });
+        let check = |expr: Expr, socket: &Socket, expected: bool| {
+            assert_eq!(expr.matches(socket, &EXTRAS), expected, "{expr:?} on {socket:?}");
+        };
+        check(port(Side::Local, 812), &netlink, true);
+        check(Expr::or(vec![port(Side::Local, 1), port(Side::Local, 812)]), &netlink, true);
+        check(port(Side::Peer, 0), &netlink, false);
+        check(Expr::Cond(Cond::PortAtMost(Side::Peer, 5)), &netlink, true);
+        check(port(Side::Local, 1), &packet, true);
+        check(port(Side::Peer, 0), &packet, true);
+        check(Expr::Cond(Cond::Device(1)), &packet, true);
+        check(Expr::Cond(Cond::AutoBound), &packet, false);
+        let anywhere = Expr::Cond(Cond::Host(Side::Peer, host("0.0.0.0", 0, None)));
+        check(anywhere.clone(), &netlink, false);
+        check(Expr::Not(Box::new(anywhere)), &packet, true);
     }
 
     #[test]

@@ -116,6 +116,10 @@ impl Judge {
             Transport::Tcp => 6,
             Transport::Udp => 17,
             Transport::Raw => return unknown("raw sockets are not evaluated".into()),
+            // An MPTCP connection's subflows are TCP on the wire.
+            Transport::Mptcp => 6,
+            Transport::Dccp => 33,
+            Transport::Sctp => 132,
         };
         let bound = match socket.local.addr {
             IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),

@@ -1,8 +1,10 @@
 //! The records every command shares: plain serde types that serialize to
 //! the documented JSON schema and read back from it into equal values.
 //!
-//! A socket is either an inet socket ([`InetSocket`]: TCP, UDP, raw) or a
-//! UNIX socket ([`UnixSocket`]); each carries only the fields its kind has.
+//! A socket is an inet socket ([`InetSocket`]: TCP, UDP, raw, MPTCP), a
+//! UNIX socket ([`UnixSocket`]), or one of the kinds in [`kinds`]
+//! (netlink, packet, vsock, XDP, TIPC); each carries only the fields its
+//! kind has.
 
 pub mod audit;
 pub mod bpf;
@@ -10,6 +12,7 @@ pub mod details;
 pub mod extras;
 pub mod firewall;
 pub mod key;
+pub mod kinds;
 pub mod process;
 pub mod state;
 pub mod summary;
@@ -22,10 +25,16 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 pub use details::Details;
 pub use extras::{InetExtras, InetSockopt};
 pub use key::{ListenerKey, NetnsKey};
+pub use kinds::{
+    NetlinkFamily, NetlinkNetid, NetlinkPeer, NetlinkSocket, PacketFamily, PacketFanout,
+    PacketInfo, PacketKind, PacketRing, PacketSocket, TipcEnd, TipcFamily, TipcKind, TipcSocket,
+    VsockEnd, VsockFamily, VsockKind, VsockSocket, XdpFamily, XdpNetid, XdpSocket,
+};
 pub use process::{Container, Holder, Ownership, Process, Text, Thread};
 pub use state::{SocketState, StateSet};
 
-/// The kinds of socket portwatch lists, named as ss's Netid column names them.
+/// The kinds of socket portwatch lists, named as ss's Netid column names them
+/// (and as ss's `-A` calls its socket tables).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Netid {
@@ -39,20 +48,48 @@ pub enum Netid {
     UnixDgram,
     #[serde(rename = "u_seq")]
     UnixSeqpacket,
+    #[serde(rename = "nl")]
+    Netlink,
+    #[serde(rename = "p_raw")]
+    PacketRaw,
+    #[serde(rename = "p_dgr")]
+    PacketDgram,
+    Mptcp,
+    Dccp,
+    Sctp,
+    #[serde(rename = "v_str")]
+    VsockStream,
+    #[serde(rename = "v_dgr")]
+    VsockDgram,
+    Tipc,
+    Xdp,
 }
 
 impl Netid {
-    /// ss's display order: UNIX, raw, UDP, then TCP.
-    pub const SS_ORDER: [Netid; 6] = [
+    /// ss's display order: netlink, packet, UNIX, raw, UDP, TCP, DCCP,
+    /// SCTP, vsock, TIPC, XDP, then MPTCP.
+    pub const SS_ORDER: [Netid; 16] = [
+        Netid::Netlink,
+        Netid::PacketRaw,
+        Netid::PacketDgram,
         Netid::UnixStream,
         Netid::UnixDgram,
         Netid::UnixSeqpacket,
         Netid::Raw,
         Netid::Udp,
         Netid::Tcp,
+        Netid::Dccp,
+        Netid::Sctp,
+        Netid::VsockStream,
+        Netid::VsockDgram,
+        Netid::Tipc,
+        Netid::Xdp,
+        Netid::Mptcp,
     ];
 
     pub const UNIX: [Netid; 3] = [Netid::UnixStream, Netid::UnixDgram, Netid::UnixSeqpacket];
+    pub const PACKET: [Netid; 2] = [Netid::PacketRaw, Netid::PacketDgram];
+    pub const VSOCK: [Netid; 2] = [Netid::VsockStream, Netid::VsockDgram];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -62,6 +99,16 @@ impl Netid {
             Netid::UnixStream => "u_str",
             Netid::UnixDgram => "u_dgr",
             Netid::UnixSeqpacket => "u_seq",
+            Netid::Netlink => "nl",
+            Netid::PacketRaw => "p_raw",
+            Netid::PacketDgram => "p_dgr",
+            Netid::Mptcp => "mptcp",
+            Netid::Dccp => "dccp",
+            Netid::Sctp => "sctp",
+            Netid::VsockStream => "v_str",
+            Netid::VsockDgram => "v_dgr",
+            Netid::Tipc => "tipc",
+            Netid::Xdp => "xdp",
         }
     }
 
@@ -69,13 +116,37 @@ impl Netid {
         Netid::UNIX.contains(&self)
     }
 
-    /// The inet transport of this kind; `None` for UNIX kinds.
+    /// The kind whose dump lists this kind too: one sock_diag dump lists
+    /// every UNIX type, both packet types, both vsock types.
+    pub fn dump_leader(self) -> Netid {
+        match self {
+            Netid::UnixStream | Netid::UnixDgram | Netid::UnixSeqpacket => Netid::UnixStream,
+            Netid::PacketRaw | Netid::PacketDgram => Netid::PacketRaw,
+            Netid::VsockStream | Netid::VsockDgram => Netid::VsockStream,
+            other => other,
+        }
+    }
+
+    /// The inet transport of this kind; `None` for the kinds that are not
+    /// inet sockets.
     pub fn transport(self) -> Option<Transport> {
         match self {
             Netid::Tcp => Some(Transport::Tcp),
             Netid::Udp => Some(Transport::Udp),
             Netid::Raw => Some(Transport::Raw),
-            Netid::UnixStream | Netid::UnixDgram | Netid::UnixSeqpacket => None,
+            Netid::Mptcp => Some(Transport::Mptcp),
+            Netid::Dccp => Some(Transport::Dccp),
+            Netid::Sctp => Some(Transport::Sctp),
+            Netid::UnixStream
+            | Netid::UnixDgram
+            | Netid::UnixSeqpacket
+            | Netid::Netlink
+            | Netid::PacketRaw
+            | Netid::PacketDgram
+            | Netid::VsockStream
+            | Netid::VsockDgram
+            | Netid::Tipc
+            | Netid::Xdp => None,
         }
     }
 }
@@ -87,6 +158,10 @@ pub enum Transport {
     Tcp,
     Udp,
     Raw,
+    /// Multipath TCP (IPPROTO_MPTCP, 262): the connection over its subflows.
+    Mptcp,
+    Dccp,
+    Sctp,
 }
 
 impl Transport {
@@ -95,6 +170,9 @@ impl Transport {
             Transport::Tcp => Netid::Tcp,
             Transport::Udp => Netid::Udp,
             Transport::Raw => Netid::Raw,
+            Transport::Mptcp => Netid::Mptcp,
+            Transport::Dccp => Netid::Dccp,
+            Transport::Sctp => Netid::Sctp,
         }
     }
 
@@ -102,12 +180,25 @@ impl Transport {
         self.netid().as_str()
     }
 
-    /// The IP protocol number (IPPROTO_RAW for raw sockets).
+    /// The IP protocol number of an inet_diag request's one-byte field
+    /// (IPPROTO_RAW for raw sockets; for MPTCP, whose number does not fit
+    /// a byte, IPPROTO_TCP beside [`Transport::extended_protocol`]).
     pub fn ip_protocol(self) -> u8 {
         match self {
-            Transport::Tcp => libc::IPPROTO_TCP as u8,
+            Transport::Tcp | Transport::Mptcp => libc::IPPROTO_TCP as u8,
             Transport::Udp => libc::IPPROTO_UDP as u8,
             Transport::Raw => libc::IPPROTO_RAW as u8,
+            Transport::Dccp => libc::IPPROTO_DCCP as u8,
+            Transport::Sctp => libc::IPPROTO_SCTP as u8,
+        }
+    }
+
+    /// The protocol number an inet_diag request carries in its
+    /// INET_DIAG_REQ_PROTOCOL attribute, for numbers above 255.
+    pub fn extended_protocol(self) -> Option<u32> {
+        match self {
+            Transport::Mptcp => Some(IPPROTO_MPTCP),
+            _ => None,
         }
     }
 
@@ -120,6 +211,9 @@ impl Transport {
         }
     }
 }
+
+/// IPPROTO_MPTCP.
+pub const IPPROTO_MPTCP: u32 = 262;
 
 /// The address family of an inet socket, named as `ss -f` names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -426,6 +520,11 @@ pub struct UnixProcEntry {
 pub enum Socket {
     Inet(InetSocket),
     Unix(UnixSocket),
+    Netlink(NetlinkSocket),
+    Packet(PacketSocket),
+    Vsock(VsockSocket),
+    Xdp(XdpSocket),
+    Tipc(TipcSocket),
 }
 
 impl<'de> Deserialize<'de> for Socket {
@@ -436,6 +535,11 @@ impl<'de> Deserialize<'de> for Socket {
         let socket = match row.get("family").and_then(serde_json::Value::as_str) {
             Some("unix") => UnixSocket::deserialize(row).map(Socket::Unix),
             Some("inet" | "inet6") => InetSocket::deserialize(row).map(Socket::Inet),
+            Some("netlink") => NetlinkSocket::deserialize(row).map(Socket::Netlink),
+            Some("packet") => PacketSocket::deserialize(row).map(Socket::Packet),
+            Some("vsock") => VsockSocket::deserialize(row).map(Socket::Vsock),
+            Some("xdp") => XdpSocket::deserialize(row).map(Socket::Xdp),
+            Some("tipc") => TipcSocket::deserialize(row).map(Socket::Tipc),
             Some(other) => return Err(D::Error::custom(format!("unknown family '{other}'"))),
             None => return Err(D::Error::custom("a socket needs a 'family'")),
         };
@@ -443,76 +547,101 @@ impl<'de> Deserialize<'de> for Socket {
     }
 }
 
+/// Evaluates `$body` with `$socket` bound to the record inside any kind of
+/// socket: for the fields every kind has.
+macro_rules! each_kind {
+    ($value:expr, $socket:ident => $body:expr) => {
+        match $value {
+            Socket::Inet($socket) => $body,
+            Socket::Unix($socket) => $body,
+            Socket::Netlink($socket) => $body,
+            Socket::Packet($socket) => $body,
+            Socket::Vsock($socket) => $body,
+            Socket::Xdp($socket) => $body,
+            Socket::Tipc($socket) => $body,
+        }
+    };
+}
+
 impl Socket {
+    /// The kind, as ss's `-A` names the table that lists it.
     pub fn netid(&self) -> Netid {
         match self {
             Socket::Inet(socket) => socket.netid.netid(),
             Socket::Unix(socket) => socket.netid.netid(),
+            Socket::Netlink(_) => Netid::Netlink,
+            Socket::Packet(socket) => match socket.netid {
+                PacketKind::Raw => Netid::PacketRaw,
+                PacketKind::Dgram => Netid::PacketDgram,
+            },
+            // ss lists vsock sockets of other types with its stream table.
+            Socket::Vsock(socket) => match socket.netid {
+                VsockKind::Dgram => Netid::VsockDgram,
+                VsockKind::Stream | VsockKind::Seqpacket => Netid::VsockStream,
+            },
+            Socket::Xdp(_) => Netid::Xdp,
+            Socket::Tipc(_) => Netid::Tipc,
+        }
+    }
+
+    /// What ss's Netid column prints for the socket: its kind, or for TIPC
+    /// sockets their type (`ti_st`, ...).
+    pub fn netid_label(&self) -> &'static str {
+        match self {
+            Socket::Vsock(VsockSocket { netid: VsockKind::Seqpacket, .. }) => "v_seq",
+            Socket::Tipc(socket) => match socket.netid {
+                TipcKind::Stream => "ti_st",
+                TipcKind::Dgram => "ti_dg",
+                TipcKind::Rdm => "ti_rd",
+                TipcKind::Seqpacket => "ti_sq",
+            },
+            other => other.netid().as_str(),
         }
     }
 
     pub fn state(&self) -> SocketState {
-        match self {
-            Socket::Inet(socket) => socket.state,
-            Socket::Unix(socket) => socket.state,
-        }
+        each_kind!(self, socket => socket.state)
     }
 
     pub fn queues(&self) -> (u32, u32) {
-        match self {
-            Socket::Inet(socket) => (socket.recv_q, socket.send_q),
-            Socket::Unix(socket) => (socket.recv_q, socket.send_q),
-        }
+        each_kind!(self, socket => (socket.recv_q, socket.send_q))
     }
 
     pub fn inode(&self) -> Option<u32> {
-        match self {
-            Socket::Inet(socket) => socket.inode,
-            Socket::Unix(socket) => socket.inode,
-        }
+        each_kind!(self, socket => socket.inode)
     }
 
+    /// The owner's uid, where the kind's diag module reports it.
     pub fn uid(&self) -> Option<u32> {
         match self {
             Socket::Inet(socket) => socket.uid,
             Socket::Unix(socket) => socket.uid,
+            Socket::Packet(socket) => socket.uid,
+            Socket::Xdp(socket) => socket.uid,
+            Socket::Tipc(socket) => socket.uid,
+            Socket::Netlink(_) | Socket::Vsock(_) => None,
         }
     }
 
     pub fn cookie(&self) -> Option<u64> {
-        match self {
-            Socket::Inet(socket) => socket.cookie,
-            Socket::Unix(socket) => socket.cookie,
-        }
+        each_kind!(self, socket => socket.cookie)
     }
 
     pub fn netns(&self) -> Option<&NetnsLabel> {
-        match self {
-            Socket::Inet(socket) => socket.netns.as_deref(),
-            Socket::Unix(socket) => socket.netns.as_deref(),
-        }
+        each_kind!(self, socket => socket.netns.as_deref())
     }
 
     pub fn set_netns(&mut self, label: Option<Arc<NetnsLabel>>) {
-        match self {
-            Socket::Inet(socket) => socket.netns = label,
-            Socket::Unix(socket) => socket.netns = label,
-        }
+        each_kind!(self, socket => socket.netns = label)
     }
 
     /// Who holds the socket, when owners were looked up (`-p`).
     pub fn owners(&self) -> Option<&Ownership> {
-        match self {
-            Socket::Inet(socket) => socket.owners.as_ref(),
-            Socket::Unix(socket) => socket.owners.as_ref(),
-        }
+        each_kind!(self, socket => socket.owners.as_ref())
     }
 
     pub fn set_owners(&mut self, owners: Option<Ownership>) {
-        match self {
-            Socket::Inet(socket) => socket.owners = owners,
-            Socket::Unix(socket) => socket.owners = owners,
-        }
+        each_kind!(self, socket => socket.owners = owners)
     }
 
     /// The holders, in pid order; empty when none is known.
@@ -523,13 +652,25 @@ impl Socket {
     pub fn as_inet(&self) -> Option<&InetSocket> {
         match self {
             Socket::Inet(socket) => Some(socket),
-            Socket::Unix(_) => None,
+            _ => None,
         }
     }
 
-    /// The local port of an inet socket; `None` for UNIX sockets.
+    /// The local port of an inet socket; `None` for other kinds.
     pub fn local_port(&self) -> Option<u16> {
         self.as_inet().map(|socket| socket.local.port)
+    }
+
+    /// The index of the interface a socket is bound to (inet, packet and
+    /// XDP sockets), for naming it.
+    pub fn interface_slot(&mut self) -> Option<(u32, &mut Option<String>)> {
+        let (index, name) = match self {
+            Socket::Inet(socket) => (socket.interface_index, &mut socket.interface),
+            Socket::Packet(socket) => (socket.interface_index, &mut socket.interface),
+            Socket::Xdp(socket) => (socket.interface_index, &mut socket.interface),
+            _ => return None,
+        };
+        index.map(|index| (index, name))
     }
 }
 
@@ -576,5 +717,115 @@ mod tests {
         }
         let error = serde_json::from_str::<Socket>(r#"{"family":"inet7"}"#).unwrap_err();
         assert!(error.to_string().contains("unknown family 'inet7'"), "{error}");
+    }
+
+    #[test]
+    fn every_other_kind_reads_back_by_family() {
+        let mut mptcp = InetSocket::new(Transport::Mptcp, IpFamily::Inet, SocketState::Listening);
+        mptcp.local = InetEnd::new("0.0.0.0".parse().unwrap(), 3333);
+        let netlink = NetlinkSocket {
+            netid: NetlinkNetid::Nl,
+            family: NetlinkFamily::Netlink,
+            state: SocketState::Closed,
+            recv_q: 832,
+            send_q: 0,
+            protocol: 4,
+            portid: -4097,
+            portid_process: Some("ss".into()),
+            peer: Some(NetlinkPeer { portid: 0, group: 3 }),
+            groups: 1,
+            inode: Some(9),
+            cookie: Some(10),
+            skmem: None,
+            netns: None,
+            owners: None,
+        };
+        let packet = PacketSocket {
+            netid: PacketKind::Dgram,
+            family: PacketFamily::Packet,
+            state: SocketState::Closed,
+            recv_q: 0,
+            send_q: 0,
+            protocol: 0x86dd,
+            interface: Some("lo".into()),
+            interface_index: Some(1),
+            uid: Some(0),
+            inode: Some(11),
+            cookie: None,
+            packet_info: Some(PacketInfo {
+                version: 2,
+                copy_threshold: 0,
+                flags: vec!["running".into()],
+                rx_ring: Some(PacketRing {
+                    block_size: 4096,
+                    block_count: 2,
+                    frame_size: 2048,
+                    frame_count: 4,
+                    retire_timeout_ms: 60,
+                    features: 0,
+                }),
+                tx_ring: None,
+                fanout: Some(PacketFanout { id: 7, mode: "hash".into() }),
+            }),
+            skmem: None,
+            netns: None,
+            owners: None,
+        };
+        let vsock = VsockSocket {
+            netid: VsockKind::Stream,
+            family: VsockFamily::Vsock,
+            state: SocketState::Listening,
+            recv_q: 0,
+            send_q: 0,
+            local: VsockEnd { cid: VsockEnd::ANY, port: 1024 },
+            peer: VsockEnd { cid: VsockEnd::ANY, port: VsockEnd::ANY },
+            inode: Some(12),
+            cookie: Some(13),
+            netns: None,
+            owners: None,
+        };
+        let xdp = XdpSocket {
+            netid: XdpNetid::Xdp,
+            family: XdpFamily::Xdp,
+            state: SocketState::Closed,
+            recv_q: 0,
+            send_q: 0,
+            interface: Some("eth0".into()),
+            interface_index: Some(2),
+            queue_id: Some(0),
+            uid: Some(0),
+            inode: Some(14),
+            cookie: Some(15),
+            netns: None,
+            owners: None,
+        };
+        let tipc = TipcSocket {
+            netid: TipcKind::Rdm,
+            family: TipcFamily::Tipc,
+            state: SocketState::Closed,
+            recv_q: 0,
+            send_q: 0,
+            local: TipcEnd { node: 1, reference: 2 },
+            peer: None,
+            uid: Some(0),
+            inode: Some(16),
+            cookie: Some(17),
+            netns: None,
+            owners: None,
+        };
+        let sockets = [
+            Socket::Inet(mptcp),
+            Socket::Netlink(netlink),
+            Socket::Packet(packet),
+            Socket::Vsock(vsock),
+            Socket::Xdp(xdp),
+            Socket::Tipc(tipc),
+        ];
+        let labels: Vec<&str> = sockets.iter().map(Socket::netid_label).collect();
+        assert_eq!(labels, ["mptcp", "nl", "p_dgr", "v_str", "xdp", "ti_rd"]);
+        for socket in sockets {
+            let text = serde_json::to_string(&socket).unwrap();
+            assert_eq!(serde_json::from_str::<Socket>(&text).unwrap(), socket, "{text}");
+        }
     }
 }

@@ -52,6 +52,7 @@ impl<W: Write> LsofView<W> {
                 return format!("{} type={kind}", unix_path(unix.local.path.as_deref()));
             }
             Socket::Inet(inet) => inet,
+            other => return kind_name(other, self.layout.numeric),
         };
         let numeric = self.layout.numeric;
         let mut name = lsof_address(&inet.local, numeric);
@@ -68,6 +69,15 @@ impl<W: Write> LsofView<W> {
     }
 }
 
+/// lsof's NAME for the kinds it has no address form for: the local
+/// address as ss prints it (`rtnl:sshd/812`, `ip:eth0`).
+fn kind_name(socket: &Socket, numeric: bool) -> String {
+    let mut cells = Vec::new();
+    super::kinds::push_local_and_peer(socket, numeric, &mut |cell| cells.push(cell));
+    cells.truncate(2);
+    cells.concat()
+}
+
 /// lsof's words for TCP states: netstat's, but CLOSED for a closed socket.
 fn state_label(state: crate::model::SocketState) -> &'static str {
     match state {
@@ -78,7 +88,10 @@ fn state_label(state: crate::model::SocketState) -> &'static str {
 
 impl<W: Write> View for LsofView<W> {
     fn write(&mut self, socket: &Socket) -> Result<()> {
-        if socket.holders().is_empty() {
+        // An MPTCP socket's descriptor is listed once, as lsof lists it: as
+        // its TCP subflow.
+        let mptcp = socket.netid() == crate::model::Netid::Mptcp;
+        if socket.holders().is_empty() || mptcp {
             return Ok(());
         }
         let name = self.name(socket);
@@ -86,6 +99,9 @@ impl<W: Write> View for LsofView<W> {
             Socket::Inet(inet) if inet.family == IpFamily::Inet => "IPv4",
             Socket::Inet(_) => "IPv6",
             Socket::Unix(_) => "unix",
+            Socket::Netlink(_) => "netlink",
+            Socket::Packet(_) => "pack",
+            Socket::Vsock(_) | Socket::Xdp(_) | Socket::Tipc(_) => "sock",
         };
         let node = socket.netid().as_str().to_ascii_uppercase();
         let device = socket.inode().unwrap_or(0).to_string();

@@ -12,6 +12,7 @@ pub mod escape;
 pub mod firewall_why;
 pub mod holders;
 pub mod json;
+pub mod kinds;
 pub mod lsof;
 pub mod netstat;
 pub mod sockopt;

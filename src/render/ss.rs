@@ -19,7 +19,7 @@ use super::details::{TcpInfoStyle, push_tcp_info, skmem_text, timer_text};
 use super::holders;
 use super::sockopt::{self, SockoptLayout};
 use super::text::{push_port, push_ss_address, quoted_process_label, ss_state, unix_path};
-use super::{View, escape};
+use super::{View, escape, kinds};
 use crate::model::details::Shutdown;
 use crate::model::{
     InetSocket, IpFamily, NetnsLabel, PortCategory, Socket, SocketState, Transport, UnixSocket,
@@ -157,7 +157,7 @@ impl<W: Write> View for SsView<W> {
             }
         }
         if layout.netid {
-            table.push(socket.netid().as_str());
+            table.push(socket.netid_label());
         }
         if layout.state {
             table.push(ss_state(socket.state()));
@@ -189,6 +189,7 @@ impl<W: Write> View for SsView<W> {
                     table.push_with(|cell| push_port(cell, end, layout.numeric));
                 }
             }
+            other => kinds::push_local_and_peer(other, layout.numeric, &mut |c| table.push(&c)),
         }
         if layout.category {
             let category = socket.local_port().and_then(PortCategory::of);
@@ -201,6 +202,7 @@ impl<W: Write> View for SsView<W> {
         table.push_with(|cell| match socket {
             Socket::Inet(inet) => push_inet_words(cell, inet, socket, layout),
             Socket::Unix(unix) => push_unix_words(cell, unix, socket, layout),
+            _ => push_kind_words(cell, socket, layout),
         });
         self.table.flush_if_large(&mut self.out)?;
         Ok(())
@@ -284,6 +286,22 @@ fn push_shutdown(cell: &mut String, shutdown: Shutdown) {
     cell.push(if shutdown.receive { '-' } else { '<' });
     cell.push('-');
     cell.push(if shutdown.send { '-' } else { '>' });
+}
+
+/// The Process column of a netlink, packet, vsock, XDP or TIPC socket:
+/// owners (none for netlink, whose address names its process), `-e`'s
+/// words, then `-m`'s.
+fn push_kind_words(cell: &mut String, socket: &Socket, layout: SsLayout) {
+    if layout.processes && !matches!(socket, Socket::Netlink(_)) {
+        users_cell(cell, socket, layout.wide);
+    }
+    if let Some(text) = kinds::extended_text(socket, layout.oneline).filter(|_| layout.extended) {
+        cell.push(' ');
+        cell.push_str(&text);
+    }
+    if let Some(memory) = kinds::memory_text(socket).filter(|_| layout.memory) {
+        cell.push_str(&memory);
+    }
 }
 
 /// The Process column of a UNIX socket, in ss's order: owners, ` skmem:`

@@ -44,9 +44,15 @@ pub fn netstat_state(state: SocketState) -> &'static str {
     }
 }
 
-/// `tcp`, `tcp6`, `udp`, `udp6`, `raw`, `raw6`, `unix`: netstat's Proto.
+/// `tcp`, `tcp6`, `udp`, `udp6`, `raw`, `raw6`, `unix`: netstat's Proto
+/// (`mptcp`, `dccp`, `sctp`, `6` appended for inet6, for the kinds netstat
+/// does not show).
 pub fn netstat_proto(socket: &Socket) -> &'static str {
-    let Socket::Inet(inet) = socket else { return "unix" };
+    let inet = match socket {
+        Socket::Inet(inet) => inet,
+        Socket::Unix(_) => return "unix",
+        other => return other.netid_label(),
+    };
     match (inet.netid, inet.family) {
         (Transport::Tcp, IpFamily::Inet) => "tcp",
         (Transport::Tcp, IpFamily::Inet6) => "tcp6",
@@ -54,6 +60,12 @@ pub fn netstat_proto(socket: &Socket) -> &'static str {
         (Transport::Udp, IpFamily::Inet6) => "udp6",
         (Transport::Raw, IpFamily::Inet) => "raw",
         (Transport::Raw, IpFamily::Inet6) => "raw6",
+        (Transport::Mptcp, IpFamily::Inet) => "mptcp",
+        (Transport::Mptcp, IpFamily::Inet6) => "mptcp6",
+        (Transport::Dccp, IpFamily::Inet) => "dccp",
+        (Transport::Dccp, IpFamily::Inet6) => "dccp6",
+        (Transport::Sctp, IpFamily::Inet) => "sctp",
+        (Transport::Sctp, IpFamily::Inet6) => "sctp6",
     }
 }
 

@@ -85,5 +85,11 @@ fn ends(socket: &Socket, numeric: bool) -> (String, String) {
             let peer = unix.peer.inode.map_or("*".to_owned(), |inode| inode.to_string());
             (unix_path(unix.local.path.as_deref()).into_owned(), peer)
         }
+        other => {
+            let mut cells = Vec::new();
+            super::kinds::push_local_and_peer(other, numeric, &mut |cell| cells.push(cell));
+            let peer = cells.split_off(cells.len().min(2));
+            (cells.concat(), peer.concat())
+        }
     }
 }

@@ -131,6 +131,7 @@ mod tests {
         Selection {
             netids: netids.to_vec(),
             families: families.to_vec(),
+            optional: Vec::new(),
             states: StateSet::all(),
             categories: Vec::new(),
             extensions: Extensions::default(),

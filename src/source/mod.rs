@@ -3,10 +3,16 @@
 
 pub mod events;
 pub mod netlink;
+pub mod netlink_diag;
+pub mod packet;
 pub mod procnet;
 pub mod procunix;
 pub mod recording;
 pub mod summary;
+pub mod tipc;
+pub mod vsock;
+mod wire;
+pub mod xdp;
 
 use std::io::{Read, Write};
 
@@ -25,6 +31,10 @@ use recording::RecordingReader;
 pub struct Selection {
     pub netids: Vec<Netid>,
     pub families: Vec<IpFamily>,
+    /// Kinds listed only where the kernel has their diag module (those the
+    /// command line implied rather than named); for any other kind a
+    /// missing module is an error.
+    pub optional: Vec<Netid>,
     pub states: StateSet,
     /// Local-port categories to keep (`--category`); empty keeps all.
     pub categories: Vec<PortCategory>,
@@ -36,11 +46,11 @@ pub struct Selection {
 
 impl Selection {
     /// One dump per protocol and family, in the order of `netids`; one
-    /// dump for all UNIX socket types, where the first of them stands; with
-    /// `one_tcp_dump`, one TCP dump for both families when both are wanted.
+    /// dump for the kinds one dump lists together (UNIX, packet, vsock
+    /// types), where the first of them stands; with `one_tcp_dump`, one TCP
+    /// dump for both families when both are wanted.
     pub fn requests(&self, one_tcp_dump: bool) -> Vec<DumpRequest> {
-        let mut requests = Vec::new();
-        let mut unix_asked = false;
+        let mut requests: Vec<DumpRequest> = Vec::new();
         let both_families = one_tcp_dump && self.families.len() == IpFamily::ALL.len();
         for &netid in &self.netids {
             let request = |family, both_families| DumpRequest {
@@ -48,22 +58,23 @@ impl Selection {
                 family,
                 both_families,
                 states: self.kernel_states(netid),
-                extensions: match netid.is_unix() {
-                    true => Extensions {
+                extensions: match (netid.transport(), netid.is_unix()) {
+                    (Some(_), _) => self.extensions,
+                    (None, true) => Extensions {
                         memory: self.extensions.memory,
                         unix_files: self.extensions.unix_files,
                         ..Extensions::default()
                     },
-                    false => self.extensions,
+                    (None, false) => Extensions::default(),
                 },
             };
-            if netid.is_unix() {
-                if !unix_asked {
-                    unix_asked = true;
+            if request(IpFamily::Inet, false).states.is_empty() {
+                continue;
+            } else if netid.transport().is_none() {
+                let leader = netid.dump_leader();
+                if !requests.iter().any(|asked| asked.netid.dump_leader() == leader) {
                     requests.push(request(IpFamily::Inet, false));
                 }
-            } else if request(IpFamily::Inet, false).states.is_empty() {
-                continue;
             } else if netid == Netid::Tcp && both_families {
                 requests.push(request(IpFamily::Inet, true));
             } else {
@@ -77,10 +88,19 @@ impl Selection {
     /// never in the tables a dump walks (the kernel unhashes it before it
     /// sets the state), so asking for CLOSE (as `-l` does) only makes the
     /// kernel walk every connection on the host for nothing; without it a
-    /// dump of listeners walks the listeners alone.
+    /// dump of listeners walks the listeners alone. Netlink, packet and XDP
+    /// sockets have no state (ss shows them as unconnected): they are
+    /// dumped only when closed sockets are wanted.
     fn kernel_states(&self, netid: Netid) -> StateSet {
+        let closed = StateSet::of(&[SocketState::Closed]);
         match netid {
-            Netid::Tcp => self.states.without(StateSet::of(&[SocketState::Closed])),
+            Netid::Tcp => self.states.without(closed),
+            Netid::Netlink | Netid::PacketRaw | Netid::PacketDgram | Netid::Xdp => {
+                match self.states.contains(SocketState::Closed) {
+                    true => closed,
+                    false => StateSet::EMPTY,
+                }
+            }
             _ => self.states,
         }
     }
@@ -93,7 +113,7 @@ impl Selection {
     pub fn matches(&self, socket: &Socket) -> bool {
         let family_wanted = match socket {
             Socket::Inet(inet) => self.families.contains(&inet.family),
-            Socket::Unix(_) => true,
+            _ => true,
         };
         self.netids.contains(&socket.netid())
             && family_wanted
@@ -124,8 +144,11 @@ pub struct SocketFilter {
 }
 
 impl SocketFilter {
+    /// Whether the filter keeps `socket`. ss applies no filter to TIPC
+    /// sockets; neither does portwatch.
     fn matches(filter: Option<&SocketFilter>, socket: &Socket) -> bool {
-        filter.is_none_or(|f| f.expr.matches(socket, &f.extras))
+        matches!(socket, Socket::Tipc(_))
+            || filter.is_none_or(|f| f.expr.matches(socket, &f.extras))
     }
 
     /// Whether sockets from a live dump still need checking here: when the
@@ -196,8 +219,8 @@ pub fn list_live(
             list_proc_table(os, selection, &request, filter, sink)?;
             continue;
         }
-        let reason = match &mut netlink {
-            Err(reason) => reason.clone(),
+        let failure = match &mut netlink {
+            Err(reason) => Failure::Unavailable(reason.clone()),
             Ok(transport) => {
                 let mut delivered = 0;
                 let mut later_ipv6 = Vec::new();
@@ -210,11 +233,12 @@ pub fn list_live(
                     &mut outcome,
                     &mut |socket| {
                         delivered += 1;
-                        // unix_diag takes no filter and dumps every type.
-                        let unix = matches!(socket, Socket::Unix(_));
+                        // Only inet_diag takes a filter; the others dump
+                        // every type of their family.
+                        let inet = matches!(socket, Socket::Inet(_));
                         let filtered_out =
-                            (userspace || unix) && !SocketFilter::matches(filter, &socket);
-                        let unwanted = unix && !selection.netids.contains(&socket.netid());
+                            (userspace || !inet) && !SocketFilter::matches(filter, &socket);
+                        let unwanted = !inet && !selection.netids.contains(&socket.netid());
                         let ipv6 =
                             matches!(&socket, Socket::Inet(s) if s.family == IpFamily::Inet6);
                         match filtered_out || unwanted || !selection.wants_category(&socket) {
@@ -241,24 +265,133 @@ pub fn list_live(
                         });
                     }
                     Err(DumpError::Diag(error)) => {
-                        let reason = error.to_string();
                         if !error.leaves_transport_usable() {
-                            netlink = Err(reason.clone());
+                            netlink = Err(error.to_string());
                         }
-                        reason
+                        Failure::Dump(error)
                     }
                 }
             }
         };
+        if !has_proc_table(request.netid) {
+            if let Some(notice) = unlisted_kind(selection, &request, failure)? {
+                outcome.notices.push(notice);
+            }
+            continue;
+        }
         if !fallback_noticed {
             fallback_noticed = true;
             outcome.notices.push(format!(
-                "sock_diag netlink unavailable ({reason}); reading /proc/net instead (no cookie or v6only)"
+                "sock_diag netlink unavailable ({failure}); reading /proc/net instead (no cookie or v6only)"
             ));
         }
         list_proc_table(os, selection, &request, filter, sink)?;
     }
     Ok(outcome)
+}
+
+/// Why a dump gave no rows.
+enum Failure {
+    /// No sock_diag socket to ask.
+    Unavailable(String),
+    Dump(DiagError),
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Unavailable(reason) => f.write_str(reason),
+            Failure::Dump(error) => write!(f, "{error}"),
+        }
+    }
+}
+
+/// The kinds a failed dump leaves to /proc/net (as ss falls back): TCP and
+/// UDP (raw sockets always come from there; UNIX sockets have no fallback
+/// here and are left out with the notice).
+fn has_proc_table(netid: Netid) -> bool {
+    matches!(netid, Netid::Tcp | Netid::Udp | Netid::UnixStream)
+}
+
+/// What a failed dump of a kind without a /proc/net fallback means: an
+/// error when the kind was named, a notice when it was only implied, and
+/// nothing for a kind only implied when the kernel merely lacks its diag
+/// module (ss lists nothing for it either) or when no sock_diag socket
+/// could be opened (the fallback's notice says so once).
+fn unlisted_kind(
+    selection: &Selection,
+    request: &DumpRequest,
+    failure: Failure,
+) -> Result<Option<String>> {
+    let leader = request.netid.dump_leader();
+    let named = selection
+        .netids
+        .iter()
+        .any(|netid| netid.dump_leader() == leader && !selection.optional.contains(netid));
+    let module = DiagModule::of(request.netid);
+    let missing = match &failure {
+        Failure::Dump(DiagError::Rejected(errno) | DiagError::DumpFailed(errno)) => {
+            DiagModule::is_missing(*errno)
+        }
+        Failure::Unavailable(_) if !named => return Ok(None),
+        _ => false,
+    };
+    match (named, missing) {
+        (true, true) => Err(anyhow::anyhow!(module.missing_message())),
+        (true, false) => Err(anyhow::anyhow!("{}: {failure}", describe(request))),
+        (false, true) => Ok(None),
+        (false, false) => Ok(Some(format!("{} sockets were not listed: {failure}", module.kinds))),
+    }
+}
+
+/// The kernel module that lists a kind, named as the kernel's
+/// configuration names it.
+struct DiagModule {
+    /// The kinds, as a user would say them.
+    kinds: &'static str,
+    module: &'static str,
+    config: &'static str,
+}
+
+impl DiagModule {
+    fn of(netid: Netid) -> DiagModule {
+        let (kinds, module, config) = match netid {
+            Netid::Tcp => ("TCP", "tcp_diag", "CONFIG_INET_TCP_DIAG"),
+            Netid::Udp => ("UDP", "udp_diag", "CONFIG_INET_UDP_DIAG"),
+            Netid::Raw => ("raw", "raw_diag", "CONFIG_INET_RAW_DIAG"),
+            Netid::Mptcp => ("MPTCP", "mptcp_diag", "CONFIG_INET_MPTCP_DIAG"),
+            Netid::Dccp => ("DCCP", "dccp_diag", "CONFIG_INET_DCCP_DIAG"),
+            Netid::Sctp => ("SCTP", "sctp_diag", "CONFIG_INET_SCTP_DIAG"),
+            Netid::UnixStream | Netid::UnixDgram | Netid::UnixSeqpacket => {
+                ("UNIX", "unix_diag", "CONFIG_UNIX_DIAG")
+            }
+            Netid::Netlink => ("netlink", "netlink_diag", "CONFIG_NETLINK_DIAG"),
+            Netid::PacketRaw | Netid::PacketDgram => {
+                ("packet", "packet_diag", "CONFIG_PACKET_DIAG")
+            }
+            Netid::VsockStream | Netid::VsockDgram => {
+                ("vsock", "vsock_diag", "CONFIG_VSOCKETS_DIAG")
+            }
+            Netid::Tipc => ("TIPC", "tipc_diag", "CONFIG_TIPC_DIAG"),
+            Netid::Xdp => ("XDP", "xsk_diag", "CONFIG_XDP_SOCKETS_DIAG"),
+        };
+        DiagModule { kinds, module, config }
+    }
+
+    /// The kernel answers ENOENT when no module handles a family or
+    /// protocol (after trying to load one), DCCP's included since Linux
+    /// 6.16 removed DCCP (ss's "Invalid argument" for `-d` answers the
+    /// older request type ss sends for DCCP).
+    fn is_missing(errno: i32) -> bool {
+        errno == libc::ENOENT
+    }
+
+    fn missing_message(&self) -> String {
+        format!(
+            "{} sockets cannot be listed: this kernel has no {} ({})",
+            self.kinds, self.module, self.config
+        )
+    }
 }
 
 fn list_proc_table(
@@ -296,10 +429,7 @@ fn dump_live(
     let mut on_message = |message: &netlink::Message<'_>| -> Result<()> {
         if let Reply::Socket(payload) = message.reply {
             outcome.received += 1;
-            let decoded = match request.netid.is_unix() {
-                true => decoder.decode_unix(payload).map(Socket::Unix),
-                false => decoder.decode(request.netid, payload).map(Socket::Inet),
-            };
+            let decoded = decoder.decode_socket(request.netid, payload);
             match decoded {
                 Ok(socket) => sink(socket)?,
                 Err(_) => outcome.undecodable += 1,
@@ -357,9 +487,9 @@ pub fn record(
     out: &mut dyn Write,
 ) -> Result<Outcome> {
     let bytecode = filter.and_then(|f| f.bytecode.as_deref());
-    if selection.netids.iter().any(|netid| *netid == Netid::Raw || netid.is_unix()) {
+    if selection.netids.iter().any(|netid| !matches!(netid, Netid::Tcp | Netid::Udp)) {
         anyhow::bail!(
-            "only TCP and UDP dumps can be recorded (raw sockets come from /proc, UNIX ones need another format)"
+            "only TCP and UDP dumps can be recorded (raw sockets come from /proc, other kinds need another format)"
         );
     }
     let mut transport = os.sock_diag.open().map_err(DiagError::Open)?;
@@ -431,6 +561,7 @@ mod tests {
         Selection {
             netids: netids.to_vec(),
             families: IpFamily::ALL.to_vec(),
+            optional: Vec::new(),
             states,
             categories: Vec::new(),
             extensions: Extensions::default(),
@@ -456,6 +587,47 @@ mod tests {
         );
         let closed = selection(&[Netid::Tcp], StateSet::of(&[SocketState::Closed]));
         assert!(closed.requests(false).is_empty(), "no TCP dump can find a closed socket");
+    }
+
+    #[test]
+    fn kinds_one_dump_lists_together_are_asked_once_and_stateless_ones_only_when_closed() {
+        let kinds = [
+            Netid::Netlink,
+            Netid::PacketRaw,
+            Netid::PacketDgram,
+            Netid::UnixStream,
+            Netid::UnixDgram,
+            Netid::Mptcp,
+        ];
+        let closed = selection(&kinds, StateSet::of(&[SocketState::Closed]));
+        let asked: Vec<Netid> = closed.requests(false).iter().map(|r| r.netid).collect();
+        let expected = [Netid::Netlink, Netid::PacketRaw, Netid::UnixStream, Netid::Mptcp];
+        assert_eq!(asked, [&expected[..], &[Netid::Mptcp]].concat(), "MPTCP once per family");
+        let connected = selection(&kinds, StateSet::ss_default());
+        let asked: Vec<Netid> = connected.requests(false).iter().map(|r| r.netid).collect();
+        assert_eq!(asked, [Netid::UnixStream, Netid::Mptcp, Netid::Mptcp]);
+    }
+
+    #[test]
+    fn a_missing_module_fails_a_named_kind_and_leaves_an_implied_one_out() {
+        let mut chosen = selection(&[Netid::Sctp, Netid::Xdp], StateSet::all());
+        let request = |netid| chosen.requests(false).into_iter().find(|r| r.netid == netid);
+        let (sctp, xdp) = (request(Netid::Sctp).unwrap(), request(Netid::Xdp).unwrap());
+        let missing = || Failure::Dump(DiagError::DumpFailed(libc::ENOENT));
+        let error = unlisted_kind(&chosen, &sctp, missing()).unwrap_err().to_string();
+        assert_eq!(
+            error,
+            "SCTP sockets cannot be listed: this kernel has no sctp_diag (CONFIG_INET_SCTP_DIAG)"
+        );
+        let error = unlisted_kind(&chosen, &xdp, Failure::Dump(DiagError::Rejected(libc::ENOENT)));
+        assert!(error.unwrap_err().to_string().contains("xsk_diag (CONFIG_XDP_SOCKETS_DIAG)"));
+        chosen.optional = vec![Netid::Sctp, Netid::Xdp];
+        assert_eq!(unlisted_kind(&chosen, &sctp, missing()).unwrap(), None, "as ss: quietly");
+        let refused = Failure::Dump(DiagError::Rejected(libc::EPERM));
+        let notice = unlisted_kind(&chosen, &xdp, refused).unwrap().unwrap();
+        assert!(notice.starts_with("XDP sockets were not listed: "), "{notice}");
+        let invalid = Failure::Dump(DiagError::Rejected(libc::EINVAL));
+        assert!(!unlisted_kind(&chosen, &sctp, invalid).unwrap().unwrap().contains("diag ("));
     }
 
     #[test]

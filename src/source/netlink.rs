@@ -26,8 +26,8 @@ use crate::model::details::{
     BbrInfo, DctcpInfo, Details, Shutdown, SkMem, TcpInfo, Timer, TimerName, UnixDetails, UnixFile,
 };
 use crate::model::{
-    InetEnd, InetSocket, IpFamily, Netid, SocketState, StateSet, UnixEnd, UnixFamily, UnixKind,
-    UnixSocket,
+    InetEnd, InetSocket, IpFamily, Netid, Socket, SocketState, StateSet, UnixEnd, UnixFamily,
+    UnixKind, UnixSocket,
 };
 use crate::model::{InetExtras, InetSockopt};
 use crate::sys::DiagTransport;
@@ -155,12 +155,24 @@ impl Extensions {
 /// sock-diag 0.5's InetRequest has no attributes, so it is appended here.
 const INET_DIAG_REQ_BYTECODE: u16 = 1;
 
+/// INET_DIAG_REQ_PROTOCOL: a protocol number above 255 (MPTCP's 262), which
+/// InetRequest's one-byte protocol cannot hold.
+const INET_DIAG_REQ_PROTOCOL: u16 = 3;
+
 impl DumpRequest {
     /// The request message, with `bytecode` (see `filter::bytecode`) as its
-    /// filter when given.
+    /// filter when given (inet kinds only: the others take none).
     pub fn to_bytes(&self, sequence_number: u32, bytecode: Option<&[u8]>) -> Vec<u8> {
-        if self.netid.is_unix() {
-            return unix_request(self.states, self.extensions, sequence_number);
+        match self.netid.dump_leader() {
+            Netid::UnixStream => {
+                return unix_request(self.states, self.extensions, sequence_number);
+            }
+            Netid::Netlink => return super::netlink_diag::request(sequence_number),
+            Netid::PacketRaw => return super::packet::request(sequence_number),
+            Netid::VsockStream => return super::vsock::request(sequence_number, self.states),
+            Netid::Xdp => return super::xdp::request(sequence_number),
+            Netid::Tipc => return super::tipc::request(sequence_number, self.states),
+            _ => {}
         }
         if self.both_families && self.netid == Netid::Tcp {
             return self.tcp_request_of_both_families(sequence_number, bytecode);
@@ -186,6 +198,9 @@ impl DumpRequest {
         message.serialize(&mut bytes);
         if let Some(code) = bytecode {
             append_attribute(&mut bytes, INET_DIAG_REQ_BYTECODE, code);
+        }
+        if let Some(number) = self.netid.transport().and_then(|t| t.extended_protocol()) {
+            append_attribute(&mut bytes, INET_DIAG_REQ_PROTOCOL, &number.to_ne_bytes());
         }
         bytes
     }
@@ -487,12 +502,26 @@ pub struct SocketDecoder {
 }
 
 impl SocketDecoder {
+    /// Decodes a reply of the dump for `netid` (any kind of its dump).
+    pub fn decode_socket(&self, netid: Netid, payload: &[u8]) -> Result<Socket, DiagError> {
+        let memory = self.details;
+        Ok(match netid.dump_leader() {
+            Netid::UnixStream => Socket::Unix(self.decode_unix(payload)?),
+            Netid::Netlink => Socket::Netlink(super::netlink_diag::decode(payload, memory)?),
+            Netid::PacketRaw => Socket::Packet(super::packet::decode(payload, memory)?),
+            Netid::VsockStream => Socket::Vsock(super::vsock::decode(payload)?),
+            Netid::Xdp => Socket::Xdp(super::xdp::decode(payload)?),
+            Netid::Tipc => Socket::Tipc(super::tipc::decode(payload)?),
+            _ => Socket::Inet(self.decode(netid, payload)?),
+        })
+    }
+
     pub fn decode(&self, netid: Netid, payload: &[u8]) -> Result<InetSocket, DiagError> {
         let header = InetResponseHeader::parse(payload)
             .map_err(|e| DiagError::Malformed(format!("inet_diag_msg: {e}")))?;
-        let transport = netid
-            .transport()
-            .ok_or_else(|| DiagError::Malformed("an inet reply in a UNIX dump".into()))?;
+        let transport = netid.transport().ok_or_else(|| {
+            DiagError::Malformed(format!("an inet reply in a {} dump", netid.as_str()))
+        })?;
         let family = IpFamily::from_address_family(header.family).ok_or_else(|| {
             DiagError::Malformed(format!("unexpected address family {}", header.family))
         })?;
@@ -956,6 +985,23 @@ mod tests {
                 BpfInstruction { code: 0x15, jt: 0, jf: 1, k: 0x800 },
             ]
         );
+    }
+
+    #[test]
+    fn mptcp_is_asked_by_its_protocol_attribute() {
+        let request = DumpRequest {
+            netid: Netid::Mptcp,
+            family: IpFamily::Inet,
+            both_families: false,
+            states: StateSet::all(),
+            extensions: Extensions::default(),
+        };
+        let bytes = request.to_bytes(1, None);
+        assert_eq!(bytes.len(), 16 + 56 + 8);
+        assert_eq!(bytes[17], libc::IPPROTO_TCP as u8, "the byte holds 262 as ss sends it");
+        assert_eq!(&bytes[72..76], &[8, 0, 3, 0], "INET_DIAG_REQ_PROTOCOL");
+        assert_eq!(u32::from_ne_bytes(bytes[76..80].try_into().unwrap()), 262);
+        assert_eq!(u32::from_ne_bytes(bytes[..4].try_into().unwrap()), 80);
     }
 
     #[test]

@@ -13,16 +13,17 @@ use procfs::{ExplicitSystemInfo, FromBufReadSI};
 use crate::model::{InetEnd, InetSocket, IpFamily, SocketState, StateSet, Transport};
 use crate::sys::ProcFs;
 
-/// The table of an inet kind; UNIX sockets have none read here.
-pub fn table_path(transport: Transport, family: IpFamily) -> &'static Path {
-    Path::new(match (transport, family) {
+/// The /proc/net table of an inet kind, for TCP, UDP and raw sockets.
+pub fn table_path(transport: Transport, family: IpFamily) -> Option<&'static Path> {
+    Some(Path::new(match (transport, family) {
         (Transport::Tcp, IpFamily::Inet) => "/proc/thread-self/net/tcp",
         (Transport::Tcp, IpFamily::Inet6) => "/proc/thread-self/net/tcp6",
         (Transport::Udp, IpFamily::Inet) => "/proc/thread-self/net/udp",
         (Transport::Udp, IpFamily::Inet6) => "/proc/thread-self/net/udp6",
         (Transport::Raw, IpFamily::Inet) => "/proc/thread-self/net/raw",
         (Transport::Raw, IpFamily::Inet6) => "/proc/thread-self/net/raw6",
-    })
+        (Transport::Mptcp | Transport::Dccp | Transport::Sctp, _) => return None,
+    }))
 }
 
 /// Reads one /proc/net table and keeps the sockets in `states`.
@@ -32,7 +33,8 @@ pub fn read_table(
     family: IpFamily,
     states: StateSet,
 ) -> Result<Vec<InetSocket>> {
-    let path = table_path(transport, family);
+    let path = table_path(transport, family)
+        .with_context(|| format!("{} sockets have no /proc/net table", transport.as_str()))?;
     let text = proc.read_text(path).with_context(|| format!("cannot read {}", path.display()))?;
     let sockets = parse_table(text.as_bytes(), transport, family)
         .with_context(|| format!("cannot parse {}", path.display()))?;
@@ -52,7 +54,7 @@ pub fn parse_table(
         is_little_endian: cfg!(target_endian = "little"),
     };
     let entries: Vec<Entry> = match transport {
-        Transport::Tcp => TcpNetEntries::from_buf_read(text, &info)?
+        Transport::Tcp | Transport::Mptcp => TcpNetEntries::from_buf_read(text, &info)?
             .0
             .into_iter()
             .map(|e| Entry {
@@ -65,18 +67,20 @@ pub fn parse_table(
             })
             .collect(),
         // Raw sockets' lines have UDP's layout, the protocol as their port.
-        Transport::Udp | Transport::Raw => UdpNetEntries::from_buf_read(text, &info)?
-            .0
-            .into_iter()
-            .map(|e| Entry {
-                state: e.state as u8,
-                local: e.local_address,
-                peer: e.remote_address,
-                queues: (e.rx_queue, e.tx_queue),
-                uid: e.uid,
-                inode: e.inode,
-            })
-            .collect(),
+        Transport::Udp | Transport::Raw | Transport::Dccp | Transport::Sctp => {
+            UdpNetEntries::from_buf_read(text, &info)?
+                .0
+                .into_iter()
+                .map(|e| Entry {
+                    state: e.state as u8,
+                    local: e.local_address,
+                    peer: e.remote_address,
+                    queues: (e.rx_queue, e.tx_queue),
+                    uid: e.uid,
+                    inode: e.inode,
+                })
+                .collect()
+        }
     };
     Ok(entries.into_iter().filter_map(|entry| entry.into_socket(transport, family)).collect())
 }

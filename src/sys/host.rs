@@ -304,18 +304,24 @@ struct NetlinkTransport {
     socket: netlink_sys::Socket,
 }
 
+/// The kernel's netlink address.
+fn kernel() -> netlink_sys::SocketAddr {
+    netlink_sys::SocketAddr::new(0, 0)
+}
+
 impl NetlinkTransport {
+    /// Left unconnected, as ss's is: a listing of netlink sockets shows it
+    /// as ss shows its own (peer `*`, not `0:0`).
     fn open() -> io::Result<Self> {
         let mut socket = netlink_sys::Socket::new(netlink_sys::protocols::NETLINK_SOCK_DIAG)?;
         socket.bind_auto()?;
-        socket.connect(&netlink_sys::SocketAddr::new(0, 0))?;
         Ok(NetlinkTransport { socket })
     }
 }
 
 impl DiagTransport for NetlinkTransport {
     fn send(&mut self, request: &[u8]) -> io::Result<()> {
-        let sent = self.socket.send(request, 0)?;
+        let sent = self.socket.send_to(request, &kernel(), 0)?;
         if sent != request.len() {
             return Err(io::Error::other(format!(
                 "netlink send wrote {sent} of {} bytes",

@@ -25,10 +25,14 @@ pub const fn key(
 pub const SOCKET_KEYS: &[JsonKey] = &[
     key(
         &["netid"],
-        r#"`"tcp"` | `"udp"` | `"raw"` | `"u_str"` | `"u_dgr"` | `"u_seq"`"#,
-        "protocol, or the UNIX socket's type",
+        r#"`"tcp"` | `"udp"` | `"raw"` | `"mptcp"` | `"u_str"` | `"u_dgr"` | `"u_seq"` | `"nl"` | `"p_raw"` | `"p_dgr"` | `"v_str"` | `"v_dgr"` | `"v_seq"` | `"xdp"` | `"ti_st"` | `"ti_dg"` | `"ti_rd"` | `"ti_sq"`"#,
+        "protocol, or the socket's type, as ss's Netid column names it",
     ),
-    key(&["family"], r#"`"inet"` | `"inet6"` | `"unix"`"#, "address family"),
+    key(
+        &["family"],
+        r#"`"inet"` | `"inet6"` | `"unix"` | `"netlink"` | `"packet"` | `"vsock"` | `"xdp"` | `"tipc"`"#,
+        "address family",
+    ),
     key(
         &["state"],
         "string",
@@ -175,6 +179,59 @@ pub const SOCKET_KEYS: &[JsonKey] = &[
     ),
 ];
 
+/// The keys only netlink, packet, vsock, XDP and TIPC sockets have.
+pub const KIND_KEYS: &[JsonKey] = &[
+    key(
+        &["protocol"],
+        "number",
+        "netlink: the netlink protocol (0 is ss's `rtnl`, 4 `tcpdiag`, 16 `genl`); packet: the \
+         EtherType received (2048 is `ip`, 3 every type, 0 none yet)",
+    ),
+    key(
+        &["portid"],
+        "number",
+        "netlink: the port id: 0 for the kernel, usually the pid of the process that bound it, \
+         negative when the kernel chose one",
+    ),
+    key(
+        &["portid_process"],
+        "string | null",
+        "netlink: the name of the process whose pid is the port id (ss's `rtnl:NAME/PID`); \
+         null for the kernel or when there is no such process",
+    ),
+    key(
+        &["peer.portid", "peer.group"],
+        "number",
+        "netlink: where a connected socket sends; `peer` is null when unconnected",
+    ),
+    key(
+        &["groups"],
+        "number",
+        "netlink: the multicast groups 1-32 joined, as a bit mask (ss's `-e` `groups=`)",
+    ),
+    key(
+        &["packet_info"],
+        "object | null",
+        r#"packet: what ss's `-e` shows: `version`, `copy_threshold`, `flags` (names: `running`, `auxdata`, `origdev`, `vnethdr`, `loss`), `rx_ring` and `tx_ring` (`block_size`, `block_count`, `frame_size`, `frame_count`, `retire_timeout_ms`, `features`, or null), `fanout` (`{"id": 1, "mode": "hash"}` or null)"#,
+    ),
+    key(
+        &["local.cid", "peer.cid"],
+        "number",
+        "vsock: the context id, and `local.port`, `peer.port` the port; 4294967295 for any \
+         (ss's `*`)",
+    ),
+    key(
+        &["queue_id"],
+        "number | null",
+        "XDP: the queue of `interface` the socket is bound to; null before `bind`",
+    ),
+    key(
+        &["local.node", "local.ref", "peer.node", "peer.ref"],
+        "number",
+        "TIPC: the node and port reference; `peer` is null when unconnected",
+    ),
+];
+
 /// The keys of each entry of a socket's `processes`.
 pub const PROCESS_KEYS: &[JsonKey] = &[
     key(&["pid", "fd"], "number", "the process and its descriptor for the socket"),
@@ -280,6 +337,16 @@ pub fn section() -> Vec<Block> {
         Block::Paragraph(
             r#"UNIX sockets (`-x`) have `netid` `u_str`, `u_dgr` or `u_seq`, `family` `unix`, and other `local` and `peer` objects: `"local": {"path": "/run/x.sock", "inode": 123}` (`@name` for an abstract name, null when unbound) and `"peer": {"path": null, "inode": 124}` (the connected peer's inode, or null). They have no `interface`, `v6only`, `interface_index`, `mark`, `cgroup_id`, `timer`, `skmem` or `tcp_info` keys. In the table they read as ss prints them: `PATH INODE` and `* PEER-INODE`. Filter conditions (addresses, ports, devices, marks) never match UNIX sockets; state words do."#,
         ),
+        Block::Paragraph(
+            "MPTCP sockets (`-M`) are inet sockets with `netid` `mptcp` and every key above. \
+             Netlink, packet, vsock, XDP and TIPC sockets share `netid`, `family`, `state`, \
+             `recv_q`, `send_q`, `inode`, `cookie`, `netns`, `processes` and `owner_visible` \
+             with them; `uid` where their diag module reports one (packet, XDP, TIPC); packet \
+             and XDP sockets have `interface` and `interface_index`, netlink and packet sockets \
+             `skmem` with `-m`. Netlink, packet and XDP sockets are always `closed` (ss's \
+             UNCONN). Their own keys:",
+        ),
+        Block::Table(key_table(KIND_KEYS)),
         Block::Example(EXAMPLE),
     ]
 }
