@@ -249,7 +249,7 @@ pub struct WhoArgs {
 }
 
 /// Which sockets: protocols, families and states, with ss's flags.
-#[derive(Debug, Args, Clone, Default)]
+#[derive(Debug, Args, Clone, Default, PartialEq)]
 pub struct SelectionArgs {
     /// Display TCP sockets
     #[arg(short = 't', long = "tcp")]
@@ -490,7 +490,8 @@ pub struct ListArgs {
     #[arg(short = 'N', long = "net", value_name = "NAME", conflicts_with_all = ["from", "all_netns"])]
     pub net: Option<String>,
 
-    /// Print ss -s's summary (socket totals per transport) instead of sockets
+    /// Print ss -s's summary (socket totals per transport); with a kind,
+    /// family, query or filter, the sockets after it (the summary alone in JSON)
     #[arg(short = 's', long = "summary", conflicts_with_all = ["from", "diag", "kill"])]
     pub summary: bool,
 

@@ -121,7 +121,14 @@ impl<'s> HostNames<'s> {
         HostNames { resolver, cache: HashMap::new() }
     }
 
+    /// An IPv4-mapped IPv6 address (`::ffff:127.0.0.1`, a dual-stack
+    /// socket's IPv4 peer) is named by its IPv4 address, as ss names it: the
+    /// resolver knows names for the IPv4 form only.
     pub fn name(&mut self, addr: IpAddr) -> Option<&str> {
+        let addr = match addr {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(addr, IpAddr::V4),
+            IpAddr::V4(_) => addr,
+        };
         if addr.is_unspecified() {
             return None;
         }
@@ -154,5 +161,39 @@ mod tests {
         };
         assert_eq!(services.name(Netid::Tcp, 57000), None, "ss leaves ephemeral ports numeric");
         assert_eq!(services.ports("dircproxy"), [(Netid::Tcp, 57000)]);
+    }
+
+    /// Knows one name, for 127.0.0.1, and counts the questions.
+    struct OneName(std::sync::atomic::AtomicUsize);
+
+    impl Resolver for OneName {
+        fn host_addresses(&self, _: &str) -> Vec<IpAddr> {
+            Vec::new()
+        }
+        fn host_name(&self, addr: IpAddr) -> Option<String> {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            (addr == IpAddr::from([127, 0, 0, 1])).then(|| "localhost".to_owned())
+        }
+        fn interface_index(&self, _: &str) -> Option<u32> {
+            None
+        }
+        fn interface_name(&self, _: u32) -> Option<String> {
+            None
+        }
+        fn cgroup_id(&self, _: &str) -> Option<u64> {
+            None
+        }
+    }
+
+    #[test]
+    fn names_an_ipv4_mapped_address_by_its_ipv4_address() {
+        let resolver = OneName(Default::default());
+        let mut hosts = HostNames::new(&resolver);
+        let mapped: IpAddr = "::ffff:127.0.0.1".parse().unwrap();
+        assert_eq!(hosts.name(mapped), Some("localhost"));
+        assert_eq!(hosts.name(IpAddr::from([127, 0, 0, 1])), Some("localhost"));
+        assert_eq!(resolver.0.load(std::sync::atomic::Ordering::SeqCst), 1, "one question");
+        assert_eq!(hosts.name("::1".parse().unwrap()), None);
+        assert_eq!(hosts.name("::ffff:0.0.0.0".parse().unwrap()), None);
     }
 }

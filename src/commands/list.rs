@@ -31,7 +31,10 @@ pub fn run(
         return Ok(ExitCode::Success);
     }
     if args.summary {
-        return summary(args, os, stdout);
+        summary(args, os, stdout)?;
+        if !lists_after_summary(args) {
+            return Ok(ExitCode::Success);
+        }
     }
     // ss's -e and -b also turn on -o's timers.
     let with_timers;
@@ -166,8 +169,27 @@ fn filter_place(filter: Option<&SocketFilter>, replay: bool) -> String {
     }
 }
 
+/// Whether `-s` lists sockets after the totals: as ss does, when the
+/// command line names kinds, families, a query or a filter (`-ts`,
+/// `-s state established`), where `-l`, `-a` and the detail flags alone do
+/// not. A filter file counts as a filter (ss ignores one after `-s`). JSON
+/// gets the totals alone, one document whose shape no flag changes.
+fn lists_after_summary(args: &ListArgs) -> bool {
+    let json = matches!(format(args), Format::Json | Format::JsonLines);
+    let unselecting = crate::cli::SelectionArgs {
+        listening: false,
+        all: false,
+        options: false,
+        memory: false,
+        info: false,
+        oneline: false,
+        ..args.selection.clone()
+    };
+    !json && unselecting != crate::cli::SelectionArgs::default()
+}
+
 /// `-s`: ss -s's totals, as text or JSON.
-fn summary(args: &ListArgs, os: &Os<'_>, stdout: &mut dyn Write) -> Result<ExitCode> {
+fn summary(args: &ListArgs, os: &Os<'_>, stdout: &mut dyn Write) -> Result<()> {
     if let Some(name) = &args.net {
         let path = crate::netns::named_path(name);
         os.namespaces
@@ -182,7 +204,7 @@ fn summary(args: &ListArgs, os: &Os<'_>, stdout: &mut dyn Write) -> Result<ExitC
     } else {
         crate::render::summary::write_text(stdout, &summary)?;
     }
-    Ok(ExitCode::Success)
+    Ok(())
 }
 
 fn format(args: &ListArgs) -> Format {

@@ -22,6 +22,9 @@ pub fn write_text(out: &mut dyn Write, summary: &Summary) -> std::io::Result<()>
         let line = format!("{name}\t  {:<9} {:<9} {:<9}", counts.total, counts.ipv4, counts.ipv6);
         writeln!(out, "{}", line.trim_end())?;
     }
+    // ss ends the totals with an empty line, which parts them from the
+    // table that follows when one does (`ss -ts`).
+    writeln!(out)?;
     out.flush()
 }
 
@@ -43,5 +46,6 @@ mod tests {
         let text = String::from_utf8(text).unwrap();
         assert!(text.starts_with("Total: 18\nTCP:   12 (estab 4, closed 4, orphaned 0, timewait 3)\n\nTransport Total     IP        IPv6\nRAW\t  0         0         0\n"), "{text}");
         assert!(text.contains("TCP\t  8         4         4\n"), "{text}");
+        assert!(text.ends_with("FRAG\t  0         0         0\n\n"), "{text}");
     }
 }
