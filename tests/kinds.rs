@@ -135,15 +135,10 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// A table without trailing blanks. The header's `Process` title is left
-/// out on both sides: where ss puts it is the table layout's business
-/// (issue 13's other part), not the kinds'.
+/// A table without trailing blanks.
 fn table(bytes: &[u8]) -> String {
-    let mut lines: Vec<String> =
-        text(bytes).lines().map(|line| line.trim_end().to_owned()).collect();
-    if let Some(header) = lines.first_mut().filter(|line| line.contains("Recv-Q")) {
-        *header = header.trim_end_matches("Process").trim_end().to_owned();
-    }
+    let text = text(bytes);
+    let lines: Vec<&str> = text.lines().map(str::trim_end).collect();
     lines.join("\n")
 }
 

@@ -181,6 +181,9 @@ pub struct TcpInfo {
     /// DCTCP's own view, when DCTCP drives the connection.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dctcp: Option<DctcpInfo>,
+    /// The upper-layer protocol on the connection (`tls`, `mptcp`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ulp: Option<String>,
 }
 
 /// struct tcp_bbr_info.

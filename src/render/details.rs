@@ -196,6 +196,9 @@ pub fn push_tcp_info(cell: &mut String, info: &TcpInfo, style: TcpInfoStyle) {
     }
     nonzero(&mut word, "rcv_ooopack:", info.rcv_ooopack.into());
     nonzero(&mut word, "snd_wnd:", info.snd_wnd_bytes.into());
+    if let Some(ulp) = &info.ulp {
+        word(format_args!("tcp-ulp-{}", escape::for_terminal(ulp)));
+    }
 }
 
 /// How `-i`'s words read: which ss flags came with it, and the socket's state.

@@ -641,6 +641,7 @@ struct Attributes {
     tcp_info: Option<Box<netlink_packet_sock_diag::inet::nlas::TcpInfo>>,
     congestion: Option<String>,
     congestion_info: CongestionInfo,
+    ulp: Option<String>,
     shutdown: Option<u8>,
     extras: InetExtras,
 }
@@ -658,6 +659,19 @@ const INET_DIAG_VEGASINFO: u16 = 3;
 const INET_DIAG_SHUTDOWN: u16 = 8;
 const INET_DIAG_DCTCPINFO: u16 = 9;
 const INET_DIAG_BBRINFO: u16 = 16;
+const INET_DIAG_ULP_INFO: u16 = 19;
+/// INET_ULP_INFO_NAME, inside INET_DIAG_ULP_INFO.
+const INET_ULP_INFO_NAME: u16 = 1;
+
+/// The name in an INET_DIAG_ULP_INFO attribute.
+fn ulp_name(value: &[u8]) -> Option<String> {
+    let name = NlasIterator::new(value)
+        .filter_map(Result::ok)
+        .find(|nla: &NlaBuffer<&[u8]>| nla.kind() == INET_ULP_INFO_NAME)?;
+    let bytes = name.value();
+    let text = bytes.split(|&b| b == 0).next().unwrap_or(bytes);
+    Some(String::from_utf8_lossy(text).into_owned())
+}
 
 /// The `index`th native-endian u32 of an attribute's value.
 fn u32_at(bytes: &[u8], index: usize) -> Option<u32> {
@@ -722,6 +736,7 @@ impl Attributes {
                 INET_DIAG_VEGASINFO | INET_DIAG_DCTCPINFO | INET_DIAG_BBRINFO if details => {
                     attributes.congestion_info.parse(nla.kind(), nla.value());
                 }
+                INET_DIAG_ULP_INFO if details => attributes.ulp = ulp_name(nla.value()),
                 INET_DIAG_SHUTDOWN => attributes.shutdown = nla.value().first().copied(),
                 // netlink-packet-sock-diag 0.5 has no type for it: a u64.
                 INET_DIAG_CGROUP_ID => {
@@ -770,7 +785,9 @@ impl Attributes {
             drops: m.drops,
         });
         let (congestion, info) = (self.congestion, self.congestion_info);
-        let tcp_info = self.tcp_info.map(|tcp| Box::new(tcp_info(&tcp, congestion, info)));
+        let ulp = self.ulp;
+        let tcp_info =
+            self.tcp_info.map(|tcp| Box::new(TcpInfo { ulp, ..tcp_info(&tcp, congestion, info) }));
         let shutdown = self.shutdown.map(Shutdown::from_mask);
         Details { timer, skmem, tcp_info, shutdown }
     }
@@ -928,6 +945,7 @@ fn tcp_info(
         rcv_ooopack: info.rcv_ooopack,
         bbr: congestion_info.bbr,
         dctcp: congestion_info.dctcp,
+        ulp: None,
     }
 }
 
