@@ -307,3 +307,34 @@ fn masking_keeps_what_does_not_change() {
         "\t cubic rtt:0.04/0.02 send RATE lastsnd:TIME pacing_rate RATE mss:5"
     );
 }
+
+/// ss falls back to its default states when state words leave none;
+/// portwatch lists nothing and says so in ss's own words (README,
+/// "Differences from ss").
+#[test]
+fn a_state_filter_that_leaves_no_state_lists_nothing() {
+    let test = "a_state_filter_that_leaves_no_state_lists_nothing";
+    if skip_unless_root(test)
+        || skip_without_tool("ss", test)
+        || skip_without_tool("python3", test)
+        || skip_without_tool("unshare", test)
+    {
+        return;
+    }
+    let load = Load::new("ssnostate");
+    for line in ["-tan exclude all", "-tn state listening exclude listening", "-xa exclude all"] {
+        let args: Vec<&str> = line.split(' ').collect();
+        let ours = load.run(common::BIN, &args);
+        assert_eq!(ours.status.code(), Some(0), "portwatch {line}");
+        assert!(ours.stdout.is_empty(), "portwatch {line} listed rows");
+        assert_eq!(
+            String::from_utf8_lossy(&ours.stderr),
+            "portwatch: no socket states to show with such filter\n"
+        );
+        let theirs = load.run("ss", &args);
+        assert!(
+            String::from_utf8_lossy(&theirs.stdout).lines().count() > 1,
+            "ss {line} falls back to its defaults and lists connected sockets"
+        );
+    }
+}

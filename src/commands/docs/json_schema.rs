@@ -116,7 +116,7 @@ pub const SOCKET_KEYS: &[JsonKey] = &[
     key(
         &["skmem"],
         "object",
-        "only with `-m`: `rmem_alloc_bytes`, `rcvbuf_bytes`, `wmem_alloc_bytes`, \
+        "only with `-m` (UNIX sockets too): `rmem_alloc_bytes`, `rcvbuf_bytes`, `wmem_alloc_bytes`, \
          `sndbuf_bytes`, `fwd_alloc_bytes`, `wmem_queued_bytes`, `optmem_bytes`, \
          `backlog_bytes`, `drops`",
     ),
@@ -132,7 +132,29 @@ pub const SOCKET_KEYS: &[JsonKey] = &[
          `delivery_rate_bps`, `delivery_rate_app_limited`, `delivered`, `busy_time_us`, \
          `unacked`, `retrans`, `total_retrans`, `lost`, `sacked`, `reordering`, \
          `rcv_rtt_us`, `rcv_space_bytes`, `rcv_ssthresh_bytes`, `notsent_bytes`, \
-         `last_send_ms`, `last_recv_ms`, `last_ack_ms`, `snd_wnd_bytes`",
+         `last_send_ms`, `last_recv_ms`, `last_ack_ms`, `snd_wnd_bytes`, `ecn_seen`, \
+         `fastopen`, `max_pacing_rate_bps` (null when unlimited), `delivered_ce`, \
+         `rwnd_limited_us`, `sndbuf_limited_us`, `dsack_dups`, `fackets`, `reord_seen`, \
+         `rcv_ooopack`; when the congestion module reports them `bbr` \
+         (`bw_bytes_per_sec`, `min_rtt_us`, `pacing_gain`, `cwnd_gain` in 1/256) and \
+         `dctcp` (`enabled`, `ce_state`, `alpha`, `ab_ecn`, `ab_tot`); `ulp`, the \
+         upper-layer protocol (`tls`, `mptcp`), when one runs",
+    ),
+    key(
+        &["shutdown"],
+        "object",
+        r#"with `-e` (and `-o`, `-m`, `-i`), where the kernel reports it: `{"receive": false, "send": true}`, the directions shut down (ss's `<->`, `<--`, `-->`, `---`)"#,
+    ),
+    key(
+        &["file"],
+        "object",
+        r#"UNIX sockets bound to a path, with `-e`: `{"inode": N, "dev_major": N, "dev_minor": N}`, the file the path names (ss's `ino:N dev:MAJOR/MINOR`)"#,
+    ),
+    key(
+        &["pending_peers"],
+        "array",
+        "UNIX listeners, with `-e`: the socket inodes of connections not yet accepted \
+         (ss's `peers:`)",
     ),
     key(
         &["tos", "tclass"],
