@@ -524,6 +524,11 @@ pub struct ListArgs {
     #[arg(long = "inet-sockopt")]
     pub inet_sockopt: bool,
 
+    /// Show TIPC sockets' type, congestion, drops, publications and
+    /// connection name (`type:STREAM cong:none  drop:0`, as ss --tipcinfo)
+    #[arg(long = "tipcinfo")]
+    pub tipcinfo: bool,
+
     /// Print TCP and UDP sockets as the kernel destroys them, until Ctrl-C,
     /// SIGTERM or a closed pipe (as ss -E); with --json, one JSON object per
     /// line (JSON Lines)

@@ -193,6 +193,8 @@ pub fn sock_diag(bytes: &[u8]) {
         netns: true,
         timers: true,
         memory: true,
+        bpf: true,
+        tipcinfo: true,
         info: true,
         oneline: pick & 0x40 != 0,
         sockopt: crate::render::sockopt::SockoptLayout {

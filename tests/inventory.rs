@@ -152,6 +152,8 @@ fn every_view_renders_from_records_alone() {
         netns: false,
         timers: false,
         memory: false,
+        bpf: false,
+        tipcinfo: false,
         info: false,
         oneline: false,
         sockopt: Default::default(),

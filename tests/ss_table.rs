@@ -25,9 +25,9 @@ use common::{Netns, skip_unless_root, skip_without_tool};
 /// interface. UDP bound and connected on both families. UNIX stream,
 /// datagram and seqpacket, bound to a path and abstract, listening and
 /// connected. A netlink socket, a raw and a datagram packet socket, an
-/// MPTCP listener.
+/// MPTCP listener; a BPF filter on the raw packet socket.
 const HOLDER: &str = r#"
-import os, socket, sys, time
+import ctypes, os, socket, struct, sys, time
 directory = sys.argv[1]
 keep = []
 def hold(family, kind, proto=0):
@@ -79,7 +79,12 @@ hold(socket.AF_NETLINK, socket.SOCK_RAW, 0).bind((0, 0))
 mptcp = hold(socket.AF_INET, socket.SOCK_STREAM, 262)
 mptcp.bind(("0.0.0.0", 3333)); mptcp.listen(4)
 time.sleep(0.2)
-hold(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0806)).bind(("lo", 0x0806))
+arp = hold(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0806))
+arp.bind(("lo", 0x0806))
+# `tcpdump -dd arp`: a classic BPF filter for -b to show.
+program = [(0x28, 0, 0, 12), (0x15, 0, 1, 0x806), (0x6, 0, 0, 262144), (0x6, 0, 0, 0)]
+code = ctypes.create_string_buffer(b"".join(struct.pack("HBBI", *i) for i in program))
+arp.setsockopt(socket.SOL_SOCKET, 26, struct.pack("HL", len(program), ctypes.addressof(code)))
 hold(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(0x86dd)).bind(("lo", 0x86dd))
 print("ready", flush=True)
 sys.stdin.read()
@@ -233,6 +238,8 @@ const COMMAND_LINES: &[&str] = &[
     "-Mln",
     "-0an",
     "-0ane",
+    "-0anb",
+    "-0anbO",
     "-tn state established",
     "-tn state fin-wait-2",
     "-tn state close-wait",
@@ -253,6 +260,7 @@ const COMMAND_LINES: &[&str] = &[
     "-tlnO",
     "-tln --tos",
     "-tln --inet-sockopt",
+    "-tln --tipcinfo",
     "-tlnb",
     "-tlnr",
     "-lnT",

@@ -239,6 +239,8 @@ fn view<'a>(
                 netns: args.all_netns,
                 timers: args.selection.options,
                 memory: args.selection.memory,
+                bpf: args.bpf,
+                tipcinfo: args.tipcinfo,
                 info: args.selection.info,
                 oneline: args.selection.oneline,
                 sockopt: SockoptLayout {

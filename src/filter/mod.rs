@@ -477,6 +477,7 @@ mod tests {
             owners: None,
         });
         let packet = Socket::Packet(PacketSocket {
+            filter: None,
             netid: PacketKind::Raw,
             family: Default::default(),
             state: SocketState::Closed,

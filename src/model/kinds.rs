@@ -154,6 +154,9 @@ pub struct PacketSocket {
     /// With `-m`: its memory.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub skmem: Option<SkMem>,
+    /// The classic BPF program attached (SO_ATTACH_FILTER), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<Vec<crate::model::bpf::BpfInstruction>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub netns: Option<Arc<NetnsLabel>>,
     #[serde(flatten)]
@@ -351,10 +354,25 @@ pub struct TipcSocket {
     pub uid: Option<u32>,
     pub inode: Option<u32>,
     pub cookie: Option<u64>,
+    /// What ss's `--tipcinfo` shows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tipc_info: Option<TipcInfo>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub netns: Option<Arc<NetnsLabel>>,
     #[serde(flatten)]
     pub owners: Option<Ownership>,
+}
+
+/// A TIPC socket's congestion, drops, publications and connection name.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TipcInfo {
+    /// `link`, `conn` or `none`.
+    pub congestion: String,
+    pub drops: u32,
+    /// It has published a service name.
+    pub published: bool,
+    /// The service name {type, instance} a connection was set up through.
+    pub via: Option<[u32; 2]>,
 }
 
 /// iproute2's names for EtherTypes (its `ll_proto` table), as ss prints a

@@ -752,6 +752,7 @@ mod tests {
             uid: Some(0),
             inode: Some(11),
             cookie: None,
+            filter: None,
             packet_info: Some(PacketInfo {
                 version: 2,
                 copy_threshold: 0,
@@ -800,6 +801,7 @@ mod tests {
             owners: None,
         };
         let tipc = TipcSocket {
+            tipc_info: None,
             netid: TipcKind::Rdm,
             family: TipcFamily::Tipc,
             state: SocketState::Closed,

@@ -6,7 +6,8 @@ use std::fmt::Write as _;
 
 use super::details::skmem_text;
 use super::escape;
-use crate::model::kinds::ethertype_name;
+use crate::model::TipcKind;
+use crate::model::kinds::{TipcInfo, ethertype_name};
 use crate::model::{
     NetlinkSocket, PacketInfo, PacketRing, PacketSocket, Socket, TipcSocket, VsockEnd, VsockSocket,
     XdpSocket,
@@ -188,9 +189,41 @@ pub fn memory_text(socket: &Socket) -> Option<String> {
     }
 }
 
+/// `--tipcinfo`'s words, as ss prints them (its doubled blanks included):
+/// on a line of its own unless `oneline`.
+pub fn push_tipc_info(cell: &mut String, kind: TipcKind, info: &TipcInfo, oneline: bool) {
+    let type_name = match kind {
+        TipcKind::Stream => "STREAM",
+        TipcKind::Dgram => "DGRAM",
+        TipcKind::Rdm => "RDM",
+        TipcKind::Seqpacket => "SEQPACKET",
+    };
+    let start = if oneline { " " } else { "\n " };
+    let _ = write!(cell, "{start}type:{type_name} cong:{}  drop:{} ", info.congestion, info.drops);
+    if info.published {
+        cell.push_str(" publ");
+    }
+    if let Some([kind, instance]) = info.via {
+        let _ = write!(cell, " via {{{kind},{instance}}} ");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tipc_info_reads_as_in_ss() {
+        let info =
+            TipcInfo { congestion: "none".into(), drops: 3, published: true, via: Some([1000, 7]) };
+        let mut cell = String::new();
+        push_tipc_info(&mut cell, TipcKind::Rdm, &info, false);
+        assert_eq!(cell, "\n type:RDM cong:none  drop:3  publ via {1000,7} ");
+        let mut cell = String::new();
+        let quiet = TipcInfo { published: false, via: None, ..info };
+        push_tipc_info(&mut cell, TipcKind::Stream, &quiet, true);
+        assert_eq!(cell, " type:STREAM cong:none  drop:3 ");
+    }
     use crate::model::{NetlinkPeer, PacketKind, SocketState};
 
     fn netlink(protocol: u8, portid: i32, process: Option<&str>) -> NetlinkSocket {
@@ -227,6 +260,7 @@ mod tests {
 
     fn packet(protocol: u16, interface: Option<(u32, &str)>) -> PacketSocket {
         PacketSocket {
+            filter: None,
             netid: PacketKind::Raw,
             family: Default::default(),
             state: SocketState::Closed,

@@ -19,10 +19,11 @@ use super::details::{TcpInfoStyle, push_tcp_info, skmem_text, timer_text};
 use super::holders;
 use super::sockopt::{self, SockoptLayout};
 use super::text::{push_port, push_ss_address, quoted_process_label, ss_state, unix_path};
-use super::{View, escape, kinds};
+use super::{View, bpf, escape, kinds};
 use crate::model::details::Shutdown;
 use crate::model::{
-    InetSocket, IpFamily, NetnsLabel, PortCategory, Socket, SocketState, Transport, UnixSocket,
+    InetSocket, IpFamily, NetnsLabel, PacketSocket, PortCategory, Socket, SocketState, Transport,
+    UnixSocket,
 };
 
 /// Which parts of ss's table to show.
@@ -48,6 +49,10 @@ pub struct SsLayout {
     pub timers: bool,
     /// `-m`: socket memory.
     pub memory: bool,
+    /// `-b`: the BPF filter attached to a packet socket.
+    pub bpf: bool,
+    /// `--tipcinfo`: a TIPC socket's congestion, drops and names.
+    pub tipcinfo: bool,
     /// `-i`: tcp_info.
     pub info: bool,
     /// `-O`: details on the socket's own line.
@@ -292,12 +297,32 @@ fn push_shutdown(cell: &mut String, shutdown: Shutdown) {
 /// owners (none for netlink, whose address names its process), `-e`'s
 /// words, then `-m`'s.
 fn push_kind_words(cell: &mut String, socket: &Socket, layout: SsLayout) {
+    let extended = kinds::extended_text(socket, layout.oneline).filter(|_| layout.extended);
+    if let Socket::Tipc(tipc) = socket {
+        // ss's order for TIPC: `-e`'s words, the owners, then --tipcinfo.
+        if let Some(text) = extended {
+            cell.push(' ');
+            cell.push_str(&text);
+        }
+        if layout.processes {
+            users_cell(cell, socket, layout.wide);
+        }
+        if let Some(info) = tipc.tipc_info.as_ref().filter(|_| layout.tipcinfo) {
+            kinds::push_tipc_info(cell, tipc.netid, info, layout.oneline);
+        }
+        return;
+    }
     if layout.processes && !matches!(socket, Socket::Netlink(_)) {
         users_cell(cell, socket, layout.wide);
     }
-    if let Some(text) = kinds::extended_text(socket, layout.oneline).filter(|_| layout.extended) {
+    if let Some(text) = extended {
         cell.push(' ');
         cell.push_str(&text);
+    }
+    if let Socket::Packet(PacketSocket { filter: Some(program), .. }) = socket
+        && layout.bpf
+    {
+        bpf::push_filter(cell, program, layout.oneline);
     }
     if let Some(memory) = kinds::memory_text(socket).filter(|_| layout.memory) {
         cell.push_str(&memory);

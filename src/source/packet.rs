@@ -19,6 +19,7 @@ const PACKET_DIAG_TX_RING: u16 = 3;
 const PACKET_DIAG_FANOUT: u16 = 4;
 const PACKET_DIAG_UID: u16 = 5;
 const PACKET_DIAG_MEMINFO: u16 = 6;
+const PACKET_DIAG_FILTER: u16 = 7;
 
 /// A dump of every packet socket, with what ss asks for.
 pub fn request(sequence_number: u32) -> Vec<u8> {
@@ -55,6 +56,7 @@ pub fn decode(payload: &[u8], memory: bool) -> Result<PacketSocket, DiagError> {
         cookie: wire::cookie(header.u64_at(8)),
         packet_info: None,
         skmem: None,
+        filter: None,
         netns: None,
         owners: None,
     };
@@ -69,6 +71,7 @@ pub fn decode(payload: &[u8], memory: bool) -> Result<PacketSocket, DiagError> {
             PACKET_DIAG_TX_RING => rings.1 = ring(value),
             PACKET_DIAG_FANOUT => fanout = wire::u32_at(value, 0).map(fanout_group),
             PACKET_DIAG_UID => socket.uid = wire::u32_at(value, 0),
+            PACKET_DIAG_FILTER => socket.filter = Some(super::netlink::bpf_program(value)),
             PACKET_DIAG_MEMINFO => {
                 let meminfo = wire::skmem(value);
                 socket.recv_q = meminfo.as_ref().map_or(0, |m| m.rmem_alloc_bytes);

@@ -3,6 +3,7 @@
 
 use super::netlink::DiagError;
 use super::wire;
+use crate::model::kinds::TipcInfo;
 use crate::model::{SocketState, StateSet, TipcEnd, TipcKind, TipcSocket};
 
 const TIPC_NLA_SOCK: u16 = 2;
@@ -19,6 +20,13 @@ const TIPC_NLA_CON_NODE: u16 = 2;
 const TIPC_NLA_CON_SOCK: u16 = 3;
 const TIPC_NLA_SOCK_STAT_RCVQ: u16 = 0;
 const TIPC_NLA_SOCK_STAT_SENDQ: u16 = 1;
+const TIPC_NLA_SOCK_STAT_LINK_CONG: u16 = 2;
+const TIPC_NLA_SOCK_STAT_CONN_CONG: u16 = 3;
+const TIPC_NLA_SOCK_STAT_DROP: u16 = 4;
+const TIPC_NLA_SOCK_HAS_PUBL: u16 = 4;
+const TIPC_NLA_CON_FLAG: u16 = 1;
+const TIPC_NLA_CON_TYPE: u16 = 4;
+const TIPC_NLA_CON_INST: u16 = 5;
 
 /// A dump of the TIPC sockets in `states` (struct tipc_sock_diag_req).
 pub fn request(sequence_number: u32, states: StateSet) -> Vec<u8> {
@@ -72,9 +80,40 @@ pub fn decode(payload: &[u8]) -> Result<TipcSocket, DiagError> {
         uid: u32_of(TIPC_NLA_SOCK_UID),
         inode: u32_of(TIPC_NLA_SOCK_INO).and_then(wire::inode),
         cookie: cookie.and_then(wire::cookie),
+        tipc_info: Some(tipc_info(socket, stat, connection)),
         netns: None,
         owners: None,
     })
+}
+
+/// `--tipcinfo`'s figures: congestion and drops from the stat nest, the
+/// publication flag, and a connection's service name.
+fn tipc_info(socket: &[u8], stat: Option<&[u8]>, connection: Option<&[u8]>) -> TipcInfo {
+    let has = |nest: Option<&[u8]>, kind: u16| {
+        nest.is_some_and(|nest| wire::attributes(nest).any(|(k, _)| k == kind))
+    };
+    let u32_in = |nest: Option<&[u8]>, kind: u16| {
+        wire::attributes(nest?).find(|(k, _)| *k == kind).and_then(|(_, v)| wire::u32_at(v, 0))
+    };
+    let congestion =
+        match (has(stat, TIPC_NLA_SOCK_STAT_LINK_CONG), has(stat, TIPC_NLA_SOCK_STAT_CONN_CONG)) {
+            (true, _) => "link",
+            (false, true) => "conn",
+            (false, false) => "none",
+        };
+    let via = match has(connection, TIPC_NLA_CON_FLAG) {
+        true => Some([
+            u32_in(connection, TIPC_NLA_CON_TYPE).unwrap_or(0),
+            u32_in(connection, TIPC_NLA_CON_INST).unwrap_or(0),
+        ]),
+        false => None,
+    };
+    TipcInfo {
+        congestion: congestion.to_owned(),
+        drops: u32_in(stat, TIPC_NLA_SOCK_STAT_DROP).unwrap_or(0),
+        published: has(Some(socket), TIPC_NLA_SOCK_HAS_PUBL),
+        via,
+    }
 }
 
 #[cfg(test)]
@@ -97,8 +136,13 @@ mod tests {
     fn decodes_the_nested_socket() {
         let mut stat = u32_attribute(TIPC_NLA_SOCK_STAT_RCVQ, 3);
         stat.extend(u32_attribute(TIPC_NLA_SOCK_STAT_SENDQ, 4));
+        stat.extend(attribute(TIPC_NLA_SOCK_STAT_CONN_CONG, &[]));
+        stat.extend(u32_attribute(TIPC_NLA_SOCK_STAT_DROP, 2));
         let mut connection = u32_attribute(TIPC_NLA_CON_NODE, 0x1001);
         connection.extend(u32_attribute(TIPC_NLA_CON_SOCK, 77));
+        connection.extend(attribute(TIPC_NLA_CON_FLAG, &[]));
+        connection.extend(u32_attribute(TIPC_NLA_CON_TYPE, 1000));
+        connection.extend(u32_attribute(TIPC_NLA_CON_INST, 7));
         let mut socket = u32_attribute(TIPC_NLA_SOCK_ADDR, 0x1002);
         socket.extend(u32_attribute(TIPC_NLA_SOCK_REF, 12));
         socket.extend(attribute(TIPC_NLA_SOCK_CON | 0x8000, &connection));
@@ -115,6 +159,9 @@ mod tests {
         assert_eq!(decoded.peer, Some(TipcEnd { node: 0x1001, reference: 77 }));
         assert_eq!((decoded.recv_q, decoded.send_q), (3, 4));
         assert_eq!((decoded.inode, decoded.cookie, decoded.uid), (Some(55), Some(9), Some(0)));
+        let info = decoded.tipc_info.unwrap();
+        assert_eq!((info.congestion.as_str(), info.drops, info.published), ("conn", 2, false));
+        assert_eq!(info.via, Some([1000, 7]));
         for len in 0..payload.len() {
             let _ = decode(&payload[..len]);
         }

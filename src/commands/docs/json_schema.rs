@@ -237,6 +237,16 @@ pub const KIND_KEYS: &[JsonKey] = &[
         r#"packet: what ss's `-e` shows: `version`, `copy_threshold`, `flags` (names: `running`, `auxdata`, `origdev`, `vnethdr`, `loss`), `rx_ring` and `tx_ring` (`block_size`, `block_count`, `frame_size`, `frame_count`, `retire_timeout_ms`, `features`, or null), `fanout` (`{"id": 1, "mode": "hash"}` or null)"#,
     ),
     key(
+        &["tipc_info"],
+        "object",
+        r#"TIPC: what ss's `--tipcinfo` shows: `congestion` (`link`, `conn` or `none`), `drops`, `published`, `via` (`[type, instance]` of a connection's service name, or null)"#,
+    ),
+    key(
+        &["filter"],
+        "array",
+        r#"packet, when a classic BPF program is attached (`SO_ATTACH_FILTER`; ss's `-b`): its instructions, `{"code": 40, "jt": 0, "jf": 0, "k": 12}`"#,
+    ),
+    key(
         &["local.cid", "peer.cid"],
         "number",
         "vsock: the context id, and `local.port`, `peer.port` the port; 4294967295 for any \
@@ -357,7 +367,7 @@ pub fn section() -> Vec<Block> {
             r#"A dual-stack listener, which ss prints as `*:8080`, has `"local": {"addr": "::", "port": 8080, ...}` and `"v6only": false`."#,
         ),
         Block::Paragraph(
-            r#"UNIX sockets (`-x`) have `netid` `u_str`, `u_dgr` or `u_seq`, `family` `unix`, and other `local` and `peer` objects: `"local": {"path": "/run/x.sock", "inode": 123}` (`@name` for an abstract name, null when unbound) and `"peer": {"path": null, "inode": 124}` (the connected peer's inode, or null). They have no `interface`, `v6only`, `interface_index`, `mark`, `cgroup_id`, `timer`, `skmem` or `tcp_info` keys. In the table they read as ss prints them: `PATH INODE` and `* PEER-INODE`. Filter conditions (addresses, ports, devices, marks) never match UNIX sockets; state words do."#,
+            r#"UNIX sockets (`-x`) have `netid` `u_str`, `u_dgr` or `u_seq`, `family` `unix`, and other `local` and `peer` objects: `"local": {"path": "/run/x.sock", "inode": 123}` (`@name` for an abstract name, null when unbound) and `"peer": {"path": null, "inode": 124}` (the connected peer's inode, or null). They have no `interface`, `v6only`, `interface_index`, `mark`, `cgroup_id`, `timer` or `tcp_info` keys; `skmem` comes with `-m`, and `shutdown`, `file` and `pending_peers` with `-e`. In the table they read as ss prints them: `PATH INODE` and `* PEER-INODE`. Filter conditions (addresses, ports, devices, marks) never match UNIX sockets; state words do."#,
         ),
         Block::Paragraph(
             "MPTCP sockets (`-M`) are inet sockets with `netid` `mptcp` and every key above. \
