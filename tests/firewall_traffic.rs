@@ -592,7 +592,7 @@ fn list_shows_the_firewall_verdict() {
     };
     let table = run(&["-tln", "--show-firewall"]);
     let mut lines = table.lines();
-    assert!(lines.next().unwrap().ends_with("Peer Address:Port Firewall"), "{table}");
+    assert!(lines.next().unwrap().ends_with("Peer Address:Port Firewall  Process"), "{table}");
     let verdicts: BTreeMap<String, String> = lines
         .map(|line| {
             let words: Vec<&str> = line.split_whitespace().collect();

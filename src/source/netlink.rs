@@ -6,8 +6,6 @@
 //! attribute of an unexpected size fails its whole-message parser, so the
 //! fixed header and the attributes are parsed separately and tolerantly.
 
-use std::io;
-
 use netlink_packet_core::{
     DoneBuffer, ErrorBuffer, NLM_F_ACK, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST, NLMSG_DONE,
     NLMSG_ERROR, NetlinkBuffer, NetlinkHeader, NetlinkMessage, NlaBuffer, NlasIterator, Parseable,
@@ -21,7 +19,6 @@ use netlink_packet_sock_diag::{
     SOCK_DIAG_BY_FAMILY, SockDiagDestroy, SockDiagMessage,
 };
 
-use crate::model::bpf::BpfInstruction;
 use crate::model::details::{
     BbrInfo, DctcpInfo, Details, Shutdown, SkMem, TcpInfo, Timer, TimerName, UnixDetails, UnixFile,
 };
@@ -52,42 +49,10 @@ const INET_DIAG_SOCKOPT: u16 = 22;
 /// to its socket-destroy broadcasts (a dump's request already names it).
 const INET_DIAG_PROTOCOL: u16 = 10;
 
-/// struct nlmsghdr.
-pub const NETLINK_HEADER_LEN: usize = 16;
+pub use super::wire::{DiagError, NETLINK_HEADER_LEN};
 
 /// The fixed part of an inet_diag_msg, before its attributes.
 const INET_DIAG_MSG_LEN: usize = 72;
-
-/// Why a sock_diag exchange failed.
-#[derive(Debug, thiserror::Error)]
-pub enum DiagError {
-    #[error("cannot open a sock_diag netlink socket: {0}")]
-    Open(#[source] io::Error),
-    #[error("netlink I/O failed: {0}")]
-    Io(#[source] io::Error),
-    #[error("the kernel rejected the request: {}", errno_text(*.0))]
-    Rejected(i32),
-    #[error("the kernel ended the dump with an error: {}", errno_text(*.0))]
-    DumpFailed(i32),
-    #[error(
-        "netlink reply truncated: a {len}-byte datagram did not fit the {capacity}-byte buffer"
-    )]
-    Truncated { len: usize, capacity: usize },
-    #[error("malformed netlink reply: {0}")]
-    Malformed(String),
-}
-
-impl DiagError {
-    /// After a kernel-reported error the dump is over and the socket can
-    /// serve the next request; after an I/O or framing fault it cannot.
-    pub fn leaves_transport_usable(&self) -> bool {
-        matches!(self, DiagError::Rejected(_) | DiagError::DumpFailed(_))
-    }
-}
-
-fn errno_text(errno: i32) -> String {
-    format!("{} (errno {errno})", io::Error::from_raw_os_error(errno))
-}
 
 /// A failed dump: either the kernel exchange or the consumer of the rows.
 #[derive(Debug)]
@@ -471,25 +436,6 @@ pub fn inet_netid(payload: &[u8]) -> Option<Netid> {
         .and_then(|nla| nla.value().first().copied())
         .and_then(crate::model::Transport::from_ip_protocol)
         .map(crate::model::Transport::netid)
-}
-
-/// The size of struct sock_filter.
-const SOCK_FILTER_LEN: usize = 8;
-
-/// A classic BPF program from the kernel's bytes (an array of struct
-/// sock_filter in native byte order, as packet_diag's PACKET_DIAG_FILTER
-/// carries one, for `-b`); a trailing part shorter than one instruction is
-/// ignored.
-pub fn bpf_program(bytes: &[u8]) -> Vec<BpfInstruction> {
-    bytes
-        .chunks_exact(SOCK_FILTER_LEN)
-        .map(|raw| BpfInstruction {
-            code: u16::from_ne_bytes([raw[0], raw[1]]),
-            jt: raw[2],
-            jf: raw[3],
-            k: u32::from_ne_bytes([raw[4], raw[5], raw[6], raw[7]]),
-        })
-        .collect()
 }
 
 /// Turns inet_diag and unix_diag messages into sockets.
@@ -984,25 +930,6 @@ mod tests {
         assert_eq!(filtered.len(), 72 + 12, "attribute header, 6 bytes, 2 of padding");
         assert_eq!(u32::from_ne_bytes(filtered[..4].try_into().unwrap()), 84);
         assert_eq!(&filtered[72..78], &[10, 0, 1, 0, 6, 4]);
-    }
-
-    #[test]
-    fn bpf_programs_are_sock_filters_in_native_order() {
-        // `tcpdump -dd ip`'s first two instructions, and a stray byte.
-        let mut bytes = Vec::new();
-        for (code, jt, jf, k) in [(0x28u16, 0u8, 0u8, 12u32), (0x15, 0, 1, 0x800)] {
-            bytes.extend_from_slice(&code.to_ne_bytes());
-            bytes.extend_from_slice(&[jt, jf]);
-            bytes.extend_from_slice(&k.to_ne_bytes());
-        }
-        bytes.push(0xff);
-        assert_eq!(
-            bpf_program(&bytes),
-            [
-                BpfInstruction { code: 0x28, jt: 0, jf: 0, k: 12 },
-                BpfInstruction { code: 0x15, jt: 0, jf: 1, k: 0x800 },
-            ]
-        );
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Netlink sockets through netlink_diag (CONFIG_NETLINK_DIAG), which
 //! netlink-packet-sock-diag does not cover: requests and replies by hand.
 
-use super::netlink::DiagError;
+use super::wire::DiagError;
 use super::wire::{self, Header};
 use crate::model::{NetlinkPeer, NetlinkSocket, SocketState};
 

@@ -2,8 +2,9 @@
 //! which netlink-packet-sock-diag does not cover: requests and replies by
 //! hand.
 
-use super::netlink::DiagError;
+use super::wire::DiagError;
 use super::wire::{self, Header};
+use crate::model::bpf::BpfInstruction;
 use crate::model::{PacketFanout, PacketInfo, PacketKind, PacketRing, PacketSocket, SocketState};
 
 /// struct packet_diag_msg: family, type, num, ino, cookie.
@@ -71,7 +72,7 @@ pub fn decode(payload: &[u8], memory: bool) -> Result<PacketSocket, DiagError> {
             PACKET_DIAG_TX_RING => rings.1 = ring(value),
             PACKET_DIAG_FANOUT => fanout = wire::u32_at(value, 0).map(fanout_group),
             PACKET_DIAG_UID => socket.uid = wire::u32_at(value, 0),
-            PACKET_DIAG_FILTER => socket.filter = Some(super::netlink::bpf_program(value)),
+            PACKET_DIAG_FILTER => socket.filter = Some(bpf_program(value)),
             PACKET_DIAG_MEMINFO => {
                 let meminfo = wire::skmem(value);
                 socket.recv_q = meminfo.as_ref().map_or(0, |m| m.rmem_alloc_bytes);
@@ -84,6 +85,25 @@ pub fn decode(payload: &[u8], memory: bool) -> Result<PacketSocket, DiagError> {
         (info.rx_ring, info.tx_ring, info.fanout) = (rings.0, rings.1, fanout);
     }
     Ok(socket)
+}
+
+/// The size of struct sock_filter.
+const SOCK_FILTER_LEN: usize = 8;
+
+/// A classic BPF program from the kernel's bytes (an array of struct
+/// sock_filter in native byte order, as packet_diag's PACKET_DIAG_FILTER
+/// carries one, for `-b`); a trailing part shorter than one instruction is
+/// ignored.
+pub fn bpf_program(bytes: &[u8]) -> Vec<BpfInstruction> {
+    bytes
+        .chunks_exact(SOCK_FILTER_LEN)
+        .map(|raw| BpfInstruction {
+            code: u16::from_ne_bytes([raw[0], raw[1]]),
+            jt: raw[2],
+            jf: raw[3],
+            k: u32::from_ne_bytes([raw[4], raw[5], raw[6], raw[7]]),
+        })
+        .collect()
 }
 
 /// struct packet_diag_info: index, version, reserve, copy_thresh, tstamp, flags.
@@ -136,6 +156,25 @@ fn fanout_group(value: u32) -> PacketFanout {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bpf_programs_are_sock_filters_in_native_order() {
+        // `tcpdump -dd ip`'s first two instructions, and a stray byte.
+        let mut bytes = Vec::new();
+        for (code, jt, jf, k) in [(0x28u16, 0u8, 0u8, 12u32), (0x15, 0, 1, 0x800)] {
+            bytes.extend_from_slice(&code.to_ne_bytes());
+            bytes.extend_from_slice(&[jt, jf]);
+            bytes.extend_from_slice(&k.to_ne_bytes());
+        }
+        bytes.push(0xff);
+        assert_eq!(
+            bpf_program(&bytes),
+            [
+                BpfInstruction { code: 0x28, jt: 0, jf: 0, k: 12 },
+                BpfInstruction { code: 0x15, jt: 0, jf: 1, k: 0x800 },
+            ]
+        );
+    }
 
     fn attribute(kind: u16, value: &[u8]) -> Vec<u8> {
         let mut bytes = ((4 + value.len()) as u16).to_ne_bytes().to_vec();

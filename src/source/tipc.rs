@@ -1,8 +1,8 @@
 //! TIPC sockets through tipc_diag (CONFIG_TIPC_DIAG). Its replies carry no
 //! fixed struct: a TIPC_NLA_SOCK attribute nests the socket's fields.
 
-use super::netlink::DiagError;
 use super::wire;
+use super::wire::DiagError;
 use crate::model::kinds::TipcInfo;
 use crate::model::{SocketState, StateSet, TipcEnd, TipcKind, TipcSocket};
 

@@ -1,7 +1,7 @@
 //! vsock sockets through vsock_diag (CONFIG_VSOCKETS_DIAG), which
 //! netlink-packet-sock-diag does not cover: requests and replies by hand.
 
-use super::netlink::DiagError;
+use super::wire::DiagError;
 use super::wire::{self, Header};
 use crate::model::{SocketState, StateSet, VsockEnd, VsockKind, VsockSocket};
 

@@ -2,11 +2,46 @@
 //! family's request struct, bounds-checked reads of native-endian fields,
 //! attributes, and the kernel's skmeminfo array.
 
+use std::io;
+
 use netlink_packet_core::{NLM_F_DUMP, NLM_F_REQUEST, NlaBuffer, NlasIterator};
 use netlink_packet_sock_diag::SOCK_DIAG_BY_FAMILY;
 
-use super::netlink::{DiagError, NETLINK_HEADER_LEN};
 use crate::model::details::SkMem;
+
+/// struct nlmsghdr.
+pub const NETLINK_HEADER_LEN: usize = 16;
+
+/// Why a sock_diag exchange failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DiagError {
+    #[error("cannot open a sock_diag netlink socket: {0}")]
+    Open(#[source] io::Error),
+    #[error("netlink I/O failed: {0}")]
+    Io(#[source] io::Error),
+    #[error("the kernel rejected the request: {}", errno_text(*.0))]
+    Rejected(i32),
+    #[error("the kernel ended the dump with an error: {}", errno_text(*.0))]
+    DumpFailed(i32),
+    #[error(
+        "netlink reply truncated: a {len}-byte datagram did not fit the {capacity}-byte buffer"
+    )]
+    Truncated { len: usize, capacity: usize },
+    #[error("malformed netlink reply: {0}")]
+    Malformed(String),
+}
+
+impl DiagError {
+    /// After a kernel-reported error the dump is over and the socket can
+    /// serve the next request; after an I/O or framing fault it cannot.
+    pub fn leaves_transport_usable(&self) -> bool {
+        matches!(self, DiagError::Rejected(_) | DiagError::DumpFailed(_))
+    }
+}
+
+fn errno_text(errno: i32) -> String {
+    format!("{} (errno {errno})", io::Error::from_raw_os_error(errno))
+}
 
 /// A SOCK_DIAG_BY_FAMILY dump request whose payload is `body`.
 pub fn dump_request(sequence_number: u32, body: &[u8]) -> Vec<u8> {

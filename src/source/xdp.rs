@@ -1,7 +1,7 @@
 //! AF_XDP sockets through xsk_diag (CONFIG_XDP_SOCKETS_DIAG), which
 //! netlink-packet-sock-diag does not cover: requests and replies by hand.
 
-use super::netlink::DiagError;
+use super::wire::DiagError;
 use super::wire::{self, Header};
 use crate::model::{SocketState, XdpSocket};
 
