@@ -772,7 +772,7 @@ impl UnixAttribute for UnixDetails {
                 self.pending_peers =
                     Some((0..value.len() / 4).filter_map(|i| u32_at(value, i)).collect());
             }
-            UNIX_DIAG_MEMINFO => self.skmem = sk_meminfo(value),
+            UNIX_DIAG_MEMINFO => self.skmem = super::wire::skmem(value),
             _ => {}
         }
     }
@@ -782,23 +782,6 @@ impl UnixAttribute for UnixDetails {
 /// ss prints), though the kernel sends its own encoding (major << 20).
 fn userspace_major_minor(dev: u32) -> (u32, u32) {
     ((dev >> 8) & 0xfff, (dev & 0xff) | ((dev >> 12) & 0xfff00))
-}
-
-/// The SK_MEMINFO_* array: rmem_alloc, rcvbuf, wmem_alloc, sndbuf,
-/// fwd_alloc, wmem_queued, optmem, backlog, drops.
-fn sk_meminfo(value: &[u8]) -> Option<SkMem> {
-    let word = |index| u32_at(value, index);
-    Some(SkMem {
-        rmem_alloc_bytes: word(0)?,
-        rcvbuf_bytes: word(1)?,
-        wmem_alloc_bytes: word(2)?,
-        sndbuf_bytes: word(3)?,
-        fwd_alloc_bytes: word(4)?,
-        wmem_queued_bytes: word(5)?,
-        optmem_bytes: word(6)?,
-        backlog_bytes: word(7).unwrap_or(0),
-        drops: word(8).unwrap_or(0),
-    })
 }
 
 /// The kernel's TCP_INFINITE_SSTHRESH.
