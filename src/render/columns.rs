@@ -22,15 +22,21 @@ pub struct Column {
     pub gap: &'static str,
     /// The SGR colour for a cell's text (`--color`), if any.
     pub paint: Option<fn(&str) -> Option<&'static str>>,
+    /// The narrowest the column may be (ss prints queues at least six wide).
+    pub min_width: usize,
 }
 
 impl Column {
     pub const fn left(gap: &'static str) -> Column {
-        Column { align: Align::Left, gap, paint: None }
+        Column { align: Align::Left, gap, paint: None, min_width: 0 }
     }
 
     pub const fn right(gap: &'static str) -> Column {
-        Column { align: Align::Right, gap, paint: None }
+        Column { align: Align::Right, gap, paint: None, min_width: 0 }
+    }
+
+    pub const fn at_least(self, min_width: usize) -> Column {
+        Column { min_width, ..self }
     }
 
     pub fn painted(self, paint: fn(&str) -> Option<&'static str>) -> Column {
@@ -49,7 +55,7 @@ pub struct ColumnTable {
 
 impl ColumnTable {
     pub fn new(columns: Vec<Column>) -> Self {
-        let widths = vec![0; columns.len()];
+        let widths = columns.iter().map(|column| column.min_width).collect();
         ColumnTable { columns, text: String::new(), cell_lens: Vec::new(), widths }
     }
 
@@ -126,7 +132,10 @@ impl ColumnTable {
                 }
                 None => line.push_str(cell),
             };
+            let last = column_index + 1 == self.columns.len();
             match column.align {
+                // A line never ends in blanks: the last cell goes unpadded.
+                Align::Left if last => push_cell(&mut line),
                 Align::Left => {
                     push_cell(&mut line);
                     line.extend(std::iter::repeat_n(' ', padding));
@@ -136,7 +145,7 @@ impl ColumnTable {
                     push_cell(&mut line);
                 }
             }
-            if column_index + 1 == self.columns.len() {
+            if last {
                 write_row(out, &mut line)?;
             }
         }
@@ -189,6 +198,17 @@ mod tests {
             String::from_utf8(out).unwrap(),
             "State     Local:Port\nESTAB 127.0.0.1:22   ino:5\n"
         );
+    }
+
+    #[test]
+    fn a_column_keeps_its_minimum_width() {
+        let mut table = ColumnTable::new(vec![Column::left("").at_least(6), Column::left(" ")]);
+        for cell in ["0", "x", "12", "y"] {
+            table.push(cell);
+        }
+        let mut out = Vec::new();
+        table.write_to(&mut out).unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), "0      x\n12     y\n");
     }
 
     #[test]

@@ -112,8 +112,9 @@ fn columns(layout: SsLayout) -> Vec<Column> {
         let column = if columns.is_empty() { first } else { left };
         columns.push(if layout.colour { column.painted(state_colour) } else { column });
     }
-    columns.push(if columns.is_empty() { first } else { left });
-    columns.extend([left, address, port, address, port]);
+    // Recv-Q and Send-Q: ss prints queues at least six wide.
+    columns.push(if columns.is_empty() { first } else { left }.at_least(6));
+    columns.extend([left.at_least(6), address, port, address, port]);
     if layout.category {
         columns.push(left);
     }
@@ -168,14 +169,11 @@ impl<W: Write> View for SsView<W> {
             table.push(ss_state(socket.state()));
         }
         let (recv_q, send_q) = socket.queues();
-        // ss prints the kernel's queue lengths as signed numbers at least
-        // six wide: a UDP socket being destroyed reports a Send-Q of -1 (`-E`).
-        table.push_with(|cell| {
-            let _ = write!(cell, "{:<6}", recv_q as i32);
-        });
-        table.push_with(|cell| {
-            let _ = write!(cell, "{:<6}", send_q as i32);
-        });
+        // ss prints the kernel's queue lengths as signed numbers (at least
+        // six wide: see `columns`): a UDP socket being destroyed reports a
+        // Send-Q of -1 (`-E`).
+        table.push_display(recv_q as i32);
+        table.push_display(send_q as i32);
         match socket {
             Socket::Unix(unix) => {
                 // ss's UNIX form: `PATH INODE` and `* PEER-INODE`.
