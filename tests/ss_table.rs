@@ -78,6 +78,8 @@ keep.append(seq.accept()[0])
 hold(socket.AF_NETLINK, socket.SOCK_RAW, 0).bind((0, 0))
 mptcp = hold(socket.AF_INET, socket.SOCK_STREAM, 262)
 mptcp.bind(("0.0.0.0", 3333)); mptcp.listen(4)
+hold(socket.AF_INET, socket.SOCK_STREAM, 262).connect(("127.0.0.1", 3333))
+keep.append(mptcp.accept()[0])
 time.sleep(0.2)
 arp = hold(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0806))
 arp.bind(("lo", 0x0806))
@@ -236,6 +238,9 @@ const COMMAND_LINES: &[&str] = &[
     "-an -A netlink",
     "-Man",
     "-Mln",
+    "-Mani",
+    "-Mane",
+    "-Manm",
     "-0an",
     "-0ane",
     "-0anb",

@@ -16,6 +16,27 @@ pub struct Details {
     /// Which directions were shut down (`-e`'s `<->`, `-->`, `<--`, `---`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shutdown: Option<Shutdown>,
+    /// An MPTCP socket's own view (`-i`, struct mptcp_info).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mptcp_info: Option<MptcpInfo>,
+}
+
+/// struct mptcp_info, as far as ss shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MptcpInfo {
+    pub subflows: u8,
+    pub add_addr_signal: u8,
+    pub add_addr_accepted: u8,
+    pub subflows_max: u8,
+    pub add_addr_signal_max: u8,
+    pub add_addr_accepted_max: u8,
+    /// The connection fell back to plain TCP.
+    pub fallback: bool,
+    pub remote_key_received: bool,
+    pub token: u32,
+    pub write_seq: u64,
+    pub snd_una: u64,
+    pub rcv_nxt: u64,
 }
 
 /// shutdown(2) on a socket: SHUT_RD stops receiving, SHUT_WR sending.
@@ -184,6 +205,25 @@ pub struct TcpInfo {
     /// The upper-layer protocol on the connection (`tls`, `mptcp`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ulp: Option<String>,
+    /// For an MPTCP subflow: what the MPTCP layer says of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mptcp_subflow: Option<MptcpSubflow>,
+}
+
+/// An MPTCP subflow's state (INET_ULP_INFO_MPTCP), each part where the
+/// kernel reports it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MptcpSubflow {
+    /// MPTCP_SUBFLOW_FLAG_* bits.
+    pub flags: Option<u32>,
+    pub remote_token: Option<u32>,
+    pub local_token: Option<u32>,
+    pub remote_id: Option<u8>,
+    pub local_id: Option<u8>,
+    pub map_seq: Option<u64>,
+    pub map_subflow_seq: Option<u32>,
+    pub ssn_offset: Option<u32>,
+    pub map_data_len: Option<u32>,
 }
 
 /// struct tcp_bbr_info.

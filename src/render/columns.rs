@@ -158,11 +158,11 @@ impl ColumnTable {
 fn write_row(out: &mut dyn Write, line: &mut String) -> io::Result<()> {
     if line.as_bytes().contains(&b'\n') {
         for physical in line.split('\n') {
-            out.write_all(physical.trim_end_matches(' ').as_bytes())?;
+            out.write_all(physical.trim_end_matches([' ', '\t']).as_bytes())?;
             out.write_all(b"\n")?;
         }
     } else {
-        line.truncate(line.trim_end_matches(' ').len());
+        line.truncate(line.trim_end_matches([' ', '\t']).len());
         line.push('\n');
         out.write_all(line.as_bytes())?;
     }

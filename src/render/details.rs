@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use super::escape;
-use crate::model::details::{SkMem, TcpInfo, Timer};
+use crate::model::details::{MptcpInfo, MptcpSubflow, SkMem, TcpInfo, Timer};
 
 /// `timer:(keepalive,59min,0)` as ss prints it.
 pub fn timer_text(timer: &Timer) -> String {
@@ -198,6 +198,79 @@ pub fn push_tcp_info(cell: &mut String, info: &TcpInfo, style: TcpInfoStyle) {
     nonzero(&mut word, "snd_wnd:", info.snd_wnd_bytes.into());
     if let Some(ulp) = &info.ulp {
         word(format_args!("tcp-ulp-{}", escape::for_terminal(ulp)));
+    }
+    if let Some(subflow) = &info.mptcp_subflow {
+        push_mptcp_subflow(cell, subflow);
+    }
+}
+
+/// An MPTCP subflow's words, as ss prints them after `tcp-ulp-mptcp`:
+/// `flags:Mec token:0000(id:0)/4b50ad90(id:0) seq:... sfseq:0 ssnoff:... maplen:0`.
+fn push_mptcp_subflow(cell: &mut String, subflow: &MptcpSubflow) {
+    const FLAG_LETTERS: [(u32, char); 9] = [
+        (1 << 0, 'M'),
+        (1 << 1, 'm'),
+        (1 << 2, 'J'),
+        (1 << 3, 'j'),
+        (1 << 4, 'B'),
+        (1 << 5, 'b'),
+        (1 << 6, 'e'),
+        (1 << 7, 'c'),
+        (1 << 8, 'v'),
+    ];
+    if let Some(flags) = subflow.flags.filter(|flags| *flags != 0) {
+        cell.push_str(" flags:");
+        cell.extend(FLAG_LETTERS.iter().filter(|(bit, _)| flags & bit != 0).map(|(_, c)| *c));
+    }
+    if let (Some(remote), Some(local), Some(remote_id), Some(local_id)) =
+        (subflow.remote_token, subflow.local_token, subflow.remote_id, subflow.local_id)
+    {
+        let _ = write!(cell, " token:{remote:04x}(id:{remote_id})/{local:04x}(id:{local_id})");
+    }
+    if let Some(seq) = subflow.map_seq {
+        let _ = write!(cell, " seq:{seq:x}");
+    }
+    for (name, value) in [
+        ("sfseq", subflow.map_subflow_seq),
+        ("ssnoff", subflow.ssn_offset),
+        ("maplen", subflow.map_data_len),
+    ] {
+        if let Some(value) = value {
+            let _ = write!(cell, " {name}:{value:x}");
+        }
+    }
+}
+
+/// Appends ss's -i words for an MPTCP socket: `subflows:1 remote_key
+/// token:1635b79f write_seq:... snd_una:... rcv_nxt:...`.
+pub fn push_mptcp_info(cell: &mut String, info: &MptcpInfo) {
+    for (name, value) in [
+        ("subflows", info.subflows),
+        ("add_addr_signal", info.add_addr_signal),
+        ("add_addr_accepted", info.add_addr_accepted),
+        ("subflows_max", info.subflows_max),
+        ("add_addr_signal_max", info.add_addr_signal_max),
+        ("add_addr_accepted_max", info.add_addr_accepted_max),
+    ] {
+        if value != 0 {
+            let _ = write!(cell, " {name}:{value}");
+        }
+    }
+    if info.fallback {
+        cell.push_str(" fallback");
+    }
+    if info.remote_key_received {
+        cell.push_str(" remote_key");
+    }
+    if info.token != 0 {
+        let _ = write!(cell, " token:{:x}", info.token);
+    }
+    for (name, value) in
+        [("write_seq", info.write_seq), ("snd_una", info.snd_una), ("rcv_nxt", info.rcv_nxt)]
+    {
+        if value != 0 {
+            let _ = write!(cell, " {name}:{value:x}");
+        }
     }
 }
 

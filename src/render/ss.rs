@@ -15,7 +15,7 @@ use std::io::Write;
 use anyhow::Result;
 
 use super::columns::{Column, ColumnTable};
-use super::details::{TcpInfoStyle, push_tcp_info, skmem_text, timer_text};
+use super::details::{TcpInfoStyle, push_mptcp_info, push_tcp_info, skmem_text, timer_text};
 use super::holders;
 use super::sockopt::{self, SockoptLayout};
 use super::text::{push_port, push_ss_address, quoted_process_label, ss_state, unix_path};
@@ -247,6 +247,9 @@ fn push_inet_words(cell: &mut String, inet: &InetSocket, socket: &Socket, layout
         if let Some(skmem) = &inet.details.skmem {
             cell.push(' ');
             cell.push_str(&skmem_text(skmem));
+        }
+        if let Some(info) = &inet.details.mptcp_info {
+            push_mptcp_info(cell, info);
         }
         if let Some(info) = &inet.details.tcp_info {
             let style = TcpInfoStyle {

@@ -20,7 +20,8 @@ use netlink_packet_sock_diag::{
 };
 
 use crate::model::details::{
-    BbrInfo, DctcpInfo, Details, Shutdown, SkMem, TcpInfo, Timer, TimerName, UnixDetails, UnixFile,
+    BbrInfo, DctcpInfo, Details, MptcpInfo, MptcpSubflow, Shutdown, SkMem, TcpInfo, Timer,
+    TimerName, UnixDetails, UnixFile,
 };
 use crate::model::{
     InetEnd, InetSocket, IpFamily, Netid, Socket, SocketState, StateSet, UnixEnd, UnixFamily,
@@ -478,11 +479,13 @@ impl SocketDecoder {
         let has_owner = !matches!(state, SocketState::TimeWait)
             && header.state != crate::model::state::KERNEL_NEW_SYN_RECV;
         let cookie = u64::from_ne_bytes(id.cookie);
+        let attributes_bytes = &payload[INET_DIAG_MSG_LEN.min(payload.len())..];
         let mut attributes =
-            Attributes::parse(&payload[INET_DIAG_MSG_LEN.min(payload.len())..], self.details);
+            Attributes::parse(attributes_bytes, self.details, netid == Netid::Mptcp);
         if !self.inet_sockopt {
             attributes.extras.inet_sockopt = None;
         }
+        let extras = std::mem::take(&mut attributes.extras);
         Ok(InetSocket {
             recv_q: header.recv_queue,
             send_q: header.send_queue,
@@ -495,7 +498,7 @@ impl SocketDecoder {
             mark: attributes.mark,
             cgroup_id: attributes.cgroup_id,
             v6only: attributes.v6only,
-            extras: attributes.extras.clone(),
+            extras,
             details: if self.details { attributes.details(payload) } else { Details::default() },
             ..InetSocket::new(transport, family, state)
         })
@@ -588,6 +591,8 @@ struct Attributes {
     congestion: Option<String>,
     congestion_info: CongestionInfo,
     ulp: Option<String>,
+    mptcp_subflow: Option<MptcpSubflow>,
+    mptcp_info: Option<MptcpInfo>,
     shutdown: Option<u8>,
     extras: InetExtras,
 }
@@ -609,14 +614,85 @@ const INET_DIAG_ULP_INFO: u16 = 19;
 /// INET_ULP_INFO_NAME, inside INET_DIAG_ULP_INFO.
 const INET_ULP_INFO_NAME: u16 = 1;
 
-/// The name in an INET_DIAG_ULP_INFO attribute.
-fn ulp_name(value: &[u8]) -> Option<String> {
-    let name = NlasIterator::new(value)
-        .filter_map(Result::ok)
-        .find(|nla: &NlaBuffer<&[u8]>| nla.kind() == INET_ULP_INFO_NAME)?;
-    let bytes = name.value();
-    let text = bytes.split(|&b| b == 0).next().unwrap_or(bytes);
-    Some(String::from_utf8_lossy(text).into_owned())
+/// struct mptcp_info: six counters of one byte, then flags, token and
+/// three sequence numbers; a shorter struct (an older kernel) reads as
+/// zeros past its end, as ss reads it.
+fn mptcp_info(value: &[u8]) -> Option<MptcpInfo> {
+    const FALLBACK: u32 = 1;
+    const REMOTE_KEY_RECEIVED: u32 = 2;
+    let byte = |at: usize| value.get(at).copied().unwrap_or(0);
+    let u32_at = |at: usize| {
+        value.get(at..at + 4).map_or(0, |b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    let u64_at = |at: usize| {
+        value.get(at..at + 8).and_then(|b| b.try_into().ok()).map_or(0, u64::from_ne_bytes)
+    };
+    let flags = u32_at(8);
+    (!value.is_empty()).then(|| MptcpInfo {
+        subflows: byte(0),
+        add_addr_signal: byte(1),
+        add_addr_accepted: byte(2),
+        subflows_max: byte(3),
+        add_addr_signal_max: byte(4),
+        add_addr_accepted_max: byte(5),
+        fallback: flags & FALLBACK != 0,
+        remote_key_received: flags & REMOTE_KEY_RECEIVED != 0,
+        token: u32_at(12),
+        write_seq: u64_at(16),
+        snd_una: u64_at(24),
+        rcv_nxt: u64_at(32),
+    })
+}
+
+/// INET_ULP_INFO_MPTCP, inside INET_DIAG_ULP_INFO.
+const INET_ULP_INFO_MPTCP: u16 = 3;
+
+/// The name in an INET_DIAG_ULP_INFO attribute, and an MPTCP subflow's state.
+fn ulp_info(value: &[u8]) -> (Option<String>, Option<MptcpSubflow>) {
+    let (mut name, mut subflow) = (None, None);
+    for nla in NlasIterator::new(value).filter_map(Result::ok) {
+        let nla: NlaBuffer<&[u8]> = nla;
+        let bytes = nla.value();
+        match nla.kind() {
+            INET_ULP_INFO_NAME => {
+                let text = bytes.split(|&b| b == 0).next().unwrap_or(bytes);
+                name = Some(String::from_utf8_lossy(text).into_owned());
+            }
+            INET_ULP_INFO_MPTCP => subflow = Some(mptcp_subflow(bytes)),
+            _ => {}
+        }
+    }
+    (name, subflow)
+}
+
+/// The MPTCP_SUBFLOW_ATTR_* attributes of a subflow.
+fn mptcp_subflow(value: &[u8]) -> MptcpSubflow {
+    let mut subflow = MptcpSubflow::default();
+    for nla in NlasIterator::new(value).filter_map(Result::ok) {
+        let nla: NlaBuffer<&[u8]> = nla;
+        let bytes = nla.value();
+        let word = u32_at(bytes, 0);
+        match nla.kind() {
+            1 => subflow.remote_token = word,
+            2 => subflow.local_token = word,
+            4 => {
+                subflow.map_seq =
+                    bytes.get(..8).and_then(|b| b.try_into().ok()).map(u64::from_ne_bytes)
+            }
+            5 => subflow.map_subflow_seq = word,
+            6 => subflow.ssn_offset = word,
+            // A u16 (the kernel's nla_put_u16), which ss reads as a u32.
+            7 => {
+                subflow.map_data_len =
+                    bytes.get(..2).map(|b| u32::from(u16::from_ne_bytes([b[0], b[1]])))
+            }
+            8 => subflow.flags = word,
+            9 => subflow.remote_id = bytes.first().copied(),
+            10 => subflow.local_id = bytes.first().copied(),
+            _ => {}
+        }
+    }
+    subflow
 }
 
 /// The `index`th native-endian u32 of an attribute's value.
@@ -661,7 +737,8 @@ impl CongestionInfo {
 }
 
 impl Attributes {
-    fn parse(bytes: &[u8], details: bool) -> Attributes {
+    /// `mptcp`: INET_DIAG_INFO holds a struct mptcp_info, not tcp_info.
+    fn parse(bytes: &[u8], details: bool, mptcp: bool) -> Attributes {
         let mut attributes = Attributes::default();
         for nla in NlasIterator::new(bytes).filter_map(Result::ok) {
             let nla: NlaBuffer<&[u8]> = nla;
@@ -671,6 +748,9 @@ impl Attributes {
                     Ok(Nla::Mark(mark)) => attributes.mark = Some(mark),
                     _ => {}
                 },
+                INET_DIAG_INFO if details && mptcp => {
+                    attributes.mptcp_info = mptcp_info(nla.value());
+                }
                 INET_DIAG_SKMEMINFO | INET_DIAG_INFO | INET_DIAG_CONG if details => {
                     match Nla::parse(&nla) {
                         Ok(Nla::MemInfo(memory)) => attributes.memory = Some(memory),
@@ -682,7 +762,9 @@ impl Attributes {
                 INET_DIAG_VEGASINFO | INET_DIAG_DCTCPINFO | INET_DIAG_BBRINFO if details => {
                     attributes.congestion_info.parse(nla.kind(), nla.value());
                 }
-                INET_DIAG_ULP_INFO if details => attributes.ulp = ulp_name(nla.value()),
+                INET_DIAG_ULP_INFO if details => {
+                    (attributes.ulp, attributes.mptcp_subflow) = ulp_info(nla.value());
+                }
                 INET_DIAG_SHUTDOWN => attributes.shutdown = nla.value().first().copied(),
                 // netlink-packet-sock-diag 0.5 has no type for it: a u64.
                 INET_DIAG_CGROUP_ID => {
@@ -731,11 +813,12 @@ impl Attributes {
             drops: m.drops,
         });
         let (congestion, info) = (self.congestion, self.congestion_info);
-        let ulp = self.ulp;
-        let tcp_info =
-            self.tcp_info.map(|tcp| Box::new(TcpInfo { ulp, ..tcp_info(&tcp, congestion, info) }));
+        let (ulp, mptcp_subflow) = (self.ulp, self.mptcp_subflow);
+        let tcp_info = self.tcp_info.map(|tcp| {
+            Box::new(TcpInfo { ulp, mptcp_subflow, ..tcp_info(&tcp, congestion, info) })
+        });
         let shutdown = self.shutdown.map(Shutdown::from_mask);
-        Details { timer, skmem, tcp_info, shutdown }
+        Details { timer, skmem, tcp_info, shutdown, mptcp_info: self.mptcp_info }
     }
 }
 
@@ -875,6 +958,7 @@ fn tcp_info(
         bbr: congestion_info.bbr,
         dctcp: congestion_info.dctcp,
         ulp: None,
+        mptcp_subflow: None,
     }
 }
 

@@ -138,7 +138,16 @@ pub const SOCKET_KEYS: &[JsonKey] = &[
          `rcv_ooopack`; when the congestion module reports them `bbr` \
          (`bw_bytes_per_sec`, `min_rtt_us`, `pacing_gain`, `cwnd_gain` in 1/256) and \
          `dctcp` (`enabled`, `ce_state`, `alpha`, `ab_ecn`, `ab_tot`); `ulp`, the \
-         upper-layer protocol (`tls`, `mptcp`), when one runs",
+         upper-layer protocol (`tls`, `mptcp`), when one runs; `mptcp_subflow` on an MPTCP \
+         subflow (`flags`, `remote_token`, `local_token`, `remote_id`, `local_id`, `map_seq`, \
+         `map_subflow_seq`, `ssn_offset`, `map_data_len`)",
+    ),
+    key(
+        &["mptcp_info"],
+        "object",
+        "only with `-i`, MPTCP: `subflows`, `add_addr_signal`, `add_addr_accepted`, \
+         `subflows_max`, `add_addr_signal_max`, `add_addr_accepted_max`, `fallback`, \
+         `remote_key_received`, `token`, `write_seq`, `snd_una`, `rcv_nxt`",
     ),
     key(
         &["shutdown"],
