@@ -17,8 +17,8 @@ use anyhow::{Context, Result};
 use crate::model::{NetnsLabel, Socket, UnixProcEntry};
 use crate::names::{HostNames, Services};
 use crate::netns::{self, Namespace};
-use crate::owners::Owners;
 use crate::owners::cgroup::CgroupPaths;
+use crate::owners::{self, Owners};
 use crate::source::{self, Selection, SocketFilter};
 use crate::sys::{Os, ProcFs, Resolver};
 
@@ -395,7 +395,8 @@ impl<'s> Enricher<'s> {
         if let Socket::Netlink(netlink) = socket
             && self.services.is_some()
         {
-            netlink.portid_process = process_of_port(self.proc, netlink.portid);
+            netlink.portid_process =
+                owners::process::netlink_port_command(self.proc, netlink.portid);
         }
         let Socket::Inet(inet) = socket else { return };
         // An MPTCP connection's ports are TCP's.
@@ -415,18 +416,6 @@ impl<'s> Enricher<'s> {
             inet.extras.cgroup = Some(cgroups.path(id).into());
         }
     }
-}
-
-/// The command name of the process whose pid is a netlink port id, as ss
-/// reads it from /proc/PID/stat (up to the first `)`, as ss's scan stops).
-fn process_of_port(proc: &dyn ProcFs, portid: i32) -> Option<String> {
-    if portid <= 0 {
-        return None;
-    }
-    let stat = proc.read_text(Path::new(&format!("/proc/{portid}/stat"))).ok()?;
-    let (_, after) = stat.split_once('(')?;
-    let name = after.split(')').next()?;
-    (!name.is_empty()).then(|| name.to_owned())
 }
 
 /// Records the kernel's raw replies for the request (see

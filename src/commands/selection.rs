@@ -251,9 +251,10 @@ pub fn kinds(args: &SelectionArgs) -> Result<Kinds, UsageError> {
         };
         let (netids, implied) = query_word(name).ok_or_else(|| {
             UsageError(format!(
-                "-A: unknown socket table '{word}' (all, inet, tcp, mptcp, udp, raw, unix, \
+                "-A: unknown socket table '{}' (all, inet, tcp, mptcp, udp, raw, unix, \
                  unix_stream, unix_dgram, unix_seqpacket, packet, packet_raw, packet_dgram, \
-                 netlink, dccp, sctp, vsock, vsock_stream, vsock_dgram, tipc, xdp)"
+                 netlink, dccp, sctp, vsock, vsock_stream, vsock_dgram, tipc, xdp)",
+                crate::render::escape::for_terminal(word)
             ))
         })?;
         for &netid in netids {

@@ -2,7 +2,7 @@
 //! systemd unit and the container it runs in. Handles cgroup v1 (one line
 //! per controller hierarchy), v2 (one `0::` line) and the mixed layout.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 pub use crate::model::Container;
 use crate::sys::Resolver;
@@ -11,24 +11,26 @@ use crate::sys::Resolver;
 /// `cgroup:` does: the cgroup's path below the cgroup2 mount, `/` for its
 /// root, or `unreachable:ID` (hex) when no directory of the mount has that
 /// id (no cgroup2 mount, or a cgroup gone). The mount is walked on the
-/// first id, and again, once per id, for an id it did not have (a cgroup
-/// made since).
+/// first id, and at most once more, for the first id it did not have (a
+/// cgroup made since): a listing full of gone cgroups costs two walks, not
+/// one per socket.
 pub struct CgroupPaths<'s> {
     resolver: &'s dyn Resolver,
     by_id: Option<HashMap<u64, String>>,
-    missing: HashSet<u64>,
+    walked_again: bool,
 }
 
 impl<'s> CgroupPaths<'s> {
     pub fn new(resolver: &'s dyn Resolver) -> Self {
-        CgroupPaths { resolver, by_id: None, missing: HashSet::new() }
+        CgroupPaths { resolver, by_id: None, walked_again: false }
     }
 
     /// The path of the cgroup with this id, or `unreachable:ID`.
     pub fn path(&mut self, id: u64) -> String {
         let walked_now = self.by_id.is_none();
         let mut found = self.lookup(id);
-        if found.is_none() && self.missing.insert(id) && !walked_now {
+        if found.is_none() && !walked_now && !self.walked_again {
+            self.walked_again = true;
             self.by_id = None;
             found = self.lookup(id);
         }
@@ -181,7 +183,7 @@ mod tests {
         assert_eq!(paths.path(0x1a3), "/system.slice/new.service", "walked again once");
         assert_eq!(paths.path(0xbeef), "unreachable:beef");
         assert_eq!(paths.path(0xbeef), "unreachable:beef");
-        assert_eq!(tree.0.load(std::sync::atomic::Ordering::SeqCst), 3, "one walk per new id");
+        assert_eq!(tree.0.load(std::sync::atomic::Ordering::SeqCst), 2, "at most one walk again");
         let none = FakeNoMount;
         assert_eq!(CgroupPaths::new(&none).path(1), "unreachable:1");
     }

@@ -17,6 +17,16 @@ fn proc_path(pid: u32, file: &str) -> PathBuf {
     PathBuf::from(format!("/proc/{pid}/{file}"))
 }
 
+/// The command name of the process whose pid is a netlink port id, as ss
+/// reads it from /proc/PID/stat (up to the first `)`, where ss's scan stops).
+pub fn netlink_port_command(proc: &dyn ProcFs, portid: i32) -> Option<String> {
+    let pid = u32::try_from(portid).ok().filter(|&pid| pid > 0)?;
+    let stat = proc.read_text(&proc_path(pid, "stat")).ok()?;
+    let (_, after) = stat.split_once('(')?;
+    let name = after.split(')').next()?;
+    (!name.is_empty()).then(|| name.to_owned())
+}
+
 /// What to read beyond a process's usual details.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Extra {

@@ -99,7 +99,11 @@ pub fn push_tcp_info(cell: &mut String, info: &TcpInfo, style: TcpInfoStyle) {
         ("rcvmss:", info.rcv_mss_bytes),
         ("advmss:", info.advmss_bytes),
         ("cwnd:", info.snd_cwnd_segments),
-        ("ssthresh:", info.snd_ssthresh_segments.unwrap_or(0)),
+        // ss shows ssthresh only below 0xFFFF, its own "not yet set" mark.
+        (
+            "ssthresh:",
+            info.snd_ssthresh_segments.filter(|&segments| segments < 0xffff).unwrap_or(0),
+        ),
     ] {
         nonzero(&mut word, name, value.into());
     }

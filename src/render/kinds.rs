@@ -145,9 +145,16 @@ fn push_packet_info(text: &mut String, info: &PacketInfo, oneline: bool) {
     let break_line = if oneline { " " } else { "\n\t" };
     let _ =
         write!(text, "{break_line}ver:{} cpy_thresh:{} flags( ", info.version, info.copy_threshold);
-    match info.flags.is_empty() {
-        true => text.push('0'),
-        false => text.push_str(&info.flags.join(" ")),
+    // As ss: `running` first with no blank before it, every other flag
+    // after a blank of its own (`flags(  auxdata )` without running).
+    for flag in &info.flags {
+        if flag != "running" {
+            text.push(' ');
+        }
+        text.push_str(flag);
+    }
+    if info.flags.is_empty() {
+        text.push('0');
     }
     text.push_str(" )");
     for (name, ring) in [("ring_rx", &info.rx_ring), ("ring_tx", &info.tx_ring)] {
@@ -300,7 +307,17 @@ mod tests {
             tx_ring: None,
             fanout: None,
         });
-        let text = extended_text(&Socket::Packet(socket), false).unwrap();
+        let text = extended_text(&Socket::Packet(socket.clone()), false).unwrap();
         assert_eq!(text, "ino:3 sk:1a\n\tver:0 cpy_thresh:0 flags( running )");
+        let info = socket.packet_info.as_mut().unwrap();
+        info.flags = vec!["running".into(), "auxdata".into()];
+        let text = extended_text(&Socket::Packet(socket.clone()), true).unwrap();
+        assert!(text.ends_with(" flags( running auxdata )"), "{text}");
+        socket.packet_info.as_mut().unwrap().flags = vec!["auxdata".into(), "loss".into()];
+        let text = extended_text(&Socket::Packet(socket.clone()), true).unwrap();
+        assert!(text.ends_with(" flags(  auxdata loss )"), "{text}");
+        socket.packet_info.as_mut().unwrap().flags.clear();
+        let text = extended_text(&Socket::Packet(socket), true).unwrap();
+        assert!(text.ends_with(" flags( 0 )"), "{text}");
     }
 }

@@ -298,7 +298,7 @@ fn push_shutdown(cell: &mut String, shutdown: Shutdown) {
 /// owners (none for netlink, whose address names its process), `-e`'s
 /// words, then `-m`'s.
 fn push_kind_words(cell: &mut String, socket: &Socket, layout: SsLayout) {
-    let extended = kinds::extended_text(socket, layout.oneline).filter(|_| layout.extended);
+    let extended = layout.extended.then(|| kinds::extended_text(socket, layout.oneline)).flatten();
     if let Socket::Tipc(tipc) = socket {
         // ss's order for TIPC: `-e`'s words, the owners, then --tipcinfo.
         if let Some(text) = extended {
@@ -325,7 +325,7 @@ fn push_kind_words(cell: &mut String, socket: &Socket, layout: SsLayout) {
     {
         bpf::push_filter(cell, program, layout.oneline);
     }
-    if let Some(memory) = kinds::memory_text(socket).filter(|_| layout.memory) {
+    if let Some(memory) = layout.memory.then(|| kinds::memory_text(socket)).flatten() {
         cell.push_str(&memory);
     }
 }

@@ -307,10 +307,11 @@ impl std::fmt::Display for Failure {
 }
 
 /// The kinds a failed dump leaves to /proc/net (as ss falls back): TCP and
-/// UDP (raw sockets always come from there; UNIX sockets have no fallback
-/// here and are left out with the notice).
+/// UDP (raw sockets always come from there). UNIX, netlink and packet
+/// sockets have no fallback here: a named kind is an error, an implied one
+/// a notice.
 fn has_proc_table(netid: Netid) -> bool {
-    matches!(netid, Netid::Tcp | Netid::Udp | Netid::UnixStream)
+    matches!(netid, Netid::Tcp | Netid::Udp)
 }
 
 /// What a failed dump of a kind without a /proc/net fallback means: an

@@ -548,11 +548,11 @@ impl SocketDecoder {
                         Err(_) => None,
                     };
                 }
-                UNIX_DIAG_PEER => peer_inode = u32_at(value, 0).filter(|inode| *inode != 0),
+                UNIX_DIAG_PEER => peer_inode = u32_word(value, 0).filter(|inode| *inode != 0),
                 UNIX_DIAG_RQLEN => {
-                    queues = (u32_at(value, 0).unwrap_or(0), u32_at(value, 1).unwrap_or(0))
+                    queues = (u32_word(value, 0).unwrap_or(0), u32_word(value, 1).unwrap_or(0))
                 }
-                UNIX_DIAG_UID => uid = u32_at(value, 0),
+                UNIX_DIAG_UID => uid = u32_word(value, 0),
                 kind if self.details => details.parse(kind, value),
                 _ => {}
             }
@@ -671,7 +671,7 @@ fn mptcp_subflow(value: &[u8]) -> MptcpSubflow {
     for nla in NlasIterator::new(value).filter_map(Result::ok) {
         let nla: NlaBuffer<&[u8]> = nla;
         let bytes = nla.value();
-        let word = u32_at(bytes, 0);
+        let word = u32_word(bytes, 0);
         match nla.kind() {
             1 => subflow.remote_token = word,
             2 => subflow.local_token = word,
@@ -695,27 +695,34 @@ fn mptcp_subflow(value: &[u8]) -> MptcpSubflow {
     subflow
 }
 
-/// The `index`th native-endian u32 of an attribute's value.
-fn u32_at(bytes: &[u8], index: usize) -> Option<u32> {
+/// The `index`th native-endian u32 word (not byte offset) of an attribute's value.
+fn u32_word(bytes: &[u8], index: usize) -> Option<u32> {
     let at = index * 4;
     bytes.get(at..at + 4)?.try_into().ok().map(u32::from_ne_bytes)
 }
 
 impl CongestionInfo {
     fn parse(&mut self, kind: u16, value: &[u8]) {
-        let words = |count: usize| (0..count).map(|i| u32_at(value, i)).collect::<Option<Vec<_>>>();
+        let words =
+            |count: usize| (0..count).map(|i| u32_word(value, i)).collect::<Option<Vec<_>>>();
         match kind {
             INET_DIAG_VEGASINFO => {
                 self.vegas = words(4).and_then(|w| w.try_into().ok());
             }
             INET_DIAG_DCTCPINFO => {
-                self.dctcp = words(4).map(|w| DctcpInfo {
-                    enabled: w[0] & 0xffff != 0,
-                    ce_state: (w[0] >> 16) as u16,
-                    alpha: w[1],
-                    ab_ecn: w[2],
-                    ab_tot: w[3],
-                });
+                // struct tcp_dctcp_info opens with two native u16s.
+                let u16_at =
+                    |at: usize| value.get(at..at + 2).map(|b| u16::from_ne_bytes([b[0], b[1]]));
+                self.dctcp =
+                    words(4).zip(u16_at(0).zip(u16_at(2))).map(|(w, (enabled, ce_state))| {
+                        DctcpInfo {
+                            enabled: enabled != 0,
+                            ce_state,
+                            alpha: w[1],
+                            ab_ecn: w[2],
+                            ab_tot: w[3],
+                        }
+                    });
             }
             INET_DIAG_BBRINFO => {
                 self.bbr = words(5).map(|w| BbrInfo {
@@ -846,14 +853,14 @@ impl UnixAttribute for UnixDetails {
         match kind {
             UNIX_DIAG_SHUTDOWN => self.shutdown = value.first().copied().map(Shutdown::from_mask),
             UNIX_DIAG_VFS => {
-                if let (Some(inode), Some(dev)) = (u32_at(value, 0), u32_at(value, 1)) {
+                if let (Some(inode), Some(dev)) = (u32_word(value, 0), u32_word(value, 1)) {
                     let (dev_major, dev_minor) = userspace_major_minor(dev);
                     self.file = Some(UnixFile { inode, dev_major, dev_minor });
                 }
             }
             UNIX_DIAG_ICONS => {
                 self.pending_peers =
-                    Some((0..value.len() / 4).filter_map(|i| u32_at(value, i)).collect());
+                    Some((0..value.len() / 4).filter_map(|i| u32_word(value, i)).collect());
             }
             UNIX_DIAG_MEMINFO => self.skmem = super::wire::skmem(value),
             _ => {}

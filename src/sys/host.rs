@@ -332,10 +332,17 @@ impl DiagTransport for NetlinkTransport {
     }
 
     fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let mut window = &mut buf[..];
-        // MSG_TRUNC makes the kernel return the datagram's real length, so
-        // a datagram larger than the buffer is detected instead of cut short.
-        self.socket.recv(&mut window, libc::MSG_TRUNC)
+        loop {
+            let mut window = &mut buf[..];
+            // MSG_TRUNC makes the kernel return the datagram's real length,
+            // so a datagram larger than the buffer is detected, not cut short.
+            let (length, sender) = self.socket.recv_from(&mut window, libc::MSG_TRUNC)?;
+            // The socket is unconnected (see `open`), so any local process
+            // could send to its port id: only the kernel's replies count.
+            if sender.port_number() == 0 {
+                return Ok(length);
+            }
+        }
     }
 }
 
@@ -365,8 +372,10 @@ impl DiagEvents for NetlinkEvents {
             Err(errno) => return Err(errno.into()),
         }
         let mut window = &mut buf[..];
-        match self.socket.recv(&mut window, libc::MSG_TRUNC | libc::MSG_DONTWAIT) {
-            Ok(len) => Ok(Some(len)),
+        match self.socket.recv_from(&mut window, libc::MSG_TRUNC | libc::MSG_DONTWAIT) {
+            // Only the kernel's events count (see NetlinkTransport::recv).
+            Ok((_, sender)) if sender.port_number() != 0 => Ok(None),
+            Ok((len, _)) => Ok(Some(len)),
             Err(error)
                 if matches!(
                     error.kind(),
