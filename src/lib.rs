@@ -13,6 +13,7 @@ pub mod names;
 pub mod netns;
 pub mod owners;
 pub mod render;
+pub mod scan;
 pub mod source;
 pub mod sys;
 

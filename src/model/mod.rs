@@ -14,6 +14,7 @@ pub mod firewall;
 pub mod key;
 pub mod kinds;
 pub mod process;
+pub mod scan;
 pub mod state;
 pub mod summary;
 

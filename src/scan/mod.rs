@@ -1,0 +1,2 @@
+//! `portwatch scan`: a TCP connect scan with nmap's states and reasons,
+//! over tokio sockets, with per-host adaptive timeouts and a retry.
