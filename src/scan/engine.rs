@@ -1,0 +1,417 @@
+//! The connect scan itself: one tokio task per connect, at most
+//! `parallelism` at once, paced by `--rate`, each waiting as long as its
+//! host's round trips say (see [`timing`](super::timing)), and a retry for
+//! every port that did not answer, so that one dropped SYN is not reported
+//! `filtered`.
+//!
+//! One coordinating loop owns all the bookkeeping (estimates, results,
+//! pacing): tasks only connect and report, so nothing is shared or locked.
+
+use std::collections::VecDeque;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use tokio::net::TcpSocket;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use super::targets::Target;
+use super::timing::{RttEstimate, TimeoutBounds};
+use crate::model::scan::{PortState, Reason};
+
+/// How to scan.
+#[derive(Clone, Debug)]
+pub struct ScanOptions {
+    pub bounds: TimeoutBounds,
+    /// Tries after the first for a port that did not answer.
+    pub retries: u32,
+    /// Connections started per second, at most.
+    pub rate: Option<u32>,
+    /// The whole scan's bound; what is unfinished then is left out.
+    pub max_time: Option<Duration>,
+    /// Connections at once, at most.
+    pub parallelism: usize,
+    /// Keep closed ports one by one (`--all-states`), not only counted.
+    pub keep_closed: bool,
+}
+
+/// One port's answer.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Probed {
+    pub port: u16,
+    pub reason: Reason,
+    /// How long the answer took; None when nothing answered.
+    pub rtt: Option<Duration>,
+}
+
+/// What one address answered.
+#[derive(Clone, Debug)]
+pub struct HostOutcome {
+    pub target: Target,
+    /// Every port with --all-states; else all but the closed ones.
+    pub ports: Vec<Probed>,
+    pub closed: usize,
+    pub latency: Option<Duration>,
+}
+
+impl HostOutcome {
+    /// Some port answered (open or closed), or the network said it was
+    /// not there.
+    pub fn answered(&self) -> bool {
+        self.closed > 0 || self.ports.iter().any(|p| p.reason.state() != PortState::Filtered)
+    }
+}
+
+/// The scan's result.
+#[derive(Clone, Debug)]
+pub struct ScanOutcome {
+    pub hosts: Vec<HostOutcome>,
+    /// What the user should know about how the scan ran (fewer sockets
+    /// than planned, errors the kernel gave).
+    pub notes: Vec<String>,
+    /// False when `max_time` cut the scan short.
+    pub complete: bool,
+    pub elapsed: Duration,
+}
+
+/// What one connect came back with.
+enum Attempt {
+    Answered(Reason, Duration),
+    TimedOut,
+    /// No socket or no local port to connect from (EMFILE, ENFILE,
+    /// EADDRNOTAVAIL): not an answer, try again with fewer at once.
+    OutOfResources(io::Error),
+    /// An error no state follows from.
+    Failed(io::Error),
+}
+
+/// One connect to make.
+#[derive(Clone, Copy, Debug)]
+struct Job {
+    host: usize,
+    port: u16,
+    attempt: u32,
+}
+
+/// The fewest connections at once that a shortage of sockets leaves.
+const MIN_PARALLELISM: usize = 8;
+
+/// Scans every port of every target.
+pub async fn scan(targets: Vec<Target>, ports: &[u16], options: &ScanOptions) -> ScanOutcome {
+    let started = Instant::now();
+    let deadline = options.max_time.map(|bound| started + bound);
+    let host_count = targets.len();
+    let mut run = Run::new(targets, options);
+    let mut first_round =
+        ports.iter().flat_map(|&port| (0..host_count).map(move |host| (host, port)));
+    let mut next_job = || first_round.next().map(|(host, port)| Job { host, port, attempt: 0 });
+    let mut complete = run.drive(&mut next_job, deadline).await;
+    for attempt in 1..=options.retries {
+        if !complete {
+            break;
+        }
+        let mut retries: VecDeque<Job> = run.take_unanswered(attempt).into();
+        if retries.is_empty() {
+            break;
+        }
+        complete = run.drive(&mut || retries.pop_front(), deadline).await;
+    }
+    run.finish(complete, started.elapsed())
+}
+
+/// The coordinator's state.
+struct Run<'o> {
+    options: &'o ScanOptions,
+    hosts: Vec<HostOutcome>,
+    estimates: Vec<RttEstimate>,
+    /// Ports that timed out in the round just run, per host.
+    unanswered: Vec<Vec<u16>>,
+    parallelism: usize,
+    pace: Option<Pace>,
+    notes: Notes,
+}
+
+impl<'o> Run<'o> {
+    fn new(targets: Vec<Target>, options: &'o ScanOptions) -> Self {
+        let count = targets.len();
+        Run {
+            options,
+            hosts: targets
+                .into_iter()
+                .map(|target| HostOutcome { target, ports: Vec::new(), closed: 0, latency: None })
+                .collect(),
+            estimates: vec![RttEstimate::new(options.bounds); count],
+            unanswered: vec![Vec::new(); count],
+            parallelism: options.parallelism.max(1),
+            pace: options.rate.filter(|&rate| rate > 0).map(Pace::new),
+            notes: Notes::default(),
+        }
+    }
+
+    /// Runs jobs until there are none left (true) or the deadline passed
+    /// (false).
+    async fn drive(
+        &mut self,
+        next_job: &mut dyn FnMut() -> Option<Job>,
+        deadline: Option<Instant>,
+    ) -> bool {
+        let mut running: JoinSet<(Job, Attempt)> = JoinSet::new();
+        let mut requeued: VecDeque<Job> = VecDeque::new();
+        loop {
+            while running.len() < self.parallelism {
+                let Some(job) = requeued.pop_front().or_else(&mut *next_job) else { break };
+                if let Some(pace) = self.pace.as_mut() {
+                    pace.wait().await;
+                }
+                if deadline.is_some_and(|d| Instant::now() >= d) {
+                    running.abort_all();
+                    return false;
+                }
+                let address = SocketAddr::new(self.hosts[job.host].target.address, job.port);
+                let timeout = match job.attempt {
+                    0 => self.estimates[job.host].timeout(),
+                    n => self.estimates[job.host].retry_timeout(n),
+                };
+                running.spawn(async move { (job, connect(address, timeout).await) });
+            }
+            let joined = match deadline {
+                Some(deadline) => match tokio::time::timeout_at(deadline, running.join_next()).await
+                {
+                    Ok(joined) => joined,
+                    Err(_) => {
+                        running.abort_all();
+                        return false;
+                    }
+                },
+                None => running.join_next().await,
+            };
+            let Some(joined) = joined else { return true };
+            // A task only fails by panicking, which connect never does.
+            let Ok((job, attempt)) = joined else { continue };
+            if let Some(again) = self.record(job, attempt) {
+                requeued.push_back(again);
+            }
+        }
+    }
+
+    /// Books one attempt; a job to run again when it got no answer for
+    /// want of resources.
+    fn record(&mut self, job: Job, attempt: Attempt) -> Option<Job> {
+        match attempt {
+            Attempt::Answered(reason, rtt) => {
+                self.estimates[job.host].observe(rtt);
+                self.keep(job, Probed { port: job.port, reason, rtt: Some(rtt) });
+                None
+            }
+            Attempt::TimedOut if job.attempt < self.options.retries => {
+                self.unanswered[job.host].push(job.port);
+                None
+            }
+            Attempt::TimedOut => {
+                self.keep(job, Probed { port: job.port, reason: Reason::NoResponse, rtt: None });
+                None
+            }
+            Attempt::OutOfResources(error) => {
+                self.lower_parallelism(&error);
+                Some(job)
+            }
+            Attempt::Failed(error) => {
+                self.notes.add(format!("connect failed: {error}"));
+                self.keep(job, Probed { port: job.port, reason: Reason::NoResponse, rtt: None });
+                None
+            }
+        }
+    }
+
+    fn keep(&mut self, job: Job, probed: Probed) {
+        let host = &mut self.hosts[job.host];
+        if probed.reason.state() == PortState::Closed {
+            host.closed += 1;
+            if !self.options.keep_closed {
+                return;
+            }
+        }
+        host.ports.push(probed);
+    }
+
+    fn lower_parallelism(&mut self, error: &io::Error) {
+        let lower = (self.parallelism * 3 / 4).max(MIN_PARALLELISM);
+        if lower < self.parallelism {
+            self.notes.add(format!(
+                "{error}: fewer connections at once from here on ({} instead of {}); every port is \
+                 still scanned",
+                lower, self.parallelism
+            ));
+            self.parallelism = lower;
+        }
+    }
+
+    /// The ports that timed out in the round just run, as retry jobs.
+    fn take_unanswered(&mut self, attempt: u32) -> Vec<Job> {
+        let mut jobs = Vec::new();
+        for (host, ports) in self.unanswered.iter_mut().enumerate() {
+            jobs.extend(ports.drain(..).map(|port| Job { host, port, attempt }));
+        }
+        jobs
+    }
+
+    fn finish(mut self, complete: bool, elapsed: Duration) -> ScanOutcome {
+        for (host, estimate) in self.hosts.iter_mut().zip(&self.estimates) {
+            host.latency = estimate.latency();
+            host.ports.sort_by_key(|probed| probed.port);
+        }
+        if !complete {
+            self.notes.add("the scan ran out of time (--max-time): unfinished ports are left out");
+        }
+        ScanOutcome { hosts: self.hosts, notes: self.notes.0, complete, elapsed }
+    }
+}
+
+/// Each distinct note once, in order.
+#[derive(Default)]
+struct Notes(Vec<String>);
+
+impl Notes {
+    fn add(&mut self, note: impl Into<String>) {
+        let note = note.into();
+        if !self.0.contains(&note) {
+            self.0.push(note);
+        }
+    }
+}
+
+/// Spaces connection starts `1/rate` seconds apart.
+struct Pace {
+    interval: Duration,
+    next: Instant,
+}
+
+impl Pace {
+    fn new(rate: u32) -> Self {
+        Pace { interval: Duration::from_secs(1) / rate, next: Instant::now() }
+    }
+
+    async fn wait(&mut self) {
+        let now = Instant::now();
+        let slot = self.next.max(now);
+        self.next = slot + self.interval;
+        tokio::time::sleep_until(slot).await;
+    }
+}
+
+/// One TCP connect, answered or not within `timeout`.
+async fn connect(address: SocketAddr, timeout: Duration) -> Attempt {
+    let socket = match address.ip() {
+        IpAddr::V4(_) => TcpSocket::new_v4(),
+        IpAddr::V6(_) => TcpSocket::new_v6(),
+    };
+    let socket = match socket {
+        Ok(socket) => socket,
+        Err(error) => return out_of_resources_or_failed(error),
+    };
+    let started = Instant::now();
+    match tokio::time::timeout(timeout, socket.connect(address)).await {
+        Err(_) => Attempt::TimedOut,
+        Ok(Ok(stream)) => {
+            let rtt = started.elapsed();
+            // Scanning this host's own ports, a connect can meet itself
+            // (the kernel picked the very port as the source): that is a
+            // closed port, not an open one.
+            match stream.local_addr().ok() == Some(address) {
+                true => Attempt::Answered(Reason::ConnRefused, rtt),
+                false => Attempt::Answered(Reason::SynAck, rtt),
+            }
+        }
+        Ok(Err(error)) => match reason_of(&error) {
+            Some(reason) => Attempt::Answered(reason, started.elapsed()),
+            None if error.raw_os_error() == Some(libc::ETIMEDOUT) => Attempt::TimedOut,
+            None => out_of_resources_or_failed(error),
+        },
+    }
+}
+
+/// nmap's reading of a connect's error.
+fn reason_of(error: &io::Error) -> Option<Reason> {
+    Some(match error.raw_os_error()? {
+        libc::ECONNREFUSED => Reason::ConnRefused,
+        libc::EHOSTUNREACH | libc::EHOSTDOWN => Reason::HostUnreach,
+        libc::ENETUNREACH | libc::ENETDOWN => Reason::NetUnreach,
+        libc::EACCES | libc::EPERM => Reason::AdminProhibited,
+        _ => return None,
+    })
+}
+
+fn out_of_resources_or_failed(error: io::Error) -> Attempt {
+    match error.raw_os_error() {
+        Some(libc::EMFILE | libc::ENFILE | libc::EADDRNOTAVAIL | libc::ENOBUFS | libc::EAGAIN) => {
+            Attempt::OutOfResources(error)
+        }
+        _ => Attempt::Failed(error),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options() -> ScanOptions {
+        ScanOptions {
+            bounds: TimeoutBounds::default(),
+            retries: 1,
+            rate: None,
+            max_time: None,
+            parallelism: 64,
+            keep_closed: true,
+        }
+    }
+
+    fn loopback() -> Vec<Target> {
+        vec![Target { name: "127.0.0.1".into(), address: "127.0.0.1".parse().unwrap() }]
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn open_and_closed_ports_on_loopback() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let open = listener.local_addr().unwrap().port();
+        let closed = {
+            let gone = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            gone.local_addr().unwrap().port()
+        };
+        let outcome = scan(loopback(), &[open, closed], &options()).await;
+        assert!(outcome.complete);
+        let host = &outcome.hosts[0];
+        let states: Vec<_> = host.ports.iter().map(|p| (p.port, p.reason)).collect();
+        let mut expected = vec![(open, Reason::SynAck), (closed, Reason::ConnRefused)];
+        expected.sort();
+        assert_eq!(states, expected);
+        assert_eq!(host.closed, 1);
+        assert!(host.latency.is_some() && host.answered());
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn closed_ports_are_counted_not_kept_without_all_states() {
+        let options = ScanOptions { keep_closed: false, ..options() };
+        let outcome = scan(loopback(), &[1, 2, 3], &options).await;
+        assert_eq!(outcome.hosts[0].closed, 3);
+        assert!(outcome.hosts[0].ports.is_empty());
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn the_rate_spaces_connections() {
+        let options = ScanOptions { rate: Some(50), ..options() };
+        let started = std::time::Instant::now();
+        let outcome = scan(loopback(), &[1, 2, 3, 4, 5, 6], &options).await;
+        assert_eq!(outcome.hosts[0].closed, 6);
+        assert!(started.elapsed() >= Duration::from_millis(100), "6 starts at 50/s take 100 ms");
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn max_time_leaves_the_scan_incomplete() {
+        let options = ScanOptions { rate: Some(10), max_time: Some(Duration::from_millis(250)), ..options() };
+        let outcome = scan(loopback(), &(1..=50).collect::<Vec<_>>(), &options).await;
+        assert!(!outcome.complete);
+        assert!(outcome.hosts[0].closed < 50);
+        assert!(outcome.notes.iter().any(|n| n.contains("--max-time")));
+    }
+}
