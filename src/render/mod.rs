@@ -15,6 +15,7 @@ pub mod json;
 pub mod kinds;
 pub mod lsof;
 pub mod netstat;
+pub mod scan;
 pub mod sockopt;
 pub mod ss;
 pub mod summary;

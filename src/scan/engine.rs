@@ -176,14 +176,15 @@ impl<'o> Run<'o> {
                 running.spawn(async move { (job, connect(address, timeout).await) });
             }
             let joined = match deadline {
-                Some(deadline) => match tokio::time::timeout_at(deadline, running.join_next()).await
-                {
-                    Ok(joined) => joined,
-                    Err(_) => {
-                        running.abort_all();
-                        return false;
+                Some(deadline) => {
+                    match tokio::time::timeout_at(deadline, running.join_next()).await {
+                        Ok(joined) => joined,
+                        Err(_) => {
+                            running.abort_all();
+                            return false;
+                        }
                     }
-                },
+                }
                 None => running.join_next().await,
             };
             let Some(joined) = joined else { return true };
@@ -408,7 +409,8 @@ mod tests {
 
     #[tokio::test(flavor = "current_thread")]
     async fn max_time_leaves_the_scan_incomplete() {
-        let options = ScanOptions { rate: Some(10), max_time: Some(Duration::from_millis(250)), ..options() };
+        let options =
+            ScanOptions { rate: Some(10), max_time: Some(Duration::from_millis(250)), ..options() };
         let outcome = scan(loopback(), &(1..=50).collect::<Vec<_>>(), &options).await;
         assert!(!outcome.complete);
         assert!(outcome.hosts[0].closed < 50);

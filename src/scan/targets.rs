@@ -174,7 +174,9 @@ mod tests {
     impl Resolver for Names {
         fn host_addresses(&self, name: &str) -> Vec<IpAddr> {
             match name {
-                "dual.example" => vec!["2001:db8::1".parse().unwrap(), "192.0.2.7".parse().unwrap()],
+                "dual.example" => {
+                    vec!["2001:db8::1".parse().unwrap(), "192.0.2.7".parse().unwrap()]
+                }
                 "six.example" => vec!["2001:db8::2".parse().unwrap()],
                 _ => Vec::new(),
             }

@@ -89,7 +89,9 @@ mod tests {
         }
         let timeout = estimate.timeout();
         assert!(timeout > Duration::from_millis(200) && timeout < Duration::from_millis(400));
-        assert!(estimate.retry_timeout(1) >= timeout * 2 || estimate.retry_timeout(1) == bounds.max);
+        assert!(
+            estimate.retry_timeout(1) >= timeout * 2 || estimate.retry_timeout(1) == bounds.max
+        );
         estimate.observe(Duration::from_secs(60));
         assert_eq!(estimate.timeout(), bounds.max, "the ceiling");
         assert_eq!(estimate.latency(), Some(Duration::from_micros(50)));

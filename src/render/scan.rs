@@ -1,0 +1,361 @@
+//! A scan's views: nmap's table, nmap's grepable lines (`-oG`), and JSON
+//! (an array, one object per host). Banners are untrusted and escaped.
+
+use std::io::Write;
+use std::time::Duration;
+
+use anyhow::Result;
+
+use super::escape::for_terminal;
+use crate::model::scan::{Banner, HostScan, PortState, ScannedPort};
+
+/// A state with more ports than this is summed up in "Not shown", as nmap
+/// does, unless every state is asked for; open ports are always listed.
+const COLLAPSE_ABOVE: usize = 25;
+
+/// What the table and grepable views say around the hosts.
+#[derive(Clone, Debug)]
+pub struct ScanFrame<'a> {
+    pub hosts: &'a [HostScan],
+    pub elapsed: Duration,
+    /// When the scan started, RFC 3339 in UTC.
+    pub started: &'a str,
+    pub command_line: &'a str,
+    /// List every port whatever its state (`--all-states`).
+    pub all_states: bool,
+    /// Show the VERSION column (`--banner`).
+    pub banners: bool,
+}
+
+/// nmap's normal output.
+pub fn table(frame: &ScanFrame<'_>, out: &mut impl Write) -> Result<()> {
+    for host in frame.hosts {
+        host_table(host, frame, out)?;
+        writeln!(out)?;
+    }
+    writeln!(
+        out,
+        "portwatch done: {} ({}) scanned in {:.2} seconds",
+        addresses(frame.hosts),
+        up(frame.hosts),
+        frame.elapsed.as_secs_f64()
+    )?;
+    Ok(())
+}
+
+fn host_table(host: &HostScan, frame: &ScanFrame<'_>, out: &mut impl Write) -> Result<()> {
+    writeln!(out, "portwatch scan report for {}", host_label(host))?;
+    match host.latency_ms {
+        Some(ms) => writeln!(out, "Host is up ({:.6}s latency).", ms / 1000.0)?,
+        None => writeln!(out, "Host seems down: no port answered.")?,
+    }
+    let shown = Shown::of(host, frame.all_states);
+    if shown.ports.is_empty() {
+        writeln!(
+            out,
+            "All {} scanned ports on {} are in ignored states.",
+            shown.total, host.address
+        )?;
+    }
+    if !shown.hidden.is_empty() {
+        let parts: Vec<String> = shown
+            .hidden
+            .iter()
+            .map(|(state, count)| {
+                format!("{count} {} tcp ports ({})", state.as_str(), hidden_reason(*state))
+            })
+            .collect();
+        writeln!(out, "Not shown: {}", parts.join(", "))?;
+    }
+    if shown.ports.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<[String; 4]> = shown.ports.iter().map(|port| row(port, frame.banners)).collect();
+    let header = ["PORT", "STATE", "SERVICE", "VERSION"];
+    let columns = if frame.banners { 4 } else { 3 };
+    let mut widths = [0usize; 4];
+    for cells in std::iter::once(&header.map(str::to_owned)).chain(&rows) {
+        for (width, cell) in widths.iter_mut().zip(cells) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    write_row(out, &header.map(str::to_owned), &widths, columns)?;
+    for cells in &rows {
+        write_row(out, cells, &widths, columns)?;
+    }
+    Ok(())
+}
+
+fn write_row(
+    out: &mut impl Write,
+    cells: &[String; 4],
+    widths: &[usize; 4],
+    columns: usize,
+) -> Result<()> {
+    let mut line = String::new();
+    for (index, cell) in cells.iter().take(columns).enumerate() {
+        if index + 1 == columns {
+            line.push_str(cell);
+        } else {
+            line.push_str(&format!("{cell:<width$} ", width = widths[index]));
+        }
+    }
+    writeln!(out, "{}", line.trim_end())?;
+    Ok(())
+}
+
+fn row(port: &ScannedPort, banners: bool) -> [String; 4] {
+    let service = match (&port.banner, banners) {
+        (Some(banner), true) => for_terminal(&banner.service).into_owned(),
+        _ => port.service.clone().unwrap_or_else(|| "unknown".to_owned()),
+    };
+    let version = port.banner.as_ref().map(version_text).unwrap_or_default();
+    [format!("{}/tcp", port.port), port.state.as_str().to_owned(), service, version]
+}
+
+/// The VERSION column: product and version, the detail, TLS's facts.
+fn version_text(banner: &Banner) -> String {
+    let mut words: Vec<String> = Vec::new();
+    words.extend(banner.version.iter().map(|v| for_terminal(v).into_owned()));
+    words.extend(banner.detail.iter().map(|d| format!("({})", for_terminal(d))));
+    if let Some(tls) = &banner.tls {
+        words.push(for_terminal(&tls.version).into_owned());
+        words.extend(tls.subject.iter().map(|s| format!("subject: {}", for_terminal(s))));
+        words.extend(tls.not_after.iter().map(|n| format!("expires: {}", for_terminal(n))));
+    }
+    if words.is_empty() {
+        words.extend(
+            banner.first_line.iter().map(|l| format!("\"{}\"", super::escape::for_quotes(l))),
+        );
+    }
+    words.join(" ")
+}
+
+/// The ports listed and the states summed up instead.
+struct Shown<'h> {
+    ports: Vec<&'h ScannedPort>,
+    hidden: Vec<(PortState, usize)>,
+    total: usize,
+}
+
+impl<'h> Shown<'h> {
+    fn of(host: &'h HostScan, all_states: bool) -> Self {
+        let filtered = host.ports.iter().filter(|p| p.state == PortState::Filtered).count();
+        let closed_listed = host.ports.iter().filter(|p| p.state == PortState::Closed).count();
+        let closed = host.not_shown.closed + closed_listed;
+        let total = host.ports.len() + host.not_shown.closed + host.not_shown.filtered;
+        let collapse_closed = !all_states && (closed > COLLAPSE_ABOVE || host.not_shown.closed > 0);
+        let collapse_filtered = !all_states && filtered + host.not_shown.filtered > COLLAPSE_ABOVE;
+        let ports = host
+            .ports
+            .iter()
+            .filter(|p| match p.state {
+                PortState::Open => true,
+                PortState::Closed => !collapse_closed,
+                PortState::Filtered => !collapse_filtered,
+            })
+            .collect();
+        let mut hidden = Vec::new();
+        if collapse_closed && closed > 0 {
+            hidden.push((PortState::Closed, closed));
+        }
+        if collapse_filtered {
+            hidden.push((PortState::Filtered, filtered + host.not_shown.filtered));
+        }
+        hidden.sort_by_key(|&(_, count)| std::cmp::Reverse(count));
+        Shown { ports, hidden, total }
+    }
+}
+
+fn hidden_reason(state: PortState) -> &'static str {
+    match state {
+        PortState::Closed => "conn-refused",
+        PortState::Filtered | PortState::Open => "no-response",
+    }
+}
+
+fn host_label(host: &HostScan) -> String {
+    let address = host.address.to_string();
+    match host.target == address
+        || host.target.contains('/')
+        || host.target.parse::<std::net::IpAddr>().is_ok()
+    {
+        true => address,
+        false => format!("{} ({address})", for_terminal(&host.target)),
+    }
+}
+
+fn addresses(hosts: &[HostScan]) -> String {
+    match hosts.len() {
+        1 => "1 IP address".to_owned(),
+        n => format!("{n} IP addresses"),
+    }
+}
+
+fn up(hosts: &[HostScan]) -> String {
+    match hosts.iter().filter(|h| h.up).count() {
+        1 => "1 host up".to_owned(),
+        n => format!("{n} hosts up"),
+    }
+}
+
+/// nmap's grepable output (`-oG`): a status line and a ports line per
+/// host, between two comment lines.
+pub fn grepable(frame: &ScanFrame<'_>, out: &mut impl Write) -> Result<()> {
+    writeln!(
+        out,
+        "# portwatch {} scan initiated {} as: {}",
+        env!("CARGO_PKG_VERSION"),
+        frame.started,
+        for_terminal(frame.command_line)
+    )?;
+    for host in frame.hosts {
+        let name =
+            match host.target.parse::<std::net::IpAddr>().is_ok() || host.target.contains('/') {
+                true => String::new(),
+                false => grepable_field(&host.target),
+            };
+        let status = if host.up { "Up" } else { "Down" };
+        writeln!(out, "Host: {} ({name})\tStatus: {status}", host.address)?;
+        let shown = Shown::of(host, frame.all_states);
+        let ports: Vec<String> = shown.ports.iter().map(|port| grepable_port(port)).collect();
+        let mut line = format!("Host: {} ({name})\tPorts: {}", host.address, ports.join(", "));
+        if let Some((state, count)) = shown.hidden.first() {
+            line.push_str(&format!("\tIgnored State: {} ({count})", state.as_str()));
+        }
+        writeln!(out, "{line}")?;
+    }
+    writeln!(
+        out,
+        "# portwatch done -- {} ({}) scanned in {:.2} seconds",
+        addresses(frame.hosts),
+        up(frame.hosts),
+        frame.elapsed.as_secs_f64()
+    )?;
+    Ok(())
+}
+
+/// `port/state/protocol/owner/service/rpc/version/`, nmap's port entry.
+fn grepable_port(port: &ScannedPort) -> String {
+    let (service, version) = match &port.banner {
+        Some(banner) => (banner.service.clone(), version_text(banner)),
+        None => (port.service.clone().unwrap_or_default(), String::new()),
+    };
+    format!(
+        "{}/{}/tcp//{}//{}/",
+        port.port,
+        port.state.as_str(),
+        grepable_field(&service),
+        grepable_field(&version)
+    )
+}
+
+/// A field of a grepable line: no separator of the format inside it.
+fn grepable_field(text: &str) -> String {
+    for_terminal(text).replace('/', "|").replace(',', ";").replace('\t', " ")
+}
+
+/// JSON: an array of host objects (the model's serde form).
+pub fn json(hosts: &[HostScan], out: &mut impl Write) -> Result<()> {
+    serde_json::to_writer_pretty(&mut *out, hosts)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::scan::{NotShown, Reason, ScanProto};
+
+    fn port(number: u16, state: PortState, reason: Reason) -> ScannedPort {
+        ScannedPort {
+            port: number,
+            proto: ScanProto::Tcp,
+            state,
+            reason,
+            service: Some("ssh".into()),
+            rtt_ms: Some(0.05),
+            banner: None,
+        }
+    }
+
+    fn host() -> HostScan {
+        HostScan {
+            target: "localhost".into(),
+            address: "127.0.0.1".parse().unwrap(),
+            up: true,
+            latency_ms: Some(0.05),
+            ports: vec![
+                port(22, PortState::Open, Reason::SynAck),
+                port(81, PortState::Filtered, Reason::NoResponse),
+            ],
+            not_shown: NotShown { closed: 998, filtered: 0 },
+        }
+    }
+
+    fn frame(hosts: &[HostScan]) -> ScanFrame<'_> {
+        ScanFrame {
+            hosts,
+            elapsed: Duration::from_millis(50),
+            started: "2026-12-05T09:40:00Z",
+            command_line: "portwatch scan localhost",
+            all_states: false,
+            banners: false,
+        }
+    }
+
+    #[test]
+    fn the_table_is_nmaps() {
+        let hosts = [host()];
+        let mut out = Vec::new();
+        table(&frame(&hosts), &mut out).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "portwatch scan report for localhost (127.0.0.1)\n\
+             Host is up (0.000050s latency).\n\
+             Not shown: 998 closed tcp ports (conn-refused)\n\
+             PORT   STATE    SERVICE\n\
+             22/tcp open     ssh\n\
+             81/tcp filtered ssh\n\
+             \n\
+             portwatch done: 1 IP address (1 host up) scanned in 0.05 seconds\n"
+        );
+    }
+
+    #[test]
+    fn grepable_lines_are_nmaps() {
+        let hosts = [host()];
+        let mut out = Vec::new();
+        grepable(&frame(&hosts), &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[1], "Host: 127.0.0.1 (localhost)\tStatus: Up");
+        assert_eq!(
+            lines[2],
+            "Host: 127.0.0.1 (localhost)\tPorts: 22/open/tcp//ssh///, 81/filtered/tcp//ssh///\tIgnored State: closed (998)"
+        );
+        assert!(lines[3].starts_with("# portwatch done -- 1 IP address (1 host up)"));
+    }
+
+    #[test]
+    fn many_filtered_ports_are_summed_up_and_banners_escaped() {
+        let mut host = host();
+        host.not_shown = NotShown { closed: 0, filtered: 0 };
+        host.ports = (1..=30).map(|n| port(n, PortState::Filtered, Reason::NoResponse)).collect();
+        host.ports.push(ScannedPort {
+            banner: Some(Banner {
+                service: "ssh".into(),
+                first_line: Some("SSH-2.0-x\u{1b}[31m".into()),
+                ..Banner::default()
+            }),
+            ..port(2222, PortState::Open, Reason::SynAck)
+        });
+        let hosts = [host];
+        let mut out = Vec::new();
+        table(&ScanFrame { banners: true, ..frame(&hosts) }, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains("Not shown: 30 filtered tcp ports (no-response)\n"), "{text}");
+        assert!(text.contains("2222/tcp open  ssh     \"SSH-2.0-x\\u{1b}[31m\"\n"), "{text}");
+        assert!(!text.contains('\u{1b}'));
+    }
+}
