@@ -42,6 +42,11 @@ pub enum Command {
     /// unowned or suspicious listeners (exit 1: findings at or above --fail-on)
     #[command(after_help = AUDIT_EXAMPLES)]
     Audit(AuditArgs),
+    /// Scan TCP ports by connecting, as `nmap -sT` does: open, closed,
+    /// filtered, and with --banner what answers (scan only what you own or
+    /// may test)
+    #[command(after_help = SCAN_EXAMPLES)]
+    Scan(ScanArgs),
     /// Save the listeners and their owners as a baseline, for `audit --baseline FILE`
     #[command(after_help = BASELINE_EXAMPLES)]
     Baseline(BaselineArgs),
@@ -99,12 +104,109 @@ Examples:
   portwatch audit --init-policy         a policy allowing what listens now, to prune
   portwatch audit --policy site.toml    judged by a policy: allow entries, overrides";
 
+/// Examples shown by `portwatch scan --help`.
+pub const SCAN_EXAMPLES: &str = "\
+Examples:
+  portwatch scan localhost                       nmap's top 1000 TCP ports
+  portwatch scan -p- 127.0.0.1                   every port
+  portwatch scan -p 22,80,8000-8100 10.0.0.0/24  a range of hosts
+  portwatch scan --banner -p 22,443 host         what answers, by its answer
+  portwatch scan --json 10.0.0.5 | jq            one object per host
+  portwatch scan -oG - host | grep open          nmap's grepable lines
+
+Scan only what you own or may test.";
+
 /// Examples shown by `portwatch baseline --help`.
 pub const BASELINE_EXAMPLES: &str = "\
 Examples:
   portwatch baseline save base.json                  this namespace's listeners and owners
   portwatch baseline save --all-netns base.json      every namespace's
   portwatch audit --baseline base.json               new, gone, changed since then";
+
+#[derive(Debug, Args)]
+pub struct ScanArgs {
+    /// Host names, IPv4 and IPv6 addresses, CIDR ranges (`10.0.0.0/24`)
+    #[arg(value_name = "TARGET", required_unless_present = "local")]
+    pub targets: Vec<String>,
+
+    /// Scan this host's own addresses (by default on its TCP listeners'
+    /// ports) and name the listener and owner behind each port
+    #[arg(long = "local", conflicts_with = "targets")]
+    pub local: bool,
+
+    /// Ports as nmap takes them: `22,80,8000-8100`, `-` for all, `T:` allowed
+    #[arg(short = 'p', long = "ports", value_name = "PORTS", allow_hyphen_values = true)]
+    pub ports: Option<String>,
+
+    /// The N most often open TCP ports, in nmap's order (default: 1000)
+    #[arg(long = "top-ports", value_name = "N", conflicts_with = "ports")]
+    pub top_ports: Option<usize>,
+
+    /// The longest a connect waits for an answer (the adaptive timeout's
+    /// ceiling; default 10s, first tries 1s until a round trip is measured)
+    #[arg(long = "timeout", value_name = "DURATION", value_parser = parse_duration)]
+    pub timeout: Option<std::time::Duration>,
+
+    /// Connections started per second, at most
+    #[arg(long = "rate", value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub rate: Option<u32>,
+
+    /// Connections at once, at most (default: from the open-file limit, at
+    /// most 2048); portwatch lowers it when the kernel runs out of sockets
+    #[arg(long = "max-parallelism", value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_parallelism: Option<u32>,
+
+    /// Tries again for a port that did not answer (default 1)
+    #[arg(long = "retries", value_name = "N", default_value_t = 1)]
+    pub retries: u32,
+
+    /// Stop after this long, leaving out what is unfinished (exit 3)
+    #[arg(long = "max-time", value_name = "DURATION", value_parser = parse_duration)]
+    pub max_time: Option<std::time::Duration>,
+
+    /// List every port, closed ones too (table and JSON)
+    #[arg(long = "all-states")]
+    pub all_states: bool,
+
+    /// Name each open port's service by what it answers (nmap -sV lite)
+    #[arg(long = "banner")]
+    pub banner: bool,
+
+    /// Print JSON: an array with one object per host
+    #[arg(long = "json", conflicts_with_all = ["grepable", "output"])]
+    pub json: bool,
+
+    /// nmap's output format letter: only `-oG FILE` (grepable lines) is
+    /// written; `-oG -` prints them instead of the table
+    #[arg(short = 'o', value_name = "FORMAT")]
+    pub output: Option<String>,
+
+    /// nmap's grepable lines to FILE (`-` for standard output); `-oG FILE`
+    /// is the same
+    #[arg(long = "grepable", value_name = "FILE", allow_hyphen_values = true)]
+    pub grepable: Option<String>,
+
+    /// Scan more than 65,536 addresses
+    #[arg(long = "yes")]
+    pub yes: bool,
+
+    /// Accepted for nmap's habit: portwatch never looks up names of addresses
+    #[arg(short = 'n')]
+    pub no_dns: bool,
+}
+
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let parsed = match text.parse::<f64>() {
+        Ok(seconds) if seconds.is_finite() && seconds > 0.0 => {
+            Ok(std::time::Duration::from_secs_f64(seconds.min(86_400.0)))
+        }
+        _ => humantime::parse_duration(text).map_err(|e| e.to_string()),
+    }?;
+    match parsed.is_zero() {
+        true => Err("must be more than zero".to_owned()),
+        false => Ok(parsed),
+    }
+}
 
 #[derive(Debug, Args)]
 pub struct BaselineArgs {
@@ -166,6 +268,12 @@ pub struct AuditArgs {
     /// baseline FILE (`portwatch baseline save FILE`)
     #[arg(long = "baseline", value_name = "FILE")]
     pub baseline: Option<PathBuf>,
+
+    /// Compare with a scan of this host taken from elsewhere (`portwatch
+    /// scan --json`): findings where the scan and the firewall evaluation
+    /// disagree
+    #[arg(long = "compare-scan", value_name = "FILE")]
+    pub compare_scan: Option<PathBuf>,
 
     /// Write the report to FILE instead of standard output, atomically
     /// (a temporary file beside it, renamed into place), as node_exporter's
@@ -571,6 +679,28 @@ pub struct RecordArgs {
 
     #[command(flatten)]
     pub selection: SelectionArgs,
+}
+
+/// Rewrites nmap's `-oG FILE` (and `-o G FILE`) after `scan` as
+/// `--grepable FILE`: clap takes no second value after one glued to a
+/// short flag.
+pub fn nmap_spellings(args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    if args.get(1).is_none_or(|word| word != "scan") {
+        return args;
+    }
+    let mut rewritten = Vec::with_capacity(args.len());
+    let mut words = args.into_iter().peekable();
+    while let Some(word) = words.next() {
+        if word == "-oG" {
+            rewritten.push("--grepable".into());
+        } else if word == "-o" && words.peek().is_some_and(|next| next == "G") {
+            words.next();
+            rewritten.push("--grepable".into());
+        } else {
+            rewritten.push(word);
+        }
+    }
+    rewritten
 }
 
 #[cfg(test)]

@@ -33,6 +33,8 @@ pub fn run(
     stdout: &mut dyn Write,
     stderr: &mut dyn Write,
 ) -> ExitCode {
+    let args = cli::nmap_spellings(args.into_iter().collect());
+    let command_line = args.iter().map(|arg| arg.to_string_lossy()).collect::<Vec<_>>().join(" ");
     let cli = match parse(args) {
         Ok(cli) => cli,
         Err(error) => return report_clap_error(&error, stdout, stderr),
@@ -49,6 +51,7 @@ pub fn run(
         Some(Command::Who(args)) => commands::who::run(args, os, stdout, stderr),
         Some(Command::Audit(args)) => commands::audit::run(args, os, stdout, stderr),
         Some(Command::Baseline(args)) => commands::baseline::run(args, os, stderr),
+        Some(Command::Scan(args)) => commands::scan::run(args, &command_line, os, stdout, stderr),
         Some(Command::Completions { shell }) => commands::docs::completions(*shell, stdout),
         Some(Command::Man) => commands::docs::man(stdout),
     };
@@ -85,7 +88,8 @@ fn unknown_command(args: &ListArgs) -> Option<UsageError> {
     if !plain || state_word || filter::parse::starts_an_expression(word) {
         return None;
     }
-    let commands = ["list", "record", "who", "audit", "baseline", "completions", "man", "help"];
+    let commands =
+        ["list", "record", "who", "audit", "baseline", "scan", "completions", "man", "help"];
     let closest = commands
         .iter()
         .map(|command| (strsim::jaro_winkler(word, command), command))

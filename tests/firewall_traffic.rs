@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, UdpSocket};
 use std::os::fd::AsRawFd;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use common::{Netns, skip_unless_root, skip_without_tool};
@@ -61,37 +61,12 @@ impl Lab {
     fn new(test: &str) -> Lab {
         let server = Netns::new(&format!("{test}-s"));
         let client = Netns::new(&format!("{test}-c"));
-        let ip = |args: &[&str]| {
-            let output = Command::new("ip").args(args).output().expect("run ip");
-            assert!(
-                output.status.success(),
-                "ip {args:?}: {}",
-                String::from_utf8_lossy(&output.stderr)
-            );
-        };
-        ip(&[
-            "-n",
-            &server.name,
-            "link",
-            "add",
-            "eth0",
-            "type",
-            "veth",
-            "peer",
-            "name",
-            "eth0",
-            "netns",
-            &client.name,
-        ]);
-        for (netns, addrs) in [
-            (&server, ["192.0.2.1/24", "10.20.0.1/24", "2001:db8:2::1/64", "fd00:20::1/64"]),
-            (&client, ["192.0.2.10/24", "10.20.0.10/24", "2001:db8:2::10/64", "fd00:20::10/64"]),
-        ] {
-            for addr in addrs {
-                ip(&["-n", &netns.name, "addr", "add", addr, "dev", "eth0", "nodad"]);
-            }
-            ip(&["-n", &netns.name, "link", "set", "eth0", "up"]);
-        }
+        common::join_with_veth(
+            &server,
+            &["192.0.2.1/24", "10.20.0.1/24", "2001:db8:2::1/64", "fd00:20::1/64"],
+            &client,
+            &["192.0.2.10/24", "10.20.0.10/24", "2001:db8:2::10/64", "fd00:20::10/64"],
+        );
         Lab { server, client }
     }
 

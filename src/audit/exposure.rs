@@ -67,6 +67,31 @@ fn is_loopback(addr: IpAddr) -> bool {
     }
 }
 
+/// Whether a TCP listener takes connections to `address`:`port` (a
+/// wildcard of the address's family, the address itself, or its
+/// IPv4-mapped form).
+pub fn accepts_tcp(listener: &Listener, address: IpAddr, port: u16) -> bool {
+    let socket = &listener.socket;
+    if socket.netid != Transport::Tcp || socket.local.port != port {
+        return false;
+    }
+    let family = match address {
+        IpAddr::V4(_) => IpFamily::Inet,
+        IpAddr::V6(_) => IpFamily::Inet6,
+    };
+    if !listener.exposure.families.contains(&family) {
+        return false;
+    }
+    let mapped = match socket.local.addr {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4),
+        IpAddr::V4(_) => None,
+    };
+    match listener.exposure.bind {
+        BindScope::Wildcard => true,
+        _ => socket.local.addr == address || mapped == Some(address),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,6 +6,7 @@ pub mod baseline;
 pub mod exposure;
 pub mod policy;
 pub mod rules;
+pub mod scan_comparison;
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -94,9 +95,10 @@ pub fn audit_with_policy(
     AuditReport { host: context.host, time: context.time, listeners, findings, summary, limits }
 }
 
-/// Adds what a baseline comparison found to `report`: its findings, in
-/// order with the rest, and what it could not compare as limits.
-pub fn add_baseline(report: &mut AuditReport, comparison: baseline::Comparison) {
+/// Adds what a comparison (with a baseline, with a scan) found to
+/// `report`: its findings, in order with the rest, and what it could not
+/// compare as limits.
+pub fn add_comparison(report: &mut AuditReport, comparison: baseline::Comparison) {
     report.findings.extend(comparison.findings);
     report.limits.extend(comparison.limits);
     sort(&mut report.findings);

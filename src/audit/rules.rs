@@ -238,6 +238,26 @@ pub const RULES: &[Rule] = &[
         references: &[],
     },
     Rule {
+        id: "scan-open-but-blocked",
+        title: "Open to a scan though the firewall blocks it",
+        severity: Severity::High,
+        description: "With --compare-scan: a scan from elsewhere found the listener open, \
+                      but the firewall evaluation says new connections are blocked (or the \
+                      listener is bound to loopback). Traffic takes a path the rules read do \
+                      not cover: a DNAT, a published container port, another namespace's \
+                      rules.",
+        references: &[],
+    },
+    Rule {
+        id: "scan-filtered-but-open",
+        title: "Filtered to a scan though the firewall admits it",
+        severity: Severity::Low,
+        description: "With --compare-scan: the firewall evaluation says the listener is open, \
+                      but a scan from elsewhere found it filtered: a filter upstream (a \
+                      security group, a router) or the scanner's own rules drop it.",
+        references: &[],
+    },
+    Rule {
         id: "baseline-gone",
         title: "Listener gone since the baseline",
         severity: Severity::Info,

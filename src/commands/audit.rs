@@ -7,7 +7,7 @@ use std::io::Write;
 use std::path::Path;
 use std::time::{Instant, UNIX_EPOCH};
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 
 use crate::audit::{self, Context, Firewalls, OwnerView, Policy, policy};
 use crate::cli::{AuditArgs, AuditFormatArg, ColorArg};
@@ -121,6 +121,10 @@ fn audit_report(
         Some(path) => Some((path, super::listeners::load(path, os)?)),
         None => None,
     };
+    let scan = match &args.compare_scan {
+        Some(path) => Some((path, read_scan(path, os)?)),
+        None => None,
+    };
     let own_inode = crate::netns::own_inode(os.proc).ok();
     let request = super::listeners::request(scope(args), live);
     let inventory = inventory::snapshot(os, &request)?;
@@ -160,7 +164,12 @@ fn audit_report(
             )?;
         }
         let comparison = audit::baseline::compare(baseline, &file, &report.listeners, &coverage);
-        audit::add_baseline(&mut report, comparison);
+        audit::add_comparison(&mut report, comparison);
+    }
+    if let Some((path, scan)) = &scan {
+        let file = path.display().to_string();
+        let comparison = audit::scan_comparison::compare(scan, &file, &report.listeners);
+        audit::add_comparison(&mut report, comparison);
     }
     for notice in &outcome.source.notices {
         writeln!(stderr, "portwatch: {notice}")?;
@@ -389,4 +398,16 @@ fn scope(args: &AuditArgs) -> Scope {
         (None, None) if args.all_netns => Scope::AllNamespaces,
         (None, None) => Scope::Own,
     }
+}
+
+/// A scan's JSON is at most this large: 65,536 hosts' open ports.
+const SCAN_FILE_LIMIT: u64 = 64 << 20;
+
+fn read_scan(path: &Path, os: &Os<'_>) -> Result<Vec<crate::model::scan::HostScan>> {
+    let text = os
+        .files
+        .read_text(path, SCAN_FILE_LIMIT)
+        .with_context(|| format!("cannot read the scan {}", path.display()))?;
+    audit::scan_comparison::parse(&text)
+        .map_err(|error| UsageError(format!("{}: {error}", path.display())).into())
 }

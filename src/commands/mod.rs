@@ -7,6 +7,7 @@ pub mod events;
 pub mod list;
 pub mod listeners;
 pub mod record;
+pub mod scan;
 pub mod selection;
 pub mod who;
 

@@ -6,6 +6,8 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
+use super::InetSocket;
+
 /// nmap's states for a connect scan.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -99,6 +101,10 @@ pub struct ScannedPort {
     /// What the service said (`--banner`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub banner: Option<Banner>,
+    /// With `--local`: this host's listener that takes connections to the
+    /// port, with its owners (`list --json`'s record).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listener: Option<Box<InetSocket>>,
 }
 
 /// A service named by its answer (`--banner`), not by its port.

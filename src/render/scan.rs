@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::Result;
 
 use super::escape::for_terminal;
+use crate::model::InetSocket;
 use crate::model::scan::{Banner, HostScan, PortState, ScannedPort};
 
 /// A state with more ports than this is summed up in "Not shown", as nmap
@@ -25,6 +26,8 @@ pub struct ScanFrame<'a> {
     pub all_states: bool,
     /// Show the VERSION column (`--banner`).
     pub banners: bool,
+    /// Show the LISTENER column (`--local`).
+    pub listeners: bool,
 }
 
 /// nmap's normal output.
@@ -70,47 +73,78 @@ fn host_table(host: &HostScan, frame: &ScanFrame<'_>, out: &mut impl Write) -> R
     if shown.ports.is_empty() {
         return Ok(());
     }
-    let rows: Vec<[String; 4]> = shown.ports.iter().map(|port| row(port, frame.banners)).collect();
-    let header = ["PORT", "STATE", "SERVICE", "VERSION"];
-    let columns = if frame.banners { 4 } else { 3 };
-    let mut widths = [0usize; 4];
-    for cells in std::iter::once(&header.map(str::to_owned)).chain(&rows) {
+    let mut header = vec!["PORT", "STATE", "SERVICE"];
+    if frame.listeners {
+        header.push("LISTENER");
+    }
+    if frame.banners {
+        header.push("VERSION");
+    }
+    let header: Vec<String> = header.into_iter().map(str::to_owned).collect();
+    let rows: Vec<Vec<String>> = shown.ports.iter().map(|port| row(port, frame)).collect();
+    let mut widths = vec![0usize; header.len()];
+    for cells in std::iter::once(&header).chain(&rows) {
         for (width, cell) in widths.iter_mut().zip(cells) {
             *width = (*width).max(cell.chars().count());
         }
     }
-    write_row(out, &header.map(str::to_owned), &widths, columns)?;
-    for cells in &rows {
-        write_row(out, cells, &widths, columns)?;
+    for cells in std::iter::once(&header).chain(&rows) {
+        write_row(out, cells, &widths)?;
     }
     Ok(())
 }
 
-fn write_row(
-    out: &mut impl Write,
-    cells: &[String; 4],
-    widths: &[usize; 4],
-    columns: usize,
-) -> Result<()> {
+fn write_row(out: &mut impl Write, cells: &[String], widths: &[usize]) -> Result<()> {
     let mut line = String::new();
-    for (index, cell) in cells.iter().take(columns).enumerate() {
-        if index + 1 == columns {
-            line.push_str(cell);
-        } else {
-            line.push_str(&format!("{cell:<width$} ", width = widths[index]));
-        }
+    for (cell, width) in cells.iter().zip(widths) {
+        line.push_str(&format!("{cell:<width$} "));
     }
     writeln!(out, "{}", line.trim_end())?;
     Ok(())
 }
 
-fn row(port: &ScannedPort, banners: bool) -> [String; 4] {
-    let service = match (&port.banner, banners) {
+fn row(port: &ScannedPort, frame: &ScanFrame<'_>) -> Vec<String> {
+    let service = match (&port.banner, frame.banners) {
         (Some(banner), true) => for_terminal(&banner.service).into_owned(),
         _ => port.service.clone().unwrap_or_else(|| "unknown".to_owned()),
     };
-    let version = port.banner.as_ref().map(version_text).unwrap_or_default();
-    [format!("{}/tcp", port.port), port.state.as_str().to_owned(), service, version]
+    let mut cells = vec![format!("{}/tcp", port.port), port.state.as_str().to_owned(), service];
+    if frame.listeners {
+        cells.push(listener_text(port.listener.as_deref()));
+    }
+    if frame.banners {
+        cells.push(port.banner.as_ref().map(version_text).unwrap_or_default());
+    }
+    cells
+}
+
+/// `0.0.0.0:22 sshd(pid=812,user=root,unit=ssh.service)`; `-` when no
+/// listener here takes the port.
+fn listener_text(listener: Option<&InetSocket>) -> String {
+    let Some(socket) = listener else { return "-".to_owned() };
+    let address = match socket.local.addr {
+        std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+        v4 => v4.to_string(),
+    };
+    let mut text = format!("{address}:{}", socket.local.port);
+    let holders = socket.owners.as_ref().map(|o| o.processes.as_slice()).unwrap_or_default();
+    let mut seen = Vec::new();
+    for holder in holders {
+        let process = &holder.process;
+        if seen.contains(&process.pid) {
+            continue;
+        }
+        seen.push(process.pid);
+        let mut facts = vec![format!("pid={}", process.pid)];
+        facts.extend(process.user.as_ref().map(|user| format!("user={}", for_terminal(user))));
+        facts.extend(process.unit.as_ref().map(|unit| format!("unit={}", for_terminal(unit))));
+        facts.extend(process.container.as_ref().map(|c| {
+            let id: String = c.id.chars().take(12).collect();
+            format!("container={}:{}", for_terminal(&c.runtime), for_terminal(&id))
+        }));
+        text.push_str(&format!(" {}({})", for_terminal(&process.display_name()), facts.join(",")));
+    }
+    text
 }
 
 /// The VERSION column: product and version, the detail, TLS's facts.
@@ -255,9 +289,22 @@ fn grepable_field(text: &str) -> String {
     for_terminal(text).replace('/', "|").replace(',', ";").replace('\t', " ")
 }
 
-/// JSON: an array of host objects (the model's serde form).
-pub fn json(hosts: &[HostScan], out: &mut impl Write) -> Result<()> {
-    serde_json::to_writer_pretty(&mut *out, hosts)?;
+/// JSON: an array of host objects (the model's serde form), with closed
+/// ports only counted unless every state is asked for.
+pub fn json(hosts: &[HostScan], all_states: bool, out: &mut impl Write) -> Result<()> {
+    let shown: Vec<HostScan> = hosts
+        .iter()
+        .map(|host| {
+            let mut host = host.clone();
+            if !all_states {
+                let before = host.ports.len();
+                host.ports.retain(|port| port.state != PortState::Closed);
+                host.not_shown.closed += before - host.ports.len();
+            }
+            host
+        })
+        .collect();
+    serde_json::to_writer_pretty(&mut *out, &shown)?;
     writeln!(out)?;
     Ok(())
 }
@@ -276,6 +323,7 @@ mod tests {
             service: Some("ssh".into()),
             rtt_ms: Some(0.05),
             banner: None,
+            listener: None,
         }
     }
 
@@ -301,6 +349,7 @@ mod tests {
             command_line: "portwatch scan localhost",
             all_states: false,
             banners: false,
+            listeners: false,
         }
     }
 

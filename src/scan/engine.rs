@@ -49,7 +49,8 @@ pub struct Probed {
 #[derive(Clone, Debug)]
 pub struct HostOutcome {
     pub target: Target,
-    /// Every port with --all-states; else all but the closed ones.
+    /// Every port with `keep_closed`; else all but the closed ones beyond
+    /// the first [`CLOSED_KEPT`].
     pub ports: Vec<Probed>,
     pub closed: usize,
     pub latency: Option<Duration>,
@@ -93,6 +94,11 @@ struct Job {
     port: u16,
     attempt: u32,
 }
+
+/// Closed ports kept one by one without `keep_closed`: nmap's table lists
+/// closed ports while there are at most 25 of them, and sums them up
+/// beyond.
+pub const CLOSED_KEPT: usize = 25;
 
 /// The fewest connections at once that a shortage of sockets leaves.
 const MIN_PARALLELISM: usize = 8;
@@ -229,7 +235,7 @@ impl<'o> Run<'o> {
         let host = &mut self.hosts[job.host];
         if probed.reason.state() == PortState::Closed {
             host.closed += 1;
-            if !self.options.keep_closed {
+            if !self.options.keep_closed && host.closed > CLOSED_KEPT {
                 return;
             }
         }
@@ -393,9 +399,9 @@ mod tests {
     #[tokio::test(flavor = "current_thread")]
     async fn closed_ports_are_counted_not_kept_without_all_states() {
         let options = ScanOptions { keep_closed: false, ..options() };
-        let outcome = scan(loopback(), &[1, 2, 3], &options).await;
-        assert_eq!(outcome.hosts[0].closed, 3);
-        assert!(outcome.hosts[0].ports.is_empty());
+        let outcome = scan(loopback(), &(1..=30).collect::<Vec<_>>(), &options).await;
+        assert_eq!(outcome.hosts[0].closed, 30);
+        assert_eq!(outcome.hosts[0].ports.len(), CLOSED_KEPT);
     }
 
     #[tokio::test(flavor = "current_thread")]

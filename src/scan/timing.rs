@@ -5,6 +5,13 @@
 
 use std::time::Duration;
 
+/// A retry waits past the kernel's own SYN retransmission (its initial
+/// retransmission timeout is 1 s), so that the retry also covers a second
+/// SYN, and so that the answer to it counts: Linux does not end a connect
+/// on an ICMPv6 unreachable for the first SYN, only for the retransmitted
+/// one (seen on this machine's kernel: a reject answered in 1.02 s).
+pub const RETRY_FLOOR: Duration = Duration::from_millis(1300);
+
 /// The bounds and the starting point of the adaptive timeout.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TimeoutBounds {
@@ -61,10 +68,12 @@ impl RttEstimate {
     }
 
     /// The timeout for a retry of a port whose connect timed out: twice
-    /// the current one (a dropped SYN is not a slow host), within bounds.
+    /// the current one (a dropped SYN is not a slow host), and at least
+    /// [`RETRY_FLOOR`], within bounds.
     pub fn retry_timeout(&self, attempt: u32) -> Duration {
         let factor = 2u32.saturating_pow(attempt.min(8));
-        self.timeout().saturating_mul(factor).clamp(self.bounds.min, self.bounds.max)
+        let doubled = self.timeout().saturating_mul(factor).max(RETRY_FLOOR);
+        doubled.clamp(self.bounds.min, self.bounds.max)
     }
 
     /// The smallest round trip seen, reported as the host's latency.

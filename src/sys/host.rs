@@ -64,6 +64,25 @@ impl UserDb for Host {
 }
 
 impl Resolver for Host {
+    fn own_addresses(&self) -> Vec<IpAddr> {
+        use nix::net::if_::InterfaceFlags;
+        let Ok(interfaces) = nix::ifaddrs::getifaddrs() else { return Vec::new() };
+        let mut addresses: Vec<IpAddr> = interfaces
+            .filter(|interface| interface.flags.contains(InterfaceFlags::IFF_UP))
+            .filter_map(|interface| {
+                let address = interface.address?;
+                match (address.as_sockaddr_in(), address.as_sockaddr_in6()) {
+                    (Some(v4), _) => Some(IpAddr::V4(v4.ip())),
+                    (_, Some(v6)) => Some(IpAddr::V6(v6.ip())),
+                    _ => None,
+                }
+            })
+            .collect();
+        addresses.sort();
+        addresses.dedup();
+        addresses
+    }
+
     fn host_addresses(&self, name: &str) -> Vec<IpAddr> {
         use std::net::ToSocketAddrs;
         let mut addresses: Vec<IpAddr> = (name, 0)

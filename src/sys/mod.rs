@@ -82,6 +82,12 @@ pub trait Resolver: Sync {
     fn cgroup_directories(&self) -> Vec<(u64, String)> {
         Vec::new()
     }
+
+    /// The addresses of this namespace's interfaces that are up
+    /// (`scan --local`).
+    fn own_addresses(&self) -> Vec<IpAddr> {
+        Vec::new()
+    }
 }
 
 /// The terminal and the environment portwatch runs in.

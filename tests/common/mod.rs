@@ -165,6 +165,23 @@ impl Netns {
     }
 }
 
+/// Joins two namespaces with a veth pair (`eth0` in each), giving each end
+/// its addresses (with prefix lengths), up and without duplicate address
+/// detection.
+pub fn join_with_veth(a: &Netns, a_addrs: &[&str], b: &Netns, b_addrs: &[&str]) {
+    let ip = |args: &[&str]| run_ok(Command::new("ip").args(args));
+    ip(&[
+        "-n", &a.name, "link", "add", "eth0", "type", "veth", "peer", "name", "eth0", "netns",
+        &b.name,
+    ]);
+    for (netns, addrs) in [(a, a_addrs), (b, b_addrs)] {
+        for addr in addrs {
+            ip(&["-n", &netns.name, "addr", "add", addr, "dev", "eth0", "nodad"]);
+        }
+        ip(&["-n", &netns.name, "link", "set", "eth0", "up"]);
+    }
+}
+
 impl Drop for Netns {
     fn drop(&mut self) {
         let _ = Command::new("ip").args(["netns", "del", &self.name]).status();
