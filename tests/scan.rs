@@ -276,3 +276,132 @@ fn bad_targets_and_ports_are_one_line_errors() {
         );
     }
 }
+
+#[test]
+fn local_names_the_owner_of_each_open_port() {
+    if !available("local_names_the_owner_of_each_open_port") {
+        return;
+    }
+    let lab = Lab::new("scanlocal");
+    let output =
+        lab.target.command(common::BIN).args(["scan", "--local", "--json"]).output().unwrap();
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let hosts: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let host =
+        hosts.as_array().unwrap().iter().find(|h| h["address"] == TARGET).expect("own address");
+    let port = |number: u16| {
+        host["ports"].as_array().unwrap().iter().find(|p| p["port"] == number).cloned().unwrap()
+    };
+    let open = port(2222);
+    assert_eq!(open["state"], "open");
+    let holders = open["listener"]["processes"].as_array().unwrap();
+    assert!(holders.iter().any(|h| h["pid"] == std::process::id()), "{open:#}");
+    let blocked = port(DROPPED_LISTENER);
+    assert_eq!(blocked["state"], "filtered", "a listener the scan did not find open: {blocked:#}");
+    assert_eq!(blocked["listener"]["local"]["port"], DROPPED_LISTENER);
+    let table = lab.target.command(common::BIN).args(["scan", "--local"]).output().unwrap();
+    let table = text(&table.stdout);
+    assert!(table.contains("PORT     STATE    SERVICE       LISTENER"), "{table}");
+    assert!(table.contains(&format!("pid={}", std::process::id())), "{table}");
+}
+
+#[test]
+fn compare_scan_finds_where_the_scan_and_the_firewall_disagree() {
+    if !available("compare_scan_finds_where_the_scan_and_the_firewall_disagree") {
+        return;
+    }
+    let lab = Lab::new("scancmp");
+    // Something between the scanner and the target drops 8080: the
+    // target's own ruleset still admits it.
+    lab.scanner.load_ruleset("table inet upstream {\n  chain output {\n    type filter hook output priority filter; policy accept;\n    tcp dport 8080 drop\n  }\n}\n");
+    let scan = lab.portwatch(&[
+        "scan",
+        "--json",
+        "--retries",
+        "0",
+        "--timeout",
+        "500ms",
+        "-p",
+        "2222,8080,9104",
+        TARGET,
+    ]);
+    assert!(scan.status.success(), "{}", text(&scan.stderr));
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), &scan.stdout).unwrap();
+    // Since the scan, 2222 is dropped here: the scan found it open.
+    lab.target.load_ruleset(
+        &RULESET.replace("tcp dport 9100 drop", "tcp dport 9100 drop\n    tcp dport 2222 drop"),
+    );
+    let path = file.path().to_str().unwrap();
+    let audit = lab
+        .target
+        .command(common::BIN)
+        .args(["audit", "--json", "--fail-on", "never", "--compare-scan", path])
+        .output()
+        .unwrap();
+    assert!(audit.status.success() || audit.status.code() == Some(3), "{}", text(&audit.stderr));
+    let report: Value = serde_json::from_slice(&audit.stdout).unwrap();
+    let findings: Vec<(String, u64)> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["rule"].as_str().unwrap().starts_with("scan-"))
+        .map(|f| {
+            (
+                f["rule"].as_str().unwrap().to_owned(),
+                f["listener"]["local"]["port"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        findings,
+        [("scan-open-but-blocked".to_owned(), 2222), ("scan-filtered-but-open".to_owned(), 8080)],
+        "{report:#}"
+    );
+    let broken = lab
+        .target
+        .command(common::BIN)
+        .args(["audit", "--compare-scan", "/dev/null"])
+        .output()
+        .unwrap();
+    assert_eq!(broken.status.code(), Some(2));
+    assert!(text(&broken.stderr).contains("not a portwatch scan"), "{}", text(&broken.stderr));
+}
+
+/// With far fewer descriptors than connections asked for, every port is
+/// still scanned, and stderr says the scan slowed down.
+#[test]
+fn running_out_of_descriptors_slows_the_scan_without_losing_ports() {
+    if skip_unless_root("running_out_of_descriptors_slows_the_scan_without_losing_ports")
+        || skip_without_tool(
+            "prlimit",
+            "running_out_of_descriptors_slows_the_scan_without_losing_ports",
+        )
+    {
+        return;
+    }
+    let isolated = Netns::new("scanfd");
+    let output = isolated
+        .command("prlimit")
+        .args([
+            "--nofile=48:48",
+            common::BIN,
+            "scan",
+            "--json",
+            "--all-states",
+            "--max-parallelism",
+            "500",
+            "-p",
+            "1-3000",
+            "127.0.0.1",
+        ])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let hosts: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let ports = hosts[0]["ports"].as_array().unwrap();
+    assert_eq!(ports.len(), 3000);
+    assert!(ports.iter().all(|p| p["state"] == "closed"), "nothing listens in the namespace");
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("fewer connections at once"), "{stderr}");
+}

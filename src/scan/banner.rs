@@ -111,13 +111,15 @@ async fn run_probe(
     if answer.is_empty() {
         return None;
     }
-    match probe {
+    let recognised = match probe {
         Probe::Greeting => Some(greeting(&answer)),
         Probe::Redis => redis(&answer),
         Probe::Postgres => postgres(&answer),
-        Probe::Http => http(&answer),
-        Probe::Tls => None,
-    }
+        Probe::Http | Probe::Tls => None,
+    };
+    // A service that refuses a probe for another protocol often says what
+    // it is while doing so (`HTTP/1.1 400 Bad Request` to a Redis PING).
+    recognised.or_else(|| http(&answer))
 }
 
 fn host_header(address: SocketAddr) -> String {
@@ -341,5 +343,72 @@ impl rustls::client::danger::ServerCertVerifier for AcceptAnyCertificate {
 
     fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
         self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn greetings_name_their_service() {
+        let ssh = greeting(b"SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n");
+        assert_eq!(
+            (ssh.service.as_str(), ssh.version.as_deref()),
+            ("ssh", Some("OpenSSH_9.2p1 Debian-2+deb12u3"))
+        );
+        let smtp = greeting(b"220 mail.example.org ESMTP Postfix (Debian/GNU)\r\n");
+        assert_eq!(smtp.service, "smtp");
+        assert_eq!(greeting(b"220 (vsFTPd 3.0.3)\r\n").service, "ftp");
+        assert_eq!(greeting(b"220 ProFTPD Server ready.\r\n").service, "ftp");
+        assert_eq!(greeting(b"220 welcome\r\n").service, "unknown");
+        assert_eq!(greeting(b"+OK Dovecot ready.\r\n").service, "pop3");
+        assert_eq!(greeting(b"* OK [CAPABILITY IMAP4rev1] Dovecot ready.\r\n").service, "imap");
+        let odd = greeting(b"\xff\xfe hello\x1b[31m\r\nsecond line");
+        assert_eq!(odd.service, "unknown");
+        assert_eq!(
+            odd.first_line.as_deref(),
+            Some("\u{fffd}\u{fffd} hello\u{1b}[31m"),
+            "kept raw, escaped when shown"
+        );
+        let long = greeting(&[b'a'; 10_000]);
+        assert_eq!(long.first_line.map(|l| l.len()), Some(FIRST_LINE_LIMIT));
+    }
+
+    #[test]
+    fn mysql_handshakes_and_what_only_looks_like_one() {
+        let mut packet = vec![0x4a, 0, 0, 0, 10];
+        packet.extend_from_slice(b"8.0.36-0ubuntu0.22.04.1\0rest");
+        let mysql = greeting(&packet);
+        assert_eq!(
+            (mysql.service.as_str(), mysql.version.as_deref()),
+            ("mysql", Some("8.0.36-0ubuntu0.22.04.1"))
+        );
+        assert_eq!(mysql_version(&[0x4a, 0, 0, 0, 10]), None, "truncated");
+        assert_eq!(mysql_version(&[0x4a, 0, 0, 1, 10, b'8', 0]), None, "not sequence 0");
+        assert_eq!(mysql_version(&[0x4a, 0, 0, 0, 10, b'8']), None, "no NUL");
+        assert_eq!(mysql_version(&[0x4a, 0, 0, 0, 10, 0x1b, 0]), None, "not printable");
+    }
+
+    #[test]
+    fn probe_answers_name_their_service() {
+        assert_eq!(redis(b"+PONG\r\n").map(|b| b.detail), Some(None));
+        let locked = redis(b"-NOAUTH Authentication required.\r\n").unwrap();
+        assert_eq!(locked.detail.as_deref(), Some("authentication required"));
+        assert_eq!(redis(b"HTTP/1.1 400 Bad Request\r\n"), None);
+        assert_eq!(postgres(b"S").unwrap().detail.as_deref(), Some("SSL supported"));
+        assert_eq!(postgres(b"N").unwrap().detail.as_deref(), Some("SSL not supported"));
+        assert_eq!(postgres(b"SS"), None);
+        let web = http(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nserver: nginx/1.22.1\r\n\r\nServer: not a header").unwrap();
+        assert_eq!(web.version.as_deref(), Some("nginx/1.22.1"));
+        assert_eq!(web.detail.as_deref(), Some("HTTP/1.1 200 OK"));
+        assert_eq!(http(b"SSH-2.0-x\r\n"), None);
+    }
+
+    #[test]
+    fn the_usual_probe_goes_first() {
+        assert_eq!(usual_probe(443), Some(Probe::Tls));
+        assert_eq!(usual_probe(6379), Some(Probe::Redis));
+        assert_eq!(usual_probe(2222), None);
     }
 }

@@ -134,6 +134,11 @@ struct Run<'o> {
     /// Ports that timed out in the round just run, per host.
     unanswered: Vec<Vec<u16>>,
     parallelism: usize,
+    /// A shortage of sockets was met and no connect has been answered
+    /// since.
+    shortage_seen: bool,
+    /// The last shortage of sockets met, for the note.
+    shortage: Option<String>,
     pace: Option<Pace>,
     notes: Notes,
 }
@@ -150,6 +155,8 @@ impl<'o> Run<'o> {
             estimates: vec![RttEstimate::new(options.bounds); count],
             unanswered: vec![Vec::new(); count],
             parallelism: options.parallelism.max(1),
+            shortage_seen: false,
+            shortage: None,
             pace: options.rate.filter(|&rate| rate > 0).map(Pace::new),
             notes: Notes::default(),
         }
@@ -207,6 +214,7 @@ impl<'o> Run<'o> {
     fn record(&mut self, job: Job, attempt: Attempt) -> Option<Job> {
         match attempt {
             Attempt::Answered(reason, rtt) => {
+                self.shortage_seen = false;
                 self.estimates[job.host].observe(rtt);
                 self.keep(job, Probed { port: job.port, reason, rtt: Some(rtt) });
                 None
@@ -242,16 +250,16 @@ impl<'o> Run<'o> {
         host.ports.push(probed);
     }
 
+    /// Lowers the connections at once by a quarter, once per shortage: the
+    /// connects already under way when it began fail alike and are only
+    /// tried again.
     fn lower_parallelism(&mut self, error: &io::Error) {
-        let lower = (self.parallelism * 3 / 4).max(MIN_PARALLELISM);
-        if lower < self.parallelism {
-            self.notes.add(format!(
-                "{error}: fewer connections at once from here on ({} instead of {}); every port is \
-                 still scanned",
-                lower, self.parallelism
-            ));
-            self.parallelism = lower;
+        if self.shortage_seen {
+            return;
         }
+        self.shortage_seen = true;
+        self.shortage = Some(error.to_string());
+        self.parallelism = (self.parallelism * 3 / 4).max(MIN_PARALLELISM);
     }
 
     /// The ports that timed out in the round just run, as retry jobs.
@@ -267,6 +275,14 @@ impl<'o> Run<'o> {
         for (host, estimate) in self.hosts.iter_mut().zip(&self.estimates) {
             host.latency = estimate.latency();
             host.ports.sort_by_key(|probed| probed.port);
+        }
+        if let Some(error) = &self.shortage {
+            self.notes.add(format!(
+                "{error}: fewer connections at once ({} instead of {}); every port was still \
+                 scanned",
+                self.parallelism,
+                self.options.parallelism.max(1)
+            ));
         }
         if !complete {
             self.notes.add("the scan ran out of time (--max-time): unfinished ports are left out");
