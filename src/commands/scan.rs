@@ -68,11 +68,9 @@ pub fn run(
     };
     let started_at = humantime::format_rfc3339_seconds(os.env.now()).to_string();
     let started = Instant::now();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the scan's event loop")?;
-    let outcome = runtime.block_on(engine::scan(targets, &port_list, &options));
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    let outcome = engine::scan_on_threads(targets, &port_list, &options, threads)
+        .context("cannot start the scan's event loops")?;
     let services = Services::load(os.files, os.proc, false);
     let mut hosts: Vec<HostScan> =
         outcome.hosts.iter().map(|host| host_scan(host, &services)).collect();
@@ -80,7 +78,11 @@ pub fn run(
         local::join(&mut hosts, listeners);
     }
     if args.banner {
-        runtime.block_on(add_banners(&mut hosts));
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("cannot start the banner probes' event loop")?
+            .block_on(add_banners(&mut hosts));
     }
     let elapsed = started.elapsed();
     for note in limit_note.iter().chain(&outcome.notes) {

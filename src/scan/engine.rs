@@ -9,10 +9,9 @@
 
 use std::collections::VecDeque;
 use std::io;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::time::Duration;
 
-use tokio::net::TcpSocket;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
@@ -102,6 +101,81 @@ pub const CLOSED_KEPT: usize = 25;
 
 /// The fewest connections at once that a shortage of sockets leaves.
 const MIN_PARALLELISM: usize = 8;
+
+/// Scans on `shards` threads, each with an event loop of its own and a
+/// share of the ports (every `shards`-th): the kernel's work per connect
+/// (socket, connect, poll, close) is most of a scan's time, and one thread
+/// does it on one core. Each shard keeps its own round-trip estimates.
+pub fn scan_on_threads(
+    targets: Vec<Target>,
+    ports: &[u16],
+    options: &ScanOptions,
+    shards: usize,
+) -> io::Result<ScanOutcome> {
+    let shards = shards.clamp(1, ports.len().max(1));
+    let started = std::time::Instant::now();
+    let shard_options = ScanOptions {
+        parallelism: (options.parallelism / shards).max(1),
+        rate: options.rate.map(|rate| (rate / shards as u32).max(1)),
+        ..options.clone()
+    };
+    let outcomes = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..shards)
+            .map(|shard| {
+                let share: Vec<u16> = ports.iter().skip(shard).step_by(shards).copied().collect();
+                let (targets, options) = (targets.clone(), &shard_options);
+                scope.spawn(move || -> io::Result<ScanOutcome> {
+                    let runtime =
+                        tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+                    Ok(runtime.block_on(scan(targets, &share, options)))
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|handle| {
+                handle.join().unwrap_or_else(|_| Err(io::Error::other("a scan thread failed")))
+            })
+            .collect::<io::Result<Vec<_>>>()
+    })?;
+    Ok(merge(outcomes, started.elapsed()))
+}
+
+/// One outcome of the shards' outcomes: each host's ports together.
+fn merge(outcomes: Vec<ScanOutcome>, elapsed: Duration) -> ScanOutcome {
+    let mut merged: Option<ScanOutcome> = None;
+    for outcome in outcomes {
+        let Some(total) = merged.as_mut() else {
+            merged = Some(outcome);
+            continue;
+        };
+        for (host, part) in total.hosts.iter_mut().zip(outcome.hosts) {
+            host.ports.extend(part.ports);
+            host.closed += part.closed;
+            host.latency = match (host.latency, part.latency) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+        }
+        for note in outcome.notes {
+            if !total.notes.contains(&note) {
+                total.notes.push(note);
+            }
+        }
+        total.complete &= outcome.complete;
+    }
+    let mut merged = merged.unwrap_or(ScanOutcome {
+        hosts: Vec::new(),
+        notes: Vec::new(),
+        complete: true,
+        elapsed,
+    });
+    for host in &mut merged.hosts {
+        host.ports.sort_by_key(|probed| probed.port);
+    }
+    merged.elapsed = elapsed;
+    merged
+}
 
 /// Scans every port of every target.
 pub async fn scan(targets: Vec<Target>, ports: &[u16], options: &ScanOptions) -> ScanOutcome {
@@ -325,32 +399,67 @@ impl Pace {
 
 /// One TCP connect, answered or not within `timeout`.
 async fn connect(address: SocketAddr, timeout: Duration) -> Attempt {
-    let socket = match address.ip() {
-        IpAddr::V4(_) => TcpSocket::new_v4(),
-        IpAddr::V6(_) => TcpSocket::new_v6(),
-    };
-    let socket = match socket {
+    use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+    let started = Instant::now();
+    let kind = Type::STREAM.nonblocking().cloexec();
+    let socket = match Socket::new(Domain::for_address(address), kind, Some(Protocol::TCP)) {
         Ok(socket) => socket,
         Err(error) => return out_of_resources_or_failed(error),
     };
-    let started = Instant::now();
-    match tokio::time::timeout(timeout, socket.connect(address)).await {
-        Err(_) => Attempt::TimedOut,
-        Ok(Ok(stream)) => {
-            let rtt = started.elapsed();
-            // Scanning this host's own ports, a connect can meet itself
-            // (the kernel picked the very port as the source): that is a
-            // closed port, not an open one.
-            match stream.local_addr().ok() == Some(address) {
-                true => Attempt::Answered(Reason::ConnRefused, rtt),
-                false => Attempt::Answered(Reason::SynAck, rtt),
-            }
+    let target = SockAddr::from(address);
+    // On loopback and other local addresses the answer has come before
+    // connect returns (the kernel runs the SYN's delivery on the way out),
+    // so asking again settles most ports without a wait on the poller.
+    for _ in 0..2 {
+        match socket.connect(&target) {
+            Ok(()) => return connected(&socket, address, started),
+            Err(error) if is_pending(&error) => {}
+            Err(error) => return answer_of(error, started),
         }
-        Ok(Err(error)) => match reason_of(&error) {
-            Some(reason) => Attempt::Answered(reason, started.elapsed()),
-            None if error.raw_os_error() == Some(libc::ETIMEDOUT) => Attempt::TimedOut,
-            None => out_of_resources_or_failed(error),
+    }
+    let stream = match tokio::net::TcpStream::from_std(std::net::TcpStream::from(socket)) {
+        Ok(stream) => stream,
+        Err(error) => return out_of_resources_or_failed(error),
+    };
+    match tokio::time::timeout(timeout, stream.writable()).await {
+        Err(_) => Attempt::TimedOut,
+        Ok(Err(error)) => out_of_resources_or_failed(error),
+        Ok(Ok(())) => match stream.take_error() {
+            Ok(Some(error)) | Err(error) => answer_of(error, started),
+            Ok(None) => match stream.local_addr() {
+                Ok(local) => open_unless_self(local, address, started.elapsed()),
+                Err(error) => answer_of(error, started),
+            },
         },
+    }
+}
+
+fn is_pending(error: &io::Error) -> bool {
+    matches!(error.raw_os_error(), Some(libc::EINPROGRESS | libc::EALREADY))
+}
+
+fn connected(socket: &socket2::Socket, address: SocketAddr, started: Instant) -> Attempt {
+    match socket.local_addr().ok().and_then(|local| local.as_socket()) {
+        Some(local) => open_unless_self(local, address, started.elapsed()),
+        None => Attempt::Answered(Reason::SynAck, started.elapsed()),
+    }
+}
+
+/// Scanning this host's own ports, a connect can meet itself (the kernel
+/// picked the very port as the source): that is a closed port, not an
+/// open one.
+fn open_unless_self(local: SocketAddr, address: SocketAddr, rtt: Duration) -> Attempt {
+    match local == address {
+        true => Attempt::Answered(Reason::ConnRefused, rtt),
+        false => Attempt::Answered(Reason::SynAck, rtt),
+    }
+}
+
+fn answer_of(error: io::Error, started: Instant) -> Attempt {
+    match reason_of(&error) {
+        Some(reason) => Attempt::Answered(reason, started.elapsed()),
+        None if error.raw_os_error() == Some(libc::ETIMEDOUT) => Attempt::TimedOut,
+        None => out_of_resources_or_failed(error),
     }
 }
 
