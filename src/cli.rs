@@ -138,7 +138,7 @@ pub struct ScanArgs {
     #[arg(short = 'p', long = "ports", value_name = "PORTS", allow_hyphen_values = true)]
     pub ports: Option<String>,
 
-    /// The N most often open TCP ports, in nmap's order (default: 1000)
+    /// nmap's set of its N most often open TCP ports: 100, or 1000 (the default)
     #[arg(long = "top-ports", value_name = "N", conflicts_with = "ports")]
     pub top_ports: Option<usize>,
 

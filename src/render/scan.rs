@@ -209,14 +209,23 @@ fn hidden_reason(state: PortState) -> &'static str {
 }
 
 fn host_label(host: &HostScan) -> String {
-    let address = host.address.to_string();
-    match host.target == address
-        || host.target.contains('/')
-        || host.target.parse::<std::net::IpAddr>().is_ok()
-    {
-        true => address,
-        false => format!("{} ({address})", for_terminal(&host.target)),
+    match host_name(host) {
+        Some(name) => format!("{} ({})", for_terminal(name), host.address),
+        None => host.address.to_string(),
     }
+}
+
+/// The host name the user gave for this address; None when it was named
+/// by an address or a range.
+fn host_name(host: &HostScan) -> Option<&str> {
+    let numeric = host.target.contains('/')
+        || host
+            .target
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok();
+    (!numeric).then_some(host.target.as_str())
 }
 
 fn addresses(hosts: &[HostScan]) -> String {
@@ -244,11 +253,7 @@ pub fn grepable(frame: &ScanFrame<'_>, out: &mut impl Write) -> Result<()> {
         for_terminal(frame.command_line)
     )?;
     for host in frame.hosts {
-        let name =
-            match host.target.parse::<std::net::IpAddr>().is_ok() || host.target.contains('/') {
-                true => String::new(),
-                false => grepable_field(&host.target),
-            };
+        let name = host_name(host).map(grepable_field).unwrap_or_default();
         let status = if host.up { "Up" } else { "Down" };
         writeln!(out, "Host: {} ({name})\tStatus: {status}", host.address)?;
         let shown = Shown::of(host, frame.all_states);
