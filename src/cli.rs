@@ -172,6 +172,12 @@ pub struct ScanArgs {
     #[arg(long = "banner")]
     pub banner: bool,
 
+    /// Only say which hosts are up (nmap -sn; `-sn` works too): a connect
+    /// to ports 80, 443 and 22 (or -p's), and an ICMP echo where this user
+    /// may send one; --timeout defaults to 2s here
+    #[arg(long = "ping", conflicts_with_all = ["local", "banner", "all_states", "top_ports"])]
+    pub ping: bool,
+
     /// Print JSON: an array with one object per host
     #[arg(long = "json", conflicts_with_all = ["grepable", "output"])]
     pub json: bool,
@@ -682,8 +688,8 @@ pub struct RecordArgs {
 }
 
 /// Rewrites nmap's `-oG FILE` (and `-o G FILE`) after `scan` as
-/// `--grepable FILE`: clap takes no second value after one glued to a
-/// short flag.
+/// `--grepable FILE` (clap takes no second value after one glued to a
+/// short flag), and nmap's `-sn` as `--ping`.
 pub fn nmap_spellings(args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
     if args.get(1).is_none_or(|word| word != "scan") {
         return args;
@@ -693,6 +699,8 @@ pub fn nmap_spellings(args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> 
     while let Some(word) = words.next() {
         if word == "-oG" {
             rewritten.push("--grepable".into());
+        } else if word == "-sn" {
+            rewritten.push("--ping".into());
         } else if word == "-o" && words.peek().is_some_and(|next| next == "G") {
             words.next();
             rewritten.push("--grepable".into());

@@ -410,3 +410,75 @@ fn running_out_of_descriptors_slows_the_scan_without_losing_ports() {
         "{stderr}"
     );
 }
+
+/// `scan --ping` in a namespace pair: 10.78.0.1 refuses connects, 10.78.0.3
+/// drops them on the probe ports and answers only an echo, 10.78.0.9 has no
+/// host. nmap -sn (as root: ARP on the veth) is the oracle for which are up.
+#[test]
+fn ping_finds_the_hosts_up_as_nmap_sn_does() {
+    if !available("ping_finds_the_hosts_up_as_nmap_sn_does") {
+        return;
+    }
+    let target = Netns::new("ping-t");
+    let scanner = Netns::new("ping-s");
+    common::join_with_veth(&target, &["10.78.0.1/24", "10.78.0.3/24"], &scanner, &["10.78.0.2/24"]);
+    target.load_ruleset(
+        "table inet ping {
+  chain input {
+    type filter hook input priority filter; policy accept;
+    ip daddr 10.78.0.3 tcp dport { 22, 80, 443 } drop
+  }
+}
+",
+    );
+    let named = ["10.78.0.1", "10.78.0.3", "10.78.0.9"];
+    let ping = |prefix: &[&str]| {
+        let mut command = scanner.command(prefix[0]);
+        command.args(&prefix[1..]).args(["scan", "-sn", "--json", "--timeout", "1"]).args(named);
+        let output = command.output().expect("run portwatch");
+        assert!(output.status.success(), "{}", text(&output.stderr));
+        let hosts: Value = serde_json::from_slice(&output.stdout).unwrap();
+        let reasons: BTreeMap<String, String> = hosts
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| {
+                (
+                    h["address"].as_str().unwrap().to_owned(),
+                    h["reason"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        (reasons, text(&output.stderr))
+    };
+
+    let (as_root, _) = ping(&[common::BIN]);
+    assert!(["conn-refused", "echo-reply"].contains(&as_root["10.78.0.1"].as_str()), "{as_root:?}");
+    assert_eq!(as_root["10.78.0.3"], "echo-reply", "{as_root:?}");
+    assert_eq!(as_root["10.78.0.9"], "no-response", "{as_root:?}");
+    let up: Vec<&str> = named.into_iter().filter(|a| as_root[*a] != "no-response").collect();
+    let nmap =
+        scanner.command("nmap").args(["-sn", "-n", "-oG", "-"]).args(named).output().unwrap();
+    let nmap_up: Vec<&str> = named
+        .into_iter()
+        .filter(|a| text(&nmap.stdout).contains(&format!("Host: {a} ()\tStatus: Up")))
+        .collect();
+    assert_eq!(up, nmap_up, "nmap -sn: {}", text(&nmap.stdout));
+
+    // Without CAP_NET_RAW and outside ping_group_range, no echo: the TCP
+    // probes still find 10.78.0.1, and a note says why 10.78.0.3 cannot be.
+    let sysctl = scanner.command("sysctl").args(["-qw", "net.ipv4.ping_group_range=1 0"]).status();
+    assert!(sysctl.unwrap().success());
+    let (unprivileged, note) = ping(&["unshare", "--map-root-user", common::BIN]);
+    assert_eq!(unprivileged["10.78.0.1"], "conn-refused", "{unprivileged:?}");
+    assert_eq!(unprivileged["10.78.0.3"], "no-response", "{unprivileged:?}");
+    assert!(note.contains("no ICMP echo: net.ipv4.ping_group_range"), "{note}");
+
+    // With the user's group in ping_group_range, the echo socket does it.
+    let sysctl =
+        scanner.command("sysctl").args(["-qw", "net.ipv4.ping_group_range=0 2147483647"]).status();
+    assert!(sysctl.unwrap().success());
+    let (echo_socket, note) = ping(&["unshare", "--map-root-user", common::BIN]);
+    assert_eq!(echo_socket["10.78.0.3"], "echo-reply", "{echo_socket:?}");
+    assert!(!note.contains("no ICMP echo"), "{note}");
+}

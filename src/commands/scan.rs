@@ -13,11 +13,12 @@ use crate::exit::{ExitCode, UsageError};
 use crate::inventory::{self, Scope};
 use crate::model::Netid;
 use crate::model::audit::Listener;
-use crate::model::scan::{HostScan, NotShown, PortState, ScanProto, ScannedPort};
+use crate::model::scan::{HostReason, HostScan, NotShown, PortState, ScanProto, ScannedPort};
 use crate::names::Services;
 use crate::render::scan::{ScanFrame, grepable, json, table};
 use crate::scan::banner::{self, BannerLimits};
 use crate::scan::engine::{self, HostOutcome, ScanOptions};
+use crate::scan::ping::{self, PingOptions, Pinged};
 use crate::scan::timing::TimeoutBounds;
 use crate::scan::{local, ports, resources, targets};
 use crate::sys::Os;
@@ -36,6 +37,9 @@ pub fn run(
     stderr: &mut dyn Write,
 ) -> Result<ExitCode> {
     let output = Output::of(args)?;
+    if args.ping {
+        return ping_hosts(args, command_line, os, &output, stdout, stderr);
+    }
     let local_listeners = match args.local {
         true => Some(local_listeners(os)?),
         false => None,
@@ -54,10 +58,7 @@ pub fn run(
         writeln!(stderr, "portwatch: note: nothing to scan (no listener, no address up)")?;
         return Ok(ExitCode::Success);
     }
-    let (parallelism, limit_note) = match args.max_parallelism {
-        Some(asked) => (asked as usize, None),
-        None => resources::parallelism(),
-    };
+    let (parallelism, limit_note) = parallelism(args);
     let options = ScanOptions {
         bounds: bounds(args.timeout),
         retries: args.retries,
@@ -96,12 +97,85 @@ pub fn run(
         all_states: args.all_states || args.local,
         banners: args.banner,
         listeners: args.local,
+        ping: false,
     };
     output.write(&frame, os, stdout)?;
     Ok(match outcome.complete {
         true => ExitCode::Success,
         false => ExitCode::Incomplete,
     })
+}
+
+/// `--ping`: which of the named hosts are up, and nothing about ports.
+fn ping_hosts(
+    args: &ScanArgs,
+    command_line: &str,
+    os: &Os<'_>,
+    output: &Output,
+    stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
+) -> Result<ExitCode> {
+    let targets = targets::expand(&args.targets, os.resolver, args.yes)?;
+    let ports = match args.ports {
+        Some(_) => port_list(args)?,
+        None => ping::PROBE_PORTS.to_vec(),
+    };
+    let (parallelism, limit_note) = parallelism(args);
+    let options = PingOptions {
+        ports,
+        timeout: args.timeout.unwrap_or(ping::DEFAULT_TIMEOUT),
+        parallelism,
+        max_time: args.max_time,
+    };
+    let started_at = humantime::format_rfc3339_seconds(os.env.now()).to_string();
+    let started = Instant::now();
+    let outcome = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the ping's event loop")?
+        .block_on(ping::ping(targets, &options));
+    for note in limit_note.iter().chain(&outcome.notes) {
+        writeln!(stderr, "portwatch: note: {note}")?;
+    }
+    let hosts: Vec<HostScan> = outcome.hosts.iter().map(pinged_host).collect();
+    let frame = ScanFrame {
+        hosts: &hosts,
+        elapsed: started.elapsed(),
+        started: &started_at,
+        command_line,
+        all_states: false,
+        banners: false,
+        listeners: false,
+        ping: true,
+    };
+    output.write(&frame, os, stdout)?;
+    Ok(match outcome.complete {
+        true => ExitCode::Success,
+        false => ExitCode::Incomplete,
+    })
+}
+
+fn pinged_host(pinged: &Pinged) -> HostScan {
+    let answer = pinged.answer;
+    HostScan {
+        target: pinged.target.name.clone(),
+        address: pinged.target.address,
+        up: answer.is_some(),
+        latency_ms: answer.map(|a| a.rtt.as_secs_f64() * 1000.0),
+        reason: Some(answer.map_or(HostReason::NoResponse, |a| a.reason)),
+        answered_port: answer.and_then(|a| a.port),
+        ports: Vec::new(),
+        not_shown: NotShown::default(),
+    }
+}
+
+/// Connections at once: as asked, or from the open-file limit (with a
+/// note when that limit is low).
+fn parallelism(args: &ScanArgs) -> (usize, Option<String>) {
+    match args.max_parallelism {
+        Some(asked) => (asked as usize, None),
+        None => resources::parallelism(),
+    }
 }
 
 /// Where the scan's views go.
@@ -200,6 +274,8 @@ fn host_scan(outcome: &HostOutcome, services: &Services) -> HostScan {
         address: outcome.target.address,
         up: outcome.answered(),
         latency_ms: outcome.latency.map(|rtt| rtt.as_secs_f64() * 1000.0),
+        reason: None,
+        answered_port: None,
         ports,
         not_shown: NotShown { closed: outcome.closed - closed_listed, filtered: 0 },
     }

@@ -78,6 +78,31 @@ impl Reason {
     }
 }
 
+/// Why a host is up or down (`scan --ping`), in nmap's `--reason` words.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HostReason {
+    /// An ICMP echo reply.
+    EchoReply,
+    /// A connect to one of the probe ports was accepted.
+    SynAck,
+    /// A connect to one of the probe ports was refused: a host sent the RST.
+    ConnRefused,
+    /// Nothing answered before the timeout.
+    NoResponse,
+}
+
+impl HostReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HostReason::EchoReply => "echo-reply",
+            HostReason::SynAck => "syn-ack",
+            HostReason::ConnRefused => "conn-refused",
+            HostReason::NoResponse => "no-response",
+        }
+    }
+}
+
 /// The transport scanned; only TCP for now (a connect scan).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -152,6 +177,12 @@ pub struct HostScan {
     pub up: bool,
     /// The smallest round trip measured, null when nothing answered.
     pub latency_ms: Option<f64>,
+    /// With `--ping`: why the host is up or down.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<HostReason>,
+    /// With `--ping`: the TCP port whose answer showed the host up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answered_port: Option<u16>,
     /// Every port scanned with `--all-states`; else the open and filtered
     /// ones.
     pub ports: Vec<ScannedPort>,

@@ -28,13 +28,21 @@ pub struct ScanFrame<'a> {
     pub banners: bool,
     /// Show the LISTENER column (`--local`).
     pub listeners: bool,
+    /// Hosts only, no ports (`--ping`): the up ones, as nmap -sn lists them.
+    pub ping: bool,
 }
 
 /// nmap's normal output.
 pub fn table(frame: &ScanFrame<'_>, out: &mut impl Write) -> Result<()> {
     for host in frame.hosts {
-        host_table(host, frame, out)?;
-        writeln!(out)?;
+        match frame.ping {
+            true if host.up => host_up_line(host, out)?,
+            true => {}
+            false => {
+                host_table(host, frame, out)?;
+                writeln!(out)?;
+            }
+        }
     }
     writeln!(
         out,
@@ -43,6 +51,14 @@ pub fn table(frame: &ScanFrame<'_>, out: &mut impl Write) -> Result<()> {
         up(frame.hosts),
         frame.elapsed.as_secs_f64()
     )?;
+    Ok(())
+}
+
+/// nmap -sn's two lines for a host that is up.
+fn host_up_line(host: &HostScan, out: &mut impl Write) -> Result<()> {
+    writeln!(out, "portwatch scan report for {}", host_label(host))?;
+    let latency = host.latency_ms.map(|ms| format!(" ({:.6}s latency)", ms / 1000.0));
+    writeln!(out, "Host is up{}.", latency.unwrap_or_default())?;
     Ok(())
 }
 
@@ -255,6 +271,12 @@ pub fn grepable(frame: &ScanFrame<'_>, out: &mut impl Write) -> Result<()> {
     for host in frame.hosts {
         let name = host_name(host).map(grepable_field).unwrap_or_default();
         let status = if host.up { "Up" } else { "Down" };
+        if frame.ping {
+            if host.up {
+                writeln!(out, "Host: {} ({name})\tStatus: {status}", host.address)?;
+            }
+            continue;
+        }
         writeln!(out, "Host: {} ({name})\tStatus: {status}", host.address)?;
         let shown = Shown::of(host, frame.all_states);
         let ports: Vec<String> = shown.ports.iter().map(|port| grepable_port(port)).collect();
@@ -338,6 +360,8 @@ mod tests {
             address: "127.0.0.1".parse().unwrap(),
             up: true,
             latency_ms: Some(0.05),
+            reason: None,
+            answered_port: None,
             ports: vec![
                 port(22, PortState::Open, Reason::SynAck),
                 port(81, PortState::Filtered, Reason::NoResponse),
@@ -355,6 +379,7 @@ mod tests {
             all_states: false,
             banners: false,
             listeners: false,
+            ping: false,
         }
     }
 
@@ -411,5 +436,39 @@ mod tests {
         assert!(text.contains("Not shown: 30 filtered tcp ports (no-response)\n"), "{text}");
         assert!(text.contains("2222/tcp open  ssh     \"SSH-2.0-x\\u{1b}[31m\"\n"), "{text}");
         assert!(!text.contains('\u{1b}'));
+    }
+
+    #[test]
+    fn ping_lists_the_hosts_up_as_nmap_sn_does() {
+        let down = HostScan {
+            address: "127.0.0.9".parse().unwrap(),
+            target: "127.0.0.9".into(),
+            up: false,
+            latency_ms: None,
+            reason: Some(crate::model::scan::HostReason::NoResponse),
+            ports: Vec::new(),
+            ..host()
+        };
+        let up = HostScan {
+            ports: Vec::new(),
+            reason: Some(crate::model::scan::HostReason::EchoReply),
+            ..host()
+        };
+        let hosts = [up, down];
+        let frame = ScanFrame { ping: true, ..frame(&hosts) };
+        let mut out = Vec::new();
+        table(&frame, &mut out).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "portwatch scan report for localhost (127.0.0.1)\n\
+             Host is up (0.000050s latency).\n\
+             portwatch done: 2 IP addresses (1 host up) scanned in 0.05 seconds\n"
+        );
+        let mut out = Vec::new();
+        grepable(&frame, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[1], "Host: 127.0.0.1 (localhost)\tStatus: Up");
+        assert!(lines[2].starts_with("# portwatch done -- 2 IP addresses (1 host up)"), "{text}");
     }
 }

@@ -76,7 +76,7 @@ pub struct ScanOutcome {
 }
 
 /// What one connect came back with.
-enum Attempt {
+pub(super) enum Attempt {
     Answered(Reason, Duration),
     TimedOut,
     /// No socket or no local port to connect from (EMFILE, ENFILE,
@@ -398,7 +398,7 @@ impl Pace {
 }
 
 /// One TCP connect, answered or not within `timeout`.
-async fn connect(address: SocketAddr, timeout: Duration) -> Attempt {
+pub(super) async fn connect(address: SocketAddr, timeout: Duration) -> Attempt {
     use socket2::{Domain, Protocol, SockAddr, Socket, Type};
     let started = Instant::now();
     let kind = Type::STREAM.nonblocking().cloexec();

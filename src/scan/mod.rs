@@ -4,6 +4,7 @@
 pub mod banner;
 pub mod engine;
 pub mod local;
+pub mod ping;
 pub mod ports;
 pub mod resources;
 pub mod targets;
