@@ -6,7 +6,9 @@
 //!
 //! `--udp N` also binds N UDP sockets per process; `--wildcard N` has the
 //! parent listen on 0.0.0.0 ports 1 to N too (listeners a firewall judges,
-//! where a loopback one is local-only). Prints `READY <sockets>`
+//! where a loopback one is local-only); `--listen P,Q,...` listens on 0.0.0.0
+//! at those ports (the scan benchmark's spread-out listeners, with
+//! `--processes 0`). Prints `READY <sockets>`
 //! when the load stands, then holds it until its standard input closes.
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -30,6 +32,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             option("--processes").unwrap_or(10),
             udp,
             option("--wildcard").unwrap_or(0),
+            listen_ports(&args)?,
         ),
     }
 }
@@ -39,11 +42,15 @@ fn parent(
     processes: usize,
     udp: usize,
     wildcard: usize,
+    listen: Vec<u16>,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let per_child = connections.div_ceil(processes);
-    let wide: Vec<TcpListener> = (1..=wildcard)
-        .map(|port| Ok(TcpListener::bind((Ipv4Addr::UNSPECIFIED, u16::try_from(port)?))?))
-        .collect::<Result<_, Box<dyn std::error::Error>>>()?;
+    let per_child = connections.div_ceil(processes.max(1));
+    let wide_ports = (1..=wildcard).map(u16::try_from).collect::<Result<Vec<_>, _>>()?;
+    let wide: Vec<TcpListener> = wide_ports
+        .into_iter()
+        .chain(listen)
+        .map(|port| TcpListener::bind((Ipv4Addr::UNSPECIFIED, port)))
+        .collect::<Result<_, _>>()?;
     let exe = std::env::current_exe()?;
     let mut children: Vec<Child> = (0..processes)
         .map(|index| {
@@ -71,6 +78,14 @@ fn parent(
         child.wait()?;
     }
     Ok(())
+}
+
+fn listen_ports(args: &[String]) -> Result<Vec<u16>, Box<dyn std::error::Error>> {
+    let Some(at) = args.iter().position(|a| a == "--listen") else {
+        return Ok(Vec::new());
+    };
+    let list = args.get(at + 1).ok_or("--listen needs a list of ports")?;
+    Ok(list.split(',').map(str::parse).collect::<Result<_, _>>()?)
 }
 
 fn child(index: usize, connections: usize, udp: usize) -> Result<(), Box<dyn std::error::Error>> {
