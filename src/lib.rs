@@ -16,6 +16,7 @@ pub mod render;
 pub mod scan;
 pub mod source;
 pub mod sys;
+pub mod watch;
 
 use std::ffi::OsString;
 use std::io::{self, Write};
@@ -51,6 +52,7 @@ pub fn run(
         Some(Command::Who(args)) => commands::who::run(args, os, stdout, stderr),
         Some(Command::Audit(args)) => commands::audit::run(args, os, stdout, stderr),
         Some(Command::Baseline(args)) => commands::baseline::run(args, os, stderr),
+        Some(Command::Watch(args)) => commands::watch::run(args, os, stdout, stderr),
         Some(Command::Scan(args)) => commands::scan::run(args, &command_line, os, stdout, stderr),
         Some(Command::Completions { shell }) => commands::docs::completions(*shell, stdout),
         Some(Command::Man) => commands::docs::man(stdout),

@@ -9,6 +9,7 @@ pub mod listeners;
 pub mod record;
 pub mod scan;
 pub mod selection;
+pub mod watch;
 pub mod who;
 
 use std::cell::OnceCell;

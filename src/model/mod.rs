@@ -17,6 +17,7 @@ pub mod process;
 pub mod scan;
 pub mod state;
 pub mod summary;
+pub mod watch;
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;

@@ -10,6 +10,36 @@ use std::fmt::Write as _;
 use super::escape;
 use super::text::quoted_process_label;
 use crate::model::Holder;
+use crate::model::process::Ownership;
+
+/// ` sshd(pid=812,user=root,unit=ssh.service)` for each holding process,
+/// once per process: the short owner text of `scan --local` and `watch`.
+pub fn process_facts(owners: Option<&Ownership>) -> String {
+    let holders = owners.map(|o| o.processes.as_slice()).unwrap_or_default();
+    let mut text = String::new();
+    let mut seen = Vec::new();
+    for holder in holders {
+        let process = &holder.process;
+        if seen.contains(&process.pid) {
+            continue;
+        }
+        seen.push(process.pid);
+        let mut facts = vec![format!("pid={}", process.pid)];
+        facts.extend(
+            process.user.as_ref().map(|user| format!("user={}", escape::for_terminal(user))),
+        );
+        facts.extend(
+            process.unit.as_ref().map(|unit| format!("unit={}", escape::for_terminal(unit))),
+        );
+        facts.extend(process.container.as_ref().map(|c| {
+            let id: String = c.id.chars().take(12).collect();
+            format!("container={}:{}", escape::for_terminal(&c.runtime), escape::for_terminal(&id))
+        }));
+        let _ =
+            write!(text, " {}({})", escape::for_terminal(&process.display_name()), facts.join(","));
+    }
+    text
+}
 
 /// Whether `holder` is written here rather than as a plain `-p` entry.
 pub fn has_extras(holder: &Holder) -> bool {

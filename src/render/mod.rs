@@ -20,6 +20,7 @@ pub mod sockopt;
 pub mod ss;
 pub mod summary;
 pub mod text;
+pub mod watch;
 pub mod who;
 
 use anyhow::Result;

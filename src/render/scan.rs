@@ -143,23 +143,7 @@ fn listener_text(listener: Option<&InetSocket>) -> String {
         v4 => v4.to_string(),
     };
     let mut text = format!("{address}:{}", socket.local.port);
-    let holders = socket.owners.as_ref().map(|o| o.processes.as_slice()).unwrap_or_default();
-    let mut seen = Vec::new();
-    for holder in holders {
-        let process = &holder.process;
-        if seen.contains(&process.pid) {
-            continue;
-        }
-        seen.push(process.pid);
-        let mut facts = vec![format!("pid={}", process.pid)];
-        facts.extend(process.user.as_ref().map(|user| format!("user={}", for_terminal(user))));
-        facts.extend(process.unit.as_ref().map(|unit| format!("unit={}", for_terminal(unit))));
-        facts.extend(process.container.as_ref().map(|c| {
-            let id: String = c.id.chars().take(12).collect();
-            format!("container={}:{}", for_terminal(&c.runtime), for_terminal(&id))
-        }));
-        text.push_str(&format!(" {}({})", for_terminal(&process.display_name()), facts.join(",")));
-    }
+    text.push_str(&super::holders::process_facts(socket.owners.as_ref()));
     text
 }
 

@@ -1,0 +1,109 @@
+//! `portwatch watch`: what changed between two listings. The [`Tracker`]
+//! holds the sockets of the last poll, each under its listener identity
+//! ([`ListenerKey`]: namespace, protocol, address, port, interface) and the
+//! kernel's cookie (or the inode), so a service restarted on the same port
+//! is the close of one socket and the open of another with the same
+//! identity, and SO_REUSEPORT siblings are told apart.
+
+use std::collections::BTreeMap;
+
+use crate::model::Socket;
+use crate::model::key::ListenerKey;
+
+/// One socket's place in the tracker.
+type Instance = (ListenerKey, u64);
+
+/// The sockets seen at the last poll.
+#[derive(Debug, Default)]
+pub struct Tracker {
+    held: BTreeMap<Instance, Socket>,
+}
+
+/// What one poll changed: the sockets gone (as they were when they opened)
+/// and the new ones (without owners yet), each in identity order.
+#[derive(Debug, Default)]
+pub struct Changes {
+    pub closed: Vec<Socket>,
+    pub opened: Vec<Socket>,
+}
+
+impl Tracker {
+    /// A tracker holding `sockets`: the state the first changes are
+    /// measured against.
+    pub fn new(sockets: Vec<Socket>) -> Tracker {
+        Tracker { held: sockets.into_iter().filter_map(keyed).collect() }
+    }
+
+    /// Takes a new poll's sockets; returns what changed since the last.
+    pub fn update(&mut self, sockets: Vec<Socket>) -> Changes {
+        let mut now: BTreeMap<Instance, Socket> = sockets.into_iter().filter_map(keyed).collect();
+        let mut changes = Changes::default();
+        let gone: Vec<Instance> =
+            self.held.keys().filter(|instance| !now.contains_key(*instance)).cloned().collect();
+        for instance in gone {
+            changes.closed.extend(self.held.remove(&instance));
+        }
+        let new: Vec<Instance> =
+            now.keys().filter(|instance| !self.held.contains_key(*instance)).cloned().collect();
+        for instance in new {
+            changes.opened.extend(now.remove(&instance));
+        }
+        changes
+    }
+
+    /// Keeps the opened sockets, now with their owners, for their close.
+    pub fn hold(&mut self, opened: &[Socket]) {
+        self.held.extend(opened.iter().cloned().filter_map(keyed));
+    }
+
+    pub fn len(&self) -> usize {
+        self.held.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.held.is_empty()
+    }
+}
+
+fn keyed(socket: Socket) -> Option<(Instance, Socket)> {
+    let inet = socket.as_inet()?;
+    let instance = inet.cookie.or(inet.inode.map(u64::from))?;
+    Some(((inet.listener_key(), instance), socket))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{InetSocket, IpFamily, SocketState, Transport};
+
+    fn listener(port: u16, cookie: u64) -> Socket {
+        let mut socket = InetSocket::new(Transport::Tcp, IpFamily::Inet, SocketState::Listening);
+        socket.local.port = port;
+        socket.cookie = Some(cookie);
+        Socket::Inet(socket)
+    }
+
+    fn ports(sockets: &[Socket]) -> Vec<(u16, Option<u64>)> {
+        sockets.iter().filter_map(Socket::as_inet).map(|s| (s.local.port, s.cookie)).collect()
+    }
+
+    #[test]
+    fn listeners_present_at_the_start_are_no_event() {
+        let mut tracker = Tracker::new(vec![listener(22, 1)]);
+        let changes = tracker.update(vec![listener(22, 1)]);
+        assert!(changes.opened.is_empty() && changes.closed.is_empty());
+    }
+
+    #[test]
+    fn a_restart_on_the_same_port_is_a_close_and_an_open() {
+        let mut tracker = Tracker::new(vec![listener(8080, 1)]);
+        let changes = tracker.update(vec![listener(8080, 2), listener(9090, 3)]);
+        assert_eq!(ports(&changes.closed), [(8080, Some(1))]);
+        assert_eq!(ports(&changes.opened), [(8080, Some(2)), (9090, Some(3))]);
+        tracker.hold(&changes.opened);
+        let changes = tracker.update(vec![listener(9090, 3)]);
+        assert_eq!(ports(&changes.closed), [(8080, Some(2))]);
+        assert!(changes.opened.is_empty());
+        assert_eq!(tracker.len(), 1);
+    }
+}

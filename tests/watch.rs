@@ -1,0 +1,186 @@
+//! `portwatch watch` in a namespace of the test's own: listeners opened and
+//! closed by this process (TCP and UDP, IPv4 and IPv6) and by child
+//! processes (a restart with a new pid), each event checked in order with
+//! its pid and process name.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap is a failed test
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::process::{Child, Stdio};
+use std::sync::mpsc::{Receiver, channel};
+use std::time::Duration;
+
+use common::{Netns, skip_unless_root};
+use serde_json::Value;
+
+/// Set in a child this test binary starts as a listening "service".
+const LISTEN_ENV: &str = "PORTWATCH_TEST_LISTEN";
+
+/// A running `watch --format jsonl --interval 0.1`, its events arriving on
+/// a channel.
+struct Watch {
+    child: Child,
+    events: Receiver<Value>,
+}
+
+impl Watch {
+    fn start(netns: &Netns) -> Watch {
+        let mut child = netns
+            .command(common::BIN)
+            .args(["watch", "--format", "jsonl", "--interval", "0.1", "--duration", "60"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start watch");
+        let stdout = child.stdout.take().unwrap();
+        let (send, events) = channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if send.send(serde_json::from_str(&line).expect("a JSON line")).is_err() {
+                    break;
+                }
+            }
+        });
+        // The first listing is what later ones are compared with.
+        std::thread::sleep(Duration::from_secs(1));
+        Watch { child, events }
+    }
+
+    /// The next event, as (event, netid, address, port, pid, process name).
+    fn next(&self) -> (String, String, String, u64, u64, String) {
+        let event =
+            self.events.recv_timeout(Duration::from_secs(10)).expect("an event within 10 s");
+        let socket = &event["socket"];
+        let process = &socket["processes"][0];
+        (
+            event["event"].as_str().unwrap().to_owned(),
+            socket["netid"].as_str().unwrap().to_owned(),
+            socket["local"]["addr"].as_str().unwrap().to_owned(),
+            socket["local"]["port"].as_u64().unwrap(),
+            process["pid"].as_u64().unwrap_or(0),
+            process["name"].as_str().unwrap_or("").to_owned(),
+        )
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn own_name() -> String {
+    std::fs::read_to_string("/proc/self/comm").unwrap().trim().to_owned()
+}
+
+fn event(
+    kind: &str,
+    netid: &str,
+    addr: &str,
+    port: u16,
+    pid: u32,
+) -> (String, String, String, u64, u64, String) {
+    (kind.into(), netid.into(), addr.into(), port.into(), pid.into(), own_name())
+}
+
+#[test]
+fn opens_and_closes_arrive_in_order_with_their_owner() {
+    if skip_unless_root("opens_and_closes_arrive_in_order_with_their_owner") {
+        return;
+    }
+    let netns = Netns::new("watch-events");
+    let watch = Watch::start(&netns);
+    let me = std::process::id();
+    let tcp4 = netns.within(|| TcpListener::bind("0.0.0.0:18080").unwrap());
+    assert_eq!(watch.next(), event("open", "tcp", "0.0.0.0", 18080, me));
+    let udp6 = netns.within(|| UdpSocket::bind("[::]:15353").unwrap());
+    assert_eq!(watch.next(), event("open", "udp", "::", 15353, me));
+    drop(tcp4);
+    assert_eq!(watch.next(), event("close", "tcp", "0.0.0.0", 18080, me));
+    drop(udp6);
+    assert_eq!(watch.next(), event("close", "udp", "::", 15353, me));
+    let tcp6 = netns.within(|| TcpListener::bind("[::1]:18443").unwrap());
+    assert_eq!(watch.next(), event("open", "tcp", "::1", 18443, me));
+    let udp4 = netns.within(|| UdpSocket::bind("127.0.0.1:15354").unwrap());
+    assert_eq!(watch.next(), event("open", "udp", "127.0.0.1", 15354, me));
+    drop((tcp6, udp4));
+    // One poll sees both go: in identity order, TCP before UDP.
+    assert_eq!(watch.next(), event("close", "tcp", "::1", 18443, me));
+    assert_eq!(watch.next(), event("close", "udp", "127.0.0.1", 15354, me));
+}
+
+#[test]
+fn a_listener_that_lives_300_ms_is_seen_at_interval_0_1() {
+    if skip_unless_root("a_listener_that_lives_300_ms_is_seen_at_interval_0_1") {
+        return;
+    }
+    let netns = Netns::new("watch-brief");
+    let watch = Watch::start(&netns);
+    let me = std::process::id();
+    let brief = netns.within(|| TcpListener::bind("0.0.0.0:18300").unwrap());
+    std::thread::sleep(Duration::from_millis(300));
+    drop(brief);
+    assert_eq!(watch.next(), event("open", "tcp", "0.0.0.0", 18300, me));
+    assert_eq!(watch.next(), event("close", "tcp", "0.0.0.0", 18300, me));
+}
+
+/// A "service": this test binary again, holding a listener on the port in
+/// LISTEN_ENV until its standard input closes.
+fn start_service(netns: &Netns, port: u16) -> Child {
+    let mut child = netns
+        .command(std::env::current_exe().unwrap().to_str().unwrap())
+        .args(["--exact", "serve_when_asked", "--nocapture", "--test-threads", "1"])
+        .env(LISTEN_ENV, port.to_string())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start the service");
+    let mut ready = String::new();
+    let stdout = child.stdout.as_mut().unwrap();
+    let mut reader = BufReader::new(stdout);
+    while !ready.contains("LISTENING") {
+        ready.clear();
+        assert!(reader.read_line(&mut ready).unwrap() > 0, "the service ended before listening");
+    }
+    child
+}
+
+#[test]
+fn serve_when_asked() {
+    let Ok(port) = std::env::var(LISTEN_ENV) else { return };
+    let listener =
+        TcpListener::bind(SocketAddr::from(([0, 0, 0, 0], port.parse().unwrap()))).unwrap();
+    println!("LISTENING");
+    std::io::stdout().flush().unwrap();
+    std::io::stdin().read_to_end(&mut Vec::new()).unwrap();
+    drop(listener);
+}
+
+#[test]
+fn a_restart_is_a_close_and_an_open_of_the_same_listener() {
+    if skip_unless_root("a_restart_is_a_close_and_an_open_of_the_same_listener") {
+        return;
+    }
+    let netns = Netns::new("watch-restart");
+    let watch = Watch::start(&netns);
+    let mut first = start_service(&netns, 18081);
+    let (kind, netid, addr, port, first_pid, name) = watch.next();
+    assert_eq!(
+        (kind.as_str(), netid.as_str(), addr.as_str(), port),
+        ("open", "tcp", "0.0.0.0", 18081)
+    );
+    assert_eq!((first_pid, name.as_str()), (u64::from(first.id()), own_name().as_str()));
+    drop(first.stdin.take());
+    first.wait().unwrap();
+    let mut second = start_service(&netns, 18081);
+    let close = watch.next();
+    let open = watch.next();
+    assert_eq!((close.0.as_str(), close.3, close.4), ("close", 18081, first_pid));
+    assert_eq!((open.0.as_str(), open.3, open.4), ("open", 18081, u64::from(second.id())));
+    drop(second.stdin.take());
+    second.wait().unwrap();
+}
