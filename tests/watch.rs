@@ -114,6 +114,18 @@ fn opens_and_closes_arrive_in_order_with_their_owner() {
 }
 
 #[test]
+fn a_listener_present_at_the_start_closes_with_its_owner() {
+    if skip_unless_root("a_listener_present_at_the_start_closes_with_its_owner") {
+        return;
+    }
+    let netns = Netns::new("watch-start");
+    let before = netns.within(|| TcpListener::bind("0.0.0.0:18022").unwrap());
+    let watch = Watch::start(&netns);
+    drop(before);
+    assert_eq!(watch.next(), event("close", "tcp", "0.0.0.0", 18022, std::process::id()));
+}
+
+#[test]
 fn a_listener_that_lives_300_ms_is_seen_at_interval_0_1() {
     if skip_unless_root("a_listener_that_lives_300_ms_is_seen_at_interval_0_1") {
         return;

@@ -34,12 +34,15 @@ pub fn run(
     let request = request(args, os, stderr)?;
     let stop = os.env.stop_signals().context("cannot catch SIGINT and SIGTERM")?;
     let started = Instant::now();
-    let mut tracker = Tracker::new(inventory::snapshot(os, &request)?.sockets);
+    // The starting listeners get their owners too, for their close.
+    let mut initial = inventory::snapshot(os, &request)?.sockets;
+    add_owners(os, &mut initial)?;
+    let mut tracker = Tracker::new(initial);
     let mut out = std::io::BufWriter::new(stdout);
     let mut events = 0u64;
     let mut next_poll = started + args.interval;
+    let deadline = args.duration.map(|d| started + d);
     loop {
-        let deadline = args.duration.map(|d| started + d);
         let stopped = || {
             stop.load(Ordering::Relaxed)
                 || os.env.stdout_closed()

@@ -92,17 +92,6 @@ pub enum HostReason {
     NoResponse,
 }
 
-impl HostReason {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            HostReason::EchoReply => "echo-reply",
-            HostReason::SynAck => "syn-ack",
-            HostReason::ConnRefused => "conn-refused",
-            HostReason::NoResponse => "no-response",
-        }
-    }
-}
-
 /// The transport scanned; only TCP for now (a connect scan).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
