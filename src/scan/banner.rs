@@ -709,29 +709,24 @@ fn banner_220(greeting: &[u8], kind: Kind220) -> Banner {
 
 /// `+OK Dovecot ready.`: the text after `+OK` in detail.
 fn parse_pop3(answer: &[u8]) -> Option<Banner> {
-    let rest = answer.strip_prefix(b"+OK")?;
-    if !matches!(rest.first(), None | Some(b' ' | b'\r' | b'\n')) {
-        return None;
-    }
-    Some(Banner {
-        service: "pop3".to_owned(),
-        detail: non_empty_text(first_line_bytes(rest)),
-        first_line: first_line(answer),
-        ..Banner::default()
-    })
+    after_status(answer, &[b"+OK"], "pop3")
 }
 
 /// `* OK [CAPABILITY ...] Dovecot ready.` (or `* PREAUTH`, `* BYE`): the
 /// text after the status in detail.
 fn parse_imap(answer: &[u8]) -> Option<Banner> {
-    let rest = [&b"* OK"[..], b"* PREAUTH", b"* BYE"]
-        .iter()
-        .find_map(|status| answer.strip_prefix(*status))?;
+    after_status(answer, &[b"* OK", b"* PREAUTH", b"* BYE"], "imap")
+}
+
+/// A greeting that starts with one of `statuses` as a word, named
+/// `service`, with the rest of its first line in detail.
+fn after_status(answer: &[u8], statuses: &[&[u8]], service: &str) -> Option<Banner> {
+    let rest = statuses.iter().find_map(|status| answer.strip_prefix(*status))?;
     if !matches!(rest.first(), None | Some(b' ' | b'\r' | b'\n')) {
         return None;
     }
     Some(Banner {
-        service: "imap".to_owned(),
+        service: service.to_owned(),
         detail: non_empty_text(first_line_bytes(rest)),
         first_line: first_line(answer),
         ..Banner::default()
