@@ -255,13 +255,14 @@ pub fn grepable(frame: &ScanFrame<'_>, out: &mut impl Write) -> Result<()> {
     for host in frame.hosts {
         let name = host_name(host).map(grepable_field).unwrap_or_default();
         let status = if host.up { "Up" } else { "Down" };
-        if frame.ping {
-            if host.up {
-                writeln!(out, "Host: {} ({name})\tStatus: {status}", host.address)?;
-            }
+        // nmap -sn lists the hosts that are up, and no ports.
+        if frame.ping && !host.up {
             continue;
         }
         writeln!(out, "Host: {} ({name})\tStatus: {status}", host.address)?;
+        if frame.ping {
+            continue;
+        }
         let shown = Shown::of(host, frame.all_states);
         let ports: Vec<String> = shown.ports.iter().map(|port| grepable_port(port)).collect();
         let mut line = format!("Host: {} ({name})\tPorts: {}", host.address, ports.join(", "));
