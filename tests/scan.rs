@@ -385,10 +385,13 @@ fn running_out_of_descriptors_slows_the_scan_without_losing_ports() {
     isolated.load_ruleset(
         "table inet hold {\n  chain output {\n    type filter hook output priority filter; policy accept;\n    tcp dport 1-400 drop\n  }\n}\n",
     );
+    // Descriptors this process passes on (a CI runner may hand down
+    // dozens) do not count against the scan's share.
+    let limit = format!("--nofile={0}:{0}", 48 + inherited_descriptors());
     let output = isolated
         .command("prlimit")
         .args([
-            "--nofile=48:48",
+            limit.as_str(),
             common::BIN,
             "scan",
             "--json",
@@ -409,6 +412,41 @@ fn running_out_of_descriptors_slows_the_scan_without_losing_ports() {
         stderr.contains("Too many open files") && stderr.contains("every port was still scanned"),
         "{stderr}"
     );
+}
+
+/// With no descriptor to spare even for one connect, the scan says so in
+/// one line and exits 2, rather than wait for one forever.
+#[test]
+fn no_descriptor_to_spare_is_a_one_line_error() {
+    if skip_without_tool("prlimit", "no_descriptor_to_spare_is_a_one_line_error") {
+        return;
+    }
+    let limit = format!("--nofile={0}:{0}", 1 + inherited_descriptors());
+    let output = std::process::Command::new("prlimit")
+        .args([limit.as_str(), common::BIN, "scan", "-p", "1-10", "127.0.0.1"])
+        .output()
+        .unwrap();
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("Too many open files"), "{stderr}");
+}
+
+/// Open descriptors of this process without close-on-exec: a child
+/// starts with them.
+fn inherited_descriptors() -> usize {
+    const CLOSE_ON_EXEC: u32 = 0o2000000;
+    let entries = std::fs::read_dir("/proc/self/fd").unwrap();
+    entries
+        .filter_map(|entry| {
+            let fd = entry.ok()?.file_name();
+            let info =
+                std::fs::read_to_string(format!("/proc/self/fdinfo/{}", fd.to_str()?)).ok()?;
+            let flags = info.lines().find_map(|line| line.strip_prefix("flags:"))?;
+            u32::from_str_radix(flags.trim(), 8).ok()
+        })
+        .filter(|flags| flags & CLOSE_ON_EXEC == 0)
+        .count()
 }
 
 /// `scan --ping` in a namespace pair: 10.78.0.1 refuses connects, 10.78.0.3

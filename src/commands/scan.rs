@@ -70,8 +70,8 @@ pub fn run(
     let started_at = humantime::format_rfc3339_seconds(os.env.now()).to_string();
     let started = Instant::now();
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
-    let outcome = engine::scan_on_threads(targets, &port_list, &options, threads)
-        .context("cannot start the scan's event loops")?;
+    let outcome =
+        engine::scan_on_threads(targets, &port_list, &options, threads).context("cannot scan")?;
     let services = Services::load(os.files, os.proc, false);
     let mut hosts: Vec<HostScan> =
         outcome.hosts.iter().map(|host| host_scan(host, &services)).collect();

@@ -99,6 +99,11 @@ struct Job {
 /// beyond.
 pub const CLOSED_KEPT: usize = 25;
 
+/// How long a scan waits for a socket when none is left and no connect is
+/// under way, before it gives up; and how long between tries meanwhile.
+const STARVED_FOR: Duration = Duration::from_secs(3);
+const STARVED_PAUSE: Duration = Duration::from_millis(50);
+
 /// The fewest connections at once that a shortage of sockets leaves.
 const MIN_PARALLELISM: usize = 8;
 
@@ -112,23 +117,22 @@ pub fn scan_on_threads(
     options: &ScanOptions,
     shards: usize,
 ) -> io::Result<ScanOutcome> {
-    let shards = shards.clamp(1, ports.len().max(1));
     let started = std::time::Instant::now();
+    let (runtimes, shortage) = event_loops(shards.clamp(1, ports.len().max(1)))?;
+    let shards = runtimes.len();
     let shard_options = ScanOptions {
         parallelism: (options.parallelism / shards).max(1),
         rate: options.rate.map(|rate| (rate / shards as u32).max(1)),
         ..options.clone()
     };
     let outcomes = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..shards)
-            .map(|shard| {
+        let handles: Vec<_> = runtimes
+            .into_iter()
+            .enumerate()
+            .map(|(shard, runtime)| {
                 let share: Vec<u16> = ports.iter().skip(shard).step_by(shards).copied().collect();
                 let (targets, options) = (targets.clone(), &shard_options);
-                scope.spawn(move || -> io::Result<ScanOutcome> {
-                    let runtime =
-                        tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-                    Ok(runtime.block_on(scan(targets, &share, options)))
-                })
+                scope.spawn(move || runtime.block_on(scan(targets, &share, options)))
             })
             .collect();
         handles
@@ -138,7 +142,49 @@ pub fn scan_on_threads(
             })
             .collect::<io::Result<Vec<_>>>()
     })?;
-    Ok(merge(outcomes, started.elapsed()))
+    let mut outcome = merge(outcomes, started.elapsed());
+    outcome.notes.extend(shortage);
+    Ok(outcome)
+}
+
+/// Up to `wanted` event loops (each holds a few descriptors), each with a
+/// descriptor to spare for its connects: fewer when descriptors run
+/// short, with a note saying so, and an error when not even one can run.
+fn event_loops(wanted: usize) -> io::Result<(Vec<tokio::runtime::Runtime>, Option<String>)> {
+    let mut runtimes = Vec::with_capacity(wanted);
+    let mut shortage = None;
+    for _ in 0..wanted {
+        match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            Ok(runtime) => runtimes.push(runtime),
+            Err(error) if is_shortage(&error) && !runtimes.is_empty() => {
+                shortage = Some(error);
+                break;
+            }
+            Err(error) => return Err(error),
+        }
+    }
+    while let Err(error) = spare_descriptors(runtimes.len()) {
+        shortage = Some(error);
+        if runtimes.len() <= 1 {
+            return Err(shortage.unwrap_or_else(|| io::Error::other("no descriptor to spare")));
+        }
+        runtimes.pop();
+    }
+    let note = shortage.filter(|_| runtimes.len() < wanted).map(|error| {
+        format!("{error}: the scan runs on {} thread(s), not {wanted}", runtimes.len())
+    });
+    Ok((runtimes, note))
+}
+
+/// Whether `count` more descriptors can be opened now.
+fn spare_descriptors(count: usize) -> io::Result<()> {
+    let held = (0..count).map(|_| std::fs::File::open("/dev/null")).collect::<io::Result<Vec<_>>>();
+    held.map(drop)
+}
+
+/// Out of descriptors, for this process or the whole system.
+fn is_shortage(error: &io::Error) -> bool {
+    matches!(error.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
 }
 
 /// One outcome of the shards' outcomes: each host's ports together.
@@ -178,7 +224,11 @@ fn merge(outcomes: Vec<ScanOutcome>, elapsed: Duration) -> ScanOutcome {
 }
 
 /// Scans every port of every target.
-pub async fn scan(targets: Vec<Target>, ports: &[u16], options: &ScanOptions) -> ScanOutcome {
+pub async fn scan(
+    targets: Vec<Target>,
+    ports: &[u16],
+    options: &ScanOptions,
+) -> io::Result<ScanOutcome> {
     let started = Instant::now();
     let deadline = options.max_time.map(|bound| started + bound);
     let host_count = targets.len();
@@ -186,7 +236,7 @@ pub async fn scan(targets: Vec<Target>, ports: &[u16], options: &ScanOptions) ->
     let mut first_round =
         ports.iter().flat_map(|&port| (0..host_count).map(move |host| (host, port)));
     let mut next_job = || first_round.next().map(|(host, port)| Job { host, port, attempt: 0 });
-    let mut complete = run.drive(&mut next_job, deadline).await;
+    let mut complete = run.drive(&mut next_job, deadline).await?;
     for attempt in 1..=options.retries {
         if !complete {
             break;
@@ -195,9 +245,9 @@ pub async fn scan(targets: Vec<Target>, ports: &[u16], options: &ScanOptions) ->
         if retries.is_empty() {
             break;
         }
-        complete = run.drive(&mut || retries.pop_front(), deadline).await;
+        complete = run.drive(&mut || retries.pop_front(), deadline).await?;
     }
-    run.finish(complete, started.elapsed())
+    Ok(run.finish(complete, started.elapsed()))
 }
 
 /// The coordinator's state.
@@ -237,23 +287,28 @@ impl<'o> Run<'o> {
     }
 
     /// Runs jobs until there are none left (true) or the deadline passed
-    /// (false).
+    /// (false); an error when no socket could be had for [`STARVED_FOR`]
+    /// with no connect under way to give one back.
     async fn drive(
         &mut self,
         next_job: &mut dyn FnMut() -> Option<Job>,
         deadline: Option<Instant>,
-    ) -> bool {
+    ) -> io::Result<bool> {
         let mut running: JoinSet<(Job, Attempt)> = JoinSet::new();
         let mut requeued: VecDeque<Job> = VecDeque::new();
+        // After a shortage, no new connect starts until one under way gives
+        // its socket back, or none is left under way.
+        let mut held_back = false;
+        let mut starved_since: Option<Instant> = None;
         loop {
-            while running.len() < self.parallelism {
+            while running.len() < self.parallelism && (!held_back || running.is_empty()) {
                 let Some(job) = requeued.pop_front().or_else(&mut *next_job) else { break };
                 if let Some(pace) = self.pace.as_mut() {
                     pace.wait().await;
                 }
                 if deadline.is_some_and(|d| Instant::now() >= d) {
                     running.abort_all();
-                    return false;
+                    return Ok(false);
                 }
                 let address = SocketAddr::new(self.hosts[job.host].target.address, job.port);
                 let timeout = match job.attempt {
@@ -268,18 +323,37 @@ impl<'o> Run<'o> {
                         Ok(joined) => joined,
                         Err(_) => {
                             running.abort_all();
-                            return false;
+                            return Ok(false);
                         }
                     }
                 }
                 None => running.join_next().await,
             };
-            let Some(joined) = joined else { return true };
+            let Some(joined) = joined else { return Ok(true) };
             // A task only fails by panicking, which connect never does.
             let Ok((job, attempt)) = joined else { continue };
+            held_back = matches!(attempt, Attempt::OutOfResources(_));
             if let Some(again) = self.record(job, attempt) {
                 requeued.push_back(again);
             }
+            if !held_back {
+                starved_since = None;
+                continue;
+            }
+            if !running.is_empty() {
+                continue;
+            }
+            // Nothing under way will give a socket back: wait for one
+            // freed elsewhere (a TIME_WAIT ending, another process), a while.
+            let since = *starved_since.get_or_insert_with(Instant::now);
+            if since.elapsed() >= STARVED_FOR {
+                running.abort_all();
+                return Err(io::Error::other(format!(
+                    "{}, with no connection under way to give one back",
+                    self.shortage.as_deref().unwrap_or("no socket to connect with")
+                )));
+            }
+            tokio::time::sleep(STARVED_PAUSE).await;
         }
     }
 
@@ -510,7 +584,7 @@ mod tests {
             let gone = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             gone.local_addr().unwrap().port()
         };
-        let outcome = scan(loopback(), &[open, closed], &options()).await;
+        let outcome = scan(loopback(), &[open, closed], &options()).await.unwrap();
         assert!(outcome.complete);
         let host = &outcome.hosts[0];
         let states: Vec<_> = host.ports.iter().map(|p| (p.port, p.reason)).collect();
@@ -524,7 +598,7 @@ mod tests {
     #[tokio::test(flavor = "current_thread")]
     async fn closed_ports_are_counted_not_kept_without_all_states() {
         let options = ScanOptions { keep_closed: false, ..options() };
-        let outcome = scan(loopback(), &(1..=30).collect::<Vec<_>>(), &options).await;
+        let outcome = scan(loopback(), &(1..=30).collect::<Vec<_>>(), &options).await.unwrap();
         assert_eq!(outcome.hosts[0].closed, 30);
         assert_eq!(outcome.hosts[0].ports.len(), CLOSED_KEPT);
     }
@@ -533,7 +607,7 @@ mod tests {
     async fn the_rate_spaces_connections() {
         let options = ScanOptions { rate: Some(50), ..options() };
         let started = std::time::Instant::now();
-        let outcome = scan(loopback(), &[1, 2, 3, 4, 5, 6], &options).await;
+        let outcome = scan(loopback(), &[1, 2, 3, 4, 5, 6], &options).await.unwrap();
         assert_eq!(outcome.hosts[0].closed, 6);
         assert!(started.elapsed() >= Duration::from_millis(100), "6 starts at 50/s take 100 ms");
     }
@@ -542,7 +616,7 @@ mod tests {
     async fn max_time_leaves_the_scan_incomplete() {
         let options =
             ScanOptions { rate: Some(10), max_time: Some(Duration::from_millis(250)), ..options() };
-        let outcome = scan(loopback(), &(1..=50).collect::<Vec<_>>(), &options).await;
+        let outcome = scan(loopback(), &(1..=50).collect::<Vec<_>>(), &options).await.unwrap();
         assert!(!outcome.complete);
         assert!(outcome.hosts[0].closed < 50);
         assert!(outcome.notes.iter().any(|n| n.contains("--max-time")));
