@@ -221,7 +221,9 @@ const WATCH_EXAMPLES: &str = "Examples:
   portwatch watch                         listeners (TCP and UDP) opening and closing
   portwatch watch --format jsonl          one JSON object per event, for a log shipper
   portwatch watch -t --interval 0.1 '( sport = :8080 )'
-  portwatch watch --count 1 --duration 60s    wait at most a minute for one event";
+  portwatch watch --count 1 --duration 60s    wait at most a minute for one event
+  portwatch watch --audit --exec /usr/local/bin/port-alert
+                                         run a program per event (PORTWATCH_* variables)";
 
 #[derive(Debug, Args)]
 pub struct WatchArgs {
@@ -244,6 +246,41 @@ pub struct WatchArgs {
     /// Stop after this long
     #[arg(long = "duration", value_name = "DURATION", value_parser = parse_duration)]
     pub duration: Option<std::time::Duration>,
+
+    /// Watch inside the named network namespace (/run/netns/NAME)
+    #[arg(short = 'N', long = "net", value_name = "NAME", conflicts_with = "all_netns")]
+    pub net: Option<String>,
+
+    /// Watch every network namespace (closes are then seen at listings only)
+    #[arg(long = "all-netns")]
+    pub all_netns: bool,
+
+    /// Attach the audit's findings to each event (`portwatch audit`'s rules)
+    #[arg(long = "audit")]
+    pub audit: bool,
+
+    /// Judge by this policy file (implies --audit)
+    #[arg(long = "policy", value_name = "FILE")]
+    pub policy: Option<std::path::PathBuf>,
+
+    /// Run CMD for each event, the event in PORTWATCH_* environment
+    /// variables (PORTWATCH_EVENT, _PROTO, _ADDR, _PORT, _PID, _COMM,
+    /// _USER, _SEVERITY, _JSON, ...); CMD is split into words, not run by
+    /// a shell
+    #[arg(long = "exec", value_name = "CMD")]
+    pub exec: Option<String>,
+
+    /// Run --exec's CMD with `sh -c`
+    #[arg(long = "exec-shell", requires = "exec")]
+    pub exec_shell: bool,
+
+    /// --exec commands running at once, at most
+    #[arg(long = "exec-jobs", value_name = "N", default_value = "4", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub exec_jobs: u16,
+
+    /// Kill an --exec command still running after this long
+    #[arg(long = "exec-timeout", value_name = "DURATION", default_value = "60", value_parser = parse_duration)]
+    pub exec_timeout: std::time::Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -28,10 +28,16 @@ struct Watch {
 
 impl Watch {
     fn start(netns: &Netns) -> Watch {
+        Watch::start_with(netns, &["--interval", "0.1", "--duration", "60"])
+    }
+
+    fn start_with(netns: &Netns, args: &[&str]) -> Watch {
         let mut child = netns
             .command(common::BIN)
-            .args(["watch", "--format", "jsonl", "--interval", "0.1", "--duration", "60"])
+            .args(["watch", "--format", "jsonl"])
+            .args(args)
             .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("start watch");
         let stdout = child.stdout.take().unwrap();
@@ -49,10 +55,14 @@ impl Watch {
         Watch { child, events }
     }
 
+    /// The next event, whole.
+    fn next_event(&self, within: Duration) -> Value {
+        self.events.recv_timeout(within).expect("an event in time")
+    }
+
     /// The next event, as (event, netid, address, port, pid, process name).
     fn next(&self) -> (String, String, String, u64, u64, String) {
-        let event =
-            self.events.recv_timeout(Duration::from_secs(10)).expect("an event within 10 s");
+        let event = self.next_event(Duration::from_secs(10));
         let socket = &event["socket"];
         let process = &socket["processes"][0];
         (
@@ -63,6 +73,21 @@ impl Watch {
             process["pid"].as_u64().unwrap_or(0),
             process["name"].as_str().unwrap_or("").to_owned(),
         )
+    }
+}
+
+impl Watch {
+    /// Waits (a few seconds at most) for watch to end by itself: its exit
+    /// status and standard error.
+    fn end(mut self) -> (Option<i32>, String) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while self.child.try_wait().unwrap().is_none() {
+            assert!(std::time::Instant::now() < deadline, "watch did not end by itself");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let mut stderr = String::new();
+        self.child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+        (self.child.wait().unwrap().code(), stderr)
     }
 }
 
@@ -93,7 +118,7 @@ fn opens_and_closes_arrive_in_order_with_their_owner() {
         return;
     }
     let netns = Netns::new("watch-events");
-    let watch = Watch::start(&netns);
+    let watch = Watch::start_with(&netns, &["--count", "8", "--interval", "0.1"]);
     let me = std::process::id();
     let tcp4 = netns.within(|| TcpListener::bind("0.0.0.0:18080").unwrap());
     assert_eq!(watch.next(), event("open", "tcp", "0.0.0.0", 18080, me));
@@ -111,6 +136,100 @@ fn opens_and_closes_arrive_in_order_with_their_owner() {
     // One poll sees both go: in identity order, TCP before UDP.
     assert_eq!(watch.next(), event("close", "tcp", "::1", 18443, me));
     assert_eq!(watch.next(), event("close", "udp", "127.0.0.1", 15354, me));
+    assert_eq!(watch.end().0, Some(0), "--count 8 ends watch after the eighth event");
+}
+
+/// The kernel announces a close (sock_diag's destroy groups): it is an
+/// event at once, not at the next listing half a minute later.
+#[test]
+fn a_close_is_an_event_before_the_next_listing() {
+    if skip_unless_root("a_close_is_an_event_before_the_next_listing") {
+        return;
+    }
+    let netns = Netns::new("watch-announced");
+    let before = netns.within(|| TcpListener::bind("0.0.0.0:18023").unwrap());
+    let watch = Watch::start_with(&netns, &["--interval", "30", "--duration", "60"]);
+    drop(before);
+    let close = watch.next_event(Duration::from_secs(3));
+    assert_eq!(close["event"], "close");
+    assert_eq!(close["socket"]["local"]["port"], 18023);
+    assert_eq!(close["socket"]["processes"][0]["pid"], std::process::id());
+}
+
+/// A script for --exec that writes its arguments and the PORTWATCH_*
+/// variables (but the JSON) to the file named by its first argument.
+fn recording_script(dir: &std::path::Path) -> std::path::PathBuf {
+    let script = dir.join("record-event");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\nout=$1; shift\n{ printf 'ARG=%s\\n' \"$@\"; env | grep '^PORTWATCH_' | grep -v '^PORTWATCH_JSON=' | sort; } > \"$out.tmp\" && mv \"$out.tmp\" \"$out\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    script
+}
+
+#[test]
+fn audit_and_exec_see_a_redis_port_open_on_every_address() {
+    if skip_unless_root("audit_and_exec_see_a_redis_port_open_on_every_address") {
+        return;
+    }
+    let netns = Netns::new("watch-audit");
+    let dir = tempfile::tempdir().unwrap();
+    let script = recording_script(dir.path());
+    let out = dir.path().join("event.env");
+    // $HOME stays as written: no shell runs the command.
+    let command = format!("{} {} '$HOME and words'", script.display(), out.display());
+    let watch = Watch::start_with(
+        &netns,
+        &["--interval", "0.1", "--count", "1", "--audit", "--exec", &command],
+    );
+    let redis = netns.within(|| TcpListener::bind("0.0.0.0:6379").unwrap());
+    let open = watch.next_event(Duration::from_secs(10));
+    assert_eq!(open["event"], "open");
+    let findings = open["findings"].as_array().expect("findings on the event");
+    assert!(
+        findings.iter().any(|f| f["rule"] == "exposed-datastore" && f["severity"] == "high"),
+        "{findings:?}"
+    );
+    let (status, stderr) = watch.end();
+    assert_eq!(status, Some(0), "{stderr}");
+    drop(redis);
+    let recorded = std::fs::read_to_string(&out).expect("the script ran before watch ended");
+    let me = std::process::id();
+    for expected in [
+        "ARG=$HOME and words".to_owned(),
+        "PORTWATCH_EVENT=open".to_owned(),
+        "PORTWATCH_PROTO=tcp".to_owned(),
+        "PORTWATCH_FAMILY=4".to_owned(),
+        "PORTWATCH_ADDR=0.0.0.0".to_owned(),
+        "PORTWATCH_PORT=6379".to_owned(),
+        format!("PORTWATCH_PID={me}"),
+        format!("PORTWATCH_COMM={}", own_name()),
+        "PORTWATCH_SEVERITY=high".to_owned(),
+        "PORTWATCH_FINDINGS=exposed-datastore".to_owned(),
+    ] {
+        assert!(recorded.lines().any(|line| line == expected), "{expected} in:\n{recorded}");
+    }
+}
+
+#[test]
+fn a_failing_exec_is_reported_and_the_watch_goes_on() {
+    if skip_unless_root("a_failing_exec_is_reported_and_the_watch_goes_on") {
+        return;
+    }
+    let netns = Netns::new("watch-execfail");
+    let watch = Watch::start_with(
+        &netns,
+        &["--interval", "0.1", "--count", "2", "--exec", "sh -c 'exit 3'"],
+    );
+    let first = netns.within(|| TcpListener::bind("127.0.0.1:18090").unwrap());
+    assert_eq!(watch.next_event(Duration::from_secs(10))["event"], "open");
+    drop(first);
+    assert_eq!(watch.next_event(Duration::from_secs(10))["event"], "close");
+    let (status, stderr) = watch.end();
+    assert_eq!(status, Some(0), "{stderr}");
+    assert_eq!(stderr.matches("--exec: sh failed (exit status: 3)").count(), 2, "{stderr}");
 }
 
 #[test]

@@ -95,6 +95,21 @@ pub fn audit_with_policy(
     AuditReport { host: context.host, time: context.time, listeners, findings, summary, limits }
 }
 
+/// The rules' findings on one socket, when it is a listener, judged by
+/// `policy` when given; no firewall verdict is made.
+pub fn findings_for(socket: Socket, owners: OwnerView, policy: Option<&Policy>) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    for listener in exposure::listeners(vec![socket]) {
+        let mut found = rules::check(&listener, owners);
+        if let Some(policy) = policy {
+            policy.apply(&listener, owners.looked_up, &mut found);
+        }
+        findings.extend(found);
+    }
+    sort(&mut findings);
+    findings
+}
+
 /// Adds what a comparison (with a baseline, with a scan) found to
 /// `report`: its findings, in order with the rest, and what it could not
 /// compare as limits.

@@ -513,6 +513,15 @@ impl<'de> Deserialize<'de> for PortRange {
 }
 
 /// 1-based line and column (in characters) of a byte offset.
+/// Reads and parses the policy file at `path`.
+pub fn read(path: &std::path::Path, files: &dyn crate::sys::Files) -> anyhow::Result<Policy> {
+    let name = path.display().to_string();
+    let text = files
+        .read_text(path, SIZE_LIMIT)
+        .map_err(|error| anyhow::anyhow!("{name}: cannot read the policy: {error}"))?;
+    Ok(Policy::parse(&text, &name)?)
+}
+
 pub fn position(text: &str, offset: usize) -> (usize, usize) {
     let mut offset = offset.min(text.len());
     while !text.is_char_boundary(offset) {

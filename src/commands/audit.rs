@@ -34,7 +34,7 @@ pub fn run(
     let threshold = fail_on(&args.fail_on)?;
     let started = Instant::now();
     let policy = match &args.policy {
-        Some(path) => Some(read_policy(path, os)?),
+        Some(path) => Some(policy::read(path, os.files)?),
         None => None,
     };
     let report = match audit_report(args, os, policy.as_ref(), stderr) {
@@ -370,15 +370,6 @@ impl WhyTarget {
 
 /// `--policy FILE`, read through the Files seam and checked; a mistake in it
 /// is `FILE:LINE:COLUMN: problem`.
-fn read_policy(path: &Path, os: &Os<'_>) -> Result<Policy> {
-    let name = path.display().to_string();
-    let text = os
-        .files
-        .read_text(path, policy::SIZE_LIMIT)
-        .map_err(|error| anyhow::anyhow!("{name}: cannot read the policy: {error}"))?;
-    Ok(Policy::parse(&text, &name)?)
-}
-
 /// `--fail-on`: a severity, or `never`.
 fn fail_on(word: &str) -> Result<Option<Severity>, UsageError> {
     match word {

@@ -1,26 +1,29 @@
-//! `portwatch watch`: lists the selected sockets (listeners unless states
-//! are asked for) every `--interval`, through the kernel's state filter so
-//! that only they cross into userspace, and prints what opened and closed
-//! since the last listing, with owners read for the new sockets alone.
+//! `portwatch watch`: the selected sockets (listeners unless states are
+//! asked for) listed every `--interval` on one thread, through the
+//! kernel's state filter so that only they cross into userspace, and the
+//! closes the kernel announces followed on another; what opened and closed
+//! is printed as events, with owners read for the new sockets alone.
 //! Stops after `--count` events or `--duration`, on SIGINT or SIGTERM, or
 //! when standard output is closed: all a normal end (exit 0).
 
-use std::collections::HashSet;
 use std::io::Write;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::AtomicBool;
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
+use crate::audit::policy;
 use crate::cli::{WatchArgs, WatchFormat};
 use crate::exit::{ExitCode, UsageError};
 use crate::inventory::{self, Enrich, Request, Scope};
-use crate::model::watch::{EventKind, WatchEvent};
-use crate::model::{Netid, Socket, StateSet};
-use crate::owners::Owners;
+use crate::model::watch::WatchEvent;
+use crate::model::{Netid, StateSet};
 use crate::render::watch::{json_line, line};
 use crate::sys::Os;
-use crate::watch::Tracker;
+use crate::watch::collector::{self, Stop};
+use crate::watch::exec::{Hook, Hooks};
+use crate::watch::watcher::{Audit, Watcher};
 
 /// The longest a stop (a signal, a closed pipe) waits to be noticed.
 const STOP_CHECK: Duration = Duration::from_millis(50);
@@ -32,87 +35,105 @@ pub fn run(
     stderr: &mut dyn Write,
 ) -> Result<ExitCode> {
     let request = request(args, os, stderr)?;
-    let stop = os.env.stop_signals().context("cannot catch SIGINT and SIGTERM")?;
-    let started = Instant::now();
-    // The starting listeners get their owners too, for their close.
-    let mut initial = inventory::snapshot(os, &request)?.sockets;
-    add_owners(os, &mut initial)?;
-    let mut tracker = Tracker::new(initial);
+    let hook = match &args.exec {
+        Some(command) => {
+            Some(Hook::parse(command, args.exec_shell, args.exec_timeout).map_err(UsageError)?)
+        }
+        None => None,
+    };
+    let policy = match &args.policy {
+        Some(path) => Some(policy::read(path, os.files)?),
+        None => None,
+    };
+    let audit = (args.audit || policy.is_some()).then_some(Audit { policy: policy.as_ref() });
+    let signals = os.env.stop_signals().context("cannot catch SIGINT and SIGTERM")?;
+    let stop = Stop { signals: &signals, done: AtomicBool::new(false) };
+    let initial = inventory::snapshot(os, &request)?.sockets;
+    let (sender, receiver) = mpsc::channel();
+    std::thread::scope(|scope| {
+        let closes = sender.clone();
+        let (request, stop) = (&request, &stop);
+        scope.spawn(move || collector::list_every(os, request, args.interval, stop, &sender));
+        scope.spawn(move || collector::follow_closes(os, request, stop, &closes));
+        let outcome = Watcher::new(os, initial, receiver, audit)
+            .and_then(|watcher| print_events(args, watcher, hook, stop, stdout, stderr));
+        stop.done.store(true, std::sync::atomic::Ordering::Relaxed);
+        outcome
+    })
+}
+
+/// Prints events as they come until a stop, `--count` or `--duration`.
+fn print_events(
+    args: &WatchArgs,
+    mut watcher: Watcher<'_>,
+    hook: Option<Hook>,
+    stop: &Stop<'_>,
+    stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
+) -> Result<ExitCode> {
+    let deadline = args.duration.map(|d| Instant::now() + d);
+    let mut hooks = hook.map(|hook| Hooks::start(hook, usize::from(args.exec_jobs)));
     let mut out = std::io::BufWriter::new(stdout);
-    let mut events = 0u64;
-    let mut next_poll = started + args.interval;
-    let deadline = args.duration.map(|d| started + d);
-    loop {
-        let stopped = || {
-            stop.load(Ordering::Relaxed)
-                || os.env.stdout_closed()
-                || deadline.is_some_and(|d| Instant::now() >= d)
+    let mut printed = 0u64;
+    let outcome = loop {
+        if stop.is_set() || deadline.is_some_and(|d| Instant::now() >= d) {
+            break Ok(());
+        }
+        let events = match watcher.next(STOP_CHECK) {
+            Ok(Some(events)) => events,
+            Ok(None) => break Ok(()),
+            Err(error) => break Err(error),
         };
-        while Instant::now() < next_poll && !stopped() {
-            std::thread::sleep(STOP_CHECK.min(next_poll.saturating_duration_since(Instant::now())));
+        for note in watcher.take_notes() {
+            writeln!(stderr, "portwatch: note: {note}")?;
         }
-        if stopped() {
-            break;
-        }
-        next_poll += args.interval;
-        if next_poll < Instant::now() {
-            next_poll = Instant::now() + args.interval;
-        }
-        let changes = tracker.update(inventory::snapshot(os, &request)?.sockets);
-        let mut opened = changes.opened;
-        add_owners(os, &mut opened)?;
-        tracker.hold(&opened);
-        let time = humantime::format_rfc3339_micros(os.env.now()).to_string();
-        let stream = changes
-            .closed
-            .into_iter()
-            .map(|socket| (EventKind::Close, socket))
-            .chain(opened.into_iter().map(|socket| (EventKind::Open, socket)));
-        for (event, socket) in stream {
-            let event = WatchEvent { event, time: time.clone(), socket };
-            match args.format {
-                WatchFormat::Plain => line(&event, &mut out)?,
-                WatchFormat::Jsonl => json_line(&event, &mut out)?,
-            }
-            events += 1;
-            if args.count.is_some_and(|count| events >= count) {
-                out.flush()?;
-                return Ok(ExitCode::Success);
-            }
+        let left = args.count.map(|count| count - printed);
+        let events: Vec<WatchEvent> =
+            events.into_iter().take(left.map_or(usize::MAX, |n| n as usize)).collect();
+        for event in &events {
+            write_event(args.format, event, &mut out)?;
+            hooks.iter_mut().for_each(|hooks| hooks.submit(event));
         }
         out.flush()?;
+        printed += events.len() as u64;
+        for failure in hooks.iter_mut().flat_map(Hooks::failures) {
+            writeln!(stderr, "portwatch: warning: {failure}")?;
+        }
+        if args.count.is_some_and(|count| printed >= count) {
+            break Ok(());
+        }
+    };
+    for failure in hooks.into_iter().flat_map(Hooks::finish) {
+        writeln!(stderr, "portwatch: warning: {failure}")?;
     }
-    out.flush()?;
-    Ok(ExitCode::Success)
+    outcome.map(|()| ExitCode::Success)
+}
+
+fn write_event(format: WatchFormat, event: &WatchEvent, out: &mut impl Write) -> Result<()> {
+    match format {
+        WatchFormat::Plain => line(event, out),
+        WatchFormat::Jsonl => json_line(event, out),
+    }
 }
 
 /// The selection, kept to TCP and UDP (the sockets a listener can be),
 /// listeners unless states are asked for; owners are added to new sockets
-/// only, not read at every poll.
+/// only, not read at every listing.
 fn request(args: &WatchArgs, os: &Os<'_>, stderr: &mut dyn Write) -> Result<Request> {
     let mut query = super::query(&args.selection, Some(StateSet::listening()), os, stderr)?;
     query.selection.netids.retain(|netid| matches!(netid, Netid::Tcp | Netid::Udp));
     if query.selection.netids.is_empty() {
         return Err(UsageError("watch follows TCP and UDP sockets (-t, -u)".into()).into());
     }
+    let scope = match (&args.net, args.all_netns) {
+        (Some(name), _) => Scope::Named(name.clone()),
+        (None, true) => Scope::AllNamespaces,
+        (None, false) => Scope::Own,
+    };
     Ok(Request {
-        scope: Scope::Own,
+        scope,
         selection: query.selection,
         filter: query.filter,
         enrich: Enrich::default(),
     })
-}
-
-/// Reads the holders of the new sockets, in one /proc scan.
-fn add_owners(os: &Os<'_>, sockets: &mut [Socket]) -> Result<()> {
-    if sockets.is_empty() {
-        return Ok(());
-    }
-    let wanted: HashSet<u32> = sockets.iter().filter_map(Socket::inode).collect();
-    let mut owners = Owners::scan_for(os.proc, os.users, os.env, Some(&wanted))
-        .context("cannot scan /proc for socket owners")?;
-    for socket in sockets {
-        socket.set_owners(Some(owners.of(socket.inode())));
-    }
-    Ok(())
 }

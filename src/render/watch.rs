@@ -9,19 +9,29 @@ use super::escape::for_terminal;
 use crate::model::InetSocket;
 use crate::model::watch::WatchEvent;
 
-/// `2026-12-05T14:20:01.123456Z open  tcp 0.0.0.0:8080 python3(pid=812,user=root)`
+/// `2026-12-05T14:20:01.123456Z open  tcp 0.0.0.0:8080 python3(pid=812,user=root)`,
+/// and with `--audit` the findings: ` [high exposed-datastore]`.
 pub fn line(event: &WatchEvent, out: &mut impl Write) -> Result<()> {
     let Some(socket) = event.socket.as_inet() else { return Ok(()) };
     writeln!(
         out,
-        "{} {:<5} {} {}{}",
+        "{} {:<5} {} {}{}{}",
         event.time,
         event.event.as_str(),
         socket.netid.as_str(),
         local_text(socket),
-        super::holders::process_facts(event.socket.owners())
+        super::holders::process_facts(event.socket.owners()),
+        findings_text(event)
     )?;
     Ok(())
+}
+
+fn findings_text(event: &WatchEvent) -> String {
+    event
+        .findings
+        .iter()
+        .map(|finding| format!(" [{} {}]", finding.severity.as_str(), finding.rule))
+        .collect()
 }
 
 pub fn json_line(event: &WatchEvent, out: &mut impl Write) -> Result<()> {
