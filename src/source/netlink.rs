@@ -126,6 +126,19 @@ const INET_DIAG_REQ_BYTECODE: u16 = 1;
 const INET_DIAG_REQ_PROTOCOL: u16 = 3;
 
 impl DumpRequest {
+    /// The states asked of the kernel. A TCP socket in CLOSE is in none of
+    /// the tables a dump walks (the kernel unhashes it), so TCP is never
+    /// asked for it: asking would make the kernel walk every connection
+    /// for nothing when only listeners are wanted (`-l` selects CLOSE for
+    /// UDP's sake).
+    fn kernel_states(&self) -> u32 {
+        let mask = self.states.kernel_mask();
+        match self.netid {
+            Netid::Tcp => mask & !(1 << SocketState::Closed as u32),
+            _ => mask,
+        }
+    }
+
     /// The request message, with `bytecode` (see `filter::bytecode`) as its
     /// filter when given (inet kinds only: the others take none).
     pub fn to_bytes(&self, sequence_number: u32, bytecode: Option<&[u8]>) -> Vec<u8> {
@@ -152,7 +165,7 @@ impl DumpRequest {
             family: self.family.address_family(),
             protocol,
             extensions: self.extensions.flags(),
-            states: StateFlags::from_bits_retain(self.states.kernel_mask()),
+            states: StateFlags::from_bits_retain(self.kernel_states()),
             socket_id,
         };
         let mut header = NetlinkHeader::default();
@@ -199,7 +212,7 @@ impl DumpRequest {
         // The socket id: ports, addresses and interface zero, no cookie.
         bytes.extend_from_slice(&[0; 40]);
         bytes.extend_from_slice(&[0xff; 8]);
-        bytes.extend_from_slice(&self.states.kernel_mask().to_ne_bytes());
+        bytes.extend_from_slice(&self.kernel_states().to_ne_bytes());
         bytes.extend_from_slice(&0u32.to_ne_bytes());
         if let Some(code) = bytecode {
             append_attribute(&mut bytes, INET_DIAG_REQ_BYTECODE, code);
@@ -1004,6 +1017,27 @@ mod tests {
         assert_eq!(filtered.len(), 72 + 12, "attribute header, 6 bytes, 2 of padding");
         assert_eq!(u32::from_ne_bytes(filtered[..4].try_into().unwrap()), 84);
         assert_eq!(&filtered[72..78], &[10, 0, 1, 0, 6, 4]);
+    }
+
+    #[test]
+    fn tcp_is_never_asked_for_close_so_listeners_skip_the_connections() {
+        let asked = |netid, both_families| {
+            let request = DumpRequest {
+                netid,
+                family: IpFamily::Inet,
+                both_families,
+                states: StateSet::listening(),
+                extensions: Extensions::default(),
+            };
+            let bytes = request.to_bytes(1, None);
+            // inet_diag_req_v2 has the states after 4 bytes; the old
+            // inet_diag_req, 8 bytes before its end.
+            let at = if both_families { bytes.len() - 8 } else { 20 };
+            u32::from_ne_bytes(bytes[at..at + 4].try_into().unwrap())
+        };
+        assert_eq!(asked(Netid::Tcp, false), 1 << 10, "LISTEN alone");
+        assert_eq!(asked(Netid::Tcp, true), 1 << 10, "LISTEN alone, both families");
+        assert_eq!(asked(Netid::Udp, false), (1 << 7) | (1 << 10), "UDP's bound sockets are CLOSE");
     }
 
     #[test]
