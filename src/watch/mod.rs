@@ -5,6 +5,8 @@
 //! is the close of one socket and the open of another with the same
 //! identity, and SO_REUSEPORT siblings are told apart.
 
+pub mod history;
+
 use std::collections::BTreeMap;
 
 use crate::model::Socket;
