@@ -21,6 +21,7 @@ use crate::owners::Owners;
 use crate::render::watch::{json_line, line};
 use crate::sys::Os;
 use crate::watch::Tracker;
+use crate::watch::history::{History, Retention};
 
 /// The longest a stop (a signal, a closed pipe) waits to be noticed.
 const STOP_CHECK: Duration = Duration::from_millis(50);
@@ -32,6 +33,10 @@ pub fn run(
     stderr: &mut dyn Write,
 ) -> Result<ExitCode> {
     let request = request(args, os, stderr)?;
+    let retention =
+        Retention { max_age: Some(args.history_max_age), max_bytes: args.history_max_size };
+    let mut history =
+        args.history.as_deref().map(|path| History::open(path, retention)).transpose()?;
     let stop = os.env.stop_signals().context("cannot catch SIGINT and SIGTERM")?;
     let started = Instant::now();
     // The starting listeners get their owners too, for their close.
@@ -68,18 +73,22 @@ pub fn run(
             .into_iter()
             .map(|socket| (EventKind::Close, socket))
             .chain(opened.into_iter().map(|socket| (EventKind::Open, socket)));
+        let mut batch = Vec::new();
         for (event, socket) in stream {
             let event = WatchEvent { event, time: time.clone(), socket };
             match args.format {
                 WatchFormat::Plain => line(&event, &mut out)?,
                 WatchFormat::Jsonl => json_line(&event, &mut out)?,
             }
+            batch.push(event);
             events += 1;
             if args.count.is_some_and(|count| events >= count) {
+                history.as_mut().map(|h| h.record(&batch)).transpose()?;
                 out.flush()?;
                 return Ok(ExitCode::Success);
             }
         }
+        history.as_mut().map(|h| h.record(&batch)).transpose()?;
         out.flush()?;
     }
     out.flush()?;

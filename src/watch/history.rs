@@ -184,12 +184,14 @@ impl Layout {
     /// Refuses anything but an empty database or a current history.
     fn read(connection: &Connection, path: &Path) -> Result<Layout> {
         let not_history = || format!("{} is not a portwatch history", path.display());
+        // SQLite's message alone: its error's source repeats it.
+        let header_error = |error: rusqlite::Error| anyhow!("{}: {error}", not_history());
         let pragma = |name: &str| connection.pragma_query_value(None, name, |row| row.get(0));
-        let application_id: i32 = pragma("application_id").with_context(not_history)?;
-        let version: i32 = pragma("user_version").with_context(not_history)?;
+        let application_id: i32 = pragma("application_id").map_err(header_error)?;
+        let version: i32 = pragma("user_version").map_err(header_error)?;
         let tables: i64 = connection
             .query_row("SELECT count(*) FROM sqlite_schema", [], |row| row.get(0))
-            .with_context(not_history)?;
+            .map_err(header_error)?;
         match (application_id, version) {
             (0, 0) if tables == 0 => Ok(Layout::Empty),
             (APPLICATION_ID, SCHEMA_VERSION) => Ok(Layout::Current),
