@@ -226,3 +226,25 @@ fn a_missing_or_foreign_file_is_a_one_line_error() {
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.contains("notes.txt is not a portwatch history"), "{stderr}");
 }
+
+#[test]
+fn the_example_watch_unit_verifies() {
+    if common::skip_without_tool("systemd-analyze", "the_example_watch_unit_verifies") {
+        return;
+    }
+    let unit =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("contrib/systemd/portwatch-watch.service");
+    let text = std::fs::read_to_string(unit).unwrap();
+    let command =
+        "ExecStart=/usr/local/bin/portwatch watch --history /var/lib/portwatch/history.db";
+    assert!(text.contains(command) && text.contains("StateDirectory=portwatch"));
+    // systemd-analyze checks that the command exists: this build stands in.
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("portwatch-watch.service");
+    std::fs::write(&copy, text.replace("/usr/local/bin/portwatch", common::BIN)).unwrap();
+    let output = Command::new("systemd-analyze").args(["verify", "--man=no"]).arg(&copy).output();
+    let output = output.unwrap();
+    // Unknown keys are only warnings to systemd: any output is a failure.
+    let said = common::text(&[output.stdout, output.stderr].concat());
+    assert!(output.status.success() && said.trim().is_empty(), "{said}");
+}

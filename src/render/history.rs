@@ -45,3 +45,56 @@ pub fn write_json(events: &[WatchEvent], out: &mut impl Write) -> Result<()> {
     writeln!(out)?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::model::process::Ownership;
+    use crate::model::watch::EventKind;
+    use crate::model::{Holder, InetSocket, IpFamily, Process, Socket, SocketState, Transport};
+
+    fn event(name: &str) -> WatchEvent {
+        let mut inet = InetSocket::new(Transport::Udp, IpFamily::Inet, SocketState::Closed);
+        inet.local.port = 5353;
+        let process = Process { pid: 7, name: Some(name.into()), ..Process::default() };
+        let holder = Holder { fd: 4, process: Arc::new(process), socket_context: None };
+        let mut socket = Socket::Inet(inet);
+        socket.set_owners(Some(Ownership { processes: vec![holder], owner_visible: true }));
+        WatchEvent { event: EventKind::Close, time: "2026-12-05T14:20:01.123456Z".into(), socket }
+    }
+
+    #[test]
+    fn a_row_per_event_with_names_escaped() {
+        let mut out = Vec::new();
+        write_table(&[event("avahi\u{1b}[2J")], &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[0].split_whitespace().collect::<Vec<_>>(),
+            ["TIME", "EVENT", "PROTO", "ADDRESS", "PROCESS"]
+        );
+        assert_eq!(
+            lines[1].split_whitespace().collect::<Vec<_>>(),
+            [
+                "2026-12-05T14:20:01.123456Z",
+                "close",
+                "udp",
+                "0.0.0.0:5353",
+                "avahi\\u{1b}[2J(pid=7)"
+            ]
+        );
+    }
+
+    #[test]
+    fn json_reads_back_as_the_events() {
+        let events = vec![event("avahi"), event("mdns")];
+        let mut out = Vec::new();
+        write_json(&events, &mut out).unwrap();
+        assert_eq!(serde_json::from_slice::<Vec<WatchEvent>>(&out).unwrap(), events);
+        let mut out = Vec::new();
+        write_table(&[], &mut out).unwrap();
+        assert!(out.is_empty());
+    }
+}
