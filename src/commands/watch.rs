@@ -83,12 +83,12 @@ pub fn run(
             batch.push(event);
             events += 1;
             if args.count.is_some_and(|count| events >= count) {
-                history.as_mut().map(|h| h.record(&batch)).transpose()?;
+                history.as_mut().map(|history| history.record(&batch)).transpose()?;
                 out.flush()?;
                 return Ok(ExitCode::Success);
             }
         }
-        history.as_mut().map(|h| h.record(&batch)).transpose()?;
+        history.as_mut().map(|history| history.record(&batch)).transpose()?;
         out.flush()?;
     }
     out.flush()?;
