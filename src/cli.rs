@@ -53,6 +53,9 @@ pub enum Command {
     /// Print an event whenever a listener opens or closes, with its owner
     #[command(after_help = WATCH_EXAMPLES)]
     Watch(WatchArgs),
+    /// Print the events `watch --history FILE` recorded, in order
+    #[command(after_help = HISTORY_EXAMPLES)]
+    History(HistoryArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     #[command(
         after_help = "Example:\n  portwatch completions bash > /etc/bash_completion.d/portwatch"
@@ -223,7 +226,9 @@ const WATCH_EXAMPLES: &str = "Examples:
   portwatch watch -t --interval 0.1 '( sport = :8080 )'
   portwatch watch --count 1 --duration 60s    wait at most a minute for one event
   portwatch watch --audit --exec /usr/local/bin/port-alert
-                                         run a program per event (PORTWATCH_* variables)";
+                                         run a program per event (PORTWATCH_* variables)
+  portwatch watch --history /var/lib/portwatch/history.db    also keep the events
+                                          for `portwatch history`";
 
 #[derive(Debug, Args)]
 pub struct WatchArgs {
@@ -281,6 +286,90 @@ pub struct WatchArgs {
     /// Kill an --exec command still running after this long
     #[arg(long = "exec-timeout", value_name = "DURATION", default_value = "60", value_parser = parse_duration)]
     pub exec_timeout: std::time::Duration,
+
+    /// Also record every event in FILE (SQLite, created if missing,
+    /// appended to if not) for `portwatch history`
+    #[arg(long = "history", value_name = "FILE")]
+    pub history: Option<PathBuf>,
+
+    /// Drop recorded events older than this (`30d`, `12h`)
+    #[arg(
+        long = "history-max-age",
+        value_name = "DURATION",
+        default_value = "30d",
+        requires = "history",
+        value_parser = humantime::parse_duration
+    )]
+    pub history_max_age: std::time::Duration,
+
+    /// Drop the oldest recorded events when they take more than SIZE bytes
+    /// (`100M`, `2G`, `500K`: powers of 1024); no limit by default
+    #[arg(
+        long = "history-max-size",
+        value_name = "SIZE",
+        requires = "history",
+        value_parser = parse_size
+    )]
+    pub history_max_size: Option<u64>,
+}
+
+/// Bytes, with an optional K, M or G (powers of 1024).
+fn parse_size(text: &str) -> Result<u64, String> {
+    let (digits, unit) = match text.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((at, _)) => text.split_at(at),
+        None => (text, ""),
+    };
+    let shift = match unit.to_ascii_uppercase().trim_end_matches(['B', 'I']) {
+        "" => 0,
+        "K" => 10,
+        "M" => 20,
+        "G" => 30,
+        _ => return Err(format!("unknown size unit '{unit}' (K, M or G)")),
+    };
+    let number: u64 = digits.parse().map_err(|_| "expected a number of bytes".to_owned())?;
+    match number.checked_mul(1 << shift) {
+        Some(0) => Err("must be more than zero".to_owned()),
+        Some(bytes) => Ok(bytes),
+        None => Err("too large".to_owned()),
+    }
+}
+
+/// Examples shown by `portwatch history --help`.
+const HISTORY_EXAMPLES: &str = "Examples:
+  portwatch history                       every recorded event, oldest first
+  portwatch history --since 1h :8080      the last hour's events of port 8080
+  portwatch history nginx --json          the events of processes named nginx, as JSON
+  portwatch history --since 2026-12-05T00:00:00Z --until 2026-12-06T00:00:00Z
+  portwatch history --file ./history.db pid=812";
+
+/// The history file `watch --history` writes in the example systemd unit.
+pub const DEFAULT_HISTORY_FILE: &str = "/var/lib/portwatch/history.db";
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// Only events of these sockets, as `who` takes them: `:PORT` or
+    /// `PORT`, `pid=N`, `comm=NAME`, an address in lsof's -i grammar
+    /// (`TCP:8080`, `UDP`, `6TCP`), a service name; any other word is a
+    /// process name
+    #[arg(value_name = "TARGET")]
+    pub target: Option<String>,
+
+    /// The history `watch --history FILE` writes
+    #[arg(long = "file", value_name = "FILE", default_value = DEFAULT_HISTORY_FILE)]
+    pub file: PathBuf,
+
+    /// Only events at or after TIME: a duration back from now (`1h`,
+    /// `30m`, `2d`) or an RFC 3339 time in UTC (`2026-12-05T14:00:00Z`)
+    #[arg(long = "since", value_name = "TIME")]
+    pub since: Option<String>,
+
+    /// Only events at or before TIME, written as for --since
+    #[arg(long = "until", value_name = "TIME")]
+    pub until: Option<String>,
+
+    /// Print a JSON array of the events, as `watch --format jsonl` writes each
+    #[arg(long = "json")]
+    pub json: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -820,6 +909,17 @@ mod tests {
         let Some(Command::List(list)) = cli.command else { panic!("expected list") };
         assert!(list.selection.udp && list.selection.listening);
         assert_eq!(list.selection.filter, ["state", "listening"]);
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert_eq!(parse_size("100M"), Ok(100 << 20));
+        assert_eq!(parse_size("2g"), Ok(2 << 30));
+        assert_eq!(parse_size("500KiB"), Ok(500 << 10));
+        for bad in ["", "0", "M", "10T", "-1", "1.5M", "99999999999999G"] {
+            assert!(parse_size(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

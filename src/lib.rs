@@ -53,6 +53,7 @@ pub fn run(
         Some(Command::Audit(args)) => commands::audit::run(args, os, stdout, stderr),
         Some(Command::Baseline(args)) => commands::baseline::run(args, os, stderr),
         Some(Command::Watch(args)) => commands::watch::run(args, os, stdout, stderr),
+        Some(Command::History(args)) => commands::history::run(args, os, stdout, stderr),
         Some(Command::Scan(args)) => commands::scan::run(args, &command_line, os, stdout, stderr),
         Some(Command::Completions { shell }) => commands::docs::completions(*shell, stdout),
         Some(Command::Man) => commands::docs::man(stdout),
@@ -90,8 +91,19 @@ fn unknown_command(args: &ListArgs) -> Option<UsageError> {
     if !plain || state_word || filter::parse::starts_an_expression(word) {
         return None;
     }
-    let commands =
-        ["list", "record", "who", "audit", "baseline", "scan", "completions", "man", "help"];
+    let commands = [
+        "list",
+        "record",
+        "who",
+        "audit",
+        "baseline",
+        "scan",
+        "watch",
+        "history",
+        "completions",
+        "man",
+        "help",
+    ];
     let closest = commands
         .iter()
         .map(|command| (strsim::jaro_winkler(word, command), command))

@@ -18,7 +18,8 @@ use portwatch::commands::docs::{
 };
 use portwatch::exit::EXIT_STATUSES;
 
-const SUBCOMMANDS: [&str; 7] = ["list", "record", "who", "audit", "baseline", "completions", "man"];
+const SUBCOMMANDS: [&str; 8] =
+    ["list", "record", "who", "audit", "baseline", "history", "completions", "man"];
 
 /// Runs `man` on the page `portwatch man` prints, with `options`.
 fn man_on_the_page(options: &[&str]) -> Output {

@@ -23,6 +23,7 @@ use crate::render::watch::{json_line, line};
 use crate::sys::Os;
 use crate::watch::collector::{self, Stop};
 use crate::watch::exec::{Hook, Hooks};
+use crate::watch::history::{History, Retention};
 use crate::watch::watcher::{Audit, Watcher};
 
 /// The longest a stop (a signal, a closed pipe) waits to be noticed.
@@ -46,6 +47,9 @@ pub fn run(
         None => None,
     };
     let audit = (args.audit || policy.is_some()).then_some(Audit { policy: policy.as_ref() });
+    let retention =
+        Retention { max_age: Some(args.history_max_age), max_bytes: args.history_max_size };
+    let history = args.history.as_deref().map(|path| History::open(path, retention)).transpose()?;
     let signals = os.env.stop_signals().context("cannot catch SIGINT and SIGTERM")?;
     let stop = Stop { signals: &signals, done: AtomicBool::new(false) };
     let initial = inventory::snapshot(os, &request)?.sockets;
@@ -56,7 +60,7 @@ pub fn run(
         scope.spawn(move || collector::list_every(os, request, args.interval, stop, &sender));
         scope.spawn(move || collector::follow_closes(os, request, stop, &closes));
         let outcome = Watcher::new(os, initial, receiver, audit)
-            .and_then(|watcher| print_events(args, watcher, hook, stop, stdout, stderr));
+            .and_then(|watcher| print_events(args, watcher, hook, history, stop, stdout, stderr));
         stop.done.store(true, std::sync::atomic::Ordering::Relaxed);
         outcome
     })
@@ -67,6 +71,7 @@ fn print_events(
     args: &WatchArgs,
     mut watcher: Watcher<'_>,
     hook: Option<Hook>,
+    mut history: Option<History>,
     stop: &Stop<'_>,
     stdout: &mut dyn Write,
     stderr: &mut dyn Write,
@@ -93,6 +98,9 @@ fn print_events(
         for event in &events {
             write_event(args.format, event, &mut out)?;
             hooks.iter_mut().for_each(|hooks| hooks.submit(event));
+        }
+        if let Some(Err(error)) = history.as_mut().map(|history| history.record(&events)) {
+            break Err(error);
         }
         out.flush()?;
         printed += events.len() as u64;

@@ -73,6 +73,14 @@ impl Target {
         specs.collect::<Result<_, _>>().map(Target::Inet)
     }
 
+    /// Whether `who` would show `socket`, by its addresses or by one of
+    /// its holders: for sockets already read, as `history`'s are.
+    pub fn matches(&self, socket: &Socket) -> bool {
+        self.matches_socket(socket)
+            && (!self.is_about_processes()
+                || socket.holders().iter().any(|holder| self.matches_process(&holder.process)))
+    }
+
     fn matches_socket(&self, socket: &Socket) -> bool {
         match self {
             Target::Inet(specs) => {
@@ -126,6 +134,12 @@ impl Lookup for HostLookup<'_> {
     fn host_addresses(&self, name: &str) -> Vec<IpAddr> {
         self.os.resolver.host_addresses(name)
     }
+}
+
+/// TARGET as `who` reads it, with service names from /etc/services and
+/// host names from the system resolver.
+pub fn parse_target(text: &str, os: &Os<'_>) -> Result<Target, UsageError> {
+    Target::parse(text, &HostLookup { os, services: OnceCell::new() })
 }
 
 /// The target, from TARGET or `-i`, and the filter expression's words:

@@ -11,6 +11,7 @@
 
 pub mod collector;
 pub mod exec;
+pub mod history;
 pub mod watcher;
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
