@@ -13,6 +13,7 @@ pub mod firewall_why;
 pub mod holders;
 pub mod json;
 pub mod kinds;
+pub mod live;
 pub mod lsof;
 pub mod netstat;
 pub mod scan;

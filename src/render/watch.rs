@@ -32,7 +32,7 @@ pub fn json_line(event: &WatchEvent, out: &mut impl Write) -> Result<()> {
 
 /// `[::]:22`, `127.0.0.1:53%lo`, with the namespace in front when it has
 /// a label (`blue/0.0.0.0:80`).
-fn local_text(socket: &InetSocket) -> String {
+pub fn local_text(socket: &InetSocket) -> String {
     let address = match socket.local.addr {
         std::net::IpAddr::V6(v6) => format!("[{v6}]"),
         v4 => v4.to_string(),

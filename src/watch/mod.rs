@@ -5,13 +5,23 @@
 //! is the close of one socket and the open of another with the same
 //! identity, and SO_REUSEPORT siblings are told apart.
 
+pub mod terminal;
+
 use std::collections::BTreeMap;
 
 use crate::model::Socket;
 use crate::model::key::ListenerKey;
 
-/// One socket's place in the tracker.
-type Instance = (ListenerKey, u64);
+/// One socket's identity across polls: its listener identity and the
+/// kernel's cookie (or the inode).
+pub type Instance = (ListenerKey, u64);
+
+/// The identity of an inet socket that has a cookie or an inode.
+pub fn instance(socket: &Socket) -> Option<Instance> {
+    let inet = socket.as_inet()?;
+    let serial = inet.cookie.or(inet.inode.map(u64::from))?;
+    Some((inet.listener_key(), serial))
+}
 
 /// The sockets seen at the last poll.
 #[derive(Debug, Default)]
@@ -58,9 +68,7 @@ impl Tracker {
 }
 
 fn keyed(socket: Socket) -> Option<(Instance, Socket)> {
-    let inet = socket.as_inet()?;
-    let instance = inet.cookie.or(inet.inode.map(u64::from))?;
-    Some(((inet.listener_key(), instance), socket))
+    Some((instance(&socket)?, socket))
 }
 
 #[cfg(test)]
