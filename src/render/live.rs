@@ -252,32 +252,18 @@ impl LiveTable {
     pub fn rows(&self, now: Instant) -> Vec<LiveRow> {
         let mut rows: Vec<LiveRow> =
             self.all_rows(now).into_iter().filter(|row| row.matches(&self.filter)).collect();
-        match self.sort {
-            SortKey::Port => rows
-                .sort_by(|a, b| (a.port, a.proto, &a.address).cmp(&(b.port, b.proto, &b.address))),
-            SortKey::Process => rows.sort_by(|a, b| {
-                (a.process.to_lowercase(), a.port, a.proto, &a.address).cmp(&(
-                    b.process.to_lowercase(),
-                    b.port,
-                    b.proto,
-                    &b.address,
-                ))
-            }),
-        }
+        rows.sort_by_cached_key(|row| {
+            let process = match self.sort {
+                SortKey::Port => String::new(),
+                SortKey::Process => row.process.to_lowercase(),
+            };
+            (process, row.port, row.proto, row.address.clone())
+        });
         rows
     }
 
     fn all_rows(&self, now: Instant) -> Vec<LiveRow> {
         self.tracked.values().filter_map(|tracked| tracked.row(tracked.status(now)?)).collect()
-    }
-
-    pub fn sort(&self) -> SortKey {
-        self.sort
-    }
-
-    /// The filter text typed so far (empty: no filter).
-    pub fn filter(&self) -> &str {
-        &self.filter
     }
 
     /// Takes a key: `q`, Esc or Ctrl-C quit; `s` cycles the sort, `p` and
@@ -502,10 +488,10 @@ mod tests {
         let (prompt, _) = line_with(&drawn(&table, now), "/Gi");
         assert!(prompt.contains("Enter keep, Esc clear"), "{prompt}");
         table.on_key(key(KeyCode::Enter));
-        assert_eq!((table.filter(), ports(&table, now)), ("Gi", vec![80]));
+        assert_eq!((table.filter.as_str(), ports(&table, now)), ("Gi", vec![80]));
         type_keys(&mut table, "/");
         table.on_key(key(KeyCode::Esc));
-        assert_eq!((table.filter(), ports(&table, now)), ("", vec![22, 80, 5432]));
+        assert_eq!((table.filter.as_str(), ports(&table, now)), ("", vec![22, 80, 5432]));
     }
 
     #[test]
@@ -513,13 +499,13 @@ mod tests {
         let (mut table, now) = three_listeners();
         assert_eq!(ports(&table, now), [22, 80, 5432]);
         type_keys(&mut table, "s");
-        assert_eq!((table.sort(), ports(&table, now)), (SortKey::Process, vec![80, 5432, 22]));
+        assert_eq!((table.sort, ports(&table, now)), (SortKey::Process, vec![80, 5432, 22]));
         type_keys(&mut table, "s");
-        assert_eq!(table.sort(), SortKey::Port);
+        assert_eq!(table.sort, SortKey::Port);
         type_keys(&mut table, "n");
-        assert_eq!(table.sort(), SortKey::Process);
+        assert_eq!(table.sort, SortKey::Process);
         type_keys(&mut table, "p");
-        assert_eq!(table.sort(), SortKey::Port);
+        assert_eq!(table.sort, SortKey::Port);
     }
 
     #[test]
@@ -528,7 +514,7 @@ mod tests {
         assert_eq!(table.on_key(key(KeyCode::Char('q'))), KeyOutcome::Quit);
         assert_eq!(table.on_key(key(KeyCode::Esc)), KeyOutcome::Quit);
         type_keys(&mut table, "/q");
-        assert_eq!(table.filter(), "q");
+        assert_eq!(table.filter.as_str(), "q");
         let ctrl_c = KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL);
         assert_eq!(table.on_key(ctrl_c), KeyOutcome::Quit);
     }
