@@ -240,9 +240,11 @@ pub struct WatchArgs {
     #[arg(long = "interval", value_name = "DURATION", default_value = "1", value_parser = parse_interval)]
     pub interval: std::time::Duration,
 
-    /// Event lines (plain), or one JSON object per line (jsonl)
-    #[arg(long = "format", value_name = "FORMAT", default_value = "plain")]
-    pub format: WatchFormat,
+    /// Event lines (plain), or one JSON object per line (jsonl); without
+    /// it, a full-screen table of the listeners when standard output is a
+    /// terminal, plain lines otherwise
+    #[arg(long = "format", value_name = "FORMAT")]
+    pub format: Option<WatchFormat>,
 
     /// Stop after N events
     #[arg(long = "count", value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]

@@ -24,6 +24,7 @@ use crate::sys::Os;
 use crate::watch::collector::{self, Stop};
 use crate::watch::exec::{Hook, Hooks};
 use crate::watch::history::{History, Retention};
+use crate::watch::terminal::run_live;
 use crate::watch::watcher::{Audit, Watcher};
 
 /// The longest a stop (a signal, a closed pipe) waits to be noticed.
@@ -59,62 +60,111 @@ pub fn run(
         let (request, stop) = (&request, &stop);
         scope.spawn(move || collector::list_every(os, request, args.interval, stop, &sender));
         scope.spawn(move || collector::follow_closes(os, request, stop, &closes));
-        let outcome = Watcher::new(os, initial, receiver, audit)
-            .and_then(|watcher| print_events(args, watcher, hook, history, stop, stdout, stderr));
+        let outcome = Watcher::new(os, initial, receiver, audit).and_then(|watcher| {
+            let feed = Feed {
+                watcher,
+                hooks: hook.map(|hook| Hooks::start(hook, usize::from(args.exec_jobs))),
+                history,
+                stop,
+                stdout_closed: &|| os.env.stdout_closed(),
+                deadline: args.duration.map(|d| Instant::now() + d),
+                left: args.count,
+                messages: Vec::new(),
+            };
+            show(args, os, feed, stdout, stderr)
+        });
         stop.done.store(true, std::sync::atomic::Ordering::Relaxed);
         outcome
     })
 }
 
-/// Prints events as they come until a stop, `--count` or `--duration`.
-fn print_events(
+/// The live table on a terminal without `--format`; else event lines.
+/// Messages held back are written at the end.
+fn show(
     args: &WatchArgs,
-    mut watcher: Watcher<'_>,
-    hook: Option<Hook>,
-    mut history: Option<History>,
-    stop: &Stop<'_>,
+    os: &Os<'_>,
+    mut feed: Feed<'_, '_>,
     stdout: &mut dyn Write,
     stderr: &mut dyn Write,
 ) -> Result<ExitCode> {
-    let deadline = args.duration.map(|d| Instant::now() + d);
-    let mut hooks = hook.map(|hook| Hooks::start(hook, usize::from(args.exec_jobs)));
+    let shown = match args.format {
+        None if os.env.stdout_is_terminal() => {
+            let initial = feed.watcher.current().cloned().collect();
+            run_live(stdout, initial, args.interval, &mut |timeout| feed.next(timeout))
+        }
+        format => print_events(format.unwrap_or(WatchFormat::Plain), &mut feed, stdout, stderr),
+    };
+    for message in feed.finish() {
+        writeln!(stderr, "portwatch: {message}")?;
+    }
+    shown.map(|()| ExitCode::Success)
+}
+
+/// The events as they come, each already handed to `--exec` and
+/// `--history`, until a stop, `--count` or `--duration`.
+struct Feed<'w, 's> {
+    watcher: Watcher<'w>,
+    hooks: Option<Hooks>,
+    history: Option<History>,
+    stop: &'s Stop<'s>,
+    /// Whoever reads standard output has gone (a closed pipe).
+    stdout_closed: &'s dyn Fn() -> bool,
+    deadline: Option<Instant>,
+    left: Option<u64>,
+    /// Notes and warnings for stderr, which the live table holds back
+    /// until the terminal is given back.
+    messages: Vec<String>,
+}
+
+impl Feed<'_, '_> {
+    /// What came within `timeout` (maybe nothing); None at the end.
+    fn next(&mut self, timeout: Duration) -> Result<Option<Vec<WatchEvent>>> {
+        let over = self.deadline.is_some_and(|d| Instant::now() >= d);
+        if self.stop.is_set() || (self.stdout_closed)() || over || self.left == Some(0) {
+            return Ok(None);
+        }
+        let Some(mut events) = self.watcher.next(timeout)? else { return Ok(None) };
+        self.messages.extend(self.watcher.take_notes().into_iter().map(|n| format!("note: {n}")));
+        if let Some(left) = self.left.as_mut() {
+            events.truncate(usize::try_from(*left).unwrap_or(usize::MAX));
+            *left -= events.len() as u64;
+        }
+        if let Some(history) = self.history.as_mut() {
+            history.record(&events)?;
+        }
+        if let Some(hooks) = self.hooks.as_mut() {
+            events.iter().for_each(|event| hooks.submit(event));
+            self.messages.extend(hooks.failures().into_iter().map(|f| format!("warning: {f}")));
+        }
+        Ok(Some(events))
+    }
+
+    /// Lets the queued `--exec` commands end; the messages not yet shown.
+    fn finish(mut self) -> Vec<String> {
+        let failures = self.hooks.take().map(Hooks::finish).unwrap_or_default();
+        self.messages.extend(failures.into_iter().map(|f| format!("warning: {f}")));
+        self.messages
+    }
+}
+
+/// Event lines on standard output, messages on stderr as they come.
+fn print_events(
+    format: WatchFormat,
+    feed: &mut Feed<'_, '_>,
+    stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
+) -> Result<()> {
     let mut out = std::io::BufWriter::new(stdout);
-    let mut printed = 0u64;
-    let outcome = loop {
-        if stop.is_set() || deadline.is_some_and(|d| Instant::now() >= d) {
-            break Ok(());
-        }
-        let events = match watcher.next(STOP_CHECK) {
-            Ok(Some(events)) => events,
-            Ok(None) => break Ok(()),
-            Err(error) => break Err(error),
-        };
-        for note in watcher.take_notes() {
-            writeln!(stderr, "portwatch: note: {note}")?;
-        }
-        let left = args.count.map(|count| count - printed);
-        let events: Vec<WatchEvent> =
-            events.into_iter().take(left.map_or(usize::MAX, |n| n as usize)).collect();
+    while let Some(events) = feed.next(STOP_CHECK)? {
         for event in &events {
-            write_event(args.format, event, &mut out)?;
-            hooks.iter_mut().for_each(|hooks| hooks.submit(event));
-        }
-        if let Some(Err(error)) = history.as_mut().map(|history| history.record(&events)) {
-            break Err(error);
+            write_event(format, event, &mut out)?;
         }
         out.flush()?;
-        printed += events.len() as u64;
-        for failure in hooks.iter_mut().flat_map(Hooks::failures) {
-            writeln!(stderr, "portwatch: warning: {failure}")?;
+        for message in feed.messages.drain(..) {
+            writeln!(stderr, "portwatch: {message}")?;
         }
-        if args.count.is_some_and(|count| printed >= count) {
-            break Ok(());
-        }
-    };
-    for failure in hooks.into_iter().flat_map(Hooks::finish) {
-        writeln!(stderr, "portwatch: warning: {failure}")?;
     }
-    outcome.map(|()| ExitCode::Success)
+    Ok(())
 }
 
 fn write_event(format: WatchFormat, event: &WatchEvent, out: &mut impl Write) -> Result<()> {

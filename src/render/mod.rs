@@ -14,6 +14,7 @@ pub mod history;
 pub mod holders;
 pub mod json;
 pub mod kinds;
+pub mod live;
 pub mod lsof;
 pub mod netstat;
 pub mod scan;

@@ -12,6 +12,7 @@
 pub mod collector;
 pub mod exec;
 pub mod history;
+pub mod terminal;
 pub mod watcher;
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
@@ -23,8 +24,16 @@ use crate::model::key::ListenerKey;
 /// straddle, and bounded on a host that closes sockets all day.
 const CLOSED_COOKIES_KEPT: usize = 65_536;
 
-/// One socket's place in the tracker.
-type Instance = (ListenerKey, u64);
+/// One socket's identity across polls: its listener identity and the
+/// kernel's cookie (or the inode).
+pub type Instance = (ListenerKey, u64);
+
+/// The identity of an inet socket that has a cookie or an inode.
+pub fn instance(socket: &Socket) -> Option<Instance> {
+    let inet = socket.as_inet()?;
+    let serial = inet.cookie.or(inet.inode.map(u64::from))?;
+    Some((inet.listener_key(), serial))
+}
 
 /// The sockets seen at the last poll.
 #[derive(Debug, Default)]
@@ -99,9 +108,7 @@ impl Tracker {
 }
 
 fn keyed(socket: Socket) -> Option<(Instance, Socket)> {
-    let inet = socket.as_inet()?;
-    let instance = inet.cookie.or(inet.inode.map(u64::from))?;
-    Some(((inet.listener_key(), instance), socket))
+    Some((instance(&socket)?, socket))
 }
 
 #[cfg(test)]
