@@ -9,6 +9,7 @@ use anyhow::Result;
 
 use crate::cli::HistoryArgs;
 use crate::exit::{ExitCode, UsageError};
+use crate::filter::target::{HostLookup, Target};
 use crate::model::Socket;
 use crate::render::escape::for_terminal;
 use crate::render::history::{write_json, write_table};
@@ -47,10 +48,9 @@ pub fn run(
     Ok(ExitCode::Success)
 }
 
-/// TARGET as `who` reads it, its errors naming `history`.
-fn parse_target(text: &str, os: &Os<'_>) -> Result<crate::commands::who::Target, UsageError> {
-    crate::commands::who::parse_target(text, os)
-        .map_err(|error| UsageError(error.0.replacen("who:", "history:", 1)))
+/// TARGET as `who` reads it.
+fn parse_target(text: &str, os: &Os<'_>) -> Result<Target, UsageError> {
+    Target::parse("history", text, &HostLookup::new(os))
 }
 
 /// `1h` (that long before `now`) or an RFC 3339 time (`2026-12-05T14:00:00Z`).

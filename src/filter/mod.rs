@@ -5,7 +5,9 @@
 //! the kernel's semantics, for replays and the /proc/net fallback.
 
 pub mod bytecode;
+pub mod lsof;
 pub mod parse;
+pub mod target;
 
 use std::net::IpAddr;
 
