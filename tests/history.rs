@@ -7,65 +7,28 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener};
+use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{Receiver, channel};
+use std::process::Command;
 use std::time::Duration;
 
+use common::watch::{Watch, start_service, stop_service};
 use common::{Netns, skip_unless_root};
 use serde_json::Value;
 
-/// Set in a child this test binary starts as a listening "service".
-const LISTEN_ENV: &str = "PORTWATCH_TEST_LISTEN";
-
-/// A running `watch --format jsonl --interval 0.1 --history DB`, its
-/// events arriving on a channel.
-struct Watch {
-    child: Child,
-    events: Receiver<Value>,
+/// `watch --interval 0.1 --history DB`, for a minute at most.
+fn start_watch(netns: &Netns, db: &Path) -> Watch {
+    let db = db.to_str().unwrap();
+    Watch::start(
+        netns,
+        &["--interval", "0.1", "--count", "100", "--duration", "60", "--history", db],
+    )
 }
 
-impl Watch {
-    fn start(netns: &Netns, db: &Path) -> Watch {
-        let mut child = netns
-            .command(common::BIN)
-            .args(["watch", "--format", "jsonl", "--interval", "0.1", "--count", "100"])
-            .args(["--duration", "60", "--history"])
-            .arg(db)
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start watch");
-        let stdout = child.stdout.take().unwrap();
-        let (send, events) = channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if send.send(serde_json::from_str(&line).expect("a JSON line")).is_err() {
-                    break;
-                }
-            }
-        });
-        // The first listing is what later ones are compared with.
-        std::thread::sleep(Duration::from_secs(1));
-        Watch { child, events }
-    }
-
-    /// The next event printed; the watch records a poll's events before
-    /// it flushes them.
-    fn next(&self) -> (String, u64, u64) {
-        let event =
-            self.events.recv_timeout(Duration::from_secs(10)).expect("an event within 10 s");
-        summary(&event)
-    }
-}
-
-impl Drop for Watch {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// The next event printed, as (event, port, pid); the watch records a
+/// poll's events before it prints them.
+fn next(watch: &Watch) -> (String, u64, u64) {
+    summary(&watch.next_event(Duration::from_secs(10)))
 }
 
 /// (event, port, pid of the first holder).
@@ -100,40 +63,9 @@ fn closed(port: u16, pid: u32) -> (String, u64, u64) {
     ("close".into(), port.into(), pid.into())
 }
 
-/// A "service": this test binary again, holding a listener on the port in
-/// LISTEN_ENV until its standard input closes.
-fn start_service(netns: &Netns, port: u16) -> Child {
-    let mut child = netns
-        .command(std::env::current_exe().unwrap().to_str().unwrap())
-        .args(["--exact", "serve_when_asked", "--nocapture", "--test-threads", "1"])
-        .env(LISTEN_ENV, port.to_string())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start the service");
-    let mut ready = String::new();
-    let mut reader = BufReader::new(child.stdout.as_mut().unwrap());
-    while !ready.contains("LISTENING") {
-        ready.clear();
-        assert!(reader.read_line(&mut ready).unwrap() > 0, "the service ended before listening");
-    }
-    child
-}
-
-fn stop_service(mut service: Child) {
-    drop(service.stdin.take());
-    service.wait().unwrap();
-}
-
 #[test]
 fn serve_when_asked() {
-    let Ok(port) = std::env::var(LISTEN_ENV) else { return };
-    let listener =
-        TcpListener::bind(SocketAddr::from(([0, 0, 0, 0], port.parse().unwrap()))).unwrap();
-    println!("LISTENING");
-    std::io::stdout().flush().unwrap();
-    std::io::stdin().read_to_end(&mut Vec::new()).unwrap();
-    drop(listener);
+    common::watch::serve_if_asked();
 }
 
 #[test]
@@ -144,25 +76,25 @@ fn events_recorded_across_a_restart_come_back_in_order_with_their_pids() {
     let netns = Netns::new("history-restart");
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("history.db");
-    let first_watch = Watch::start(&netns, &db);
+    let first_watch = start_watch(&netns, &db);
     let service = start_service(&netns, 18601);
     let first_pid = service.id();
-    assert_eq!(first_watch.next(), opened(18601, first_pid));
+    assert_eq!(next(&first_watch), opened(18601, first_pid));
     // Another port, which the TARGET below leaves out.
     let other = netns.within(|| TcpListener::bind("127.0.0.1:18602").unwrap());
-    assert_eq!(first_watch.next(), opened(18602, std::process::id()));
+    assert_eq!(next(&first_watch), opened(18602, std::process::id()));
     stop_service(service);
-    assert_eq!(first_watch.next(), closed(18601, first_pid));
+    assert_eq!(next(&first_watch), closed(18601, first_pid));
     drop(first_watch);
 
-    let second_watch = Watch::start(&netns, &db);
+    let second_watch = start_watch(&netns, &db);
     let service = start_service(&netns, 18601);
     let second_pid = service.id();
-    assert_eq!(second_watch.next(), opened(18601, second_pid));
+    assert_eq!(next(&second_watch), opened(18601, second_pid));
     stop_service(service);
-    assert_eq!(second_watch.next(), closed(18601, second_pid));
+    assert_eq!(next(&second_watch), closed(18601, second_pid));
     drop(other);
-    assert_eq!(second_watch.next(), closed(18602, std::process::id()));
+    assert_eq!(next(&second_watch), closed(18602, std::process::id()));
 
     let (events, times) = history(&db, &[":18601"]);
     assert_eq!(
@@ -189,19 +121,19 @@ fn history_reads_while_watch_writes() {
     let netns = Netns::new("history-concurrent");
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("history.db");
-    let watch = Watch::start(&netns, &db);
+    let watch = start_watch(&netns, &db);
     let me = std::process::id();
     let mut listeners = Vec::new();
     for port in 18700..18710 {
         listeners.push(netns.within(move || TcpListener::bind(("0.0.0.0", port)).unwrap()));
-        assert_eq!(watch.next(), opened(port, me));
+        assert_eq!(next(&watch), opened(port, me));
         let (events, _) = history(&db, &["TCP"]);
         let ports: Vec<u64> = events.iter().map(|(_, port, _)| *port).collect();
         assert_eq!(ports, (18700..=u64::from(port)).collect::<Vec<_>>());
     }
     drop(listeners);
     for port in 18700..18710 {
-        assert_eq!(watch.next(), closed(port, me));
+        assert_eq!(next(&watch), closed(port, me));
     }
     let (events, _) = history(&db, &["--since", "1h"]);
     assert_eq!(events.len(), 20);

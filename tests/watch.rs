@@ -7,95 +7,30 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, UdpSocket};
-use std::process::{Child, Stdio};
-use std::sync::mpsc::{Receiver, channel};
+use std::net::{TcpListener, UdpSocket};
 use std::time::Duration;
 
+use common::watch::{Watch, start_service, stop_service};
 use common::{Netns, skip_unless_root};
-use serde_json::Value;
 
-/// Set in a child this test binary starts as a listening "service".
-const LISTEN_ENV: &str = "PORTWATCH_TEST_LISTEN";
-
-/// A running `watch --format jsonl --interval 0.1`, its events arriving on
-/// a channel.
-struct Watch {
-    child: Child,
-    events: Receiver<Value>,
+/// The next event, as (event, netid, address, port, pid, process name).
+fn next(watch: &Watch) -> (String, String, String, u64, u64, String) {
+    let event = watch.next_event(Duration::from_secs(10));
+    let socket = &event["socket"];
+    let process = &socket["processes"][0];
+    (
+        event["event"].as_str().unwrap().to_owned(),
+        socket["netid"].as_str().unwrap().to_owned(),
+        socket["local"]["addr"].as_str().unwrap().to_owned(),
+        socket["local"]["port"].as_u64().unwrap(),
+        process["pid"].as_u64().unwrap_or(0),
+        process["name"].as_str().unwrap_or("").to_owned(),
+    )
 }
 
-impl Watch {
-    fn start(netns: &Netns) -> Watch {
-        Watch::start_with(netns, &["--interval", "0.1", "--duration", "60"])
-    }
-
-    fn start_with(netns: &Netns, args: &[&str]) -> Watch {
-        let mut child = netns
-            .command(common::BIN)
-            .args(["watch", "--format", "jsonl"])
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start watch");
-        let stdout = child.stdout.take().unwrap();
-        let (send, events) = channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if send.send(serde_json::from_str(&line).expect("a JSON line")).is_err() {
-                    break;
-                }
-            }
-        });
-        // The first listing is what later ones are compared with.
-        std::thread::sleep(Duration::from_secs(1));
-        Watch { child, events }
-    }
-
-    /// The next event, whole.
-    fn next_event(&self, within: Duration) -> Value {
-        self.events.recv_timeout(within).expect("an event in time")
-    }
-
-    /// The next event, as (event, netid, address, port, pid, process name).
-    fn next(&self) -> (String, String, String, u64, u64, String) {
-        let event = self.next_event(Duration::from_secs(10));
-        let socket = &event["socket"];
-        let process = &socket["processes"][0];
-        (
-            event["event"].as_str().unwrap().to_owned(),
-            socket["netid"].as_str().unwrap().to_owned(),
-            socket["local"]["addr"].as_str().unwrap().to_owned(),
-            socket["local"]["port"].as_u64().unwrap(),
-            process["pid"].as_u64().unwrap_or(0),
-            process["name"].as_str().unwrap_or("").to_owned(),
-        )
-    }
-}
-
-impl Watch {
-    /// Waits (a few seconds at most) for watch to end by itself: its exit
-    /// status and standard error.
-    fn end(mut self) -> (Option<i32>, String) {
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while self.child.try_wait().unwrap().is_none() {
-            assert!(std::time::Instant::now() < deadline, "watch did not end by itself");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let mut stderr = String::new();
-        self.child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
-        (self.child.wait().unwrap().code(), stderr)
-    }
-}
-
-impl Drop for Watch {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// watch at `--interval 0.1` for a minute at most.
+fn start(netns: &Netns) -> Watch {
+    Watch::start(netns, &["--interval", "0.1", "--duration", "60"])
 }
 
 fn own_name() -> String {
@@ -118,24 +53,24 @@ fn opens_and_closes_arrive_in_order_with_their_owner() {
         return;
     }
     let netns = Netns::new("watch-events");
-    let watch = Watch::start_with(&netns, &["--count", "8", "--interval", "0.1"]);
+    let watch = Watch::start(&netns, &["--count", "8", "--interval", "0.1"]);
     let me = std::process::id();
     let tcp4 = netns.within(|| TcpListener::bind("0.0.0.0:18080").unwrap());
-    assert_eq!(watch.next(), event("open", "tcp", "0.0.0.0", 18080, me));
+    assert_eq!(next(&watch), event("open", "tcp", "0.0.0.0", 18080, me));
     let udp6 = netns.within(|| UdpSocket::bind("[::]:15353").unwrap());
-    assert_eq!(watch.next(), event("open", "udp", "::", 15353, me));
+    assert_eq!(next(&watch), event("open", "udp", "::", 15353, me));
     drop(tcp4);
-    assert_eq!(watch.next(), event("close", "tcp", "0.0.0.0", 18080, me));
+    assert_eq!(next(&watch), event("close", "tcp", "0.0.0.0", 18080, me));
     drop(udp6);
-    assert_eq!(watch.next(), event("close", "udp", "::", 15353, me));
+    assert_eq!(next(&watch), event("close", "udp", "::", 15353, me));
     let tcp6 = netns.within(|| TcpListener::bind("[::1]:18443").unwrap());
-    assert_eq!(watch.next(), event("open", "tcp", "::1", 18443, me));
+    assert_eq!(next(&watch), event("open", "tcp", "::1", 18443, me));
     let udp4 = netns.within(|| UdpSocket::bind("127.0.0.1:15354").unwrap());
-    assert_eq!(watch.next(), event("open", "udp", "127.0.0.1", 15354, me));
+    assert_eq!(next(&watch), event("open", "udp", "127.0.0.1", 15354, me));
     drop((tcp6, udp4));
     // One poll sees both go: in identity order, TCP before UDP.
-    assert_eq!(watch.next(), event("close", "tcp", "::1", 18443, me));
-    assert_eq!(watch.next(), event("close", "udp", "127.0.0.1", 15354, me));
+    assert_eq!(next(&watch), event("close", "tcp", "::1", 18443, me));
+    assert_eq!(next(&watch), event("close", "udp", "127.0.0.1", 15354, me));
     assert_eq!(watch.end().0, Some(0), "--count 8 ends watch after the eighth event");
 }
 
@@ -148,7 +83,7 @@ fn a_close_is_an_event_before_the_next_listing() {
     }
     let netns = Netns::new("watch-announced");
     let before = netns.within(|| TcpListener::bind("0.0.0.0:18023").unwrap());
-    let watch = Watch::start_with(&netns, &["--interval", "30", "--duration", "60"]);
+    let watch = Watch::start(&netns, &["--interval", "30", "--duration", "60"]);
     drop(before);
     let close = watch.next_event(Duration::from_secs(3));
     assert_eq!(close["event"], "close");
@@ -180,10 +115,8 @@ fn audit_and_exec_see_a_redis_port_open_on_every_address() {
     let out = dir.path().join("event.env");
     // $HOME stays as written: no shell runs the command.
     let command = format!("{} {} '$HOME and words'", script.display(), out.display());
-    let watch = Watch::start_with(
-        &netns,
-        &["--interval", "0.1", "--count", "1", "--audit", "--exec", &command],
-    );
+    let watch =
+        Watch::start(&netns, &["--interval", "0.1", "--count", "1", "--audit", "--exec", &command]);
     let redis = netns.within(|| TcpListener::bind("0.0.0.0:6379").unwrap());
     let open = watch.next_event(Duration::from_secs(10));
     assert_eq!(open["event"], "open");
@@ -219,10 +152,8 @@ fn a_failing_exec_is_reported_and_the_watch_goes_on() {
         return;
     }
     let netns = Netns::new("watch-execfail");
-    let watch = Watch::start_with(
-        &netns,
-        &["--interval", "0.1", "--count", "2", "--exec", "sh -c 'exit 3'"],
-    );
+    let watch =
+        Watch::start(&netns, &["--interval", "0.1", "--count", "2", "--exec", "sh -c 'exit 3'"]);
     let first = netns.within(|| TcpListener::bind("127.0.0.1:18090").unwrap());
     assert_eq!(watch.next_event(Duration::from_secs(10))["event"], "open");
     drop(first);
@@ -239,9 +170,9 @@ fn a_listener_present_at_the_start_closes_with_its_owner() {
     }
     let netns = Netns::new("watch-start");
     let before = netns.within(|| TcpListener::bind("0.0.0.0:18022").unwrap());
-    let watch = Watch::start(&netns);
+    let watch = start(&netns);
     drop(before);
-    assert_eq!(watch.next(), event("close", "tcp", "0.0.0.0", 18022, std::process::id()));
+    assert_eq!(next(&watch), event("close", "tcp", "0.0.0.0", 18022, std::process::id()));
 }
 
 #[test]
@@ -250,45 +181,18 @@ fn a_listener_that_lives_300_ms_is_seen_at_interval_0_1() {
         return;
     }
     let netns = Netns::new("watch-brief");
-    let watch = Watch::start(&netns);
+    let watch = start(&netns);
     let me = std::process::id();
     let brief = netns.within(|| TcpListener::bind("0.0.0.0:18300").unwrap());
     std::thread::sleep(Duration::from_millis(300));
     drop(brief);
-    assert_eq!(watch.next(), event("open", "tcp", "0.0.0.0", 18300, me));
-    assert_eq!(watch.next(), event("close", "tcp", "0.0.0.0", 18300, me));
-}
-
-/// A "service": this test binary again, holding a listener on the port in
-/// LISTEN_ENV until its standard input closes.
-fn start_service(netns: &Netns, port: u16) -> Child {
-    let mut child = netns
-        .command(std::env::current_exe().unwrap().to_str().unwrap())
-        .args(["--exact", "serve_when_asked", "--nocapture", "--test-threads", "1"])
-        .env(LISTEN_ENV, port.to_string())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start the service");
-    let mut ready = String::new();
-    let stdout = child.stdout.as_mut().unwrap();
-    let mut reader = BufReader::new(stdout);
-    while !ready.contains("LISTENING") {
-        ready.clear();
-        assert!(reader.read_line(&mut ready).unwrap() > 0, "the service ended before listening");
-    }
-    child
+    assert_eq!(next(&watch), event("open", "tcp", "0.0.0.0", 18300, me));
+    assert_eq!(next(&watch), event("close", "tcp", "0.0.0.0", 18300, me));
 }
 
 #[test]
 fn serve_when_asked() {
-    let Ok(port) = std::env::var(LISTEN_ENV) else { return };
-    let listener =
-        TcpListener::bind(SocketAddr::from(([0, 0, 0, 0], port.parse().unwrap()))).unwrap();
-    println!("LISTENING");
-    std::io::stdout().flush().unwrap();
-    std::io::stdin().read_to_end(&mut Vec::new()).unwrap();
-    drop(listener);
+    common::watch::serve_if_asked();
 }
 
 #[test]
@@ -297,21 +201,19 @@ fn a_restart_is_a_close_and_an_open_of_the_same_listener() {
         return;
     }
     let netns = Netns::new("watch-restart");
-    let watch = Watch::start(&netns);
-    let mut first = start_service(&netns, 18081);
-    let (kind, netid, addr, port, first_pid, name) = watch.next();
+    let watch = start(&netns);
+    let first = start_service(&netns, 18081);
+    let (kind, netid, addr, port, first_pid, name) = next(&watch);
     assert_eq!(
         (kind.as_str(), netid.as_str(), addr.as_str(), port),
         ("open", "tcp", "0.0.0.0", 18081)
     );
     assert_eq!((first_pid, name.as_str()), (u64::from(first.id()), own_name().as_str()));
-    drop(first.stdin.take());
-    first.wait().unwrap();
-    let mut second = start_service(&netns, 18081);
-    let close = watch.next();
-    let open = watch.next();
+    stop_service(first);
+    let second = start_service(&netns, 18081);
+    let close = next(&watch);
+    let open = next(&watch);
     assert_eq!((close.0.as_str(), close.3, close.4), ("close", 18081, first_pid));
     assert_eq!((open.0.as_str(), open.3, open.4), ("open", 18081, u64::from(second.id())));
-    drop(second.stdin.take());
-    second.wait().unwrap();
+    stop_service(second);
 }

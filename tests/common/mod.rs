@@ -5,6 +5,7 @@
 
 pub mod fake;
 pub mod load;
+pub mod watch;
 
 use std::collections::BTreeSet;
 use std::fs::File;
