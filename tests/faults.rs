@@ -74,8 +74,10 @@ fn owners_survive_processes_exiting_during_the_scan() {
         );
         let rows = json_of(&output.stdout);
         let rows = rows.as_array().unwrap();
-        let ours =
-            rows.iter().find(|r| r["local"]["port"] == port).expect("our listener is listed");
+        let ours = rows
+            .iter()
+            .find(|r| r["local"]["port"] == port && r["local"]["addr"] == "127.0.0.1")
+            .expect("our listener is listed");
         assert_eq!(ours["processes"][0]["pid"], std::process::id(), "and attributed to us");
     }
     stop.store(true, Ordering::Relaxed);
@@ -126,7 +128,10 @@ fn a_process_named_in_invalid_utf8_breaks_no_host_wide_view() {
     assert!(std::str::from_utf8(&comm).is_err(), "the comm is not UTF-8: {comm:?}");
 
     let rows = json_rows(&["-tanp", "--json"]);
-    let ours = rows.iter().find(|r| r["local"]["port"] == port).expect("our listener in JSON");
+    let ours = rows
+        .iter()
+        .find(|r| r["local"]["port"] == port && r["local"]["addr"] == "127.0.0.1")
+        .expect("our listener in JSON");
     assert_eq!(ours["processes"][0]["pid"], pid);
     let ours_on = |table: &str| table.lines().any(|l| l.contains(&format!(":{port} ")));
     let table = stdout_of(&["-tanp"]);
@@ -208,7 +213,7 @@ fn proc_mounted_with_hidepid_hides_owners_and_says_so() {
         .as_array()
         .unwrap()
         .iter()
-        .find(|r| r["local"]["port"] == port)
+        .find(|r| r["local"]["port"] == port && r["local"]["addr"] == "127.0.0.1")
         .expect("the socket is still listed");
     assert_eq!(ours["processes"], serde_json::json!([]));
     assert_eq!(ours["owner_visible"], false);

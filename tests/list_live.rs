@@ -77,15 +77,23 @@ fn inode(socket: &impl AsRawFd) -> u64 {
     std::fs::metadata(format!("/proc/self/fd/{}", socket.as_raw_fd())).unwrap().ino()
 }
 
-/// The rows whose local port is `local` (and peer port `peer`, when given).
-fn find<'a>(rows: &'a [Value], netid: &str, local: u64, peer: Option<u64>) -> Vec<&'a Value> {
+/// The rows bound to `local` (and with peer port `peer`, when given). The
+/// address counts too: a port number alone may be another test's on another
+/// address.
+fn find<'a>(
+    rows: &'a [Value],
+    netid: &str,
+    local: SocketAddr,
+    peer: Option<u64>,
+) -> Vec<&'a Value> {
     rows.iter()
-        .filter(|r| r["netid"] == netid && r["local"]["port"] == local)
+        .filter(|r| r["netid"] == netid && r["local"]["port"] == u64::from(local.port()))
+        .filter(|r| r["local"]["addr"] == local.ip().to_string())
         .filter(|r| peer.is_none_or(|p| r["peer"]["port"] == p))
         .collect()
 }
 
-fn one<'a>(rows: &'a [Value], netid: &str, local: u64, peer: Option<u64>) -> &'a Value {
+fn one<'a>(rows: &'a [Value], netid: &str, local: SocketAddr, peer: Option<u64>) -> &'a Value {
     let found = find(rows, netid, local, peer);
     assert_eq!(found.len(), 1, "{netid} {local}->{peer:?}: {found:?}");
     found[0]
@@ -101,7 +109,7 @@ fn tuln_lists_own_tcp_listeners_and_bound_udp_sockets() {
     let load = Load::open();
     let rows = json_rows(&["-tuln", "--json"]);
     let l4 = load.tcp4_listener.local_addr().unwrap();
-    let row = one(&rows, "tcp", port(l4), None);
+    let row = one(&rows, "tcp", l4, None);
     assert_eq!(row["state"], "listening");
     assert_eq!(row["family"], "inet");
     assert_eq!(row["local"]["addr"], "127.0.0.1");
@@ -111,19 +119,19 @@ fn tuln_lists_own_tcp_listeners_and_bound_udp_sockets() {
     assert_eq!(row["uid"], u64::from(nix::unistd::geteuid().as_raw()));
     assert!(row["cookie"].is_u64());
     let l6 = load.tcp6_listener.local_addr().unwrap();
-    let row = one(&rows, "tcp", port(l6), None);
+    let row = one(&rows, "tcp", l6, None);
     assert_eq!(
         (row["family"].as_str(), row["local"]["addr"].as_str()),
         (Some("inet6"), Some("::1"))
     );
     assert_eq!(row["recv_q"], 2, "one accepted-less connection and one pending: both queued");
     assert_eq!(row["v6only"], true, "binding ::1 makes a socket IPv6-only");
-    let udp = one(&rows, "udp", port(load.udp4_bound.local_addr().unwrap()), None);
+    let udp = one(&rows, "udp", load.udp4_bound.local_addr().unwrap(), None);
     assert_eq!(udp["state"], "closed");
     assert_eq!(udp["inode"], inode(&load.udp4_bound));
     let connected = load.udp6_connected.local_addr().unwrap();
-    assert!(find(&rows, "udp", port(connected), None).is_empty(), "-l leaves connected UDP out");
-    assert!(find(&rows, "tcp", port(load.tcp4_client.local_addr().unwrap()), None).is_empty());
+    assert!(find(&rows, "udp", connected, None).is_empty(), "-l leaves connected UDP out");
+    assert!(find(&rows, "tcp", load.tcp4_client.local_addr().unwrap(), None).is_empty());
 
     let table = stdout_of(&["-tuln"]);
     assert!(table.starts_with("Netid State  Recv-Q Send-Q"), "{table}");
@@ -141,21 +149,21 @@ fn tuln_lists_own_tcp_listeners_and_bound_udp_sockets() {
 fn tan_shows_both_ends_with_queues_and_inodes() {
     let load = Load::open();
     let rows = json_rows(&["-tan", "--json"]);
-    let server_port = port(load.tcp4_listener.local_addr().unwrap());
-    let client_port = port(load.tcp4_client.local_addr().unwrap());
-    let server = one(&rows, "tcp", server_port, Some(client_port));
+    let server_addr = load.tcp4_listener.local_addr().unwrap();
+    let client_addr = load.tcp4_client.local_addr().unwrap();
+    let (server_port, client_port) = (port(server_addr), port(client_addr));
+    let server = one(&rows, "tcp", server_addr, Some(client_port));
     assert_eq!(server["state"], "established");
     assert_eq!(server["recv_q"], UNREAD as u64);
     assert_eq!(server["inode"], inode(&load.tcp4_server));
-    let client = one(&rows, "tcp", client_port, Some(server_port));
+    let client = one(&rows, "tcp", client_addr, Some(server_port));
     assert_eq!(client["recv_q"], 0);
     assert_eq!(client["inode"], inode(&load.tcp4_client));
     let pending_port = port(load.tcp6_pending.local_addr().unwrap());
-    let l6_port = port(load.tcp6_listener.local_addr().unwrap());
-    let unaccepted = one(&rows, "tcp", l6_port, Some(pending_port));
+    let l6 = load.tcp6_listener.local_addr().unwrap();
+    let unaccepted = one(&rows, "tcp", l6, Some(pending_port));
     assert_eq!(unaccepted["inode"], Value::Null, "no file holds an unaccepted socket yet");
-    let accepted_side =
-        find(&rows, "tcp", l6_port, None).into_iter().filter(|r| r["peer"]["port"] != 0);
+    let accepted_side = find(&rows, "tcp", l6, None).into_iter().filter(|r| r["peer"]["port"] != 0);
     assert!(accepted_side.clone().all(|r| r["state"] == "established"));
     assert_eq!(accepted_side.count(), 2);
     assert!(rows.iter().all(|r| r["netid"] == "tcp"));
@@ -180,10 +188,10 @@ fn uan_shows_udp_in_every_state() {
     let rows = json_rows(&["-uan", "--json"]);
     let connected = load.udp6_connected.local_addr().unwrap();
     let peer = load.udp6_peer.local_addr().unwrap();
-    let row = one(&rows, "udp", port(connected), Some(port(peer)));
+    let row = one(&rows, "udp", connected, Some(port(peer)));
     assert_eq!(row["state"], "established");
     assert_eq!(row["peer"]["addr"], "::1");
-    let bound = one(&rows, "udp", port(load.udp4_bound.local_addr().unwrap()), None);
+    let bound = one(&rows, "udp", load.udp4_bound.local_addr().unwrap(), None);
     assert_eq!(bound["state"], "closed");
     assert!(rows.iter().all(|r| r["netid"] == "udp"));
 }
@@ -191,9 +199,9 @@ fn uan_shows_udp_in_every_state() {
 #[test]
 fn state_words_select_in_the_kernel_request() {
     let load = Load::open();
-    let l4 = port(load.tcp4_listener.local_addr().unwrap());
-    let client = port(load.tcp4_client.local_addr().unwrap());
-    let udp_bound = port(load.udp4_bound.local_addr().unwrap());
+    let l4 = load.tcp4_listener.local_addr().unwrap();
+    let client = load.tcp4_client.local_addr().unwrap();
+    let udp_bound = load.udp4_bound.local_addr().unwrap();
 
     let established = json_rows(&["-tuan", "--json", "state", "established"]);
     assert!(established.iter().all(|r| r["state"] == "established"));
@@ -232,16 +240,16 @@ fn default_states_are_ss_defaults() {
     assert!(rows.iter().all(|r| {
         !["listening", "closed", "time-wait", "syn-recv"].contains(&r["state"].as_str().unwrap())
     }));
-    assert_eq!(find(&rows, "tcp", port(load.tcp4_client.local_addr().unwrap()), None).len(), 1);
-    let udp6 = port(load.udp6_connected.local_addr().unwrap());
+    assert_eq!(find(&rows, "tcp", load.tcp4_client.local_addr().unwrap(), None).len(), 1);
+    let udp6 = load.udp6_connected.local_addr().unwrap();
     assert_eq!(find(&rows, "udp", udp6, None).len(), 1, "connected UDP is shown by default");
 }
 
 #[test]
 fn families_select_ipv4_or_ipv6() {
     let load = Load::open();
-    let l4 = port(load.tcp4_listener.local_addr().unwrap());
-    let l6 = port(load.tcp6_listener.local_addr().unwrap());
+    let l4 = load.tcp4_listener.local_addr().unwrap();
+    let l6 = load.tcp6_listener.local_addr().unwrap();
     let v4 = json_rows(&["-tln", "-4", "--json"]);
     assert!(v4.iter().all(|r| r["family"] == "inet"));
     assert_eq!((find(&v4, "tcp", l4, None).len(), find(&v4, "tcp", l6, None).len()), (1, 0));
@@ -256,7 +264,7 @@ fn dual_stack_listener_prints_as_a_star() {
     let listener = TcpListener::bind((Ipv6Addr::UNSPECIFIED, 0)).unwrap();
     let port_number = listener.local_addr().unwrap().port();
     let rows = json_rows(&["-tln", "--json"]);
-    let row = one(&rows, "tcp", u64::from(port_number), None);
+    let row = one(&rows, "tcp", listener.local_addr().unwrap(), None);
     assert_eq!((row["local"]["addr"].as_str(), row["v6only"].as_bool()), (Some("::"), Some(false)));
     let table = stdout_of(&["-tln"]);
     let lines = table_lines(&table, &format!("*:{port_number}"));
@@ -269,7 +277,7 @@ fn jsonl_streams_one_object_per_line() {
     let load = Load::open();
     let text = stdout_of(&["-tuan", "--format", "jsonl"]);
     let rows: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    let l4 = port(load.tcp4_listener.local_addr().unwrap());
+    let l4 = load.tcp4_listener.local_addr().unwrap();
     assert_eq!(one(&rows, "tcp", l4, Some(0))["state"], "listening");
 }
 
@@ -352,11 +360,10 @@ fn listeners_are_listed_without_asking_the_kernel_for_closed_tcp_sockets() {
     let any = nix::sys::socket::SockaddrIn::new(127, 0, 0, 1, 0);
     nix::sys::socket::bind(bound.as_raw_fd(), &any).unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = port(listener.local_addr().unwrap());
     let closed = stdout_of(&["-tanH", "state", "closed"]);
     let ss = std::process::Command::new("ss").args(["-tanH", "state", "closed"]).output().unwrap();
     assert_eq!(closed, String::from_utf8(ss.stdout).unwrap());
     assert_eq!(closed, "", "no TCP socket is ever listed as closed");
     let rows = json_rows(&["-tln", "--json"]);
-    assert_eq!(one(&rows, "tcp", port, None)["state"], "listening");
+    assert_eq!(one(&rows, "tcp", listener.local_addr().unwrap(), None)["state"], "listening");
 }

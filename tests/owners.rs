@@ -682,7 +682,10 @@ fn one_namespace_by_name_and_every_namespace_at_once() {
     }
     let own = std::fs::read_link("/proc/self/ns/net").unwrap();
     let own_inode: u64 = own.to_str().unwrap()[5..].trim_end_matches(']').parse().unwrap();
-    let host_row = everything.iter().find(|r| r["local"]["port"] == host_port).unwrap();
+    let host_row = everything
+        .iter()
+        .find(|r| r["local"]["port"] == host_port && r["local"]["addr"] == "127.0.0.1")
+        .unwrap();
     assert_eq!(host_row["netns"], json!({"inode": own_inode, "name": null}));
 
     let table = all_namespaces_text(&["--all-netns", "-tln"]);
