@@ -207,15 +207,24 @@ pub struct ScanArgs {
     pub no_dns: bool,
 }
 
+/// The longest duration taken: a deadline this far ahead is still a
+/// valid `Instant`, so no one adding it to now can overflow.
+const MAX_DURATION: std::time::Duration = std::time::Duration::from_secs(100 * 365 * 86_400);
+
+/// Seconds (`0.5`, `90`) or a humantime duration (`1m30s`, `2h`), more than
+/// zero and at most a century.
 fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     let parsed = match text.parse::<f64>() {
         Ok(seconds) if seconds.is_finite() && seconds > 0.0 => {
-            Ok(std::time::Duration::from_secs_f64(seconds.min(86_400.0)))
+            std::time::Duration::try_from_secs_f64(seconds).unwrap_or(std::time::Duration::MAX)
         }
-        _ => humantime::parse_duration(text).map_err(|e| e.to_string()),
-    }?;
-    match parsed.is_zero() {
-        true => Err("must be more than zero".to_owned()),
+        _ => humantime::parse_duration(text).map_err(|e| e.to_string())?,
+    };
+    if parsed.is_zero() {
+        return Err("must be more than zero".to_owned());
+    }
+    match parsed > MAX_DURATION {
+        true => Err("must be at most 100 years".to_owned()),
         false => Ok(parsed),
     }
 }
@@ -273,7 +282,7 @@ pub struct WatchArgs {
     /// Run CMD for each event, the event in PORTWATCH_* environment
     /// variables (PORTWATCH_EVENT, _PROTO, _ADDR, _PORT, _PID, _COMM,
     /// _USER, _SEVERITY, _JSON, ...); CMD is split into words, not run by
-    /// a shell
+    /// a shell; its output goes to stderr (nowhere under the live table)
     #[arg(long = "exec", value_name = "CMD")]
     pub exec: Option<String>,
 
@@ -300,7 +309,7 @@ pub struct WatchArgs {
         value_name = "DURATION",
         default_value = "30d",
         requires = "history",
-        value_parser = humantime::parse_duration
+        value_parser = parse_duration
     )]
     pub history_max_age: std::time::Duration,
 
@@ -922,6 +931,19 @@ mod tests {
         for bad in ["", "0", "M", "10T", "-1", "1.5M", "99999999999999G"] {
             assert!(parse_size(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn durations_are_seconds_or_humantime_up_to_a_century() {
+        assert_eq!(parse_duration("0.5"), Ok(std::time::Duration::from_millis(500)));
+        assert_eq!(parse_duration("172800"), Ok(std::time::Duration::from_secs(172_800)));
+        assert_eq!(parse_duration("1m30s"), Ok(std::time::Duration::from_secs(90)));
+        assert_eq!(parse_duration("36500days"), Ok(MAX_DURATION));
+        for bad in ["0", "-1", "nan", "inf", "1e300", "101years", "9999999999999999999s", "soon"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+        let far = Cli::try_parse_from(["portwatch", "watch", "--duration", "1e300"]);
+        assert!(far.is_err(), "an overflowing deadline is a usage error");
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! when standard output is closed: all a normal end (exit 0).
 
 use std::io::Write;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -22,13 +22,20 @@ use crate::model::{Netid, StateSet};
 use crate::render::watch::{json_line, line};
 use crate::sys::Os;
 use crate::watch::collector::{self, Stop};
-use crate::watch::exec::{Hook, Hooks};
+use crate::watch::exec::{Hook, HookOutput, Hooks};
 use crate::watch::history::{History, Retention};
 use crate::watch::terminal::run_live;
 use crate::watch::watcher::{Audit, Watcher};
 
 /// The longest a stop (a signal, a closed pipe) waits to be noticed.
 const STOP_CHECK: Duration = Duration::from_millis(50);
+
+/// Observations waiting for the watcher, at most: a listing that finds
+/// the queue full is skipped (the next one carries the same news).
+const OBSERVATIONS_WAITING: usize = 16;
+
+/// Distinct messages held for the end (the live table), at most.
+const MESSAGES_HELD: usize = 100;
 
 pub fn run(
     args: &WatchArgs,
@@ -37,10 +44,13 @@ pub fn run(
     stderr: &mut dyn Write,
 ) -> Result<ExitCode> {
     let request = request(args, os, stderr)?;
+    let live = args.format.is_none() && os.env.stdout_is_terminal();
+    let hook_output = if live { HookOutput::Discard } else { HookOutput::Stderr };
     let hook = match &args.exec {
-        Some(command) => {
-            Some(Hook::parse(command, args.exec_shell, args.exec_timeout).map_err(UsageError)?)
-        }
+        Some(command) => Some(
+            Hook::parse(command, args.exec_shell, args.exec_timeout, hook_output)
+                .map_err(UsageError)?,
+        ),
         None => None,
     };
     let policy = match &args.policy {
@@ -54,45 +64,58 @@ pub fn run(
     let signals = os.env.stop_signals().context("cannot catch SIGINT and SIGTERM")?;
     let stop = Stop { signals: &signals, done: AtomicBool::new(false) };
     let initial = inventory::snapshot(os, &request)?.sockets;
-    let (sender, receiver) = mpsc::channel();
+    let (sender, receiver) = mpsc::sync_channel(OBSERVATIONS_WAITING);
     std::thread::scope(|scope| {
+        let _done = Done(&stop.done);
         let closes = sender.clone();
         let (request, stop) = (&request, &stop);
         scope.spawn(move || collector::list_every(os, request, args.interval, stop, &sender));
         scope.spawn(move || collector::follow_closes(os, request, stop, &closes));
-        let outcome = Watcher::new(os, initial, receiver, audit).and_then(|watcher| {
+        Watcher::new(os, initial, receiver, audit).and_then(|watcher| {
             let feed = Feed {
                 watcher,
                 hooks: hook.map(|hook| Hooks::start(hook, usize::from(args.exec_jobs))),
                 history,
                 stop,
                 stdout_closed: &|| os.env.stdout_closed(),
-                deadline: args.duration.map(|d| Instant::now() + d),
+                deadline: args.duration.and_then(|d| Instant::now().checked_add(d)),
                 left: args.count,
-                messages: Vec::new(),
+                messages: Messages::default(),
             };
-            show(args, os, feed, stdout, stderr)
-        });
-        stop.done.store(true, std::sync::atomic::Ordering::Relaxed);
-        outcome
+            show(live, feed, args, stdout, stderr)
+        })
     })
+}
+
+/// Sets `done` when dropped, so that the collectors end however the
+/// watch does (a return, an error, a panic) and the scope never waits on
+/// them forever.
+struct Done<'a>(&'a AtomicBool);
+
+impl Drop for Done<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
 }
 
 /// The live table on a terminal without `--format`; else event lines.
 /// Messages held back are written at the end.
 fn show(
-    args: &WatchArgs,
-    os: &Os<'_>,
+    live: bool,
     mut feed: Feed<'_, '_>,
+    args: &WatchArgs,
     stdout: &mut dyn Write,
     stderr: &mut dyn Write,
 ) -> Result<ExitCode> {
-    let shown = match args.format {
-        None if os.env.stdout_is_terminal() => {
+    let shown = match live {
+        true => {
             let initial = feed.watcher.current().cloned().collect();
             run_live(stdout, initial, args.interval, &mut |timeout| feed.next(timeout))
         }
-        format => print_events(format.unwrap_or(WatchFormat::Plain), &mut feed, stdout, stderr),
+        false => {
+            let format = args.format.unwrap_or(WatchFormat::Plain);
+            print_events(format, &mut feed, stdout, stderr)
+        }
     };
     for message in feed.finish() {
         writeln!(stderr, "portwatch: {message}")?;
@@ -113,7 +136,42 @@ struct Feed<'w, 's> {
     left: Option<u64>,
     /// Notes and warnings for stderr, which the live table holds back
     /// until the terminal is given back.
-    messages: Vec<String>,
+    messages: Messages,
+}
+
+/// Messages for stderr, each kept once with a count of its repeats, at
+/// most [`MESSAGES_HELD`] of them and a count of the rest.
+#[derive(Default)]
+struct Messages {
+    held: Vec<(String, u64)>,
+    beyond: u64,
+}
+
+impl Messages {
+    fn push(&mut self, message: String) {
+        if let Some((_, repeats)) = self.held.iter_mut().find(|(held, _)| *held == message) {
+            *repeats += 1;
+        } else if self.held.len() < MESSAGES_HELD {
+            self.held.push((message, 0));
+        } else {
+            self.beyond += 1;
+        }
+    }
+
+    /// The lines to show, emptying what is held.
+    fn take(&mut self) -> Vec<String> {
+        let mut lines: Vec<String> = std::mem::take(&mut self.held)
+            .into_iter()
+            .map(|(message, repeats)| match repeats {
+                0 => message,
+                more => format!("{message} (and {more} more time(s))"),
+            })
+            .collect();
+        if self.beyond > 0 {
+            lines.push(format!("{} more message(s) not shown", std::mem::take(&mut self.beyond)));
+        }
+        lines
+    }
 }
 
 impl Feed<'_, '_> {
@@ -124,7 +182,9 @@ impl Feed<'_, '_> {
             return Ok(None);
         }
         let Some(mut events) = self.watcher.next(timeout)? else { return Ok(None) };
-        self.messages.extend(self.watcher.take_notes().into_iter().map(|n| format!("note: {n}")));
+        for note in self.watcher.take_notes() {
+            self.messages.push(format!("note: {note}"));
+        }
         if let Some(left) = self.left.as_mut() {
             events.truncate(usize::try_from(*left).unwrap_or(usize::MAX));
             *left -= events.len() as u64;
@@ -134,16 +194,23 @@ impl Feed<'_, '_> {
         }
         if let Some(hooks) = self.hooks.as_mut() {
             events.iter().for_each(|event| hooks.submit(event));
-            self.messages.extend(hooks.failures().into_iter().map(|f| format!("warning: {f}")));
+            for failure in hooks.failures() {
+                self.messages.push(format!("warning: {failure}"));
+            }
         }
         Ok(Some(events))
     }
 
-    /// Lets the queued `--exec` commands end; the messages not yet shown.
-    fn finish(mut self) -> Vec<String> {
-        let failures = self.hooks.take().map(Hooks::finish).unwrap_or_default();
-        self.messages.extend(failures.into_iter().map(|f| format!("warning: {f}")));
-        self.messages
+    /// Stops the collectors, lets the queued `--exec` commands end; the
+    /// messages not yet shown.
+    fn finish(self) -> Vec<String> {
+        let Feed { watcher, hooks, stop, mut messages, .. } = self;
+        stop.done.store(true, Ordering::Relaxed);
+        drop(watcher);
+        for failure in hooks.map(Hooks::finish).unwrap_or_default() {
+            messages.push(format!("warning: {failure}"));
+        }
+        messages.take()
     }
 }
 
@@ -160,7 +227,7 @@ fn print_events(
             write_event(format, event, &mut out)?;
         }
         out.flush()?;
-        for message in feed.messages.drain(..) {
+        for message in feed.messages.take() {
             writeln!(stderr, "portwatch: {message}")?;
         }
     }
@@ -194,4 +261,25 @@ fn request(args: &WatchArgs, os: &Os<'_>, stderr: &mut dyn Write) -> Result<Requ
         filter: query.filter,
         enrich: Enrich::default(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_held_are_counted_not_kept_without_bound() {
+        let mut messages = Messages::default();
+        for _ in 0..3 {
+            messages.push("note: closes are seen at listings only".to_owned());
+        }
+        for n in 0..MESSAGES_HELD + 5 {
+            messages.push(format!("warning: --exec: hook failed ({n})"));
+        }
+        let lines = messages.take();
+        assert_eq!(lines.len(), MESSAGES_HELD + 1);
+        assert_eq!(lines[0], "note: closes are seen at listings only (and 2 more time(s))");
+        assert_eq!(lines[MESSAGES_HELD], "6 more message(s) not shown");
+        assert!(messages.take().is_empty(), "taken once");
+    }
 }

@@ -4,7 +4,7 @@
 //! groups), so that drawing and printing never hold up collecting.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::Sender;
+use std::sync::mpsc::{SyncSender, TrySendError};
 use std::time::{Duration, Instant};
 
 use crate::inventory::{self, Request, Scope};
@@ -55,28 +55,34 @@ impl Stop<'_> {
 const STOP_TICK: Duration = Duration::from_millis(50);
 
 /// Lists the selected sockets every `interval` (the first after one
-/// interval), until stopped or the receiver is gone.
+/// interval), until stopped or the receiver is gone. A listing that finds
+/// the receiver behind (its queue full) is dropped: the next one carries
+/// the same news.
 pub fn list_every(
     os: &Os<'_>,
     request: &Request,
     interval: Duration,
     stop: &Stop<'_>,
-    sender: &Sender<Observation>,
+    sender: &SyncSender<Observation>,
 ) {
-    let mut next = Instant::now() + interval;
-    while stop.sleep_until(next, STOP_TICK) {
-        next += interval;
+    let mut next = Instant::now().checked_add(interval);
+    while let Some(due) = next
+        && stop.sleep_until(due, STOP_TICK)
+    {
         let now = Instant::now();
-        if next < now {
-            next = now + interval;
-        }
-        let observation = match inventory::snapshot(os, request) {
-            Ok(inventory) => Observation::Listing(inventory.sockets),
-            Err(error) => Observation::Failed(error),
+        next = match due.checked_add(interval) {
+            Some(on_time) if on_time >= now => Some(on_time),
+            _ => now.checked_add(interval),
         };
-        let failed = matches!(observation, Observation::Failed(_));
-        if sender.send(observation).is_err() || failed {
-            return;
+        match inventory::snapshot(os, request) {
+            Ok(inventory) => match sender.try_send(Observation::Listing(inventory.sockets)) {
+                Ok(()) | Err(TrySendError::Full(_)) => {}
+                Err(TrySendError::Disconnected(_)) => return,
+            },
+            Err(error) => {
+                let _ = sender.send(Observation::Failed(error));
+                return;
+            }
         }
     }
 }
@@ -87,7 +93,7 @@ pub fn follow_closes(
     os: &Os<'_>,
     request: &Request,
     stop: &Stop<'_>,
-    sender: &Sender<Observation>,
+    sender: &SyncSender<Observation>,
 ) {
     if matches!(request.scope, Scope::AllNamespaces | Scope::Recording(_)) {
         return;

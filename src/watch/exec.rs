@@ -3,10 +3,12 @@
 //! run directly, never through a shell unless `--exec-shell` asks, by a
 //! fixed number of workers, each run bounded in time; a failure is
 //! reported, never fatal, and events beyond a full queue are counted, not
-//! kept without bound.
+//! kept without bound. Each run is a process group of its own, so a
+//! timeout kills what the command started as well.
 
 use std::io;
-use std::process::{Command, Stdio};
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -26,20 +28,36 @@ const WAIT_TICK: Duration = Duration::from_millis(20);
 pub struct Hook {
     pub argv: Vec<String>,
     pub timeout: Duration,
+    /// Where the command's output goes.
+    pub output: HookOutput,
+}
+
+/// Where a hook's standard output and error go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HookOutput {
+    /// To portwatch's standard error, never into the event stream.
+    Stderr,
+    /// Nowhere: the live table owns the terminal.
+    Discard,
 }
 
 impl Hook {
     /// `--exec CMD`: CMD split into words as a shell would (quotes kept
     /// together), without expanding anything; with `shell`, CMD is given
     /// to `sh -c` whole.
-    pub fn parse(command: &str, shell: bool, timeout: Duration) -> Result<Hook, String> {
+    pub fn parse(
+        command: &str,
+        shell: bool,
+        timeout: Duration,
+        output: HookOutput,
+    ) -> Result<Hook, String> {
         let argv = match shell {
             true => vec!["sh".to_owned(), "-c".to_owned(), command.to_owned()],
             false => shell_words::split(command).map_err(|error| format!("--exec: {error}"))?,
         };
         match argv.is_empty() {
             true => Err("--exec: the command is empty".to_owned()),
-            false => Ok(Hook { argv, timeout }),
+            false => Ok(Hook { argv, timeout, output }),
         }
     }
 }
@@ -116,25 +134,29 @@ fn work(
     }
 }
 
-/// Runs the hook once; its standard output goes to portwatch's standard
-/// error, so that it never mixes into the event stream.
+/// Runs the hook once, in a process group of its own.
 fn run(hook: &Hook, variables: &[(String, String)]) -> Result<(), String> {
     let program = crate::render::escape::for_terminal(&hook.argv[0]).into_owned();
+    let (stdout, stderr) = match hook.output {
+        HookOutput::Stderr => (Stdio::from(io::stderr()), Stdio::inherit()),
+        HookOutput::Discard => (Stdio::null(), Stdio::null()),
+    };
     let mut child = Command::new(&hook.argv[0])
         .args(&hook.argv[1..])
         .envs(variables.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
-        .stdout(io::stderr())
+        .stdout(stdout)
+        .stderr(stderr)
+        .process_group(0)
         .spawn()
         .map_err(|error| format!("--exec: cannot run {program}: {error}"))?;
-    let deadline = Instant::now() + hook.timeout;
+    let deadline = Instant::now().checked_add(hook.timeout);
     loop {
         match child.try_wait() {
             Ok(Some(status)) if status.success() => return Ok(()),
             Ok(Some(status)) => return Err(format!("--exec: {program} failed ({status})")),
-            Ok(None) if Instant::now() >= deadline => {
-                let _ = child.kill();
-                let _ = child.wait();
+            Ok(None) if deadline.is_some_and(|deadline| Instant::now() >= deadline) => {
+                kill_group(&mut child);
                 return Err(format!(
                     "--exec: {program} ran longer than {} and was killed",
                     humantime::format_duration(hook.timeout)
@@ -144,6 +166,21 @@ fn run(hook: &Hook, variables: &[(String, String)]) -> Result<(), String> {
             Err(error) => return Err(format!("--exec: cannot wait for {program}: {error}")),
         }
     }
+}
+
+/// Kills the command and whatever it started (its process group), then
+/// reaps it.
+fn kill_group(child: &mut Child) {
+    let group = i32::try_from(child.id()).map(nix::unistd::Pid::from_raw);
+    match group {
+        Ok(group) => {
+            let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
+        }
+        Err(_) => {
+            let _ = child.kill();
+        }
+    }
+    let _ = child.wait();
 }
 
 /// The event as environment variables.
@@ -187,4 +224,48 @@ fn socket_variables(socket: &Socket) -> Vec<(&'static str, String)> {
         variables.extend(process.container.as_ref().map(|c| ("PORTWATCH_CONTAINER", c.id.clone())));
     }
     variables
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gone_or_dead(pid: &str) -> bool {
+        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            Ok(stat) => stat.rsplit(") ").next().is_some_and(|rest| rest.starts_with('Z')),
+            Err(_) => true,
+        }
+    }
+
+    #[test]
+    fn a_timeout_kills_what_the_command_started_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let pid_file = dir.path().join("pid");
+        let script = format!("sleep 30 & echo $! > {}; wait", pid_file.display());
+        let hook =
+            Hook::parse(&script, true, Duration::from_millis(300), HookOutput::Discard).unwrap();
+        let failure = run(&hook, &[]).unwrap_err();
+        assert!(failure.contains("was killed"), "{failure}");
+        let pid = std::fs::read_to_string(&pid_file).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while !gone_or_dead(pid.trim()) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(gone_or_dead(pid.trim()), "the background sleep {} outlived the hook", pid.trim());
+    }
+
+    #[test]
+    fn words_are_split_without_a_shell() {
+        let hook = Hook::parse(
+            "logger -t 'port watch' $HOME",
+            false,
+            Duration::from_secs(1),
+            HookOutput::Stderr,
+        );
+        assert_eq!(hook.unwrap().argv, ["logger", "-t", "port watch", "$HOME"]);
+        assert!(Hook::parse("  ", false, Duration::from_secs(1), HookOutput::Stderr).is_err());
+        assert!(
+            Hook::parse("echo 'open", false, Duration::from_secs(1), HookOutput::Stderr).is_err()
+        );
+    }
 }
