@@ -107,6 +107,14 @@ const STARVED_PAUSE: Duration = Duration::from_millis(50);
 /// The fewest connections at once that a shortage of sockets leaves.
 const MIN_PARALLELISM: usize = 8;
 
+/// At most `wanted` shards, and no more than there are ports, connections
+/// at once or connections per second to share out: each shard takes at
+/// least one of each, and the user's bounds hold for the sum.
+fn shard_count(wanted: usize, ports: usize, options: &ScanOptions) -> usize {
+    let rate = options.rate.map_or(usize::MAX, |rate| rate as usize);
+    wanted.min(ports).min(options.parallelism).min(rate).max(1)
+}
+
 /// Scans on `shards` threads, each with an event loop of its own and a
 /// share of the ports (every `shards`-th): the kernel's work per connect
 /// (socket, connect, poll, close) is most of a scan's time, and one thread
@@ -118,7 +126,7 @@ pub fn scan_on_threads(
     shards: usize,
 ) -> io::Result<ScanOutcome> {
     let started = std::time::Instant::now();
-    let (runtimes, shortage) = event_loops(shards.clamp(1, ports.len().max(1)))?;
+    let (runtimes, shortage) = event_loops(shard_count(shards, ports.len(), options))?;
     let shards = runtimes.len();
     let shard_options = ScanOptions {
         parallelism: (options.parallelism / shards).max(1),
@@ -407,7 +415,7 @@ impl<'o> Run<'o> {
         }
         self.shortage_seen = true;
         self.shortage = Some(error.to_string());
-        self.parallelism = (self.parallelism * 3 / 4).max(MIN_PARALLELISM);
+        self.parallelism = (self.parallelism * 3 / 4).max(MIN_PARALLELISM.min(self.parallelism));
     }
 
     /// The ports that timed out in the round just run, as retry jobs.
@@ -570,6 +578,17 @@ mod tests {
             parallelism: 64,
             keep_closed: true,
         }
+    }
+
+    #[test]
+    fn shards_never_outnumber_the_connections_or_the_rate_they_share() {
+        assert_eq!(shard_count(2, 1000, &options()), 2);
+        assert_eq!(shard_count(2, 1, &options()), 1, "one port, one shard");
+        let one_at_a_time = ScanOptions { parallelism: 1, ..options() };
+        assert_eq!(shard_count(2, 1000, &one_at_a_time), 1, "--max-parallelism 1 holds");
+        let slow = ScanOptions { rate: Some(1), ..options() };
+        assert_eq!(shard_count(2, 1000, &slow), 1, "--rate 1 holds");
+        assert_eq!(shard_count(0, 0, &options()), 1);
     }
 
     fn loopback() -> Vec<Target> {
