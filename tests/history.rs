@@ -8,6 +8,7 @@
 mod common;
 
 use std::net::TcpListener;
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -111,6 +112,21 @@ fn events_recorded_across_a_restart_come_back_in_order_with_their_pids() {
     assert_eq!(all.len(), 6, "{all:?}");
     let (by_pid, _) = history(&db, &[&format!("pid={second_pid}")]);
     assert_eq!(by_pid, [opened(18601, second_pid), closed(18601, second_pid)]);
+
+    // The watch gone (no -wal, no -shm), a user who may read the file but
+    // not write its directory still reads it.
+    assert_eq!(second_watch.terminate().0, Some(0));
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    assert!(!dir.path().join("history.db-shm").exists(), "the writer tidied up");
+    let output = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", common::BIN])
+        .args(["history", "--json", "--file"])
+        .arg(&db)
+        .output()
+        .expect("run setpriv");
+    common::assert_success(&output, &["history as nobody"]);
+    let Value::Array(seen) = common::json_of(&output.stdout) else { panic!("an array") };
+    assert_eq!(seen.iter().map(summary).collect::<Vec<_>>(), all);
 }
 
 #[test]

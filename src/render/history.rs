@@ -9,6 +9,7 @@ use comfy_table::{ContentArrangement, Table, presets};
 use super::holders::process_facts;
 use super::watch::local_text;
 use crate::model::watch::WatchEvent;
+use crate::render::escape::for_terminal;
 
 /// `TIME EVENT PROTO ADDRESS PROCESS`, a row per event; nothing when
 /// there is none.
@@ -26,7 +27,7 @@ pub fn write_table(events: &[WatchEvent], out: &mut impl Write) -> Result<()> {
         };
         let process = process_facts(event.socket.owners());
         table.add_row([
-            event.time.clone(),
+            for_terminal(&event.time).into_owned(),
             event.event.as_str().to_owned(),
             proto.to_owned(),
             address,
@@ -85,6 +86,15 @@ mod tests {
                 "avahi\\u{1b}[2J(pid=7)"
             ]
         );
+    }
+
+    #[test]
+    fn a_time_from_a_tampered_file_is_escaped_too() {
+        let mut tampered = event("avahi");
+        tampered.time = "2026\u{1b}]0;owned\u{7}".into();
+        let mut out = Vec::new();
+        write_table(&[tampered], &mut out).unwrap();
+        assert!(!out.contains(&0x1b), "{}", String::from_utf8_lossy(&out));
     }
 
     #[test]

@@ -143,16 +143,9 @@ pub struct HistoryQuery<'a> {
 /// recorded. Reads a snapshot, opened read-only: a writer may be at work.
 pub fn read(path: &Path, query: &HistoryQuery<'_>) -> Result<Vec<WatchEvent>> {
     std::fs::metadata(path).with_context(|| format!("cannot read history {}", path.display()))?;
-    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let connection = Connection::open_with_flags(path, flags)
-        .with_context(|| format!("cannot open history {}", path.display()))?;
-    connection.busy_timeout(BUSY_TIMEOUT)?;
-    if Layout::read(&connection, path)? == Layout::Empty {
-        bail!("{} is not a portwatch history (an empty database)", path.display());
-    }
-    let bound = |time: Option<SystemTime>, unbounded| time.map_or(Ok(unbounded), micros);
-    let since = bound(query.since, i64::MIN)?;
-    let until = bound(query.until, i64::MAX)?;
+    let connection = open_reader(path)?;
+    let since = query.since.map_or(i64::MIN, micros);
+    let until = query.until.map_or(i64::MAX, micros);
     let mut statement = connection.prepare(
         "SELECT id, json FROM events WHERE time_us BETWEEN ?1 AND ?2 ORDER BY time_us, id",
     )?;
@@ -169,6 +162,48 @@ pub fn read(path: &Path, query: &HistoryQuery<'_>) -> Result<Vec<WatchEvent>> {
         }
     }
     Ok(events)
+}
+
+/// Opens `path` read-only. A WAL database whose writer has gone (no
+/// `-wal` file) in a directory this user cannot write (a history kept by
+/// root, read by another user) cannot be opened that way, as SQLite wants
+/// to create its shared-memory file; with no writer to race, it is then
+/// read as immutable.
+fn open_reader(path: &Path) -> Result<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let open = |path: &str, flags| -> Result<Connection> {
+        let connection = Connection::open_with_flags(path, flags)?;
+        connection.busy_timeout(BUSY_TIMEOUT)?;
+        Ok(connection)
+    };
+    let text = path.to_str().with_context(|| format!("{} is not UTF-8", path.display()))?;
+    let mut connection =
+        open(text, flags).with_context(|| format!("cannot open history {}", path.display()))?;
+    let mut layout = Layout::read(&connection, path);
+    let writer_gone = !sibling(path, "-wal").exists();
+    if layout.is_err() && writer_gone {
+        let immutable = format!("file:{}?immutable=1", uri_escaped(text));
+        if let Ok(retried) = open(&immutable, flags | OpenFlags::SQLITE_OPEN_URI) {
+            layout = Layout::read(&retried, path);
+            connection = retried;
+        }
+    }
+    if layout? == Layout::Empty {
+        bail!("{} is not a portwatch history (an empty database)", path.display());
+    }
+    Ok(connection)
+}
+
+/// `path` with `suffix` added to its file name (`history.db-wal`).
+fn sibling(path: &Path, suffix: &str) -> std::path::PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    name.into()
+}
+
+/// A path as the path part of an SQLite URI.
+fn uri_escaped(path: &str) -> String {
+    path.replace('%', "%25").replace('?', "%3f").replace('#', "%23")
 }
 
 /// What a file holds, from its header.
@@ -252,7 +287,7 @@ impl Row {
         let inet = socket.as_inet();
         let first_holder = socket.holders().first().map(|holder| &holder.process);
         Ok(Row {
-            time_us: micros(time)?,
+            time_us: micros(time),
             event: event.event.as_str(),
             netid: socket.netid().as_str(),
             local_addr: inet.map(|inet| inet.local.addr.to_string()),
@@ -286,10 +321,13 @@ fn insert(transaction: &Transaction<'_>, rows: &[Row]) -> Result<()> {
     Ok(())
 }
 
-/// Microseconds since 1970, the `time_us` column.
-fn micros(time: SystemTime) -> Result<i64> {
-    let since_epoch = time.duration_since(UNIX_EPOCH).context("a time before 1970")?;
-    i64::try_from(since_epoch.as_micros()).context("a time too far in the future")
+/// Microseconds since 1970 (negative before), the `time_us` column;
+/// beyond what an i64 holds, its end.
+fn micros(time: SystemTime) -> i64 {
+    match time.duration_since(UNIX_EPOCH) {
+        Ok(after) => i64::try_from(after.as_micros()).unwrap_or(i64::MAX),
+        Err(before) => i64::try_from(before.duration().as_micros()).map_or(i64::MIN, |us| -us),
+    }
 }
 
 /// Drops events older than `max_age` before `newest_us`, then the oldest
@@ -420,6 +458,9 @@ mod tests {
         assert_eq!(read(&path, &query).unwrap(), events[1..=4]);
         let query = HistoryQuery { target: Some(&port_8003), ..HistoryQuery::default() };
         assert_eq!(read(&path, &query).unwrap(), [events[3].clone()]);
+        let before_1970 = UNIX_EPOCH - Duration::from_secs(86_400);
+        let query = HistoryQuery { since: Some(before_1970), ..HistoryQuery::default() };
+        assert_eq!(read(&path, &query).unwrap(), events, "--since 100years: everything");
     }
 
     #[test]

@@ -53,6 +53,15 @@ impl Watch {
 
     /// Waits (10 s at most) for watch to end by itself: its exit status
     /// and standard error.
+    /// Asks the watch to stop (SIGTERM), as systemd would, and waits
+    /// for it.
+    #[allow(dead_code)] // not every test binary stops a watch this way
+    pub fn terminate(self) -> (Option<i32>, String) {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+        self.end()
+    }
+
     pub fn end(mut self) -> (Option<i32>, String) {
         let deadline = Instant::now() + Duration::from_secs(10);
         while self.child.try_wait().unwrap().is_none() {
