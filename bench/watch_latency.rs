@@ -1,7 +1,8 @@
 //! How long after listen() `portwatch watch` prints the open, and after
 //! close() the close: starts `PORTWATCH watch --format jsonl --interval I`,
-//! then `--rounds N` times opens a TCP listener on 127.0.0.1 (port 40000 +
-//! round), at a moment spread over the interval's phase, and times the
+//! then `--rounds N` times opens a TCP listener on 127.0.0.1 (a port the
+//! kernel picks, free whatever the load holds), at a moment spread over
+//! the interval's phase, and times the
 //! arrival of each event line. Prints `open`/`close` rows of milliseconds
 //! (median, 90th percentile, max), tab-separated.
 
@@ -38,9 +39,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for round in 0..rounds {
         let phase = interval * f64::from(round) / f64::from(rounds);
         std::thread::sleep(Duration::from_secs_f64(interval + phase));
-        let port = 40_000 + round;
-        let listener = TcpListener::bind(("127.0.0.1", port))?;
+        let listener = TcpListener::bind(("127.0.0.1", 0))?;
         let listened = Instant::now();
+        let port = listener.local_addr()?.port();
         opens.push(arrival(&events, "open", port)?.duration_since(listened));
         drop(listener);
         let closed = Instant::now();
