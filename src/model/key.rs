@@ -8,7 +8,7 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
-use super::{InetSocket, IpFamily, Transport};
+use super::{InetSocket, IpFamily, Socket, Transport};
 
 /// The network namespace part of a listener's identity.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -70,6 +70,20 @@ impl fmt::Display for ListenerKey {
             NetnsKey::Named(name) => write!(f, " netns={name}"),
             NetnsKey::Inode(inode) => write!(f, " netns={inode}"),
         }
+    }
+}
+
+/// One socket's identity across listings: its listener identity and the
+/// kernel's cookie (or the inode), so that a restart on the same port is
+/// another instance of the same listener.
+pub type Instance = (ListenerKey, u64);
+
+impl Socket {
+    /// The identity of an inet socket that has a cookie or an inode.
+    pub fn instance(&self) -> Option<Instance> {
+        let inet = self.as_inet()?;
+        let serial = inet.cookie.or(inet.inode.map(u64::from))?;
+        Some((inet.listener_key(), serial))
     }
 }
 

@@ -26,7 +26,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 pub use details::Details;
 pub use extras::{InetExtras, InetSockopt};
-pub use key::{ListenerKey, NetnsKey};
+pub use key::{Instance, ListenerKey, NetnsKey};
 pub use kinds::{
     NetlinkFamily, NetlinkNetid, NetlinkPeer, NetlinkSocket, PacketFamily, PacketFanout,
     PacketInfo, PacketKind, PacketRing, PacketSocket, TipcEnd, TipcFamily, TipcKind, TipcSocket,

@@ -18,8 +18,7 @@ use super::escape::for_terminal;
 use super::text::ss_state;
 use super::watch::local_text;
 use crate::model::watch::{EventKind, WatchEvent};
-use crate::model::{Process, Socket};
-use crate::watch::{Instance, instance};
+use crate::model::{Instance, Process, Socket};
 
 /// How long a new listener stays highlighted.
 pub const NEW_FOR: Duration = Duration::from_secs(10);
@@ -217,7 +216,7 @@ impl LiveTable {
         let tracked = initial
             .into_iter()
             .filter_map(|socket| {
-                let key = instance(&socket)?;
+                let key = socket.instance()?;
                 Some((key, Tracked { socket, opened: None, closed: None }))
             })
             .collect();
@@ -233,7 +232,7 @@ impl LiveTable {
     /// Takes one event seen at `now`; closed rows that have expired drop.
     pub fn apply(&mut self, event: &WatchEvent, now: Instant) {
         self.tracked.retain(|_, tracked| tracked.status(now).is_some());
-        let Some(key) = instance(&event.socket) else { return };
+        let Some(key) = event.socket.instance() else { return };
         match event.event {
             EventKind::Open => {
                 let tracked =

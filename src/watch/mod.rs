@@ -17,23 +17,12 @@ pub mod watcher;
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
 
+use crate::model::Instance;
 use crate::model::Socket;
-use crate::model::key::ListenerKey;
 
 /// Cookies of announced closes kept: far more than the closes one poll can
 /// straddle, and bounded on a host that closes sockets all day.
 const CLOSED_COOKIES_KEPT: usize = 65_536;
-
-/// One socket's identity across polls: its listener identity and the
-/// kernel's cookie (or the inode).
-pub type Instance = (ListenerKey, u64);
-
-/// The identity of an inet socket that has a cookie or an inode.
-pub fn instance(socket: &Socket) -> Option<Instance> {
-    let inet = socket.as_inet()?;
-    let serial = inet.cookie.or(inet.inode.map(u64::from))?;
-    Some((inet.listener_key(), serial))
-}
 
 /// The sockets seen at the last poll.
 #[derive(Debug, Default)]
@@ -108,7 +97,7 @@ impl Tracker {
 }
 
 fn keyed(socket: Socket) -> Option<(Instance, Socket)> {
-    Some((instance(&socket)?, socket))
+    Some((socket.instance()?, socket))
 }
 
 #[cfg(test)]
