@@ -7,7 +7,7 @@
 use std::net::IpAddr;
 
 use super::ruleset::{
-    Action, AddressType, Backend, Chain, CtState, Hook, Key, Match, Rule, RuleOrigin, Ruleset,
+    Action, AddressType, Backend, Chain, CtState, Hook, Key, Match, Nat, Rule, RuleOrigin, Ruleset,
     SetContents, TableFamily, Values, VerdictMapRef,
 };
 use super::space::{Intervals, address_universe, address_value};
@@ -412,10 +412,10 @@ impl<'r, 's> Engine<'r, 's> {
                 }
                 outcome.returned.add_set(returned);
             }
-            Action::Nat(kind) if kind == "snat" || kind == "masquerade" => {
+            Action::Nat(nat) if nat.kind == "snat" || nat.kind == "masquerade" => {
                 outcome.accepted.push((sources.take(), None))
             }
-            Action::Nat(kind) => outcome.ended.push((
+            Action::Nat(Nat { kind, .. }) => outcome.ended.push((
                 sources.take(),
                 Ending::Unknown {
                     construct: format!("{kind} (a port forward; forwards are not evaluated)"),
@@ -483,7 +483,9 @@ impl<'r, 's> Engine<'r, 's> {
             VerdictMapRef::Named(name) => match self.set(chain, name) {
                 Some(SetContents::Verdicts(entries)) => Ok(entries),
                 Some(SetContents::Unknown(why)) => Err(format!("verdict map @{name}: {why}")),
-                Some(SetContents::Values(_)) => Err(format!("@{name} used as a verdict map")),
+                Some(SetContents::Values(_) | SetContents::NatTargets(_)) => {
+                    Err(format!("@{name} used as a verdict map"))
+                }
                 None => Err(format!("the missing verdict map @{name}")),
             },
         };
@@ -691,7 +693,7 @@ fn action_word(action: &Action) -> String {
         Action::Jump(target) => format!("jump {target}"),
         Action::Goto(target) => format!("goto {target}"),
         Action::Return => "return".into(),
-        Action::Nat(kind) => kind.clone(),
+        Action::Nat(nat) => nat.kind.clone(),
         Action::VerdictMap { .. } => "verdict map".into(),
         Action::Unknown(construct) => construct.clone(),
     }

@@ -14,7 +14,7 @@ use anyhow::{Result, anyhow};
 
 use super::ruleset::{
     Action, AddressType, Backend, BaseChain, Chain, ChainKind, CtState, CtStatus, Hook, Key, Match,
-    Rule, RuleOrigin, Ruleset, TableFamily, Values,
+    Nat, NatTarget, NatTo, Rule, RuleOrigin, Ruleset, TableFamily, Values,
 };
 use super::space::{Intervals, address_value, prefix};
 
@@ -797,7 +797,7 @@ fn target(goto: bool, name: &str, options: &[&Item], chains: &HashMap<String, us
     if goto {
         return Action::Goto(name.to_string());
     }
-    let nat = |what: &str| Action::Nat(what.to_string());
+    let nat = |what: &str| Action::Nat(Nat::named(what));
     match name {
         "ACCEPT" => Action::Accept,
         "DROP" => Action::Drop,
@@ -806,10 +806,12 @@ fn target(goto: bool, name: &str, options: &[&Item], chains: &HashMap<String, us
         // Chain names cannot clash with target names, so a declared chain
         // is a jump whatever it looks like (DOCKER, DOCKER-USER).
         _ if chains.contains_key(name) => Action::Jump(name.to_string()),
-        "DNAT" => nat("dnat"),
+        "DNAT" => Action::Nat(Nat { kind: "dnat".into(), to: nat_to(options, "--to-destination") }),
         "SNAT" => nat("snat"),
         "MASQUERADE" => nat("masquerade"),
-        "REDIRECT" => nat("redirect"),
+        "REDIRECT" => {
+            Action::Nat(Nat { kind: "redirect".into(), to: nat_to(options, "--to-ports") })
+        }
         "NETMAP" => nat("netmap"),
         "TPROXY" => nat("tproxy"),
         // Untracked packets are not NEW: the state matches after it change.
@@ -819,6 +821,46 @@ fn target(goto: bool, name: &str, options: &[&Item], chains: &HashMap<String, us
         _ if NO_VERDICT.contains(&name) => Action::Continue,
         _ if looks_like_target(name) => Action::Unknown(format!("-j {}", short(name))),
         _ => Action::Jump(name.to_string()),
+    }
+}
+
+/// Where DNAT (`--to-destination 10.0.0.5:8080`, `[fd00::5]:80`,
+/// `10.0.0.5`) or REDIRECT (`--to-ports 8080-8090`) sends a connection;
+/// unread for an address range or several destinations.
+fn nat_to(options: &[&Item], flag: &str) -> NatTo {
+    let given: Vec<&str> = options
+        .iter()
+        .filter(|option| option.flag == flag)
+        .map(|option| option.first_arg())
+        .collect();
+    let [text] = given[..] else { return NatTo::Unread };
+    let target = match flag {
+        "--to-ports" => nat_ports(text).map(|ports| NatTarget { addr: None, ports: Some(ports) }),
+        _ => destination(text),
+    };
+    target.map_or(NatTo::Unread, NatTo::One)
+}
+
+/// `ADDR`, `ADDR:PORT[-PORT]`, `[ADDR6]:PORT[-PORT]` or a bare IPv6 address.
+fn destination(text: &str) -> Option<NatTarget> {
+    if let Ok(addr) = text.parse::<IpAddr>() {
+        return Some(NatTarget { addr: Some(addr), ports: None });
+    }
+    let (addr, ports) = match text.strip_prefix('[') {
+        Some(rest) => {
+            let (addr, ports) = rest.split_once("]:")?;
+            (addr, ports)
+        }
+        None => text.split_once(':')?,
+    };
+    Some(NatTarget { addr: Some(addr.parse().ok()?), ports: Some(nat_ports(ports)?) })
+}
+
+/// A NAT target's ports: `8080` or `8080-8090`.
+fn nat_ports(text: &str) -> Option<(u16, u16)> {
+    match text.split_once('-') {
+        Some((low, high)) => Some((low.parse().ok()?, high.parse().ok()?)),
+        None => text.parse().ok().map(|port| (port, port)),
     }
 }
 
@@ -1106,10 +1148,16 @@ mod tests {
         assert_eq!((input.hook, input.priority, input.kind), (Hook::Input, 100, ChainKind::Nat));
         assert_eq!(
             chain(&ruleset, "nat", "DOCKER").rules[0].action,
-            Action::Nat("dnat".to_string())
+            Action::Nat(Nat {
+                kind: "dnat".into(),
+                to: NatTo::One(NatTarget {
+                    addr: Some("10.0.0.5".parse().unwrap()),
+                    ports: Some((22, 22))
+                })
+            })
         );
         let post = &chain(&ruleset, "nat", "POSTROUTING").rules[0];
-        assert_eq!(post.action, Action::Nat("masquerade".to_string()));
+        assert_eq!(post.action, Action::Nat(Nat::named("masquerade")));
         assert_eq!(
             post.matches[1],
             Match::Is {
@@ -1225,8 +1273,20 @@ mod tests {
         assert_eq!(action("NFQUEUE --queue-num 1"), Action::Unknown("-j NFQUEUE".to_string()));
         assert_eq!(action("CT --notrack"), Action::Unknown("-j CT --notrack".to_string()));
         assert_eq!(action("CT --zone 1"), Action::Continue);
-        assert_eq!(action("TPROXY --on-port 1"), Action::Nat("tproxy".to_string()));
-        assert_eq!(action("REDIRECT --to-ports 8080"), Action::Nat("redirect".to_string()));
+        assert_eq!(action("TPROXY --on-port 1"), Action::Nat(Nat::named("tproxy")));
+        let to = |addr: Option<&str>, ports| {
+            NatTo::One(NatTarget { addr: addr.map(|a| a.parse().unwrap()), ports: Some(ports) })
+        };
+        let redirect = Nat { kind: "redirect".into(), to: to(None, (8080, 8090)) };
+        assert_eq!(action("REDIRECT --to-ports 8080-8090"), Action::Nat(redirect));
+        let dnat = |to| Action::Nat(Nat { kind: "dnat".into(), to });
+        assert_eq!(
+            action("DNAT --to-destination [fd00::5]:80"),
+            dnat(to(Some("fd00::5"), (80, 80)))
+        );
+        let bare = NatTo::One(NatTarget { addr: Some("10.0.0.5".parse().unwrap()), ports: None });
+        assert_eq!(action("DNAT --to-destination 10.0.0.5"), dnat(bare));
+        assert_eq!(action("DNAT --to-destination 10.0.0.5-10.0.0.9"), dnat(NatTo::Unread));
         assert_eq!(action("SOMETHINGNEW"), Action::Unknown("-j SOMETHINGNEW".to_string()));
         assert_eq!(action("my-chain"), Action::Jump("my-chain".to_string()));
         assert_eq!(one_rule("-g other", true).action, Action::Goto("other".to_string()));

@@ -268,8 +268,8 @@ pub enum Action {
     Goto(String),
     Return,
     /// dnat, redirect, tproxy, masquerade...: the packet is sent elsewhere
-    /// (or rewritten) by NAT; named.
-    Nat(String),
+    /// (or rewritten) by NAT.
+    Nat(Nat),
     /// A verdict map: the verdict for the value of `key` (a literal map or
     /// a named one).
     VerdictMap {
@@ -279,6 +279,55 @@ pub enum Action {
     /// A verdict the evaluator does not model (queue, an xt target without
     /// a save line), by name.
     Unknown(String),
+}
+
+/// A NAT statement: its kind (`dnat`, `redirect`, `snat`, `masquerade`,
+/// `netmap`, `tproxy`) and, for dnat and redirect, where it sends a
+/// connection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Nat {
+    pub kind: String,
+    pub to: NatTo,
+}
+
+impl Nat {
+    /// A NAT statement whose destination is not read.
+    pub fn named(kind: &str) -> Nat {
+        Nat { kind: kind.to_owned(), to: NatTo::Unread }
+    }
+
+    /// dnat or redirect: a connection's destination is rewritten, so a
+    /// port of this host is forwarded.
+    pub fn forwards(&self) -> bool {
+        self.kind == "dnat" || self.kind == "redirect"
+    }
+}
+
+/// Where dnat or redirect sends a connection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NatTo {
+    /// Not said (masquerade), or in a form not read: the rule text says.
+    Unread,
+    /// One destination.
+    One(NatTarget),
+    /// A destination per value of `key` (the destination port, as a rule
+    /// writes `dnat to tcp dport map { 80 : 10.0.0.2 }`), from a literal
+    /// map or a named one.
+    Map { key: Key, map: NatMapRef },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NatMapRef {
+    Literal(Vec<(Values, NatTarget)>),
+    Named(String),
+}
+
+/// A new destination: an address (none for redirect, which keeps the
+/// packet on this host) and ports (none: the port is kept).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NatTarget {
+    pub addr: Option<std::net::IpAddr>,
+    pub ports: Option<(u16, u16)>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -293,6 +342,8 @@ pub enum SetContents {
     Values(Values),
     /// A verdict map: each element's values and verdict.
     Verdicts(Vec<(Values, Action)>),
+    /// A NAT map: each element's values and destination.
+    NatTargets(Vec<(Values, NatTarget)>),
     /// A set the evaluator cannot use (concatenated keys, a dynamic set
     /// filled by the datapath), and why.
     Unknown(String),

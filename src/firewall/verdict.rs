@@ -636,6 +636,9 @@ pub fn interface_classes(ruleset: &Ruleset) -> Vec<Option<String>> {
             SetContents::Verdicts(entries) => {
                 entries.iter().for_each(|(values, _)| add(&mut names, values))
             }
+            SetContents::NatTargets(entries) => {
+                entries.iter().for_each(|(values, _)| add(&mut names, values))
+            }
             SetContents::Unknown(_) => {}
         }
     }

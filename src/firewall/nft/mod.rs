@@ -18,6 +18,8 @@ use super::ruleset::{
 };
 use super::space::{self, Intervals};
 
+mod nat;
+
 /// Expressions nested deeper than this are not looked into.
 const MAX_EXPRESSION_DEPTH: usize = 16;
 
@@ -357,7 +359,7 @@ fn read_statement(statement: &Value) -> Statement {
         }
         "set" | "map" => set_update(body),
         "dnat" | "snat" | "masquerade" | "redirect" | "tproxy" => {
-            Statement::Verdict(Action::Nat(kind.to_string()))
+            Statement::Verdict(Action::Nat(nat::statement(kind, body)))
         }
         "xt" => xt(body),
         "vmap" => Statement::Verdict(verdict_map(body)),
@@ -853,7 +855,11 @@ fn set_contents(body: &Map<String, Value>) -> SetContents {
             Ok(verdicts) => SetContents::Verdicts(verdicts),
             Err(why) => SetContents::Unknown(format!("verdict map: {why}")),
         },
-        Some(data) => SetContents::Unknown(format!("map {}", map_data_type(data))),
+        Some(data) => match nat::map_elements(elements, kind, data) {
+            Some(Ok(targets)) => SetContents::NatTargets(targets),
+            Some(Err(why)) => SetContents::Unknown(format!("NAT map: {why}")),
+            None => SetContents::Unknown(format!("map {}", map_data_type(data))),
+        },
     }
 }
 
@@ -1107,16 +1113,17 @@ fn str_field<'a>(body: &'a Map<String, Value>, key: &str) -> &'a str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::firewall::ruleset::{Nat, NatMapRef, NatTarget, NatTo};
 
-    const A: &str = include_str!("../../fixtures/firewall/a.json");
-    const B: &str = include_str!("../../fixtures/firewall/b.json");
-    const C: &str = include_str!("../../fixtures/firewall/c.json");
-    const C2: &str = include_str!("../../fixtures/firewall/c2.json");
-    const DOCKER29: &str = include_str!("../../fixtures/firewall/docker29.json");
-    const FIREWALLD: &str = include_str!("../../fixtures/firewall/firewalld.json");
-    const FWD_DOCKER29: &str = include_str!("../../fixtures/firewall/fwd_docker29.json");
-    const IPT_MISC: &str = include_str!("../../fixtures/firewall/ipt_misc.json");
-    const UFW: &str = include_str!("../../fixtures/firewall/ufw.json");
+    const A: &str = include_str!("../../../fixtures/firewall/a.json");
+    const B: &str = include_str!("../../../fixtures/firewall/b.json");
+    const C: &str = include_str!("../../../fixtures/firewall/c.json");
+    const C2: &str = include_str!("../../../fixtures/firewall/c2.json");
+    const DOCKER29: &str = include_str!("../../../fixtures/firewall/docker29.json");
+    const FIREWALLD: &str = include_str!("../../../fixtures/firewall/firewalld.json");
+    const FWD_DOCKER29: &str = include_str!("../../../fixtures/firewall/fwd_docker29.json");
+    const IPT_MISC: &str = include_str!("../../../fixtures/firewall/ipt_misc.json");
+    const UFW: &str = include_str!("../../../fixtures/firewall/ufw.json");
 
     fn load(json: &str) -> Ruleset {
         match read(json) {
@@ -1274,7 +1281,9 @@ mod tests {
             Action::Jump("filter-forward-in__docker0".into()),
         );
         assert_eq!(contents, &SetContents::Verdicts(vec![element]));
-        assert_eq!(rule(&ruleset, 11).action, Action::Nat("dnat".into()));
+        let docker = NatTarget { addr: Some("172.17.0.2".parse().unwrap()), ports: Some((80, 80)) };
+        let dnat = Nat { kind: "dnat".into(), to: NatTo::One(docker) };
+        assert_eq!(rule(&ruleset, 11).action, Action::Nat(dnat));
         assert!(rule(&ruleset, 11).origin.text.ends_with(" comment \"DNAT\""));
         let local = rule(&ruleset, 10);
         let bits = numbers(&[(AddressType::LOCAL, AddressType::LOCAL)]);
@@ -1303,10 +1312,24 @@ mod tests {
     fn c2_maps_and_nat() {
         let ruleset = load(C2);
         let hostports = set(&ruleset, TableFamily::Inet, "netavark", "hostports");
-        assert!(matches!(hostports, SetContents::Unknown(_)));
-        assert_eq!(rule(&ruleset, 5).action, Action::Nat("dnat".into()));
-        assert_eq!(rule(&ruleset, 6).action, Action::Nat("dnat".into()));
-        assert_eq!(rule(&ruleset, 8).action, Action::Nat("redirect".into()));
+        let target = |addr: Option<&str>, ports| NatTarget {
+            addr: addr.map(|addr| addr.parse().unwrap()),
+            ports,
+        };
+        let port_9090 = Values::Numbers(Intervals::point(9090));
+        let expected = vec![(port_9090, target(Some("10.88.0.3"), Some((80, 80))))];
+        assert_eq!(hostports, &SetContents::NatTargets(expected));
+        let nat = |kind: &str, to| Action::Nat(Nat { kind: kind.into(), to });
+        let one = |addr, ports| NatTo::One(target(addr, ports));
+        assert_eq!(rule(&ruleset, 5).action, nat("dnat", one(Some("10.88.0.4"), Some((80, 80)))));
+        let by_port = NatMapRef::Named("hostports".into());
+        let tcp_dport = Key::DestinationPort { protocol: Some(6) };
+        assert_eq!(
+            rule(&ruleset, 6).action,
+            nat("dnat", NatTo::Map { key: tcp_dport, map: by_port })
+        );
+        assert_eq!(rule(&ruleset, 7).action, nat("dnat", one(Some("10.88.0.6"), None)));
+        assert_eq!(rule(&ruleset, 8).action, nat("redirect", one(None, Some((7100, 7100)))));
         assert_eq!(
             rule(&ruleset, 5).origin.text,
             "ip daddr 10.0.0.0/8 tcp dport 8081 dnat ip to 10.88.0.4:80"
@@ -1345,7 +1368,11 @@ mod tests {
             (v4("203.0.113.7"), v4("203.0.113.7")),
         ]);
         assert_eq!(allowlist, &SetContents::Values(expected));
-        assert_eq!(rule(&ruleset, 40).action, Action::Nat("dnat".into()));
+        let to = NatTarget { addr: Some("10.0.0.5".parse().unwrap()), ports: Some((22, 22)) };
+        assert_eq!(
+            rule(&ruleset, 40).action,
+            Action::Nat(Nat { kind: "dnat".into(), to: NatTo::One(to) })
+        );
         assert_eq!(rule(&ruleset, 39).action, Action::Goto("nat_PRE_public".into()));
     }
 
@@ -1492,7 +1519,7 @@ mod tests {
         assert_eq!(get("marks"), SetContents::Unknown("set type mark".into()));
         assert_eq!(get("seen"), SetContents::Unknown("dynamic set filled by the datapath".into()));
         assert_eq!(get("empty"), SetContents::Values(Values::Numbers(Intervals::empty())));
-        assert_eq!(get("dnat"), SetContents::Unknown("map ipv4_addr".into()));
+        assert_eq!(get("dnat"), SetContents::NatTargets(Vec::new()), "an empty NAT map");
     }
 
     #[test]
