@@ -150,7 +150,7 @@ pub fn base_chains<'r>(ruleset: &'r Ruleset, probe: &Probe) -> Vec<&'r Chain> {
             let device_fits = base.hook != Hook::Ingress
                 || base.devices.is_empty()
                 || probe.interface.as_ref().is_some_and(|name| base.devices.contains(name));
-            family_fits && device_fits && base.hook != Hook::Other
+            family_fits && device_fits && base.hook.is_on_input_path()
         })
         .collect();
     chains.sort_by_key(|chain| chain.base.as_ref().map(|base| (base.hook, base.priority)));

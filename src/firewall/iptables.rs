@@ -173,22 +173,25 @@ fn new_chain(v4: bool, backend: Backend, table: &str, name: &str, policy: Option
 /// the table (NF_IP_PRI_*); `None` for a user chain.
 fn base_chain(table: &str, name: &str, policy: Option<&str>) -> Option<BaseChain> {
     use ChainKind::{Filter, Nat, Route};
-    use Hook::{Input, Other, Prerouting};
+    use Hook::{Forward, Input, Other, Output, Prerouting};
     let (hook, priority, kind) = match (table, name) {
         ("raw", "PREROUTING") => (Prerouting, -300, Filter),
-        ("raw", "OUTPUT") => (Other, -300, Filter),
+        ("raw", "OUTPUT") => (Output, -300, Filter),
         ("mangle", "PREROUTING") => (Prerouting, -150, Filter),
         ("mangle", "INPUT") => (Input, -150, Filter),
-        ("mangle", "OUTPUT") => (Other, -150, Route),
-        ("mangle", "FORWARD" | "POSTROUTING") => (Other, -150, Filter),
+        ("mangle", "OUTPUT") => (Output, -150, Route),
+        ("mangle", "FORWARD") => (Forward, -150, Filter),
+        ("mangle", "POSTROUTING") => (Other, -150, Filter),
         ("nat", "PREROUTING") => (Prerouting, -100, Nat),
         ("nat", "INPUT") => (Input, 100, Nat),
-        ("nat", "OUTPUT") => (Other, -100, Nat),
+        ("nat", "OUTPUT") => (Output, -100, Nat),
         ("nat", "POSTROUTING") => (Other, 100, Nat),
         ("filter", "INPUT") => (Input, 0, Filter),
-        ("filter", "FORWARD" | "OUTPUT") => (Other, 0, Filter),
+        ("filter", "FORWARD") => (Forward, 0, Filter),
+        ("filter", "OUTPUT") => (Output, 0, Filter),
         ("security", "INPUT") => (Input, 50, Filter),
-        ("security", "FORWARD" | "OUTPUT") => (Other, 50, Filter),
+        ("security", "FORWARD") => (Forward, 50, Filter),
+        ("security", "OUTPUT") => (Output, 50, Filter),
         _ => return None,
     };
     // An undeclared built-in chain has the kernel's default policy, ACCEPT.
@@ -926,7 +929,7 @@ mod tests {
             assert!(matches!(&rule.action, Action::Jump(to) if to.starts_with("ufw-")));
         }
         let output = chain(&ruleset, "filter", "OUTPUT").base.clone().unwrap();
-        assert_eq!((output.hook, output.policy_accepts), (Hook::Other, true));
+        assert_eq!((output.hook, output.policy_accepts), (Hook::Output, true));
         assert!(chain(&ruleset, "filter", "ufw-user-input").base.is_none());
         // Every declared chain, in file order.
         assert_eq!(ruleset.chains.len(), 35);
@@ -1180,7 +1183,7 @@ mod tests {
         assert_eq!(place("raw", "PREROUTING"), (Hook::Prerouting, -300, ChainKind::Filter));
         assert_eq!(place("mangle", "PREROUTING"), (Hook::Prerouting, -150, ChainKind::Filter));
         assert_eq!(place("mangle", "INPUT"), (Hook::Input, -150, ChainKind::Filter));
-        assert_eq!(place("mangle", "OUTPUT"), (Hook::Other, -150, ChainKind::Route));
+        assert_eq!(place("mangle", "OUTPUT"), (Hook::Output, -150, ChainKind::Route));
         assert_eq!(place("security", "INPUT"), (Hook::Input, 50, ChainKind::Filter));
     }
 

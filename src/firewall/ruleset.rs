@@ -57,16 +57,38 @@ pub enum Hook {
     Ingress,
     Prerouting,
     Input,
-    /// forward, output, postrouting: not on the way to a local listener.
+    /// Packets routed through this host (to a container, after DNAT).
+    Forward,
+    /// Packets this host sends, its own connections included.
+    Output,
+    /// postrouting: not on the way to a listener.
     Other,
 }
 
 impl Hook {
+    /// Whether a new connection to a listener of this host crosses it.
+    pub fn is_on_input_path(self) -> bool {
+        matches!(self, Hook::Ingress | Hook::Prerouting | Hook::Input)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Hook::Ingress => "ingress",
+            Hook::Prerouting => "prerouting",
+            Hook::Input => "input",
+            Hook::Forward => "forward",
+            Hook::Output => "output",
+            Hook::Other => "other",
+        }
+    }
+
     pub fn parse(word: &str) -> Hook {
         match word {
             "ingress" => Hook::Ingress,
             "prerouting" | "PREROUTING" => Hook::Prerouting,
             "input" | "INPUT" => Hook::Input,
+            "forward" | "FORWARD" => Hook::Forward,
+            "output" | "OUTPUT" => Hook::Output,
             _ => Hook::Other,
         }
     }
@@ -363,7 +385,7 @@ impl Ruleset {
     /// Whether any base chain sits on the way into the host.
     pub fn has_input_path(&self) -> bool {
         self.chains.iter().any(|chain| {
-            chain.base.as_ref().is_some_and(|base| base.hook != Hook::Other)
+            chain.base.as_ref().is_some_and(|base| base.hook.is_on_input_path())
                 && chain.family != TableFamily::Other
         })
     }

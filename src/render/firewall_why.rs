@@ -7,7 +7,6 @@ use anyhow::Result;
 
 use super::escape::for_terminal;
 use crate::firewall::eval::{Step, StepEvent};
-use crate::firewall::ruleset::Hook;
 use crate::firewall::why::{Explanation, Path};
 use crate::model::IpFamily;
 use crate::model::firewall::FirewallExposure;
@@ -106,12 +105,7 @@ fn write_step(out: &mut dyn Write, step: &Step) -> Result<()> {
     let rule = rule.unwrap_or_default();
     match &step.event {
         StepEvent::EnterBase { hook, priority } => {
-            let hook = match hook {
-                Hook::Ingress => "ingress",
-                Hook::Prerouting => "prerouting",
-                Hook::Input => "input",
-                Hook::Other => "other",
-            };
+            let hook = hook.as_str();
             writeln!(out, "    {chain} (hook {hook}, priority {priority})")?
         }
         StepEvent::Matched { action, rate_limited } => {

@@ -1290,7 +1290,7 @@ mod tests {
         assert_eq!(local.matches, vec![is(Key::DestinationType, false, bits)]);
         assert_eq!(
             chain(&ruleset, "filter-FORWARD").base.as_ref().map(|base| base.hook),
-            Some(Hook::Other)
+            Some(Hook::Forward)
         );
     }
 
