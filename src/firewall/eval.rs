@@ -41,7 +41,7 @@ pub struct RuleSpot {
 }
 
 impl RuleSpot {
-    fn rule(chain: &Chain, rule: &Rule) -> RuleSpot {
+    pub fn rule(chain: &Chain, rule: &Rule) -> RuleSpot {
         RuleSpot { origin: Some(rule.origin.clone()), ..RuleSpot::policy(chain) }
     }
 

@@ -3,6 +3,7 @@
 //! listener takes through it, decided per source region.
 
 pub mod eval;
+pub mod forwards;
 pub mod iptables;
 pub mod kernel_sets;
 pub mod live;

@@ -85,3 +85,67 @@ pub struct FirewallExposure {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
+
+/// A port of this host that NAT sends elsewhere (dnat, redirect): a port
+/// forward or a published container port, as `list --forwards` and the
+/// audit report it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Forward {
+    /// `dnat` or `redirect`.
+    pub kind: String,
+    /// Whose connections it takes: `prerouting` (arriving ones), `output`
+    /// (this host's own), or both.
+    pub hooks: Vec<String>,
+    /// `inet` or `inet6`.
+    pub family: String,
+    /// `tcp`, `udp`, or null for any protocol.
+    pub proto: Option<String>,
+    /// The destination ports it takes, as ranges.
+    pub ports: Vec<PortRange>,
+    /// The destination addresses it takes, as prefixes (`!` before one
+    /// it leaves out); empty for any.
+    pub destinations: Vec<String>,
+    /// Only connections to this host's own addresses (`fib daddr type
+    /// local`, `-m addrtype --dst-type LOCAL`), as Docker writes it.
+    pub only_local_addresses: bool,
+    /// The source prefixes it takes (`0.0.0.0/0` for all; `!` before one
+    /// it leaves out).
+    pub sources: Vec<String>,
+    /// The interfaces it takes connections on (`eth0`), or is kept off
+    /// (`!docker0`); empty for all.
+    pub interfaces: Vec<String>,
+    pub to: ForwardTarget,
+    /// Conditions of its path not read into the fields above (a conntrack
+    /// match, a rate limit, an unknown construct): the forward takes less
+    /// than the fields say.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<String>,
+    /// The dnat or redirect rule.
+    pub rule: FirewallRule,
+}
+
+/// Where a forward sends a connection.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ForwardTarget {
+    /// The new destination; null for redirect (this host) and for a rule
+    /// whose destination could not be read (see `rule`).
+    pub addr: Option<String>,
+    /// The new port range; null when the port is kept.
+    pub ports: Option<PortRange>,
+}
+
+/// Ports `first` to `last`, both included.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortRange {
+    pub first: u16,
+    pub last: u16,
+}
+
+impl std::fmt::Display for PortRange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.first == self.last {
+            true => write!(f, "{}", self.first),
+            false => write!(f, "{}-{}", self.first, self.last),
+        }
+    }
+}
