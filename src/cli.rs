@@ -763,6 +763,15 @@ pub struct ListArgs {
     #[arg(long = "show-firewall", conflicts_with_all = ["from", "all_netns"])]
     pub show_firewall: bool,
 
+    /// List the live ruleset's port forwards instead of sockets: each dnat
+    /// and redirect (nftables, iptables) with the connections it takes and
+    /// where it sends them (as JSON with --json)
+    #[arg(
+        long = "forwards",
+        conflicts_with_all = ["from", "all_netns", "show_firewall", "summary", "kill", "diag"]
+    )]
+    pub forwards: bool,
+
     /// Output format
     #[arg(long = "format", value_name = "FORMAT", conflicts_with = "json")]
     pub format: Option<FormatArg>,

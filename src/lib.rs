@@ -77,6 +77,7 @@ fn list_or_record(
 ) -> anyhow::Result<ExitCode> {
     match &args.diag {
         Some(path) => commands::record::run(path, &args.selection, os, stderr),
+        None if args.forwards => commands::forwards::run(args, os, stdout),
         None => commands::list::run(args, os, stdout, stderr),
     }
 }

@@ -4,6 +4,7 @@ pub mod audit;
 pub mod baseline;
 pub mod docs;
 pub mod events;
+pub mod forwards;
 pub mod history;
 pub mod list;
 pub mod listeners;

@@ -10,6 +10,7 @@ pub mod columns;
 pub mod details;
 pub mod escape;
 pub mod firewall_why;
+pub mod forwards;
 pub mod history;
 pub mod holders;
 pub mod json;

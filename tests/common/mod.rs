@@ -170,16 +170,34 @@ impl Netns {
 /// its addresses (with prefix lengths), up and without duplicate address
 /// detection.
 pub fn join_with_veth(a: &Netns, a_addrs: &[&str], b: &Netns, b_addrs: &[&str]) {
+    join_named(("eth0", a, a_addrs), ("eth0", b, b_addrs));
+}
+
+/// Joins two namespaces with a veth pair whose ends are named as given,
+/// each with its addresses, up and without duplicate address detection.
+pub fn join_named(a: (&str, &Netns, &[&str]), b: (&str, &Netns, &[&str])) {
     let ip = |args: &[&str]| run_ok(Command::new("ip").args(args));
+    let (a_link, a_netns, _) = a;
+    let (b_link, b_netns, _) = b;
     ip(&[
-        "-n", &a.name, "link", "add", "eth0", "type", "veth", "peer", "name", "eth0", "netns",
-        &b.name,
+        "-n",
+        &a_netns.name,
+        "link",
+        "add",
+        a_link,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        b_link,
+        "netns",
+        &b_netns.name,
     ]);
-    for (netns, addrs) in [(a, a_addrs), (b, b_addrs)] {
+    for (link, netns, addrs) in [a, b] {
         for addr in addrs {
-            ip(&["-n", &netns.name, "addr", "add", addr, "dev", "eth0", "nodad"]);
+            ip(&["-n", &netns.name, "addr", "add", addr, "dev", link, "nodad"]);
         }
-        ip(&["-n", &netns.name, "link", "set", "eth0", "up"]);
+        ip(&["-n", &netns.name, "link", "set", link, "up"]);
     }
 }
 

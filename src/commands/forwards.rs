@@ -1,0 +1,45 @@
+//! `portwatch list --forwards`: the port forwards of the live ruleset
+//! (every dnat and redirect), as a table or JSON.
+
+use std::io::Write;
+
+use anyhow::{Result, bail};
+
+use crate::cli::{FormatArg, ListArgs};
+use crate::exit::{ExitCode, UsageError};
+use crate::firewall::forwards::forwards;
+use crate::firewall::live;
+use crate::firewall::verdict::Firewall;
+use crate::render::forwards::{write_json, write_json_lines, write_table};
+use crate::sys::Os;
+
+pub fn run(args: &ListArgs, os: &Os<'_>, stdout: &mut dyn Write) -> Result<ExitCode> {
+    let ruleset = match live::read(os) {
+        Firewall::Read(ruleset) => ruleset,
+        Firewall::Unreadable(why) => bail!("cannot list forwards: {why}"),
+    };
+    let forwards = forwards(&ruleset);
+    let mut out = std::io::BufWriter::new(stdout);
+    match (args.json, args.format) {
+        (true, _) | (false, Some(FormatArg::Json)) => write_json(&forwards, &mut out)?,
+        (false, Some(FormatArg::Jsonl)) => write_json_lines(&forwards, &mut out)?,
+        (false, None | Some(FormatArg::Ss)) => write_table(&forwards, &mut out)?,
+        (false, Some(other)) => {
+            let problem =
+                format!("--forwards is a table or JSON, not --format {}", format_name(other));
+            return Err(UsageError(problem).into());
+        }
+    }
+    out.flush()?;
+    Ok(ExitCode::Success)
+}
+
+fn format_name(format: FormatArg) -> &'static str {
+    match format {
+        FormatArg::Ss => "ss",
+        FormatArg::Netstat => "netstat",
+        FormatArg::Lsof => "lsof",
+        FormatArg::Json => "json",
+        FormatArg::Jsonl => "jsonl",
+    }
+}

@@ -1,0 +1,196 @@
+//! `list --forwards` against real rulesets in namespaces this test makes:
+//! a client, a router that forwards with dnat (written with nft, or with
+//! iptables-nft as Docker writes it), and a server behind it. Traffic from
+//! the client is the judge of what each forward takes.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap is a failed test
+
+mod common;
+
+use std::io::ErrorKind;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::Command;
+use std::time::Duration;
+
+use common::{Netns, join_named, skip_unless_root, skip_without_tool};
+use serde_json::Value;
+
+/// client (10.77.1.2) -- eth0/router/eth1 -- server (10.77.2.2)
+struct Lab {
+    client: Netns,
+    router: Netns,
+    server: Netns,
+}
+
+const ROUTER: &str = "10.77.1.1";
+const SERVER: &str = "10.77.2.2";
+
+impl Lab {
+    fn new(test: &str) -> Lab {
+        let lab = Lab {
+            client: Netns::new(&format!("{test}-c")),
+            router: Netns::new(&format!("{test}-r")),
+            server: Netns::new(&format!("{test}-s")),
+        };
+        join_named(
+            ("eth0", &lab.router, &["10.77.1.1/24"]),
+            ("eth0", &lab.client, &["10.77.1.2/24"]),
+        );
+        join_named(
+            ("eth1", &lab.router, &["10.77.2.1/24"]),
+            ("eth0", &lab.server, &["10.77.2.2/24"]),
+        );
+        let run = |netns: &Netns, args: &[&str]| {
+            let status = netns.command(args[0]).args(&args[1..]).status().unwrap();
+            assert!(status.success(), "{args:?}");
+        };
+        run(&lab.client, &["ip", "route", "add", "default", "via", ROUTER]);
+        run(&lab.server, &["ip", "route", "add", "default", "via", "10.77.2.1"]);
+        run(&lab.router, &["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"]);
+        lab
+    }
+
+    /// A listener on the server, on `port`.
+    fn serve(&self, port: u16) -> TcpListener {
+        let listener =
+            self.server.within(move || TcpListener::bind((SERVER, port)).expect("bind on server"));
+        listener.set_nonblocking(true).unwrap();
+        listener
+    }
+
+    /// Whether a connection from the client to the router's `port` reaches
+    /// `listener` on the server.
+    fn reaches(&self, port: u16, listener: &TcpListener) -> bool {
+        let address: SocketAddr = format!("{ROUTER}:{port}").parse().unwrap();
+        let connected = self.client.within(move || {
+            TcpStream::connect_timeout(&address, Duration::from_secs(2)).map(|_stream| ())
+        });
+        std::thread::sleep(Duration::from_millis(100));
+        let accepted = match listener.accept() {
+            Ok((_, peer)) => {
+                assert_eq!(peer.ip().to_string(), "10.77.1.2", "the client's own address arrives");
+                true
+            }
+            Err(error) if error.kind() == ErrorKind::WouldBlock => false,
+            Err(error) => panic!("accept: {error}"),
+        };
+        assert_eq!(connected.is_ok(), accepted, "connected {connected:?}, accepted {accepted}");
+        accepted
+    }
+
+    fn forwards(&self) -> Vec<Value> {
+        let output = self
+            .router
+            .command(common::BIN)
+            .args(["list", "--forwards", "--json"])
+            .output()
+            .unwrap();
+        common::assert_success(&output, &["list", "--forwards", "--json"]);
+        common::json_of(&output.stdout).as_array().unwrap().clone()
+    }
+}
+
+/// The forward of external `port`.
+fn forward_of(forwards: &[Value], port: u64) -> &Value {
+    forwards
+        .iter()
+        .find(|forward| forward["ports"][0]["first"] == port)
+        .unwrap_or_else(|| panic!("no forward of {port} in {forwards:#?}"))
+}
+
+fn target(forward: &Value) -> (String, u64) {
+    let to = &forward["to"];
+    (to["addr"].as_str().unwrap().to_owned(), to["ports"]["first"].as_u64().unwrap())
+}
+
+#[test]
+fn an_nft_dnat_is_listed_with_both_ends_and_its_source_restriction_holds() {
+    if skip_unless_root("an_nft_dnat_is_listed_with_both_ends_and_its_source_restriction_holds")
+        || skip_without_tool("nft", "an_nft_dnat_is_listed_with_both_ends")
+    {
+        return;
+    }
+    let lab = Lab::new("fwd-nft");
+    lab.router.load_ruleset(
+        "table ip nat {
+           chain prerouting {
+             type nat hook prerouting priority dstnat; policy accept;
+             tcp dport 18080 dnat to 10.77.2.2:8080
+             ip saddr 10.77.9.0/24 tcp dport 18081 dnat to 10.77.2.2:8081
+           }
+         }",
+    );
+    let open = lab.serve(8080);
+    let restricted = lab.serve(8081);
+    let forwards = lab.forwards();
+    let everyone = forward_of(&forwards, 18080);
+    assert_eq!(target(everyone), (SERVER.to_owned(), 8080));
+    assert_eq!(everyone["sources"], serde_json::json!(["0.0.0.0/0"]));
+    assert_eq!(
+        (everyone["proto"].as_str(), everyone["kind"].as_str()),
+        (Some("tcp"), Some("dnat"))
+    );
+    assert_eq!(everyone["rule"]["table"], "ip nat");
+    assert!(lab.reaches(18080, &open), "the forward takes the client's connection");
+
+    let some = forward_of(&forwards, 18081);
+    assert_eq!(target(some), (SERVER.to_owned(), 8081));
+    assert_eq!(some["sources"], serde_json::json!(["10.77.9.0/24"]));
+    assert!(!lab.reaches(18081, &restricted), "the client is not among its sources");
+
+    let table = lab.router.command(common::BIN).args(["list", "--forwards"]).output().unwrap();
+    let table = String::from_utf8(table.stdout).unwrap();
+    let line = table.lines().find(|line| line.contains("*:18080")).expect("a line for 18080");
+    assert!(line.contains("10.77.2.2:8080"), "{table}");
+}
+
+#[test]
+fn an_iptables_nft_dnat_written_as_docker_does_is_listed_and_taken() {
+    if skip_unless_root("an_iptables_nft_dnat_written_as_docker_does_is_listed_and_taken")
+        || skip_without_tool("iptables-nft", "an_iptables_nft_dnat_written_as_docker_does")
+        || skip_without_tool("nft", "an_iptables_nft_dnat_written_as_docker_does")
+    {
+        return;
+    }
+    let lab = Lab::new("fwd-ipt");
+    let iptables = |args: &str| {
+        let mut command = lab.router.command("iptables-nft");
+        let status = command.args(args.split_whitespace()).status().unwrap();
+        assert!(status.success(), "iptables-nft {args}");
+    };
+    iptables("-t nat -N DOCKER");
+    iptables("-t nat -A PREROUTING -m addrtype --dst-type LOCAL -j DOCKER");
+    iptables(
+        "-t nat -A DOCKER ! -i eth1 -p tcp -m tcp --dport 18080 -j DNAT --to-destination 10.77.2.2:8080",
+    );
+    let listener = lab.serve(8080);
+    let forwards = lab.forwards();
+    let published = forward_of(&forwards, 18080);
+    assert_eq!(target(published), (SERVER.to_owned(), 8080), "read from the save output");
+    assert_eq!(published["interfaces"], serde_json::json!(["!eth1"]));
+    assert_eq!(published["only_local_addresses"], true);
+    assert_eq!(published["rule"]["chain"], "DOCKER");
+    assert!(lab.reaches(18080, &listener));
+}
+
+#[test]
+fn a_ruleset_that_cannot_be_read_is_a_one_line_error() {
+    if common::is_root() {
+        // Root reads any ruleset; the error is for other users.
+        let output = Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", common::BIN])
+            .args(["list", "--forwards"])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        assert_eq!(output.status.code(), Some(2), "{stderr}");
+        assert!(stderr.starts_with("portwatch: cannot list forwards: "), "{stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    }
+    let output =
+        Command::new(common::BIN).args(["list", "--forwards", "--format", "lsof"]).output();
+    let output = output.unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(stderr, "portwatch: --forwards is a table or JSON, not --format lsof\n");
+}
