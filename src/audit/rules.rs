@@ -205,6 +205,16 @@ pub const RULES: &[Rule] = &[
         ],
     },
     Rule {
+        id: "ssh-without-rate-limit",
+        title: "SSH reachable without a rate limit on new connections",
+        severity: Severity::Info,
+        description: "The firewall admits new connections to SSH with no rate or connection \
+                      limit on their way (nft `limit`, `meter`, `ct count`; iptables `recent`, \
+                      `hashlimit`, `connlimit`; ufw `limit`): password guessing runs at full \
+                      speed.",
+        references: &["ufw limit", "CIS: ensure SSH MaxStartups is configured"],
+    },
+    Rule {
         id: "ssh-on-default-port",
         title: "SSH on port 22 on every address",
         severity: Severity::Info,
@@ -314,6 +324,7 @@ pub fn check(listener: &Listener, owners: OwnerView) -> Vec<Finding> {
     }
     findings.extend(firewall_finding(listener));
     let holders = holders(listener);
+    findings.extend(unlimited_ssh(listener, &holders));
     if owners.looked_up && owners.all_visible && holders.is_empty() {
         let why =
             format!("nothing visible holds {} on {}", port_text(listener), where_text(listener));
@@ -471,6 +482,35 @@ fn firewall_finding(listener: &Listener) -> Option<Finding> {
         port
     );
     Some(finding("open-without-firewall-rule", listener, why, remedy))
+}
+
+/// An SSH listener (TCP 22, or held by sshd) that the firewall leaves open
+/// to some or all sources with no rate limit on the way.
+fn unlimited_ssh(listener: &Listener, holders: &[&Process]) -> Option<Finding> {
+    let firewall = listener.exposure.firewall.as_ref()?;
+    let socket = &listener.socket;
+    let sshd = holders
+        .iter()
+        .any(|process| process.name.as_ref().is_some_and(|name| name.as_bytes() == b"sshd"));
+    let is_ssh = socket.netid == Transport::Tcp && (socket.local.port == 22 || sshd);
+    if !is_ssh || !matches!(firewall.verdict, Verdict::Open | Verdict::Restricted) {
+        return None;
+    }
+    let admitted_by = match &firewall.rule {
+        Some(rule) => format!(", admitted by `{}`", rule_text(rule)),
+        None => ", admitted by the chains' accept policies".to_owned(),
+    };
+    let why = format!(
+        "SSH ({}) on {} takes new connections from {} with no rate limit{admitted_by}",
+        port_text(listener),
+        where_text(listener),
+        firewall.sources.join(", ")
+    );
+    let port = socket.local.port;
+    let remedy = format!(
+        "limit new connections before the rule that admits them: `nft insert rule inet filter input tcp dport {port} ct state new limit rate over 6/minute drop`, or `ufw limit {port}/tcp`"
+    );
+    Some(finding("ssh-without-rate-limit", listener, why, remedy))
 }
 
 impl Service {

@@ -1,0 +1,146 @@
+//! Rate limits on SSH: the two common recipes (nft `limit`, iptables
+//! `recent`) are recognised as limits, and an SSH port admitted without
+//! one is reported. Each case runs in namespaces of its own: a server
+//! holding port 22 and a client joined to it by a veth pair.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap is a failed test
+
+mod common;
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::time::Duration;
+
+use common::{Netns, join_with_veth, skip_unless_root, skip_without_tool};
+use serde_json::Value;
+
+struct Lab {
+    server: Netns,
+    client: Netns,
+    _ssh: TcpListener,
+}
+
+impl Lab {
+    fn new(test: &str) -> Lab {
+        let server = Netns::new(&format!("{test}-s"));
+        let client = Netns::new(&format!("{test}-c"));
+        join_with_veth(&server, &["10.78.0.1/24"], &client, &["10.78.0.2/24"]);
+        let ssh = server.within(|| TcpListener::bind("0.0.0.0:22").expect("bind 22"));
+        Lab { server, client, _ssh: ssh }
+    }
+
+    fn iptables(&self, args: &str) {
+        let status = self.server.command("iptables-nft").args(args.split_whitespace()).status();
+        assert!(status.unwrap().success(), "iptables-nft {args}");
+    }
+
+    /// The audit's firewall object for port 22 and its findings' rules.
+    fn audit(&self) -> (Value, Vec<String>) {
+        let output = self
+            .server
+            .command(common::BIN)
+            .args(["audit", "--json", "--fail-on", "never"])
+            .output()
+            .unwrap();
+        let report = common::json_of(&output.stdout);
+        let listener = report["listeners"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|listener| listener["local"]["port"] == 22)
+            .expect("port 22 audited")
+            .clone();
+        let rules = report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|finding| finding["listener"]["local"]["port"] == 22)
+            .map(|finding| finding["rule"].as_str().unwrap().to_owned())
+            .collect();
+        (listener["exposure"]["firewall"].clone(), rules)
+    }
+
+    /// How many of `attempts` quick connections from the client get in.
+    fn connections_in(&self, attempts: usize) -> usize {
+        let address: SocketAddr = "10.78.0.1:22".parse().unwrap();
+        self.client.within(move || {
+            (0..attempts)
+                .filter(|_| {
+                    TcpStream::connect_timeout(&address, Duration::from_millis(400)).is_ok()
+                })
+                .count()
+        })
+    }
+}
+
+#[test]
+fn an_nft_limit_on_ssh_is_recognised_and_holds() {
+    if skip_unless_root("an_nft_limit_on_ssh_is_recognised_and_holds")
+        || skip_without_tool("nft", "an_nft_limit_on_ssh_is_recognised_and_holds")
+    {
+        return;
+    }
+    let lab = Lab::new("ssh-nft-limit");
+    lab.server.load_ruleset(
+        "table inet filter {
+           chain input {
+             type filter hook input priority filter; policy drop;
+             ct state established,related accept
+             tcp dport 22 ct state new limit rate 3/minute burst 3 packets accept
+           }
+         }",
+    );
+    let (firewall, rules) = lab.audit();
+    assert_eq!(firewall["verdict"], "open-rate-limited", "{firewall}");
+    assert!(firewall["rule"]["text"].as_str().unwrap().contains("limit rate 3/minute"));
+    assert!(!rules.contains(&"ssh-without-rate-limit".to_owned()), "{rules:?}");
+    let admitted = lab.connections_in(6);
+    assert!((1..6).contains(&admitted), "the limit lets some in, not all: {admitted} of 6");
+}
+
+#[test]
+fn an_iptables_recent_recipe_on_ssh_is_recognised() {
+    if skip_unless_root("an_iptables_recent_recipe_on_ssh_is_recognised")
+        || skip_without_tool("iptables-nft", "an_iptables_recent_recipe_on_ssh_is_recognised")
+        || skip_without_tool("nft", "an_iptables_recent_recipe_on_ssh_is_recognised")
+    {
+        return;
+    }
+    let lab = Lab::new("ssh-recent");
+    lab.iptables("-P INPUT DROP");
+    lab.iptables("-A INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT");
+    lab.iptables(
+        "-A INPUT -p tcp --dport 22 -m conntrack --ctstate NEW -m recent --set --name SSH",
+    );
+    lab.iptables(
+        "-A INPUT -p tcp --dport 22 -m conntrack --ctstate NEW -m recent --update --seconds 60 --hitcount 4 --name SSH -j DROP",
+    );
+    lab.iptables("-A INPUT -p tcp --dport 22 -j ACCEPT");
+    let (firewall, rules) = lab.audit();
+    assert_eq!(firewall["verdict"], "open-rate-limited", "{firewall}");
+    assert!(!rules.contains(&"ssh-without-rate-limit".to_owned()), "{rules:?}");
+    let admitted = lab.connections_in(6);
+    assert_eq!(admitted, 3, "recent lets three new connections in a minute through");
+}
+
+#[test]
+fn ssh_admitted_without_a_limit_is_reported() {
+    if skip_unless_root("ssh_admitted_without_a_limit_is_reported")
+        || skip_without_tool("nft", "ssh_admitted_without_a_limit_is_reported")
+    {
+        return;
+    }
+    let lab = Lab::new("ssh-no-limit");
+    lab.server.load_ruleset(
+        "table inet filter {
+           chain input {
+             type filter hook input priority filter; policy drop;
+             ct state established,related accept
+             tcp dport 22 accept
+           }
+         }",
+    );
+    let (firewall, rules) = lab.audit();
+    assert_eq!(firewall["verdict"], "open", "{firewall}");
+    assert!(rules.contains(&"ssh-without-rate-limit".to_owned()), "{rules:?}");
+    assert_eq!(lab.connections_in(6), 6, "nothing limits them");
+}
