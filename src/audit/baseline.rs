@@ -474,7 +474,7 @@ mod tests {
 
     fn rules(comparison: &Comparison) -> Vec<(&str, String)> {
         let findings = comparison.findings.iter();
-        findings.map(|f| (f.rule.as_str(), f.listener.socket.local.addr.to_string())).collect()
+        findings.map(|f| (f.rule.as_str(), f.place().addr)).collect()
     }
 
     #[test]

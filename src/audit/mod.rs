@@ -4,6 +4,7 @@
 
 pub mod baseline;
 pub mod exposure;
+pub mod forwards;
 pub mod policy;
 pub mod rules;
 pub mod scan_comparison;
@@ -26,8 +27,11 @@ pub struct Context {
     /// What could not be checked, and why.
     pub limits: Vec<String>,
     /// The live ruleset, when one was read (or tried): each listener's
-    /// exposure gains the firewall's verdict.
+    /// exposure gains the firewall's verdict, and its forwards are judged.
     pub firewall: Option<Firewalls>,
+    /// The addresses of the namespace audited (a forward to one of them
+    /// ends on this host).
+    pub own_addresses: Vec<std::net::IpAddr>,
 }
 
 /// The rulesets listeners are judged against.
@@ -54,6 +58,12 @@ pub fn audit_with_policy(
     policy: Option<&Policy>,
 ) -> AuditReport {
     let mut listeners = exposure::listeners(sockets);
+    let forwards = match &context.firewall {
+        Some(Firewalls::One(Firewall::Read(ruleset))) => {
+            crate::firewall::forwards::forwards(ruleset)
+        }
+        _ => Vec::new(),
+    };
     match context.firewall {
         Some(Firewalls::One(firewall)) => {
             let judge = verdict::Judge::new(firewall);
@@ -86,6 +96,7 @@ pub fn audit_with_policy(
         }
         findings.extend(found);
     }
+    findings.extend(forwards::check(&forwards, &listeners, &context.own_addresses));
     sort(&mut findings);
     let summary = summarize(&listeners, &findings);
     let mut limits = context.limits;
@@ -123,16 +134,18 @@ pub fn add_comparison(report: &mut AuditReport, comparison: baseline::Comparison
 /// Most severe first; then by listener, so that two runs list alike.
 pub fn sort(findings: &mut [Finding]) {
     findings.sort_by(|a, b| {
-        (b.severity, listener_order(&a.listener), &a.rule).cmp(&(
-            a.severity,
-            listener_order(&b.listener),
-            &b.rule,
-        ))
+        (b.severity, subject_order(a), &a.rule).cmp(&(a.severity, subject_order(b), &b.rule))
     });
 }
 
-fn listener_order(listener: &Listener) -> crate::model::ListenerKey {
-    listener.socket.listener_key()
+/// Listeners by their identity, then forwards by their ports.
+fn subject_order(finding: &Finding) -> (Option<crate::model::ListenerKey>, Option<(u16, String)>) {
+    let listener = finding.listener.as_ref().map(|listener| listener.socket.listener_key());
+    let forward = finding.forward.as_ref().map(|forward| {
+        let first = forward.ports.first().map_or(0, |ports| ports.first);
+        (first, forward.rule.text.clone())
+    });
+    (listener, forward)
 }
 
 fn summarize(listeners: &[Listener], findings: &[Finding]) -> AuditSummary {

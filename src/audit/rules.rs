@@ -205,6 +205,24 @@ pub const RULES: &[Rule] = &[
         ],
     },
     Rule {
+        id: "dangling-forward",
+        title: "Port forward to a port nothing listens on",
+        severity: Severity::Medium,
+        description: "A dnat or redirect sends connections to a port of this host that no \
+                      socket listens on: a leftover of a removed service, and whatever starts \
+                      listening there next is exposed through it.",
+        references: &[],
+    },
+    Rule {
+        id: "forward-open-to-all",
+        title: "Port forward open to every source",
+        severity: Severity::Info,
+        description: "A dnat (a port forward, a published container port) takes connections \
+                      from every source address on every interface; most are meant for some \
+                      networks only.",
+        references: &[],
+    },
+    Rule {
         id: "ssh-without-rate-limit",
         title: "SSH reachable without a rate limit on new connections",
         severity: Severity::Info,
@@ -294,26 +312,12 @@ pub struct OwnerView {
 pub fn check(listener: &Listener, owners: OwnerView) -> Vec<Finding> {
     let mut findings = Vec::new();
     let beyond_loopback = listener.exposure.bind != BindScope::Loopback;
-    let port_rules: [(&str, &[Service]); 6] = [
-        ("docker-api-without-tls", DOCKER_PLAIN),
-        ("exposed-datastore", DATASTORES),
-        ("exposed-control-plane", CONTROL_PLANES),
-        ("cleartext-login", CLEARTEXT),
-        ("legacy-service", LEGACY),
-        ("nonlocal-mta", MTA),
-    ];
-    // One port finding at most: where two rules name the port (CouchDB's
-    // 5984 lies in VNC's 5900-5999), the service named by the narrower
-    // range is the one meant; on a tie, the rule listed first.
-    let matched = port_rules
-        .iter()
-        .flat_map(|(id, services)| services.iter().map(move |service| (*id, service)))
-        .filter(|(_, service)| beyond_loopback && service.matches(listener))
-        .min_by_key(|(_, service)| service.ports.end() - service.ports.start());
+    let socket = &listener.socket;
+    let matched = beyond_loopback.then(|| port_rule(socket.netid, socket.local.port)).flatten();
     if let Some((id, service)) = matched {
         let why = format!(
             "{} ({}) listens on {}{}",
-            service.name,
+            service,
             port_text(listener),
             where_text(listener),
             holder_text(listener)
@@ -513,15 +517,35 @@ fn unlimited_ssh(listener: &Listener, holders: &[&Process]) -> Option<Finding> {
     Some(finding("ssh-without-rate-limit", listener, why, remedy))
 }
 
-impl Service {
-    fn matches(&self, listener: &Listener) -> bool {
-        listener.socket.netid == self.transport && self.ports.contains(&listener.socket.local.port)
-    }
+/// The port rule that names `port`, with the service it names: one at
+/// most. Where two rules name the port (CouchDB's 5984 lies in VNC's
+/// 5900-5999), the service named by the narrower range is the one meant;
+/// on a tie, the rule listed first.
+pub fn port_rule(transport: Transport, port: u16) -> Option<(&'static str, &'static str)> {
+    let port_rules: [(&str, &[Service]); 6] = [
+        ("docker-api-without-tls", DOCKER_PLAIN),
+        ("exposed-datastore", DATASTORES),
+        ("exposed-control-plane", CONTROL_PLANES),
+        ("cleartext-login", CLEARTEXT),
+        ("legacy-service", LEGACY),
+        ("nonlocal-mta", MTA),
+    ];
+    port_rules
+        .iter()
+        .flat_map(|(id, services)| services.iter().map(move |service| (*id, service)))
+        .filter(|(_, service)| service.transport == transport && service.ports.contains(&port))
+        .min_by_key(|(_, service)| service.ports.end() - service.ports.start())
+        .map(|(id, service)| (id, service.name))
 }
 
 /// A finding of rule `id` about `listener`, with the rule's severity, title
 /// and references.
 pub(crate) fn finding(id: &str, listener: &Listener, message: String, remedy: String) -> Finding {
+    Finding { listener: Some(listener.clone()), ..about(id, message, remedy) }
+}
+
+/// A finding of rule `id` about nothing yet: the caller names its subject.
+pub(crate) fn about(id: &str, message: String, remedy: String) -> Finding {
     let rule = rule(id);
     Finding {
         rule: id.to_owned(),
@@ -534,7 +558,8 @@ pub(crate) fn finding(id: &str, listener: &Listener, message: String, remedy: St
             .iter()
             .map(|r| r.to_string())
             .collect(),
-        listener: listener.clone(),
+        listener: None,
+        forward: None,
         policy_line: None,
     }
 }

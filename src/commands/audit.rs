@@ -150,6 +150,7 @@ fn audit_report(
         owners: OwnerView { looked_up: live, all_visible: outcome.owner_hint.is_none() },
         limits,
         firewall,
+        own_addresses: os.resolver.own_addresses(),
     };
     let mut report = audit::audit_with_policy(inventory.sockets, context, policy);
     if let Some((path, baseline)) = &baseline {

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::firewall::FirewallExposure;
+use super::firewall::{FirewallExposure, Forward};
 use super::{InetSocket, IpFamily};
 
 /// How bad a finding is, lowest first.
@@ -84,7 +84,8 @@ pub struct Listener {
     pub exposure: Exposure,
 }
 
-/// One thing an audit found wrong (or worth knowing) about a listener.
+/// One thing an audit found wrong (or worth knowing) about a listener or
+/// a port forward: exactly one of `listener` and `forward` is present.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Finding {
     /// The rule's stable id, such as `exposed-datastore`.
@@ -97,7 +98,12 @@ pub struct Finding {
     pub remedy: String,
     /// Published checks of the same thing (CIS, ComplianceAsCode, lynis).
     pub references: Vec<String>,
-    pub listener: Listener,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listener: Option<Listener>,
+    /// A forward of this host's ports (a dnat, a redirect) the finding is
+    /// about.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forward: Option<Forward>,
     /// The policy file's line that matters for this finding, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy_line: Option<usize>,
@@ -124,4 +130,43 @@ pub struct AuditReport {
     /// What could not be checked, and why (owners hidden, namespaces not
     /// entered, owner rules on a recording).
     pub limits: Vec<String>,
+}
+
+/// Where a finding is, as reports name it: a listener's protocol, address,
+/// port and namespace, or a forward's protocol, first destination and
+/// first port (in the namespace audited).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Place {
+    pub proto: String,
+    pub addr: String,
+    pub port: u16,
+    /// The namespace's name, or its inode; `None` for the one audited.
+    pub netns: Option<String>,
+}
+
+impl Finding {
+    pub fn place(&self) -> Place {
+        if let Some(listener) = &self.listener {
+            let socket = &listener.socket;
+            let netns = socket.netns.as_deref().map(|label| match &label.name {
+                Some(name) => name.clone(),
+                None => label.inode.to_string(),
+            });
+            return Place {
+                proto: socket.netid.as_str().to_owned(),
+                addr: socket.local.addr.to_string(),
+                port: socket.local.port,
+                netns,
+            };
+        }
+        let forward = self.forward.as_ref();
+        Place {
+            proto: forward.and_then(|f| f.proto.clone()).unwrap_or_else(|| "any".to_owned()),
+            addr: forward
+                .and_then(|f| f.destinations.first().cloned())
+                .unwrap_or_else(|| "*".to_owned()),
+            port: forward.and_then(|f| f.ports.first()).map_or(0, |ports| ports.first),
+            netns: None,
+        }
+    }
 }

@@ -39,16 +39,7 @@ pub fn write_table(out: &mut dyn Write, report: &AuditReport, colour: bool) -> R
             None => writeln!(out, "{heading}")?,
         }
         for finding in findings {
-            let socket = &finding.listener.socket;
-            let mut address = String::new();
-            push_ss_address(&mut address, socket, &socket.local, true);
-            let line = format!(
-                "  {} {} {address}{} {}",
-                finding.rule,
-                socket.netid.as_str(),
-                socket.local.port,
-                netns_text(finding),
-            );
+            let line = format!("  {} {}", finding.rule, subject(finding));
             writeln!(out, "{}", line.trim_end())?;
             writeln!(out, "    {}", escape::for_terminal(&finding.message))?;
             writeln!(out, "    fix: {}", escape::for_terminal(&finding.remedy))?;
@@ -62,14 +53,30 @@ pub fn write_table(out: &mut dyn Write, report: &AuditReport, colour: bool) -> R
     Ok(())
 }
 
-fn netns_text(finding: &Finding) -> String {
-    match finding.listener.socket.netns.as_deref() {
-        Some(label) => match &label.name {
-            Some(name) => format!("netns={}", escape::for_terminal(name)),
-            None => format!("netns={}", label.inode),
-        },
-        None => String::new(),
+/// `tcp 0.0.0.0:6379 netns=blue` for a listener; `forward tcp *:6380 ->
+/// 10.0.0.3:6379` for a forward.
+fn subject(finding: &Finding) -> String {
+    if let Some(forward) = &finding.forward {
+        let ports: Vec<String> = forward.ports.iter().map(ToString::to_string).collect();
+        let to_port = forward.to.ports.map_or_else(|| "=".to_owned(), |ports| ports.to_string());
+        let to = forward.to.addr.clone().unwrap_or_else(|| "this-host".to_owned());
+        let place = finding.place();
+        return format!(
+            "forward {} {}:{} -> {to}:{to_port}",
+            place.proto,
+            place.addr,
+            ports.join(",")
+        );
     }
+    let Some(listener) = &finding.listener else { return String::new() };
+    let socket = &listener.socket;
+    let mut address = String::new();
+    push_ss_address(&mut address, socket, &socket.local, true);
+    let netns = match finding.place().netns {
+        Some(name) => format!(" netns={}", escape::for_terminal(&name)),
+        None => String::new(),
+    };
+    format!("{} {address}{}{netns}", socket.netid.as_str(), socket.local.port)
 }
 
 /// `12 listeners (3 loopback, 1 address, 8 wildcard); findings: 1 high, 2 info`.

@@ -134,7 +134,11 @@ fn result(report: &AuditReport, finding: &Finding, context: &SarifContext) -> Va
         (Some(policy), Some(line)) => physical(&file_uri(policy), line.max(1)),
         _ => physical(&pseudo_path(&report.host, finding), 1),
     };
-    let socket = &finding.listener.socket;
+    let place = finding.place();
+    let bind = match &finding.listener {
+        Some(listener) => listener.exposure.bind.as_str(),
+        None => "forward",
+    };
     let mut value = json!({
         "ruleId": finding.rule,
         "level": level(finding.severity),
@@ -143,20 +147,20 @@ fn result(report: &AuditReport, finding: &Finding, context: &SarifContext) -> Va
             "physicalLocation": location,
             "message": {"text": format!(
                 "{} {} port {} in network namespace {}",
-                socket.netid.as_str(),
-                socket.local.addr,
-                socket.local.port,
+                place.proto,
+                place.addr,
+                place.port,
                 netns(finding),
             )},
         }],
         "partialFingerprints": {FINGERPRINT_KEY: fingerprint(&report.host, finding)},
         "properties": {
             "severity": finding.severity.as_str(),
-            "proto": socket.netid.as_str(),
-            "address": socket.local.addr.to_string(),
-            "port": socket.local.port,
+            "proto": place.proto,
+            "address": place.addr,
+            "port": place.port,
             "netns": netns(finding),
-            "bind": finding.listener.exposure.bind.as_str(),
+            "bind": bind,
         },
     });
     if rule_index(&finding.rule).is_some() {
@@ -179,26 +183,21 @@ fn physical(uri: &str, line: usize) -> Value {
 /// The namespace a finding's listener lives in: its name, its inode, or
 /// `current` (the one portwatch ran in).
 pub fn netns(finding: &Finding) -> String {
-    match finding.listener.socket.netns.as_deref() {
-        Some(label) => match &label.name {
-            Some(name) => name.clone(),
-            None => label.inode.to_string(),
-        },
-        None => "current".into(),
-    }
+    finding.place().netns.unwrap_or_else(|| "current".into())
 }
 
 /// `hosts/HOST/NETNS/tcp/0.0.0.0/6379`: relative (GitHub shows only
 /// relative paths or file URIs), one per listener, the same on every run.
 pub fn pseudo_path(host: &str, finding: &Finding) -> String {
-    let socket = &finding.listener.socket;
+    let place = finding.place();
+    let kind = if finding.forward.is_some() { "forwards/" } else { "" };
     format!(
-        "hosts/{}/{}/{}/{}/{}",
+        "hosts/{}/{}/{kind}{}/{}/{}",
         segment(host),
         segment(&netns(finding)),
-        socket.netid.as_str(),
-        segment(&socket.local.addr.to_string()),
-        socket.local.port,
+        segment(&place.proto),
+        segment(&place.addr),
+        place.port,
     )
 }
 
@@ -239,13 +238,13 @@ fn encode(text: &str) -> String {
 /// FNV-1a 64 over host, namespace, protocol, address, port and rule, in
 /// hex: the same listener and rule give the same value on every run.
 pub fn fingerprint(host: &str, finding: &Finding) -> String {
-    let socket = &finding.listener.socket;
+    let place = finding.place();
     let key = format!(
         "{host}\0{}\0{}\0{}\0{}\0{}",
         netns(finding),
-        socket.netid.as_str(),
-        socket.local.addr,
-        socket.local.port,
+        place.proto,
+        place.addr,
+        place.port,
         finding.rule
     );
     format!("{:016x}", fnv1a64(key.as_bytes()))
@@ -311,7 +310,8 @@ mod tests {
             message: "Redis listens on every address".into(),
             remedy: "bind 127.0.0.1".into(),
             references: vec![],
-            listener: listener.clone(),
+            listener: Some(listener.clone()),
+            forward: None,
             policy_line,
         };
         AuditReport {

@@ -1,0 +1,127 @@
+//! The audit's judgement of port forwards (dnat, redirect): a forward to a
+//! sensitive port is that port's exposure; a forward to a port of this host
+//! that nothing listens on dangles; a forward that takes every source is
+//! worth tightening.
+
+use std::net::IpAddr;
+
+use super::rules::{about, port_rule};
+use crate::model::Transport;
+use crate::model::audit::{BindScope, Finding, Listener};
+use crate::model::firewall::Forward;
+
+/// The findings about `forwards`, given this namespace's `listeners` and
+/// its own addresses.
+pub fn check(forwards: &[Forward], listeners: &[Listener], own: &[IpAddr]) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    for forward in forwards {
+        findings.extend(sensitive_target(forward));
+        findings.extend(dangling(forward, listeners, own));
+        findings.extend(open_to_all(forward));
+    }
+    findings
+}
+
+fn with(forward: &Forward, finding: Finding) -> Finding {
+    Finding { forward: Some(forward.clone()), ..finding }
+}
+
+/// The port a forward sends to: its target's first port, or (when it keeps
+/// the port) the first it takes.
+fn target_port(forward: &Forward) -> Option<u16> {
+    match forward.to.ports {
+        Some(ports) => Some(ports.first),
+        None => forward.ports.first().map(|ports| ports.first),
+    }
+}
+
+fn transport(forward: &Forward) -> Transport {
+    match forward.proto.as_deref() {
+        Some("udp") => Transport::Udp,
+        _ => Transport::Tcp,
+    }
+}
+
+/// `tcp *:6380 from 0.0.0.0/0` and `10.0.0.3:6379`, for messages.
+fn describe(forward: &Forward) -> (String, String) {
+    let ports: Vec<String> = forward.ports.iter().map(ToString::to_string).collect();
+    let addresses = match forward.destinations.is_empty() {
+        true => "*".to_owned(),
+        false => forward.destinations.join(","),
+    };
+    let from = format!(
+        "{} {addresses}:{} from {}",
+        forward.proto.as_deref().unwrap_or("any"),
+        ports.join(","),
+        forward.sources.join(", ")
+    );
+    let port = target_port(forward).map_or_else(|| "=".to_owned(), |port| port.to_string());
+    let to = match &forward.to.addr {
+        Some(addr) => format!("{addr}:{port}"),
+        None => format!("this host's port {port}"),
+    };
+    (from, to)
+}
+
+fn sensitive_target(forward: &Forward) -> Option<Finding> {
+    let port = target_port(forward)?;
+    let (id, service) = port_rule(transport(forward), port)?;
+    let (from, to) = describe(forward);
+    let why = format!("{service} at {to} is reached through a forward of {from}");
+    let remedy = format!(
+        "remove the forward ({}: `{}`) or restrict it to the sources meant to reach {service}; \
+         for a container, publish the port on 127.0.0.1 only (`-p 127.0.0.1:{port}:{port}`)",
+        forward.rule.chain, forward.rule.text
+    );
+    Some(with(forward, about(id, why, remedy)))
+}
+
+/// A forward to this host (a redirect, or a dnat to one of its addresses)
+/// whose target port no listener holds. Targets elsewhere (a container, a
+/// second host) are not judged here.
+fn dangling(forward: &Forward, listeners: &[Listener], own: &[IpAddr]) -> Option<Finding> {
+    let port = target_port(forward)?;
+    let target: Option<IpAddr> = match &forward.to.addr {
+        Some(addr) => Some(addr.parse().ok()?),
+        None if forward.kind == "redirect" => None,
+        None => return None,
+    };
+    if target.is_some_and(|addr| !addr.is_loopback() && !own.contains(&addr)) {
+        return None;
+    }
+    let transport = transport(forward);
+    let held = listeners.iter().any(|listener| {
+        let socket = &listener.socket;
+        socket.netid == transport
+            && socket.local.port == port
+            && (target.is_none()
+                || listener.exposure.bind == BindScope::Wildcard
+                || target == Some(socket.local.addr))
+    });
+    if held {
+        return None;
+    }
+    let (from, to) = describe(forward);
+    let why = format!("the forward of {from} sends to {to}, where nothing listens");
+    let remedy = format!(
+        "remove the forward if its service is gone ({}: `{}`), or start what should listen on {port}",
+        forward.rule.chain, forward.rule.text
+    );
+    Some(with(forward, about("dangling-forward", why, remedy)))
+}
+
+fn open_to_all(forward: &Forward) -> Option<Finding> {
+    let everyone = forward.sources.iter().all(|prefix| prefix == "0.0.0.0/0" || prefix == "::/0");
+    let any_interface = forward.interfaces.iter().all(|name| name.starts_with('!'));
+    if forward.kind != "dnat" || !everyone || !any_interface {
+        return None;
+    }
+    let (from, to) = describe(forward);
+    let why = format!("the forward of {from} to {to} takes every source on every interface");
+    let remedy = format!(
+        "restrict its sources in the rule ({}: `{}`), e.g. with `ip saddr 192.0.2.0/24`, or for \
+         Docker in the DOCKER-USER chain (`iptables -I DOCKER-USER ! -s 192.0.2.0/24 -j DROP`)",
+        forward.rule.chain, forward.rule.text
+    );
+    Some(with(forward, about("forward-open-to-all", why, remedy)))
+}
