@@ -1,25 +1,64 @@
 //! The audit's judgement of port forwards (dnat, redirect): a forward to a
-//! sensitive port is that port's exposure; a forward to a port of this host
-//! that nothing listens on dangles; a forward that takes every source is
-//! worth tightening.
+//! sensitive port is that port's exposure, graded by what the forward path
+//! of the firewall lets through; a forward to a port of this host that
+//! nothing listens on dangles; a forward that takes every source is worth
+//! tightening; and a forward the input rules would block but the forward
+//! path lets through bypasses the host's firewall (ufw and Docker).
 
 use std::net::IpAddr;
 
-use super::rules::{about, port_rule};
+use super::rules::{about, deciding_rule, firewall_grade, port_rule};
 use crate::model::Transport;
 use crate::model::audit::{BindScope, Finding, Listener};
-use crate::model::firewall::Forward;
+use crate::model::firewall::{FirewallExposure, Forward, Verdict};
+
+/// A forward, and what the input chains would do to a connection for its
+/// port were it not forwarded (when the ruleset was evaluated).
+pub struct Judged<'a> {
+    pub forward: &'a Forward,
+    pub input: Option<FirewallExposure>,
+}
 
 /// The findings about `forwards`, given this namespace's `listeners` and
 /// its own addresses.
-pub fn check(forwards: &[Forward], listeners: &[Listener], own: &[IpAddr]) -> Vec<Finding> {
+pub fn check(forwards: &[Judged<'_>], listeners: &[Listener], own: &[IpAddr]) -> Vec<Finding> {
     let mut findings = Vec::new();
-    for forward in forwards {
+    for judged in forwards {
+        let forward = judged.forward;
         findings.extend(sensitive_target(forward));
         findings.extend(dangling(forward, listeners, own));
         findings.extend(open_to_all(forward));
+        findings.extend(bypass(forward, judged.input.as_ref()));
     }
     findings
+}
+
+/// Blocked on the way in, let through on the way through: the published
+/// port ufw does not guard.
+fn bypass(forward: &Forward, input: Option<&FirewallExposure>) -> Option<Finding> {
+    let input = input.filter(|input| input.verdict == Verdict::Blocked)?;
+    let through = forward.firewall.as_ref()?;
+    if !matches!(through.verdict, Verdict::Open | Verdict::OpenRateLimited | Verdict::Restricted) {
+        return None;
+    }
+    let (from, to) = describe(forward);
+    let port = forward.ports.first().map_or(0, |ports| ports.first);
+    let why = format!(
+        "this host's input rules block {from} ({}), but the forward to {to} takes it through the \
+         forward path, which lets it in from {}{}: the input firewall (ufw, firewalld) never sees \
+         these connections",
+        input.rule.as_ref().map_or_else(|| "policy".to_owned(), |rule| rule.text.clone()),
+        through.sources.join(", "),
+        deciding_rule(through),
+    );
+    let remedy = format!(
+        "block it where forwarded connections pass: for Docker, `iptables -I DOCKER-USER -p {} -m \
+         conntrack --ctorigdstport {port} -j DROP` (then accept the sources meant to reach it \
+         before that rule), or publish the port on 127.0.0.1 only; for nftables, a drop in a \
+         forward-hook chain (`ct original proto-dst {port} drop`)",
+        forward.proto.as_deref().unwrap_or("tcp"),
+    );
+    Some(with(forward, about("forward-bypasses-input-firewall", why, remedy)))
 }
 
 fn with(forward: &Forward, finding: Finding) -> Finding {
@@ -73,7 +112,9 @@ fn sensitive_target(forward: &Forward) -> Option<Finding> {
          for a container, publish the port on 127.0.0.1 only (`-p 127.0.0.1:{port}:{port}`)",
         forward.rule.chain, forward.rule.text
     );
-    Some(with(forward, about(id, why, remedy)))
+    let mut found = with(forward, about(id, why, remedy));
+    firewall_grade(&mut found, forward.firewall.as_ref());
+    Some(found)
 }
 
 /// A forward to this host (a redirect, or a dnat to one of its addresses)
@@ -113,7 +154,10 @@ fn dangling(forward: &Forward, listeners: &[Listener], own: &[IpAddr]) -> Option
 fn open_to_all(forward: &Forward) -> Option<Finding> {
     let everyone = forward.sources.iter().all(|prefix| prefix == "0.0.0.0/0" || prefix == "::/0");
     let any_interface = forward.interfaces.iter().all(|name| name.starts_with('!'));
-    if forward.kind != "dnat" || !everyone || !any_interface {
+    let open = forward.firewall.as_ref().is_none_or(|firewall| {
+        matches!(firewall.verdict, Verdict::Open | Verdict::OpenRateLimited | Verdict::Unknown)
+    });
+    if forward.kind != "dnat" || !everyone || !any_interface || !open {
         return None;
     }
     let (from, to) = describe(forward);

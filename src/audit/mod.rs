@@ -14,6 +14,7 @@ use std::collections::{BTreeMap, HashMap};
 use crate::firewall::verdict::{self, Firewall};
 use crate::model::Socket;
 use crate::model::audit::{AuditReport, AuditSummary, Finding, Listener, Severity};
+use crate::model::firewall::{FirewallExposure, Forward};
 pub use policy::Policy;
 pub use rules::OwnerView;
 
@@ -32,6 +33,8 @@ pub struct Context {
     /// The addresses of the namespace audited (a forward to one of them
     /// ends on this host).
     pub own_addresses: Vec<std::net::IpAddr>,
+    /// The ruleset's forwards, each with the forward path's verdict.
+    pub forwards: Vec<Forward>,
 }
 
 /// The rulesets listeners are judged against.
@@ -58,11 +61,15 @@ pub fn audit_with_policy(
     policy: Option<&Policy>,
 ) -> AuditReport {
     let mut listeners = exposure::listeners(sockets);
-    let forwards = match &context.firewall {
-        Some(Firewalls::One(Firewall::Read(ruleset))) => {
-            crate::firewall::forwards::forwards(ruleset)
-        }
-        _ => Vec::new(),
+    // What the input chains would do to each forwarded port: read before
+    // the judge takes the ruleset.
+    let inputs: Vec<Option<FirewallExposure>> = match &context.firewall {
+        Some(Firewalls::One(Firewall::Read(ruleset))) => context
+            .forwards
+            .iter()
+            .map(|forward| Some(crate::firewall::forward_path::judge_input(ruleset, forward)))
+            .collect(),
+        _ => vec![None; context.forwards.len()],
     };
     match context.firewall {
         Some(Firewalls::One(firewall)) => {
@@ -96,7 +103,13 @@ pub fn audit_with_policy(
         }
         findings.extend(found);
     }
-    findings.extend(forwards::check(&forwards, &listeners, &context.own_addresses));
+    let judged: Vec<forwards::Judged<'_>> = context
+        .forwards
+        .iter()
+        .zip(inputs)
+        .map(|(forward, input)| forwards::Judged { forward, input })
+        .collect();
+    findings.extend(forwards::check(&judged, &listeners, &context.own_addresses));
     sort(&mut findings);
     let summary = summarize(&listeners, &findings);
     let mut limits = context.limits;

@@ -5,7 +5,7 @@
 use std::ops::RangeInclusive;
 
 use crate::model::audit::{BindScope, Finding, Listener, Severity};
-use crate::model::firewall::{FirewallRule, Verdict};
+use crate::model::firewall::{FirewallExposure, FirewallRule, Verdict};
 use crate::model::{IpFamily, Process, Transport};
 
 /// A built-in rule.
@@ -214,6 +214,15 @@ pub const RULES: &[Rule] = &[
         references: &[],
     },
     Rule {
+        id: "forward-bypasses-input-firewall",
+        title: "Forwarded port the input firewall blocks but the forward path lets through",
+        severity: Severity::High,
+        description: "A dnat (a published container port, above all) sends connections through \
+                      the forward path, which the input chains that ufw and firewalld manage \
+                      never see: the port is reachable although the host's firewall blocks it.",
+        references: &["Docker documentation: Docker and ufw (DOCKER-USER)"],
+    },
+    Rule {
         id: "forward-open-to-all",
         title: "Port forward open to every source",
         severity: Severity::Info,
@@ -323,7 +332,7 @@ pub fn check(listener: &Listener, owners: OwnerView) -> Vec<Finding> {
             holder_text(listener)
         );
         let mut found = finding(id, listener, why, port_remedy(id, listener));
-        firewall_grade(&mut found, listener);
+        firewall_grade(&mut found, listener.exposure.firewall.as_ref());
         findings.push(found);
     }
     findings.extend(firewall_finding(listener));
@@ -398,8 +407,8 @@ pub fn check(listener: &Listener, owners: OwnerView) -> Vec<Finding> {
 /// A port rule's finding, re-graded by what the firewall does: blocked is
 /// two steps lower, restricted to private ranges three, restricted to
 /// other sources one; open, rate-limited and unknown keep the severity.
-fn firewall_grade(found: &mut Finding, listener: &Listener) {
-    let Some(firewall) = &listener.exposure.firewall else { return };
+pub(crate) fn firewall_grade(found: &mut Finding, firewall: Option<&FirewallExposure>) {
+    let Some(firewall) = firewall else { return };
     let (steps, why) = match firewall.verdict {
         Verdict::Blocked => (2, "the firewall blocks new connections to it".to_string()),
         Verdict::Restricted if firewall.sources.iter().all(|s| is_private_prefix(s)) => (
@@ -414,6 +423,12 @@ fn firewall_grade(found: &mut Finding, listener: &Listener) {
     let rule = firewall.rule.as_ref().map(rule_text).unwrap_or_default();
     found.severity = lower(found.severity, steps);
     found.message = format!("{}; severity lowered: {why}{rule}", found.message);
+}
+
+/// The rule a verdict names, as reports quote it (`` `text` `` with its
+/// place), or nothing.
+pub(crate) fn deciding_rule(firewall: &FirewallExposure) -> String {
+    firewall.rule.as_ref().map(rule_text).unwrap_or_default()
 }
 
 /// `; deciding rule: inet filter input #7 `tcp dport 80 accept``.

@@ -144,6 +144,20 @@ fn audit_report(
         limits.push("the kernel's dump was incomplete: listeners may be missing".into());
     }
     let firewall = firewall(&request.scope, os, &mut limits);
+    let forwards = match &firewall {
+        Some(Firewalls::One(Firewall::Read(ruleset))) => {
+            crate::firewall::live::judged_forwards(os, ruleset)
+        }
+        Some(Firewalls::PerNamespace(_)) => {
+            limits.push(
+                "forwards: judged in one namespace at a time (-N NAME, or none), not with \
+                 --all-netns"
+                    .into(),
+            );
+            Vec::new()
+        }
+        _ => Vec::new(),
+    };
     let context = Context {
         host: super::listeners::host_name(os),
         time: humantime::format_rfc3339_seconds(os.env.now()).to_string(),
@@ -151,6 +165,7 @@ fn audit_report(
         limits,
         firewall,
         own_addresses: os.resolver.own_addresses(),
+        forwards,
     };
     let mut report = audit::audit_with_policy(inventory.sockets, context, policy);
     if let Some((path, baseline)) = &baseline {

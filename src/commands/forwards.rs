@@ -7,7 +7,6 @@ use anyhow::{Result, bail};
 
 use crate::cli::{FormatArg, ListArgs};
 use crate::exit::{ExitCode, UsageError};
-use crate::firewall::forwards::forwards;
 use crate::firewall::live;
 use crate::firewall::verdict::Firewall;
 use crate::render::forwards::{write_json, write_json_lines, write_table};
@@ -18,7 +17,7 @@ pub fn run(args: &ListArgs, os: &Os<'_>, stdout: &mut dyn Write) -> Result<ExitC
         Firewall::Read(ruleset) => ruleset,
         Firewall::Unreadable(why) => bail!("cannot list forwards: {why}"),
     };
-    let forwards = forwards(&ruleset);
+    let forwards = live::judged_forwards(os, &ruleset);
     let mut out = std::io::BufWriter::new(stdout);
     match (args.json, args.format) {
         (true, _) | (false, Some(FormatArg::Json)) => write_json(&forwards, &mut out)?,

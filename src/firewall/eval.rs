@@ -7,8 +7,8 @@
 use std::net::IpAddr;
 
 use super::ruleset::{
-    Action, AddressType, Backend, Chain, CtState, Hook, Key, Match, Nat, Rule, RuleOrigin, Ruleset,
-    SetContents, TableFamily, Values, VerdictMapRef,
+    Action, AddressType, Backend, Chain, ChainKind, CtState, CtStatus, Hook, Key, Match, Nat, Rule,
+    RuleOrigin, Ruleset, SetContents, TableFamily, Values, VerdictMapRef,
 };
 use super::space::{Intervals, address_universe, address_value};
 
@@ -27,7 +27,24 @@ pub struct Probe {
     pub port: u16,
     /// The interface it arrives on; `None` for one the ruleset never names.
     pub interface: Option<String>,
+    /// For a connection a dnat sends on through this host: the way it goes
+    /// after the dnat. `None`: to a listener of this host.
+    pub forwarded: Option<Forwarded>,
 }
+
+/// Where a dnat sends a connection through this host: the new destination,
+/// which chains after the dnat see, and the interface it leaves by.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Forwarded {
+    pub destination: IpAddr,
+    pub port: u16,
+    /// The route's interface; `None` for one the ruleset never names.
+    pub out_interface: Option<String>,
+}
+
+/// nat chains at prerouting priorities above this one see a destination
+/// the dnat (at dstnat, -100) has already rewritten.
+const DSTNAT_PRIORITY: i32 = -100;
 
 /// A rule (or a chain's policy) as a report names it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -133,7 +150,10 @@ pub fn trace(ruleset: &Ruleset, probe: &Probe, source: IpAddr) -> (Vec<Step>, En
     (steps, endings)
 }
 
-/// The base chains a probe crosses, in the order it meets them.
+/// The base chains a probe crosses, in the order it meets them: ingress,
+/// prerouting and input on the way to a listener; ingress, prerouting
+/// (without its nat chains: the dnat is given) and forward on the way
+/// through.
 pub fn base_chains<'r>(ruleset: &'r Ruleset, probe: &Probe) -> Vec<&'r Chain> {
     let mut chains: Vec<&Chain> = ruleset
         .chains
@@ -150,7 +170,14 @@ pub fn base_chains<'r>(ruleset: &'r Ruleset, probe: &Probe) -> Vec<&'r Chain> {
             let device_fits = base.hook != Hook::Ingress
                 || base.devices.is_empty()
                 || probe.interface.as_ref().is_some_and(|name| base.devices.contains(name));
-            family_fits && device_fits && base.hook.is_on_input_path()
+            let on_path = match probe.forwarded {
+                None => base.hook.is_on_input_path(),
+                Some(_) => {
+                    matches!(base.hook, Hook::Ingress | Hook::Forward)
+                        || (base.hook == Hook::Prerouting && base.kind != ChainKind::Nat)
+                }
+            };
+            family_fits && device_fits && on_path
         })
         .collect();
     chains.sort_by_key(|chain| chain.base.as_ref().map(|base| (base.hook, base.priority)));
@@ -160,6 +187,8 @@ pub fn base_chains<'r>(ruleset: &'r Ruleset, probe: &Probe) -> Vec<&'r Chain> {
 struct Engine<'r, 's> {
     ruleset: &'r Ruleset,
     probe: &'r Probe,
+    /// The chain being walked sees the destination a dnat rewrote.
+    after_dnat: bool,
     trace: Option<&'s mut Vec<Step>>,
     work: usize,
     branched: bool,
@@ -274,7 +303,7 @@ struct Split {
 
 impl<'r, 's> Engine<'r, 's> {
     fn new(ruleset: &'r Ruleset, probe: &'r Probe, trace: Option<&'s mut Vec<Step>>) -> Self {
-        Engine { ruleset, probe, trace, work: 0, branched: false }
+        Engine { ruleset, probe, after_dnat: false, trace, work: 0, branched: false }
     }
 
     fn run(&mut self, sources: Intervals) -> Endings {
@@ -282,6 +311,9 @@ impl<'r, 's> Engine<'r, 's> {
         let mut passing: Vec<(Intervals, Option<RuleSpot>)> = vec![(sources, None)];
         for chain in base_chains(self.ruleset, self.probe) {
             let Some(base) = &chain.base else { continue };
+            self.after_dnat = self.probe.forwarded.is_some()
+                && (base.hook == Hook::Forward
+                    || (base.hook == Hook::Prerouting && base.priority > DSTNAT_PRIORITY));
             self.step(
                 RuleSpot::policy(chain),
                 StepEvent::EnterBase { hook: base.hook, priority: base.priority },
@@ -589,6 +621,21 @@ impl<'r, 's> Engine<'r, 's> {
         }
     }
 
+    /// The destination the current chain sees: the dnat's, after it.
+    fn destination(&self) -> IpAddr {
+        match &self.probe.forwarded {
+            Some(forwarded) if self.after_dnat => forwarded.destination,
+            _ => self.probe.destination,
+        }
+    }
+
+    fn port(&self) -> u16 {
+        match &self.probe.forwarded {
+            Some(forwarded) if self.after_dnat => forwarded.port,
+            _ => self.probe.port,
+        }
+    }
+
     fn set(&self, chain: &Chain, name: &str) -> Option<&'r SetContents> {
         self.ruleset.sets.get(&(chain.backend, chain.family, chain.table.clone(), name.to_owned()))
     }
@@ -612,7 +659,7 @@ impl<'r, 's> Engine<'r, 's> {
                 Some(set) => Test::Sources(live.intersect(&set)),
                 None => Test::Unknown("an address compared with names".into()),
             },
-            Key::DestinationAddress { .. } => number_hit(address_value(probe.destination)),
+            Key::DestinationAddress { .. } => number_hit(address_value(self.destination())),
             Key::InInterface => match values {
                 Values::Names(names) => holds(
                     names.iter().any(|name| interface_matches(name, probe.interface.as_deref())),
@@ -620,7 +667,16 @@ impl<'r, 's> Engine<'r, 's> {
                 _ => Test::Unknown("an interface compared with numbers".into()),
             },
             // No output interface is known before routing to a local socket.
-            Key::OutInterface => Test::Holds(false),
+            Key::OutInterface => match (&probe.forwarded, values) {
+                (Some(forwarded), Values::Names(names)) if self.after_dnat => holds(
+                    names
+                        .iter()
+                        .any(|name| interface_matches(name, forwarded.out_interface.as_deref())),
+                ),
+                (Some(_), Values::Names(_)) => Test::Holds(false),
+                (Some(_), _) => Test::Unknown("an interface compared with numbers".into()),
+                (None, _) => Test::Holds(false),
+            },
             Key::Protocol => number_hit(u128::from(probe.protocol)),
             Key::NfProto => number_hit(if probe.v4 { 2 } else { 10 }),
             Key::DestinationPort { protocol } | Key::SourcePort { protocol }
@@ -628,7 +684,8 @@ impl<'r, 's> Engine<'r, 's> {
             {
                 Test::Holds(false)
             }
-            Key::DestinationPort { .. } => number_hit(u128::from(probe.port)),
+            Key::DestinationPort { .. } => number_hit(u128::from(self.port())),
+            Key::OriginalDestinationPort => number_hit(u128::from(probe.port)),
             Key::SourcePort { .. } => match numbers(values) {
                 Some(set) if set.intersect(&Intervals::range(1, 65535)).is_empty() => {
                     Test::Holds(negated)
@@ -639,8 +696,17 @@ impl<'r, 's> Engine<'r, 's> {
                 _ => Test::Unknown("a source port match".into()),
             },
             Key::CtState => bits_hit(values, CtState::NEW, negated),
-            Key::CtStatus => bits_hit(values, 0, negated),
-            Key::DestinationType => bits_hit(values, destination_type(probe.destination), negated),
+            Key::CtStatus => {
+                let status = if self.after_dnat { CtStatus::DNAT } else { 0 };
+                bits_hit(values, status, negated)
+            }
+            Key::DestinationType => {
+                let kind = match self.after_dnat {
+                    true => AddressType::UNICAST,
+                    false => destination_type(probe.destination),
+                };
+                bits_hit(values, kind, negated)
+            }
         }
     }
 }
@@ -751,6 +817,7 @@ mod tests {
             destination: "10.0.0.1".parse().unwrap(),
             port: 22,
             interface: None,
+            forwarded: None,
         }
     }
 

@@ -314,6 +314,7 @@ impl Reading {
             to,
             conditions: self.conditions,
             rule: firewall_rule(spot),
+            firewall: None,
         }
     }
 }
@@ -345,6 +346,7 @@ fn describe(key: Key, negated: bool) -> String {
         Key::NfProto => "family",
         Key::SourcePort { .. } => "source port",
         Key::DestinationPort { .. } => "destination port",
+        Key::OriginalDestinationPort => "original destination port",
         Key::CtState => "conntrack state",
         Key::CtStatus => "conntrack status",
         Key::DestinationType => "destination address type",

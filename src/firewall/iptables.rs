@@ -701,7 +701,10 @@ fn conntrack_option(module: &str, option: &Item) -> Match {
             bits(arg, |word| CtStatus::parse(&word.to_ascii_lowercase().replace('_', "-")))
                 .map(|set| (Key::CtStatus, set))
         }
-        // Original and reply tuples, expiry, direction: not modelled.
+        "--ctorigdstport" => port_range(arg)
+            .map(|(low, high)| (Key::OriginalDestinationPort, Intervals::range(low, high))),
+        // The other original and reply tuples, expiry, direction: not
+        // modelled.
         flag => return unknown(&format!("{module} {flag}")),
     };
     match found {

@@ -11,6 +11,24 @@ use super::verdict::Firewall;
 use super::{iptables, kernel_sets, nft};
 use crate::sys::Os;
 
+/// The ruleset's forwards, each with the forward path's verdict for the
+/// route the kernel gives its target.
+pub fn judged_forwards(os: &Os<'_>, ruleset: &Ruleset) -> Vec<crate::model::firewall::Forward> {
+    let mut forwards = super::forwards::forwards(ruleset);
+    for forward in &mut forwards {
+        let route = forward.to.addr.as_deref().and_then(|addr| route_interface(os, addr));
+        forward.firewall = Some(super::forward_path::judge_forward(ruleset, forward, route));
+    }
+    forwards
+}
+
+/// The interface the kernel routes `addr` out of (`ip route get`).
+fn route_interface(os: &Os<'_>, addr: &str) -> Option<String> {
+    let json = os.programs.output("ip", &["-j", "route", "get", addr]).ok()?;
+    let routes: serde_json::Value = serde_json::from_slice(&json).ok()?;
+    routes.get(0)?.get("dev")?.as_str().map(str::to_owned)
+}
+
 /// The ruleset, or why it could not be read.
 pub fn read(os: &Os<'_>) -> Firewall {
     match read_ruleset(os) {

@@ -3,6 +3,7 @@
 //! listener takes through it, decided per source region.
 
 pub mod eval;
+pub mod forward_path;
 pub mod forwards;
 pub mod iptables;
 pub mod kernel_sets;

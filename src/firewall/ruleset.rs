@@ -169,6 +169,9 @@ pub enum Key {
     DestinationPort {
         protocol: Option<u8>,
     },
+    /// The destination port the connection was opened for, before any
+    /// dnat (`ct original proto-dst`, `-m conntrack --ctorigdstport`).
+    OriginalDestinationPort,
     /// Conntrack state as [`CtState`] bits.
     CtState,
     /// Conntrack status as [`CtStatus`] bits.

@@ -33,7 +33,7 @@ pub enum Firewall {
 
 /// The answer for one source region of one arrival class.
 #[derive(Clone, Debug, PartialEq, Eq)]
-struct Region {
+pub(super) struct Region {
     sources: Intervals,
     kind: Verdict,
     rule: Option<RuleSpot>,
@@ -184,6 +184,7 @@ impl Judge {
                     destination: destination.addr,
                     port,
                     interface: interface.clone(),
+                    forwarded: None,
                 };
                 let regions = classify(eval::evaluate(ruleset, &probe));
                 classes.push(Class {
@@ -225,7 +226,12 @@ fn port_bounds(ruleset: &Ruleset) -> Option<Vec<u128>> {
         };
         for rule in &chain.rules {
             for condition in &rule.matches {
-                if let Match::Is { key: Key::DestinationPort { .. }, values, .. } = condition {
+                let port_key = |key: &Key| {
+                    matches!(key, Key::DestinationPort { .. } | Key::OriginalDestinationPort)
+                };
+                if let Match::Is { key, values, .. } = condition
+                    && port_key(key)
+                {
                     add(values)?;
                 }
             }
@@ -248,7 +254,7 @@ fn port_bounds(ruleset: &Ruleset) -> Option<Vec<u128>> {
     Some(bounds)
 }
 
-fn unknown(reason: String) -> FirewallExposure {
+pub(super) fn unknown(reason: String) -> FirewallExposure {
     FirewallExposure {
         verdict: Verdict::Unknown,
         sources: Vec::new(),
@@ -305,10 +311,10 @@ fn is_reachable(verdict: Verdict) -> bool {
 }
 
 /// The packets of one interface and one destination, by source region.
-struct Class {
-    interface: Option<String>,
-    destination: Destination,
-    regions: Vec<Region>,
+pub(super) struct Class {
+    pub(super) interface: Option<String>,
+    pub(super) destination: Destination,
+    pub(super) regions: Vec<Region>,
 }
 
 /// A local destination address a new connection may come for; `named` when
@@ -332,7 +338,7 @@ fn open_in<'a>(regions: impl IntoIterator<Item = &'a Region>) -> Intervals {
         .fold(Intervals::empty(), |open, region| open.union(&region.sources))
 }
 
-fn summarize(classes: &[Class], v4: bool) -> FirewallExposure {
+pub(super) fn summarize(classes: &[Class], v4: bool) -> FirewallExposure {
     let all: Vec<&Region> = classes.iter().flat_map(|class| class.regions.iter()).collect();
     if let Some(region) = largest(&all, |kind| kind == Verdict::Unknown) {
         return FirewallExposure {
@@ -479,7 +485,7 @@ struct Decision {
 /// Splits the source space by how its paths end: one region per verdict
 /// and deciding rule, adjacent or not. One sweep over the endings' ranges,
 /// so a 100,000-range blocklist costs its size, not its square.
-fn classify(evaluation: Evaluation) -> Vec<Region> {
+pub(super) fn classify(evaluation: Evaluation) -> Vec<Region> {
     if !evaluation.branched {
         return disjoint_regions(evaluation.endings);
     }

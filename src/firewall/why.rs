@@ -65,6 +65,7 @@ pub fn explain(ruleset: &Ruleset, socket: &InetSocket, exposure: &Exposure) -> E
                     destination: destination.addr,
                     port: socket.local.port,
                     interface: interface.clone(),
+                    forwarded: None,
                 };
                 let regions = verdict::regions(eval::evaluate(ruleset, &probe));
                 explanation.untraced += regions.len().saturating_sub(PATHS_SHOWN);

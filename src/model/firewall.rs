@@ -122,6 +122,11 @@ pub struct Forward {
     pub conditions: Vec<String>,
     /// The dnat or redirect rule.
     pub rule: FirewallRule,
+    /// What the firewall does to the connections it takes on their way
+    /// through this host (prerouting's filter chains, then forward), when
+    /// the ruleset was evaluated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub firewall: Option<FirewallExposure>,
 }
 
 /// Where a forward sends a connection.

@@ -12,7 +12,7 @@ use crate::model::firewall::Forward;
 pub fn write_table(forwards: &[Forward], out: &mut impl Write) -> Result<()> {
     let mut table = Table::new();
     table.load_style(presets::NOTHING).set_content_arrangement(ContentArrangement::Disabled);
-    table.set_header(["Proto", "Local", "Sources", "Interfaces", "Forward", "Rule"]);
+    table.set_header(["Proto", "Local", "Sources", "Interfaces", "Forward", "Firewall", "Rule"]);
     for forward in forwards {
         table.add_row([
             forward.proto.clone().unwrap_or_else(|| "any".to_owned()),
@@ -20,6 +20,7 @@ pub fn write_table(forwards: &[Forward], out: &mut impl Write) -> Result<()> {
             list_or(&forward.sources, "*"),
             for_terminal(&list_or(&forward.interfaces, "*")).into_owned(),
             target(forward),
+            forward.firewall.as_ref().map_or("-", |firewall| firewall.verdict.as_str()).to_owned(),
             rule(forward),
         ]);
     }

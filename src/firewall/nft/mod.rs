@@ -618,6 +618,9 @@ fn ct(body: &Value) -> Left {
         "state" => Left::Key(Key::CtState, Kind::CtState),
         "status" => Left::Key(Key::CtStatus, Kind::CtStatus),
         "count" => Left::RateLimit("ct count".into()),
+        "proto-dst" if body.get("dir").and_then(Value::as_str) == Some("original") => {
+            Left::Key(Key::OriginalDestinationPort, Kind::Port)
+        }
         _ => Left::Unknown(format!("ct {key}")),
     }
 }
@@ -1079,6 +1082,7 @@ fn key_name(key: Key) -> &'static str {
         Key::NfProto => "nfproto",
         Key::SourcePort { .. } => "sport",
         Key::DestinationPort { .. } => "dport",
+        Key::OriginalDestinationPort => "ct original proto-dst",
         Key::CtState => "ct state",
         Key::CtStatus => "ct status",
         Key::DestinationType => "fib daddr type",
