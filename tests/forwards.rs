@@ -145,8 +145,8 @@ fn an_nft_dnat_is_listed_with_both_ends_and_its_source_restriction_holds() {
 }
 
 #[test]
-fn an_iptables_nft_dnat_written_as_docker_does_is_listed_and_taken() {
-    if skip_unless_root("an_iptables_nft_dnat_written_as_docker_does_is_listed_and_taken")
+fn a_docker_style_dnat_bypasses_the_input_policy_until_docker_user_drops_it() {
+    if skip_unless_root("a_docker_style_dnat_bypasses_the_input_policy_until_docker_user_drops_it")
         || skip_without_tool("iptables-nft", "an_iptables_nft_dnat_written_as_docker_does")
         || skip_without_tool("nft", "an_iptables_nft_dnat_written_as_docker_does")
     {
@@ -171,6 +171,19 @@ fn an_iptables_nft_dnat_written_as_docker_does_is_listed_and_taken() {
     assert_eq!(published["only_local_addresses"], true);
     assert_eq!(published["rule"]["chain"], "DOCKER");
     assert!(lab.reaches(18080, &listener));
+
+    // ufw's default (input policy drop) does not guard it: a bypass; the
+    // remedy Docker documents, a DOCKER-USER rule, does.
+    iptables("-P INPUT DROP");
+    iptables("-N DOCKER-USER");
+    iptables("-A FORWARD -j DOCKER-USER");
+    assert!(lab.reaches(18080, &listener), "the input policy does not see it");
+    let bypass = finding("forward-bypasses-input-firewall", "high", 18080);
+    assert!(forward_findings(&lab).contains(&bypass));
+    iptables("-I DOCKER-USER -p tcp -m conntrack --ctorigdstport 18080 -j DROP");
+    assert!(!lab.reaches(18080, &listener), "the DOCKER-USER rule blocks it");
+    assert!(!forward_findings(&lab).contains(&bypass));
+    assert_eq!(forward_of(&lab.forwards(), 18080)["firewall"]["verdict"], "blocked");
 }
 
 #[test]
@@ -193,4 +206,110 @@ fn a_ruleset_that_cannot_be_read_is_a_one_line_error() {
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert_eq!(stderr, "portwatch: --forwards is a table or JSON, not --format lsof\n");
+}
+
+/// `portwatch audit --json` in the router: (rule, severity, forward's
+/// first port) of each finding about a forward.
+fn forward_findings(lab: &Lab) -> Vec<(String, String, u64)> {
+    let output = lab
+        .router
+        .command(common::BIN)
+        .args(["audit", "--json", "--fail-on", "never"])
+        .output()
+        .unwrap();
+    let report = common::json_of(&output.stdout);
+    let mut found: Vec<(String, String, u64)> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|finding| finding.get("forward").is_some())
+        .map(|finding| {
+            (
+                finding["rule"].as_str().unwrap().to_owned(),
+                finding["severity"].as_str().unwrap().to_owned(),
+                finding["forward"]["ports"][0]["first"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+fn finding(rule: &str, severity: &str, port: u64) -> (String, String, u64) {
+    (rule.to_owned(), severity.to_owned(), port)
+}
+
+/// A router whose input policy drops (as ufw's default deny does) and
+/// whose forward chain lets everything through, with four forwards.
+const UFW_LIKE_ROUTER: &str = "
+    table inet filter {
+      chain input {
+        type filter hook input priority filter; policy drop;
+        ct state established,related accept
+        iifname \"lo\" accept
+      }
+      chain forward {
+        type filter hook forward priority filter; policy accept;
+      }
+    }
+    table ip nat {
+      chain prerouting {
+        type nat hook prerouting priority dstnat; policy accept;
+        tcp dport 16379 dnat to 10.77.2.2:6379
+        tcp dport 18080 dnat to 10.77.2.2:8080
+        tcp dport 19999 dnat to 10.77.1.1:9999
+        ip saddr 10.77.9.0/24 tcp dport 18081 dnat to 10.77.2.2:8081
+      }
+    }";
+
+#[test]
+fn the_audit_judges_forwards_through_the_forward_path() {
+    if skip_unless_root("the_audit_judges_forwards_through_the_forward_path")
+        || skip_without_tool("nft", "the_audit_judges_forwards_through_the_forward_path")
+    {
+        return;
+    }
+    let lab = Lab::new("fwd-audit");
+    lab.router.load_ruleset(UFW_LIKE_ROUTER);
+    let redis = lab.serve(6379);
+    let web = lab.serve(8080);
+    assert_eq!(
+        forward_findings(&lab),
+        [
+            finding("dangling-forward", "medium", 19999),
+            finding("exposed-datastore", "high", 16379),
+            finding("forward-bypasses-input-firewall", "high", 16379),
+            finding("forward-bypasses-input-firewall", "high", 18080),
+            // Its forward takes 10.77.9.0/24 only: private sources, three
+            // severities lower, as for a listener.
+            finding("forward-bypasses-input-firewall", "info", 18081),
+            finding("forward-open-to-all", "info", 16379),
+            finding("forward-open-to-all", "info", 18080),
+        ],
+        "19999 dangles (the router's own address, where nothing listens) and its connections \
+         meet the input policy; 18081 is not open to all"
+    );
+    // Traffic is the judge: the input policy drops, yet both forwards reach.
+    assert!(lab.reaches(16379, &redis));
+    assert!(lab.reaches(18080, &web));
+    let forwards = lab.forwards();
+    assert_eq!(forward_of(&forwards, 18080)["firewall"]["verdict"], "open");
+    let restricted = &forward_of(&forwards, 18081)["firewall"];
+    assert_eq!(restricted["verdict"], "restricted", "{restricted}");
+    assert_eq!(restricted["sources"], serde_json::json!(["10.77.9.0/24"]));
+    assert_eq!(forward_of(&forwards, 19999)["firewall"]["verdict"], "blocked");
+
+    // The remedy: drop the forwarded port where forwarded connections pass.
+    lab.router.load_ruleset(&UFW_LIKE_ROUTER.replace(
+        "policy accept;\n      }\n    }\n    table ip nat",
+        "policy accept;\n        meta l4proto tcp ct original proto-dst 18080 drop\n      }\n    }\n    table ip nat",
+    ));
+    assert!(!lab.reaches(18080, &web), "the remedy blocks it");
+    let after = forward_findings(&lab);
+    assert!(
+        !after.contains(&finding("forward-bypasses-input-firewall", "high", 18080)),
+        "{after:?}"
+    );
+    assert!(after.contains(&finding("forward-bypasses-input-firewall", "high", 16379)));
+    assert_eq!(forward_of(&lab.forwards(), 18080)["firewall"]["verdict"], "blocked");
 }

@@ -51,14 +51,16 @@ fn bypass(forward: &Forward, input: Option<&FirewallExposure>) -> Option<Finding
         through.sources.join(", "),
         deciding_rule(through),
     );
+    let proto = forward.proto.as_deref().unwrap_or("tcp");
     let remedy = format!(
-        "block it where forwarded connections pass: for Docker, `iptables -I DOCKER-USER -p {} -m \
-         conntrack --ctorigdstport {port} -j DROP` (then accept the sources meant to reach it \
-         before that rule), or publish the port on 127.0.0.1 only; for nftables, a drop in a \
-         forward-hook chain (`ct original proto-dst {port} drop`)",
-        forward.proto.as_deref().unwrap_or("tcp"),
+        "block it where forwarded connections pass: for Docker, `iptables -I DOCKER-USER -p \
+         {proto} -m conntrack --ctorigdstport {port} -j DROP` (then accept the sources meant to \
+         reach it before that rule), or publish the port on 127.0.0.1 only; for nftables, a drop \
+         in a forward-hook chain (`meta l4proto {proto} ct original proto-dst {port} drop`)"
     );
-    Some(with(forward, about("forward-bypasses-input-firewall", why, remedy)))
+    let mut found = with(forward, about("forward-bypasses-input-firewall", why, remedy));
+    firewall_grade(&mut found, Some(through));
+    Some(found)
 }
 
 fn with(forward: &Forward, finding: Finding) -> Finding {

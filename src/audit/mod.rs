@@ -64,11 +64,10 @@ pub fn audit_with_policy(
     // What the input chains would do to each forwarded port: read before
     // the judge takes the ruleset.
     let inputs: Vec<Option<FirewallExposure>> = match &context.firewall {
-        Some(Firewalls::One(Firewall::Read(ruleset))) => context
-            .forwards
-            .iter()
-            .map(|forward| Some(crate::firewall::forward_path::judge_input(ruleset, forward)))
-            .collect(),
+        Some(Firewalls::One(Firewall::Read(ruleset))) if !context.forwards.is_empty() => {
+            let judge = crate::firewall::forward_path::ForwardJudge::new(ruleset);
+            context.forwards.iter().map(|forward| Some(judge.input(forward))).collect()
+        }
         _ => vec![None; context.forwards.len()],
     };
     match context.firewall {

@@ -134,8 +134,13 @@ pub struct Evaluation {
 }
 
 pub fn evaluate(ruleset: &Ruleset, probe: &Probe) -> Evaluation {
+    evaluate_from(ruleset, probe, address_universe(probe.v4))
+}
+
+/// Where the new connections from `sources` end.
+pub fn evaluate_from(ruleset: &Ruleset, probe: &Probe, sources: Intervals) -> Evaluation {
     let mut engine = Engine::new(ruleset, probe, None);
-    let endings = engine.run(address_universe(probe.v4));
+    let endings = engine.run(sources);
     Evaluation { endings, branched: engine.branched }
 }
 

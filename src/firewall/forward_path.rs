@@ -7,41 +7,70 @@
 use std::net::IpAddr;
 
 use super::eval::{self, Forwarded, Probe};
-use super::ruleset::Ruleset;
+use super::ruleset::{ChainKind, Ruleset};
+use super::space::{self, Intervals, address_universe};
 use super::verdict::{Class, classify, destination_classes, interface_classes, summarize, unknown};
 use crate::model::firewall::{FirewallExposure, Forward};
 
-/// The forward path's answer for the connections `forward` takes, leaving
-/// by `out_interface` (the route to its target, where known).
-pub fn judge_forward(
-    ruleset: &Ruleset,
-    forward: &Forward,
-    out_interface: Option<String>,
-) -> FirewallExposure {
-    let Some((v4, protocol, port)) = basics(forward) else {
-        return unknown("a forward without a port".into());
-    };
-    if forward.kind == "redirect" {
-        return unknown("a redirect ends on this host: its listener's verdict applies".into());
-    }
-    let Some(target) = forward.to.addr.as_deref().and_then(|addr| addr.parse::<IpAddr>().ok())
-    else {
-        return unknown("the forward's destination was not read".into());
-    };
-    let forwarded = Forwarded {
-        destination: target,
-        port: forward.to.ports.map_or(port, |ports| ports.first),
-        out_interface,
-    };
-    judge(ruleset, forward, v4, protocol, port, Some(forwarded))
+/// Judges forwards against one ruleset: the forward path as it is, and
+/// the input path without the nat chains (what the input rules would do
+/// to a connection were it not forwarded, or once a forward has brought
+/// it to this host).
+pub struct ForwardJudge<'r> {
+    ruleset: &'r Ruleset,
+    without_nat: Ruleset,
 }
 
-/// What the input chains would do to a new connection for the forward's
-/// first port on this host, from the interfaces the forward takes.
-pub fn judge_input(ruleset: &Ruleset, forward: &Forward) -> FirewallExposure {
-    match basics(forward) {
-        Some((v4, protocol, port)) => judge(ruleset, forward, v4, protocol, port, None),
-        None => unknown("a forward without a port".into()),
+impl<'r> ForwardJudge<'r> {
+    pub fn new(ruleset: &'r Ruleset) -> ForwardJudge<'r> {
+        let chains = ruleset
+            .chains
+            .iter()
+            .filter(|chain| chain.base.as_ref().is_none_or(|base| base.kind != ChainKind::Nat))
+            .cloned()
+            .collect();
+        let without_nat = Ruleset { chains, sets: ruleset.sets.clone() };
+        ForwardJudge { ruleset, without_nat }
+    }
+
+    /// The answer for the connections `forward` takes: through the forward
+    /// path, leaving by `out_interface` (the route to its target, where
+    /// known); or, for a target on this host (a redirect, one of `own`
+    /// addresses), the input path to the target port.
+    pub fn forward(
+        &self,
+        forward: &Forward,
+        out_interface: Option<String>,
+        own: &[IpAddr],
+    ) -> FirewallExposure {
+        let Some((v4, protocol, port)) = basics(forward) else {
+            return unknown("a forward without a port".into());
+        };
+        let target_port = forward.to.ports.map_or(port, |ports| ports.first);
+        let target = forward.to.addr.as_deref().map(str::parse::<IpAddr>);
+        let target = match (target, forward.kind.as_str()) {
+            (None, "redirect") => None,
+            (Some(Ok(addr)), _) => Some(addr),
+            _ => return unknown("the forward's destination was not read".into()),
+        };
+        match target {
+            Some(addr) if !addr.is_loopback() && !own.contains(&addr) => {
+                let forwarded = Forwarded { destination: addr, port: target_port, out_interface };
+                judge(self.ruleset, forward, v4, protocol, port, Some(forwarded))
+            }
+            _ => judge(&self.without_nat, forward, v4, protocol, target_port, None),
+        }
+    }
+
+    /// What the input chains would do to a new connection for the
+    /// forward's first port on this host, were it not forwarded.
+    pub fn input(&self, forward: &Forward) -> FirewallExposure {
+        match basics(forward) {
+            Some((v4, protocol, port)) => {
+                judge(&self.without_nat, forward, v4, protocol, port, None)
+            }
+            None => unknown("a forward without a port".into()),
+        }
     }
 }
 
@@ -81,7 +110,8 @@ fn judge(
                 interface: interface.clone(),
                 forwarded: forwarded.clone(),
             };
-            let regions = classify(eval::evaluate(ruleset, &probe));
+            let sources = sources(forward, v4);
+            let regions = classify(eval::evaluate_from(ruleset, &probe, sources));
             Class { interface, destination: *destination, regions }
         })
         .collect();
@@ -89,6 +119,31 @@ fn judge(
         return unknown("the forward takes no interface the ruleset names".into());
     }
     summarize(&classes, v4)
+}
+
+/// The sources the forward takes, back from its prefixes (`!` before one
+/// it leaves out).
+fn sources(forward: &Forward, v4: bool) -> Intervals {
+    let prefix_of = |text: &str| {
+        let (addr, len) = text.split_once('/')?;
+        space::prefix(addr.parse().ok()?, len.parse().ok()?)
+    };
+    let (left_out, taken): (Vec<&String>, Vec<&String>) =
+        forward.sources.iter().partition(|text| text.starts_with('!'));
+    let mut set = match taken.is_empty() {
+        true => address_universe(v4),
+        false => {
+            let mut set = Intervals::empty();
+            taken.iter().filter_map(|text| prefix_of(text)).for_each(|prefix| set.add(prefix));
+            set
+        }
+    };
+    for text in left_out {
+        if let Some(prefix) = prefix_of(&text[1..]) {
+            set.remove(&prefix);
+        }
+    }
+    set
 }
 
 /// Whether the forward takes connections arriving on `interface` (`None`:

@@ -15,9 +15,14 @@ use crate::sys::Os;
 /// route the kernel gives its target.
 pub fn judged_forwards(os: &Os<'_>, ruleset: &Ruleset) -> Vec<crate::model::firewall::Forward> {
     let mut forwards = super::forwards::forwards(ruleset);
+    if forwards.is_empty() {
+        return forwards;
+    }
+    let judge = super::forward_path::ForwardJudge::new(ruleset);
+    let own = os.resolver.own_addresses();
     for forward in &mut forwards {
         let route = forward.to.addr.as_deref().and_then(|addr| route_interface(os, addr));
-        forward.firewall = Some(super::forward_path::judge_forward(ruleset, forward, route));
+        forward.firewall = Some(judge.forward(forward, route, &own));
     }
     forwards
 }
