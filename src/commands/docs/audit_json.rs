@@ -44,10 +44,25 @@ pub const FINDING_KEYS: &[JsonKey] = &[
     key(&["rule"], "string", "the rule's stable id, such as `exposed-datastore`"),
     key(&["severity"], "string", "`info`, `low`, `medium`, `high` or `critical`"),
     key(&["title"], "string", "the rule's title"),
-    key(&["message"], "string", "why this listener is a finding, naming it and its holder"),
+    key(
+        &["message"],
+        "string",
+        "why this listener (or forward) is a finding, naming it and its holder",
+    ),
     key(&["remedy"], "string", "what to do, from what is known: the unit, the bind, the port"),
     key(&["references"], "array of strings", "published checks of the same thing"),
-    key(&["listener"], "object", "the listener, as in `listeners`"),
+    key(
+        &["listener"],
+        "object",
+        "the listener, as in `listeners`; absent when the finding is about a forward",
+    ),
+    key(
+        &["forward"],
+        "object",
+        "only for a finding about a port forward (`dangling-forward`, `forward-open-to-all`, \
+         `forward-bypasses-input-firewall`, a port rule for a forward's target): the forward, \
+         as `list --forwards --json` writes it",
+    ),
     key(
         &["policy_line"],
         "number",
