@@ -177,6 +177,7 @@ fn probe() -> Probe {
         destination: Ipv4Addr::new(192, 0, 2, 1).into(),
         port: 22,
         interface: None,
+        forwarded: None,
     }
 }
 
