@@ -108,7 +108,8 @@ pub fn snapshot(os: &Os<'_>, request: &Request) -> Result<Inventory> {
         let mut owners = Owners::scan_for(os.proc, os.users, os.env, Some(&wanted))
             .context("cannot scan /proc for socket owners")?
             .with_threads(request.enrich.threads)
-            .with_contexts(request.enrich.contexts, request.enrich.socket_contexts);
+            .with_contexts(request.enrich.contexts, request.enrich.socket_contexts)
+            .with_runtimes(os.files);
         for socket in &mut sockets {
             socket.set_owners(Some(owners.of(socket.inode())));
         }
@@ -371,7 +372,8 @@ impl<'s> Enricher<'s> {
                 Owners::scan(os.proc, os.users, os.env)
                     .context("cannot scan /proc for socket owners")?
                     .with_threads(request.enrich.threads)
-                    .with_contexts(request.enrich.contexts, request.enrich.socket_contexts),
+                    .with_contexts(request.enrich.contexts, request.enrich.socket_contexts)
+                    .with_runtimes(os.files),
             ),
             false => None,
         };

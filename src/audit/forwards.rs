@@ -97,9 +97,10 @@ fn describe(forward: &Forward) -> (String, String) {
         forward.sources.join(", ")
     );
     let port = target_port(forward).map_or_else(|| "=".to_owned(), |port| port.to_string());
-    let to = match &forward.to.addr {
-        Some(addr) => format!("{addr}:{port}"),
-        None => format!("this host's port {port}"),
+    let to = match (&forward.to.addr, &forward.container) {
+        (Some(addr), Some(container)) => format!("{addr}:{port} (container {})", container.label()),
+        (Some(addr), None) => format!("{addr}:{port}"),
+        (None, _) => format!("this host's port {port}"),
     };
     (from, to)
 }

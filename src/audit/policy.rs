@@ -405,7 +405,10 @@ impl Allow {
             })
             && self.unit.as_deref().is_none_or(|unit| process.unit.as_deref() == Some(unit))
             && self.container.as_deref().is_none_or(|prefix| {
-                process.container.as_ref().is_some_and(|c| c.id.starts_with(prefix))
+                process
+                    .container
+                    .as_ref()
+                    .is_some_and(|c| c.id.starts_with(prefix) || c.name.as_deref() == Some(prefix))
             })
     }
 
@@ -744,7 +747,11 @@ mod tests {
             uid: Some(1000),
             user: Some(user.into()),
             unit: Some(unit.into()),
-            container: Some(Container { runtime: "docker".into(), id: container.into() }),
+            container: Some(Container {
+                runtime: "docker".into(),
+                id: container.into(),
+                name: None,
+            }),
             ..Process::default()
         };
         socket.owners = Some(Ownership {

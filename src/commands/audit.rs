@@ -146,7 +146,9 @@ fn audit_report(
     let firewall = firewall(&request.scope, os, &mut limits);
     let forwards = match &firewall {
         Some(Firewalls::One(Firewall::Read(ruleset))) => {
-            crate::firewall::live::judged_forwards(os, ruleset)
+            let mut forwards = crate::firewall::live::judged_forwards(os, ruleset);
+            crate::owners::containers::Runtimes::read(os.files).name_targets(&mut forwards);
+            forwards
         }
         Some(Firewalls::PerNamespace(_)) => {
             limits.push(

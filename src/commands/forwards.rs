@@ -9,6 +9,7 @@ use crate::cli::{FormatArg, ListArgs};
 use crate::exit::{ExitCode, UsageError};
 use crate::firewall::live;
 use crate::firewall::verdict::Firewall;
+use crate::owners::containers::Runtimes;
 use crate::render::forwards::{write_json, write_json_lines, write_table};
 use crate::sys::Os;
 
@@ -17,7 +18,8 @@ pub fn run(args: &ListArgs, os: &Os<'_>, stdout: &mut dyn Write) -> Result<ExitC
         Firewall::Read(ruleset) => ruleset,
         Firewall::Unreadable(why) => bail!("cannot list forwards: {why}"),
     };
-    let forwards = live::judged_forwards(os, &ruleset);
+    let mut forwards = live::judged_forwards(os, &ruleset);
+    Runtimes::read(os.files).name_targets(&mut forwards);
     let mut out = std::io::BufWriter::new(stdout);
     match (args.json, args.format) {
         (true, _) | (false, Some(FormatArg::Json)) => write_json(&forwards, &mut out)?,

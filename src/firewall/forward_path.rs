@@ -10,7 +10,7 @@ use super::eval::{self, Forwarded, Probe};
 use super::ruleset::{ChainKind, Ruleset};
 use super::space::{self, Intervals, address_universe};
 use super::verdict::{Class, classify, destination_classes, interface_classes, summarize, unknown};
-use crate::model::firewall::{FirewallExposure, Forward};
+use crate::model::firewall::{FirewallExposure, Forward, Verdict};
 
 /// Judges forwards against one ruleset: the forward path as it is, and
 /// the input path without the nat chains (what the input rules would do
@@ -46,6 +46,13 @@ impl<'r> ForwardJudge<'r> {
         let Some((v4, protocol, port)) = basics(forward) else {
             return unknown("a forward without a port".into());
         };
+        if takes_loopback_only(forward) {
+            return FirewallExposure {
+                verdict: Verdict::LocalOnly,
+                reason: Some("it takes connections to a loopback address only".into()),
+                ..unknown(String::new())
+            };
+        }
         let target_port = forward.to.ports.map_or(port, |ports| ports.first);
         let target = forward.to.addr.as_deref().map(str::parse::<IpAddr>);
         let target = match (target, forward.kind.as_str()) {
@@ -72,6 +79,22 @@ impl<'r> ForwardJudge<'r> {
             None => unknown("a forward without a port".into()),
         }
     }
+}
+
+/// A forward whose destinations are all loopback prefixes (Docker's `-p
+/// 127.0.0.1:PORT:PORT`): nothing from beyond the host can be sent to them.
+fn takes_loopback_only(forward: &Forward) -> bool {
+    let loopback = |prefix: &String| {
+        let (addr, len) = prefix.split_once('/').unwrap_or((prefix, "128"));
+        let addr: Option<IpAddr> = addr.parse().ok();
+        let len: u8 = len.parse().unwrap_or(0);
+        match addr {
+            Some(IpAddr::V4(v4)) => v4.is_loopback() && len >= 8,
+            Some(IpAddr::V6(v6)) => v6.is_loopback() && len == 128,
+            None => false,
+        }
+    };
+    !forward.destinations.is_empty() && forward.destinations.iter().all(loopback)
 }
 
 fn basics(forward: &Forward) -> Option<(bool, u8, u16)> {

@@ -312,6 +312,7 @@ impl Reading {
             sources: shortest(&self.sources, v4),
             interfaces: self.interfaces,
             to,
+            container: None,
             conditions: self.conditions,
             rule: firewall_rule(spot),
             firewall: None,

@@ -115,6 +115,10 @@ pub struct Forward {
     /// (`!docker0`); empty for all.
     pub interfaces: Vec<String>,
     pub to: ForwardTarget,
+    /// The container that holds the target address, when a runtime's files
+    /// say (Docker's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<super::Container>,
     /// Conditions of its path not read into the fields above (a conntrack
     /// match, a rate limit, an unknown construct): the forward takes less
     /// than the fields say.

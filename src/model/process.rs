@@ -73,6 +73,20 @@ pub struct Container {
     pub runtime: String,
     /// The container id (64 hex digits for most runtimes), or the LXC name.
     pub id: String,
+    /// The name the runtime gives it (`web`), from the runtime's own files
+    /// where they are readable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+impl Container {
+    /// `web` (its name), else the first 12 characters of its id.
+    pub fn label(&self) -> String {
+        match &self.name {
+            Some(name) => name.clone(),
+            None => self.id.chars().take(12).collect(),
+        }
+    }
 }
 
 /// A process. Fields are `None` where the process is gone or its files are
@@ -95,6 +109,9 @@ pub struct Process {
     /// The innermost systemd service or scope, such as `ssh.service`.
     pub unit: Option<String>,
     pub container: Option<Container>,
+    /// The container a userland proxy (docker-proxy) forwards its
+    /// connections to: who really answers on its port.
+    pub serves: Option<Container>,
     /// With `-T`: the process's threads, main thread included, by tid.
     pub threads: Option<Vec<Thread>>,
     /// With `-Z`/`-z`: the process's SELinux context
@@ -200,6 +217,8 @@ struct ProcessJson<'a> {
     unit: Option<Cow<'a, str>>,
     container: Option<Cow<'a, Container>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    serves: Option<Cow<'a, Container>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     threads: Option<Cow<'a, [Thread]>>,
     #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present")]
     context: Option<Option<Cow<'a, str>>>,
@@ -235,6 +254,7 @@ impl<'a> ProcessJson<'a> {
             user: process.user.as_deref().map(Cow::Borrowed),
             unit: process.unit.as_deref().map(Cow::Borrowed),
             container: process.container.as_ref().map(Cow::Borrowed),
+            serves: process.serves.as_ref().map(Cow::Borrowed),
             threads: process.threads.as_deref().map(Cow::Borrowed),
             context: process.context.as_ref().map(|c| c.as_deref().map(Cow::Borrowed)),
             socket_context: socket_context.map(|c| c.as_deref().map(Cow::Borrowed)),
@@ -264,6 +284,7 @@ impl<'a> ProcessJson<'a> {
             user: self.user.map(Cow::into_owned),
             unit: self.unit.map(Cow::into_owned),
             container: self.container.map(Cow::into_owned),
+            serves: self.serves.map(Cow::into_owned),
             threads: self.threads.map(Cow::into_owned),
             context: self.context.map(|c| c.map(Cow::into_owned)),
         };

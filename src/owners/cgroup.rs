@@ -105,7 +105,8 @@ fn container_in(path: &str) -> Option<Container> {
             is_container_id(id).then(|| id.to_owned())
         })
     };
-    let container = |runtime: &str, id: String| Some(Container { runtime: runtime.into(), id });
+    let container =
+        |runtime: &str, id: String| Some(Container { runtime: runtime.into(), id, name: None });
     let kube_or = |runtime| if in_kubepods { "kubepods" } else { runtime };
     if let Some(id) = scoped("docker-") {
         return container(kube_or("docker"), id);
@@ -215,7 +216,7 @@ mod tests {
     }
 
     fn container(runtime: &str, id: &str) -> Option<Container> {
-        Some(Container { runtime: runtime.into(), id: id.into() })
+        Some(Container { runtime: runtime.into(), id: id.into(), name: None })
     }
 
     #[test]
@@ -274,9 +275,15 @@ mod tests {
     #[test]
     fn lxc_names() {
         let old = placement("4:cpu:/lxc/web01\n1:name=systemd:/lxc/web01/init.scope\n");
-        assert_eq!(old.container, Some(Container { runtime: "lxc".into(), id: "web01".into() }));
+        assert_eq!(
+            old.container,
+            Some(Container { runtime: "lxc".into(), id: "web01".into(), name: None })
+        );
         let new = placement("0::/lxc.payload.db/system.slice/postgresql.service\n");
-        assert_eq!(new.container, Some(Container { runtime: "lxc".into(), id: "db".into() }));
+        assert_eq!(
+            new.container,
+            Some(Container { runtime: "lxc".into(), id: "db".into(), name: None })
+        );
         assert_eq!(new.unit.as_deref(), Some("postgresql.service"));
     }
 }

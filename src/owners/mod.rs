@@ -3,6 +3,7 @@
 //! those processes, read only for the sockets that are shown.
 
 pub mod cgroup;
+pub mod containers;
 pub mod process;
 
 use std::collections::{HashMap, HashSet};
@@ -12,7 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::model::{Holder, Ownership, Process};
-use crate::sys::{Environment, ProcFs, UserDb};
+use crate::sys::{Environment, Files, ProcFs, UserDb};
 
 /// One open file descriptor that refers to a socket.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,6 +38,10 @@ pub struct Owners<'s> {
     extra: process::Extra,
     /// Read each descriptor's socket context (`-z`).
     socket_contexts: bool,
+    /// Where container runtimes keep their state, read the first time a
+    /// holder runs in a container or proxies to one.
+    runtime_files: Option<&'s dyn Files>,
+    runtimes: std::sync::OnceLock<containers::Runtimes>,
 }
 
 /// What one thread's share of the /proc scan found.
@@ -97,6 +102,8 @@ impl<'s> Owners<'s> {
             proc_hides_pids: env.effective_uid() != 0 && proc_mounted_with_hidepid(proc),
             extra: process::Extra::default(),
             socket_contexts: false,
+            runtime_files: None,
+            runtimes: std::sync::OnceLock::new(),
         })
     }
 
@@ -110,6 +117,12 @@ impl<'s> Owners<'s> {
     pub fn with_contexts(self, contexts: bool, sockets: bool) -> Self {
         let extra = process::Extra { context: contexts || sockets, ..self.extra };
         Owners { extra, socket_contexts: sockets, ..self }
+    }
+
+    /// Names holders' containers, and the containers userland proxies
+    /// serve, from the runtimes' files.
+    pub fn with_runtimes(self, files: &'s dyn Files) -> Self {
+        Owners { runtime_files: Some(files), ..self }
     }
 
     /// Whether every process's descriptors could be read.
@@ -143,7 +156,13 @@ impl<'s> Owners<'s> {
         let (user_db, users) = (self.user_db, &mut self.users);
         let mut user_name =
             |uid: u32| users.entry(uid).or_insert_with(|| user_db.user_name(uid)).clone();
-        let process = Arc::new(process::read(self.proc, pid, self.extra, &mut user_name));
+        let mut process = process::read(self.proc, pid, self.extra, &mut user_name);
+        if let Some(files) = self.runtime_files
+            && containers::concerns(&process)
+        {
+            self.runtimes.get_or_init(|| containers::Runtimes::read(files)).describe(&mut process);
+        }
+        let process = Arc::new(process);
         self.processes.insert(pid, process.clone());
         process
     }

@@ -81,6 +81,7 @@ pub fn read(
         user: uid.and_then(user_name),
         unit: placement.unit,
         container: placement.container,
+        serves: None,
         threads: extra.threads.then(|| read_threads(proc, pid, extra.context)),
         context: extra.context.then(|| context(proc, &proc_path(pid, "attr/current"))),
     }

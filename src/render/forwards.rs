@@ -7,6 +7,7 @@ use anyhow::Result;
 use comfy_table::{ContentArrangement, Table, presets};
 
 use super::escape::for_terminal;
+use super::text::container_label;
 use crate::model::firewall::Forward;
 
 pub fn write_table(forwards: &[Forward], out: &mut impl Write) -> Result<()> {
@@ -67,11 +68,15 @@ fn local(forward: &Forward) -> String {
 
 fn target(forward: &Forward) -> String {
     let port = forward.to.ports.map(|ports| ports.to_string()).unwrap_or_else(|| "=".to_owned());
-    match (&forward.to.addr, forward.kind.as_str()) {
+    let target = match (&forward.to.addr, forward.kind.as_str()) {
         (Some(addr), _) if addr.contains(':') => format!("[{addr}]:{port}"),
         (Some(addr), _) => format!("{addr}:{port}"),
         (None, "redirect") => format!("this-host:{port}"),
         (None, _) => "?".to_owned(),
+    };
+    match &forward.container {
+        Some(container) => format!("{target} ({})", container_label(container)),
+        None => target,
     }
 }
 

@@ -8,7 +8,7 @@
 use std::fmt::Write as _;
 
 use super::escape;
-use super::text::quoted_process_label;
+use super::text::{container_label, quoted_process_label};
 use crate::model::Holder;
 use crate::model::process::Ownership;
 
@@ -31,10 +31,10 @@ pub fn process_facts(owners: Option<&Ownership>) -> String {
         facts.extend(
             process.unit.as_ref().map(|unit| format!("unit={}", escape::for_terminal(unit))),
         );
-        facts.extend(process.container.as_ref().map(|c| {
-            let id: String = c.id.chars().take(12).collect();
-            format!("container={}:{}", escape::for_terminal(&c.runtime), escape::for_terminal(&id))
-        }));
+        facts.extend(
+            process.container.as_ref().map(|c| format!("container={}", container_label(c))),
+        );
+        facts.extend(process.serves.as_ref().map(|c| format!("serves={}", container_label(c))));
         let _ =
             write!(text, " {}({})", escape::for_terminal(&process.display_name()), facts.join(","));
     }

@@ -192,9 +192,8 @@ fn unit_text(process: &Process) -> String {
     if let Some(unit) = &process.unit {
         return escaped(unit);
     }
-    process.container.as_ref().map_or_else(String::new, |container| {
-        let id: String = container.id.chars().take(12).collect();
-        format!("{}:{}", escaped(&container.runtime), escaped(&id))
+    process.container.as_ref().or(process.serves.as_ref()).map_or_else(String::new, |container| {
+        format!("{}:{}", escaped(&container.runtime), escaped(&container.label()))
     })
 }
 

@@ -378,4 +378,12 @@ fn users_cell(cell: &mut String, socket: &Socket, wide: bool) {
         let _ = write!(cell, "(\"{name}\",pid={},fd={})", holder.process.pid, holder.fd);
     }
     cell.push(')');
+    let mut served: Vec<String> = holders
+        .iter()
+        .filter_map(|holder| holder.process.serves.as_ref().map(super::text::container_label))
+        .collect();
+    served.dedup();
+    for container in served {
+        let _ = write!(cell, " serves={container}");
+    }
 }

@@ -160,7 +160,21 @@ pub fn unix_type(kind: UnixKind) -> &'static str {
 /// The process name a table prints (with `wide`, the command line), escaped.
 pub fn process_label(process: &Process, wide: bool) -> String {
     let name = if wide { process.wide_name() } else { process.display_name() };
-    escape::for_terminal(&name).into_owned()
+    let name = escape::for_terminal(&name).into_owned();
+    match &process.serves {
+        Some(container) => format!("{name} (serves {})", container_label(container)),
+        None => name,
+    }
+}
+
+/// `docker:web`, or `docker:0123456789ab` when the runtime's files did not
+/// name it; escaped.
+pub fn container_label(container: &crate::model::Container) -> String {
+    format!(
+        "{}:{}",
+        escape::for_terminal(&container.runtime),
+        escape::for_terminal(&container.label())
+    )
 }
 
 /// The process name inside ss's `users:(("name",...))`, escaped for quotes.

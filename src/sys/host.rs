@@ -285,6 +285,10 @@ impl Files for Host {
         Ok(text)
     }
 
+    fn list_dir(&self, path: &Path) -> io::Result<Vec<OsString>> {
+        std::fs::read_dir(path)?.map(|entry| entry.map(|entry| entry.file_name())).collect()
+    }
+
     fn open_read(&self, path: &Path) -> io::Result<Box<dyn Read + Send>> {
         if path == Path::new("-") {
             return Ok(Box::new(io::stdin()));

@@ -134,6 +134,12 @@ pub trait Files: Sync {
 
     fn open_read(&self, path: &Path) -> io::Result<Box<dyn Read + Send>>;
 
+    /// The names in a directory (container runtimes' state).
+    fn list_dir(&self, path: &Path) -> io::Result<Vec<OsString>> {
+        let _ = path;
+        Err(io::Error::new(io::ErrorKind::Unsupported, "no directories here"))
+    }
+
     /// Writes `path` through a temporary file beside it, renamed into place
     /// only once `write` succeeds, so no partial file is ever left there.
     fn write_atomically(
