@@ -106,6 +106,9 @@ fn describe(forward: &Forward) -> (String, String) {
 }
 
 fn sensitive_target(forward: &Forward) -> Option<Finding> {
+    if forward.firewall.as_ref().is_some_and(|firewall| firewall.verdict == Verdict::LocalOnly) {
+        return None;
+    }
     let port = target_port(forward)?;
     let (id, service) = port_rule(transport(forward), port)?;
     let (from, to) = describe(forward);

@@ -46,6 +46,13 @@ impl<'r> ForwardJudge<'r> {
         let Some((v4, protocol, port)) = basics(forward) else {
             return unknown("a forward without a port".into());
         };
+        if !forward.hooks.iter().any(|hook| hook == "prerouting") {
+            return FirewallExposure {
+                verdict: Verdict::LocalOnly,
+                reason: Some("it takes this host's own connections only (the output hook)".into()),
+                ..unknown(String::new())
+            };
+        }
         if takes_loopback_only(forward) {
             return FirewallExposure {
                 verdict: Verdict::LocalOnly,
