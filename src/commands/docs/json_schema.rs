@@ -307,7 +307,12 @@ pub const PROCESS_KEYS: &[JsonKey] = &[
     key(
         &["container"],
         "object | null",
-        r#"`{"runtime": "docker", "id": "<64 hex>"}`; runtime is `docker`, `podman`, `containerd`, `cri-o`, `kubepods` or `lxc`"#,
+        r#"`{"runtime": "docker", "id": "<64 hex>", "name": "web"}`; runtime is `docker`, `podman`, `containerd`, `cri-o`, `kubepods` or `lxc`; `name` only where the runtime's files say it (Docker's, Podman's)"#,
+    ),
+    key(
+        &["serves"],
+        "object",
+        r#"only for a userland proxy (docker-proxy): the container it forwards its connections to, as `container` is written (found by the proxy's `-container-ip` in Docker's files)"#,
     ),
     key(
         &["threads"],
@@ -370,7 +375,11 @@ pub fn section() -> Vec<Block> {
              `nerdctl-<id>.scope`, `crio-<id>.scope`, anything under `kubepods`, and \
              `/lxc/<name>` or `/lxc.payload.<name>`. containerd run without Kubernetes and \
              with the cgroupfs driver (`/<namespace>/<name>`) cannot be told from any other \
-             cgroup and is not recognised.",
+             cgroup and is not recognised. Names come from the runtimes' own files, read when a \
+             holder runs in a container or proxies to one: Docker's \
+             `/var/lib/docker/containers/<id>/config.v2.json` (its name and addresses) and \
+             Podman's `containers.json`; without them (another runtime, no permission) the id \
+             stands alone.",
         ),
         Block::Paragraph(
             r#"A dual-stack listener, which ss prints as `*:8080`, has `"local": {"addr": "::", "port": 8080, ...}` and `"v6only": false`."#,
