@@ -80,7 +80,7 @@ pub fn run(
                 stdout_closed: &|| os.env.stdout_closed(),
                 deadline: args.duration.and_then(|d| Instant::now().checked_add(d)),
                 left: args.count,
-                messages: Messages::default(),
+                messages: Messages::new(live),
             };
             show(live, feed, args, stdout, stderr)
         })
@@ -139,17 +139,27 @@ struct Feed<'w, 's> {
     messages: Messages,
 }
 
-/// Messages for stderr, each kept once with a count of its repeats, at
-/// most [`MESSAGES_HELD`] of them and a count of the rest.
+/// Messages for stderr, at most [`MESSAGES_HELD`] of them and a count of
+/// the rest; held for the live table's end, each is kept once with a count
+/// of its repeats.
 #[derive(Default)]
 struct Messages {
     held: Vec<(String, u64)>,
     beyond: u64,
+    merge_repeats: bool,
 }
 
 impl Messages {
+    fn new(merge_repeats: bool) -> Messages {
+        Messages { merge_repeats, ..Messages::default() }
+    }
+
     fn push(&mut self, message: String) {
-        if let Some((_, repeats)) = self.held.iter_mut().find(|(held, _)| *held == message) {
+        let repeated = match self.merge_repeats {
+            true => self.held.iter_mut().find(|(held, _)| *held == message),
+            false => None,
+        };
+        if let Some((_, repeats)) = repeated {
             *repeats += 1;
         } else if self.held.len() < MESSAGES_HELD {
             self.held.push((message, 0));
@@ -269,7 +279,7 @@ mod tests {
 
     #[test]
     fn messages_held_are_counted_not_kept_without_bound() {
-        let mut messages = Messages::default();
+        let mut messages = Messages::new(true);
         for _ in 0..3 {
             messages.push("note: closes are seen at listings only".to_owned());
         }
@@ -281,5 +291,9 @@ mod tests {
         assert_eq!(lines[0], "note: closes are seen at listings only (and 2 more time(s))");
         assert_eq!(lines[MESSAGES_HELD], "6 more message(s) not shown");
         assert!(messages.take().is_empty(), "taken once");
+        let mut printed = Messages::new(false);
+        printed.push("warning: --exec: sh failed".to_owned());
+        printed.push("warning: --exec: sh failed".to_owned());
+        assert_eq!(printed.take().len(), 2, "event lines' messages are each printed");
     }
 }
