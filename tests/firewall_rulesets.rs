@@ -1,5 +1,5 @@
 //! The firewall truth on recorded rulesets (fixtures/firewall: native nft,
-//! iptables-nft, a real ufw, firewalld-style, Docker 29), read through a
+//! iptables-nft, a real ufw, firewalld-style, Docker 20 and 29), read through a
 //! fake host's tools: each listener's verdict, sources and deciding rule,
 //! the xt stubs resolved from iptables-nft-save by position, legacy tables,
 //! and what an unreadable firewall gives. No root, no namespace.
@@ -241,4 +241,44 @@ fn an_empty_ruleset_is_no_firewall() {
     let answer = tcp(&live::read(&nft_host(empty).os()), 6379);
     assert_eq!(answer.verdict, Verdict::Open);
     assert_eq!(answer.reason.as_deref(), Some(portwatch::firewall::verdict::NO_FIREWALL));
+}
+
+#[test]
+fn docker_20_classic_iptables_nft_forwards_with_destinations_from_the_save_output() {
+    // Recorded with Debian's Docker 20.10 and `docker run -p 18080:8080 -p
+    // 127.0.0.1:18081:8081`: nft's JSON hides the DNAT destinations.
+    let fake = nft_host(&recorded("docker20.json"))
+        .with_program("iptables-nft-save", Ok(&recorded("docker20.iptables-save")))
+        .with_program(
+            "ip -j route get 172.17.0.2",
+            Ok(r#"[{"dst":"172.17.0.2","dev":"docker0"}]"#),
+        );
+    let Firewall::Read(ruleset) = live::read(&fake.os()) else { panic!("read") };
+    let forwards = live::judged_forwards(&fake.os(), &ruleset);
+    let arriving: Vec<String> = forwards
+        .iter()
+        .filter(|forward| forward.hooks.iter().any(|hook| hook == "prerouting"))
+        .map(|forward| {
+            let to = forward.to.ports.map(|ports| ports.first).unwrap_or(0);
+            let verdict = forward.firewall.as_ref().map(|firewall| firewall.verdict.as_str());
+            format!(
+                "{}:{} {:?} {:?} -> {}:{to} {}",
+                forward.destinations.join(","),
+                forward.ports[0].first,
+                forward.interfaces,
+                forward.only_local_addresses,
+                forward.to.addr.as_deref().unwrap_or("?"),
+                verdict.unwrap_or("-"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        arriving,
+        [
+            r#"127.0.0.1/32:18081 ["!docker0"] true -> 172.17.0.2:8081 local-only"#,
+            r#":18080 ["!docker0"] true -> 172.17.0.2:8080 open"#,
+        ],
+        "the published port is open through DOCKER's accept for the container, which only \
+         a connection leaving by docker0 meets"
+    );
 }
