@@ -109,7 +109,8 @@ pub fn snapshot(os: &Os<'_>, request: &Request) -> Result<Inventory> {
             .context("cannot scan /proc for socket owners")?
             .with_threads(request.enrich.threads)
             .with_contexts(request.enrich.contexts, request.enrich.socket_contexts)
-            .with_runtimes(os.files);
+            .with_runtimes(os.files)
+            .with_namespace_addresses(namespace_lister(*os));
         for socket in &mut sockets {
             socket.set_owners(Some(owners.of(socket.inode())));
         }
@@ -206,6 +207,30 @@ pub fn follow(
 
 /// The label of the namespace the calling thread is in, named `name` when
 /// that is a name rather than a path.
+/// [`namespace_addresses`], for owners to call when they need it.
+pub fn namespace_lister(os: Os<'_>) -> owners::containers::NamespaceAddresses<'_> {
+    Box::new(move || namespace_addresses(&os))
+}
+
+/// Every other network namespace of the host with its interfaces'
+/// addresses, each read on a thread inside it; those that cannot be
+/// entered are left out.
+pub fn namespace_addresses(os: &Os<'_>) -> Vec<(NetnsLabel, Vec<std::net::IpAddr>)> {
+    let Ok(own) = netns::own_inode(os.proc) else { return Vec::new() };
+    let Ok(discovered) = netns::discover_others(os.proc, os.namespaces, own) else {
+        return Vec::new();
+    };
+    let mut found = Vec::new();
+    for namespace in discovered.namespaces {
+        let mut addresses = Vec::new();
+        let mut work = || addresses = os.resolver.own_addresses();
+        if os.namespaces.run_inside(&namespace.path, &mut work).is_ok() {
+            found.push((namespace.label, addresses));
+        }
+    }
+    found
+}
+
 fn thread_namespace(os: &Os<'_>, name: &str) -> Result<NetnsLabel> {
     let link = os
         .proc
@@ -373,7 +398,8 @@ impl<'s> Enricher<'s> {
                     .context("cannot scan /proc for socket owners")?
                     .with_threads(request.enrich.threads)
                     .with_contexts(request.enrich.contexts, request.enrich.socket_contexts)
-                    .with_runtimes(os.files),
+                    .with_runtimes(os.files)
+                    .with_namespace_addresses(namespace_lister(*os)),
             ),
             false => None,
         };

@@ -313,3 +313,67 @@ fn the_audit_judges_forwards_through_the_forward_path() {
     assert!(after.contains(&finding("forward-bypasses-input-firewall", "high", 16379)));
     assert_eq!(forward_of(&lab.forwards(), 18080)["firewall"]["verdict"], "blocked");
 }
+
+/// A listener on the router's `port` held by a process whose command line
+/// is docker-proxy's (argv[0] `/usr/sbin/docker-proxy` and its flags),
+/// running until dropped.
+struct FakeProxy(std::process::Child);
+
+impl FakeProxy {
+    fn start(router: &Netns, port: u16, target: &str, target_port: u16) -> FakeProxy {
+        let listen = format!(
+            "import socket,sys; s=socket.socket(); s.bind(('0.0.0.0',{port})); s.listen(); \
+             print('ready', flush=True); sys.stdin.read()"
+        );
+        let command = format!(
+            "exec -a /usr/sbin/docker-proxy /usr/bin/python3 -c \"{listen}\" -proto tcp -host-ip 0.0.0.0 \
+             -host-port {port} -container-ip {target} -container-port {target_port}"
+        );
+        let mut child = router
+            .command("bash")
+            .args(["-c", &command])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut ready = String::new();
+        let stdout = child.stdout.as_mut().unwrap();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut ready).unwrap();
+        assert_eq!(ready.trim(), "ready");
+        FakeProxy(child)
+    }
+}
+
+impl Drop for FakeProxy {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn a_userland_proxy_is_attributed_to_the_namespace_it_forwards_to() {
+    if skip_unless_root("a_userland_proxy_is_attributed_to_the_namespace_it_forwards_to")
+        || skip_without_tool("/usr/bin/python3", "a_userland_proxy_is_attributed_to_the_namespace")
+    {
+        return;
+    }
+    let lab = Lab::new("fwd-proxy");
+    let _proxy = FakeProxy::start(&lab.router, 18095, SERVER, 8080);
+    let output =
+        lab.router.command(common::BIN).args(["list", "-tlnp", "--json"]).output().unwrap();
+    common::assert_success(&output, &["list", "-tlnp", "--json"]);
+    let rows = common::json_of(&output.stdout);
+    let row = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|row| row["local"]["port"] == 18095)
+        .expect("the proxy's listener");
+    let serves = &row["processes"][0]["serves"];
+    assert_eq!(serves["runtime"], "netns", "{row:#}");
+    assert_eq!(serves["name"], lab.server.name.as_str(), "the namespace holding 10.77.2.2");
+    let table = lab.router.command(common::BIN).args(["list", "-tlnp"]).output().unwrap();
+    let table = String::from_utf8(table.stdout).unwrap();
+    assert!(table.contains(&format!("serves=netns:{}", lab.server.name)), "{table}");
+}

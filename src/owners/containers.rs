@@ -11,7 +11,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::model::firewall::Forward;
-use crate::model::{Container, Process};
+use crate::model::{Container, NetnsLabel, Process};
 use crate::sys::Files;
 
 const DOCKER_CONTAINERS: &str = "/var/lib/docker/containers";
@@ -26,6 +26,10 @@ const CONTAINERS_LIMIT: usize = 100_000;
 pub struct Runtimes {
     by_id: HashMap<String, Known>,
 }
+
+/// The network namespaces of this host with their addresses (name, or
+/// inode when unnamed), for a proxy whose target no runtime names.
+pub type NamespaceAddresses<'a> = Box<dyn Fn() -> Vec<(NetnsLabel, Vec<IpAddr>)> + Sync + 'a>;
 
 #[derive(Clone, Debug)]
 struct Known {
@@ -78,14 +82,28 @@ impl Runtimes {
     }
 
     /// Names `process`'s container, and the container a docker-proxy
-    /// serves (from its `-container-ip`).
-    pub fn describe(&self, process: &mut Process) {
+    /// serves (from its `-container-ip`); where no runtime names that
+    /// address, the network namespace that holds it (`runtime` `netns`).
+    pub fn describe(
+        &self,
+        process: &mut Process,
+        namespaces: &std::sync::OnceLock<Vec<(NetnsLabel, Vec<IpAddr>)>>,
+        namespace_addresses: Option<&NamespaceAddresses<'_>>,
+    ) {
         if let Some(container) = process.container.as_mut() {
             container.name = self.by_id.get(&container.id).map(|known| known.name.clone());
         }
-        if let Some(addr) = proxy_target(process) {
-            process.serves = self.at(addr);
-        }
+        let Some(addr) = proxy_target(process) else { return };
+        process.serves = self.at(addr).or_else(|| {
+            let all =
+                namespaces.get_or_init(|| namespace_addresses.map(|f| f()).unwrap_or_default());
+            let (label, _) = all.iter().find(|(_, addresses)| addresses.contains(&addr))?;
+            Some(Container {
+                runtime: "netns".to_owned(),
+                id: label.inode.to_string(),
+                name: label.name.clone(),
+            })
+        });
     }
 
     /// The container that holds `addr`.

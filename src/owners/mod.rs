@@ -42,6 +42,8 @@ pub struct Owners<'s> {
     /// holder runs in a container or proxies to one.
     runtime_files: Option<&'s dyn Files>,
     runtimes: std::sync::OnceLock<containers::Runtimes>,
+    namespace_addresses: Option<containers::NamespaceAddresses<'s>>,
+    namespaces: std::sync::OnceLock<Vec<(crate::model::NetnsLabel, Vec<std::net::IpAddr>)>>,
 }
 
 /// What one thread's share of the /proc scan found.
@@ -104,6 +106,8 @@ impl<'s> Owners<'s> {
             socket_contexts: false,
             runtime_files: None,
             runtimes: std::sync::OnceLock::new(),
+            namespace_addresses: None,
+            namespaces: std::sync::OnceLock::new(),
         })
     }
 
@@ -123,6 +127,13 @@ impl<'s> Owners<'s> {
     /// serve, from the runtimes' files.
     pub fn with_runtimes(self, files: &'s dyn Files) -> Self {
         Owners { runtime_files: Some(files), ..self }
+    }
+
+    /// Where a proxy's target no runtime names is looked for: the host's
+    /// network namespaces and their addresses, listed the first time one
+    /// is needed.
+    pub fn with_namespace_addresses(self, list: containers::NamespaceAddresses<'s>) -> Self {
+        Owners { namespace_addresses: Some(list), ..self }
     }
 
     /// Whether every process's descriptors could be read.
@@ -160,7 +171,8 @@ impl<'s> Owners<'s> {
         if let Some(files) = self.runtime_files
             && containers::concerns(&process)
         {
-            self.runtimes.get_or_init(|| containers::Runtimes::read(files)).describe(&mut process);
+            let runtimes = self.runtimes.get_or_init(|| containers::Runtimes::read(files));
+            runtimes.describe(&mut process, &self.namespaces, self.namespace_addresses.as_ref());
         }
         let process = Arc::new(process);
         self.processes.insert(pid, process.clone());

@@ -115,7 +115,8 @@ fn add_owners(os: &Os<'_>, sockets: &mut [Socket]) -> Result<()> {
     let wanted: HashSet<u32> = sockets.iter().filter_map(Socket::inode).collect();
     let mut owners = Owners::scan_for(os.proc, os.users, os.env, Some(&wanted))
         .context("cannot scan /proc for socket owners")?
-        .with_runtimes(os.files);
+        .with_runtimes(os.files)
+        .with_namespace_addresses(crate::inventory::namespace_lister(*os));
     for socket in sockets {
         socket.set_owners(Some(owners.of(socket.inode())));
     }

@@ -312,7 +312,7 @@ pub const PROCESS_KEYS: &[JsonKey] = &[
     key(
         &["serves"],
         "object",
-        r#"only for a userland proxy (docker-proxy): the container it forwards its connections to, as `container` is written (found by the proxy's `-container-ip` in Docker's files)"#,
+        r#"only for a userland proxy (docker-proxy): the container it forwards its connections to, as `container` is written (found by the proxy's `-container-ip` in Docker's files), or, where no runtime names that address, the network namespace holding it as `{"runtime": "netns", "id": "<inode>", "name": "<name under /run/netns>" | null}`"#,
     ),
     key(
         &["threads"],
