@@ -225,6 +225,22 @@ fn a_published_port_through_docker_its_proxy_and_the_ufw_bypass() {
     assert_eq!(published["firewall"]["verdict"], "open");
     assert_eq!(arriving_forward(18081)["firewall"]["verdict"], "local-only");
 
+    // Inside the container, its listener is joined to the host's forward.
+    let report = portwatch_json(&["audit", "--all-netns", "--json", "--fail-on", "never"]);
+    let inside = report["listeners"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|listener| {
+            listener["local"]["port"] == 8080
+                && listener["processes"][0]["container"]["id"] == id.as_str()
+        })
+        .unwrap_or_else(|| panic!("the container's own listener: {report:#}"))
+        .clone();
+    let joined = &inside["exposure"]["forwards"];
+    assert_eq!(joined[0]["ports"][0]["first"], 18080, "{inside:#}");
+    assert_eq!(joined[0]["container"]["name"], name.as_str());
+
     // docker-proxy holds the listener; portwatch names whom it serves.
     let listeners = portwatch_json(&["list", "-tlnp", "--json"]);
     let proxy = listeners

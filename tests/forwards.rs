@@ -289,6 +289,29 @@ fn the_audit_judges_forwards_through_the_forward_path() {
         "19999 dangles (the router's own address, where nothing listens) and its connections \
          meet the input policy; 18081 is not open to all"
     );
+    // With --all-netns, the server's listener shows the router's forward
+    // that sends to it.
+    let output = lab
+        .router
+        .command(common::BIN)
+        .args(["audit", "--all-netns", "--json", "--fail-on", "never"])
+        .output()
+        .unwrap();
+    let report = common::json_of(&output.stdout);
+    let served = report["listeners"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|listener| {
+            listener["netns"]["name"] == lab.server.name.as_str()
+                && listener["local"]["port"] == 8080
+        })
+        .expect("the server's listener");
+    let forwards = served["exposure"]["forwards"].as_array().expect("joined forwards");
+    let ports: Vec<&Value> = forwards.iter().map(|forward| &forward["ports"][0]["first"]).collect();
+    assert_eq!(ports, [18080], "{served:#}");
+    assert_eq!(forwards[0]["firewall"]["verdict"], "open");
+
     // Traffic is the judge: the input policy drops, yet both forwards reach.
     assert!(lab.reaches(16379, &redis));
     assert!(lab.reaches(18080, &web));
@@ -359,7 +382,12 @@ fn a_userland_proxy_is_attributed_to_the_namespace_it_forwards_to() {
         return;
     }
     let lab = Lab::new("fwd-proxy");
-    let _proxy = FakeProxy::start(&lab.router, 18095, SERVER, 8080);
+    // An address no other test's namespace holds: the target must be
+    // the one namespace that has it.
+    let target = "10.78.95.2";
+    let mut add = lab.server.command("ip");
+    assert!(add.args(["addr", "add", "10.78.95.2/32", "dev", "lo"]).status().unwrap().success());
+    let _proxy = FakeProxy::start(&lab.router, 18095, target, 8080);
     let output =
         lab.router.command(common::BIN).args(["list", "-tlnp", "--json"]).output().unwrap();
     common::assert_success(&output, &["list", "-tlnp", "--json"]);
@@ -372,7 +400,7 @@ fn a_userland_proxy_is_attributed_to_the_namespace_it_forwards_to() {
         .expect("the proxy's listener");
     let serves = &row["processes"][0]["serves"];
     assert_eq!(serves["runtime"], "netns", "{row:#}");
-    assert_eq!(serves["name"], lab.server.name.as_str(), "the namespace holding 10.77.2.2");
+    assert_eq!(serves["name"], lab.server.name.as_str(), "the namespace holding {target}");
     let table = lab.router.command(common::BIN).args(["list", "-tlnp"]).output().unwrap();
     let table = String::from_utf8(table.stdout).unwrap();
     assert!(table.contains(&format!("serves=netns:{}", lab.server.name)), "{table}");

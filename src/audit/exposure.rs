@@ -54,7 +54,7 @@ pub fn exposure(socket: &crate::model::InetSocket) -> Exposure {
         (IpFamily::Inet6, BindScope::Wildcard) if socket.is_dual_stack() => IpFamily::ALL.to_vec(),
         (family, _) => vec![family],
     };
-    Exposure { bind, families, firewall: None }
+    Exposure { bind, families, firewall: None, forwards: Vec::new() }
 }
 
 /// 127.0.0.0/8, ::1, and IPv4-mapped loopback.
@@ -115,18 +115,33 @@ mod tests {
         assert_eq!(scope("10.1.2.3", None).bind, BindScope::Address);
         assert_eq!(
             scope("0.0.0.0", None),
-            Exposure { bind: BindScope::Wildcard, families: vec![IpFamily::Inet], firewall: None }
+            Exposure {
+                bind: BindScope::Wildcard,
+                families: vec![IpFamily::Inet],
+                firewall: None,
+                forwards: Vec::new()
+            }
         );
         assert_eq!(scope("::", Some(false)).families, IpFamily::ALL, "dual-stack counts for both");
         assert_eq!(scope("::", Some(true)).families, [IpFamily::Inet6]);
         assert_eq!(
             scope("::ffff:0.0.0.0", Some(false)),
-            Exposure { bind: BindScope::Wildcard, families: vec![IpFamily::Inet], firewall: None },
+            Exposure {
+                bind: BindScope::Wildcard,
+                families: vec![IpFamily::Inet],
+                firewall: None,
+                forwards: Vec::new()
+            },
             "the IPv4 wildcard, mapped"
         );
         assert_eq!(
             scope("::ffff:10.1.2.3", Some(false)),
-            Exposure { bind: BindScope::Address, families: vec![IpFamily::Inet], firewall: None }
+            Exposure {
+                bind: BindScope::Address,
+                families: vec![IpFamily::Inet],
+                firewall: None,
+                forwards: Vec::new()
+            }
         );
         let mut on_lo = tcp("0.0.0.0", None);
         on_lo.interface = Some("lo".into());

@@ -14,17 +14,61 @@ use crate::model::firewall::{FirewallExposure, Forward, Verdict};
 
 /// A forward, and what the input chains would do to a connection for its
 /// port were it not forwarded (when the ruleset was evaluated).
-pub struct Judged<'a> {
-    pub forward: &'a Forward,
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Judged {
+    pub forward: Forward,
     pub input: Option<FirewallExposure>,
 }
 
-/// The findings about `forwards`, given this namespace's `listeners` and
-/// its own addresses.
-pub fn check(forwards: &[Judged<'_>], listeners: &[Listener], own: &[IpAddr]) -> Vec<Finding> {
+/// With `--all-netns`: hands each listener the forwards that send to it,
+/// a listener of a namespace holding a forward's target address on its
+/// target port (`namespaces`: each namespace's inode and addresses).
+pub fn join(listeners: &mut [Listener], forwards: &[Judged], namespaces: &[(u64, Vec<IpAddr>)]) {
+    for listener in listeners {
+        let socket = &listener.socket;
+        let Some(inode) = socket.netns.as_ref().map(|label| label.inode) else { continue };
+        let Some((_, addresses)) = namespaces.iter().find(|(candidate, _)| *candidate == inode)
+        else {
+            continue;
+        };
+        let sending: Vec<Forward> = forwards
+            .iter()
+            .map(|judged| &judged.forward)
+            .filter(|forward| {
+                let target = forward.to.addr.as_deref().and_then(|addr| addr.parse().ok());
+                target.is_some_and(|addr: IpAddr| {
+                    addresses.contains(&addr)
+                        && target_port(forward) == Some(socket.local.port)
+                        && transport(forward) == socket.netid
+                        && (listener.exposure.bind == BindScope::Wildcard
+                            || socket.local.addr == addr)
+                })
+            })
+            .cloned()
+            .collect();
+        listener.exposure.forwards = sending;
+    }
+}
+
+/// The findings about `forwards`, given the `listeners` (those of the
+/// `others` namespaces, with `--all-netns`, are not this host's) and this
+/// namespace's own addresses.
+pub fn check(
+    forwards: &[Judged],
+    listeners: &[Listener],
+    own: &[IpAddr],
+    others: &[(u64, Vec<IpAddr>)],
+) -> Vec<Finding> {
+    let elsewhere = |listener: &&Listener| {
+        let inode = listener.socket.netns.as_ref().map(|label| label.inode);
+        inode.is_some_and(|inode| others.iter().any(|(other, _)| *other == inode))
+    };
+    let listeners: Vec<Listener> =
+        listeners.iter().filter(|listener| !elsewhere(listener)).cloned().collect();
+    let listeners = listeners.as_slice();
     let mut findings = Vec::new();
     for judged in forwards {
-        let forward = judged.forward;
+        let forward = &judged.forward;
         findings.extend(sensitive_target(forward));
         findings.extend(dangling(forward, listeners, own));
         findings.extend(open_to_all(forward));

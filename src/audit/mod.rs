@@ -14,7 +14,6 @@ use std::collections::{BTreeMap, HashMap};
 use crate::firewall::verdict::{self, Firewall};
 use crate::model::Socket;
 use crate::model::audit::{AuditReport, AuditSummary, Finding, Listener, Severity};
-use crate::model::firewall::{FirewallExposure, Forward};
 pub use policy::Policy;
 pub use rules::OwnerView;
 
@@ -33,8 +32,13 @@ pub struct Context {
     /// The addresses of the namespace audited (a forward to one of them
     /// ends on this host).
     pub own_addresses: Vec<std::net::IpAddr>,
-    /// The ruleset's forwards, each with the forward path's verdict.
-    pub forwards: Vec<Forward>,
+    /// The forwards of the namespace audited (with `--all-netns`, this
+    /// host's own), each with the forward path's verdict and what the
+    /// input chains would do.
+    pub forwards: Vec<forwards::Judged>,
+    /// With `--all-netns`: each other namespace's inode and addresses, so
+    /// that a forward's target listener is found.
+    pub namespace_addresses: Vec<(u64, Vec<std::net::IpAddr>)>,
 }
 
 /// The rulesets listeners are judged against.
@@ -63,13 +67,7 @@ pub fn audit_with_policy(
     let mut listeners = exposure::listeners(sockets);
     // What the input chains would do to each forwarded port: read before
     // the judge takes the ruleset.
-    let inputs: Vec<Option<FirewallExposure>> = match &context.firewall {
-        Some(Firewalls::One(Firewall::Read(ruleset))) if !context.forwards.is_empty() => {
-            let judge = crate::firewall::forward_path::ForwardJudge::new(ruleset);
-            context.forwards.iter().map(|forward| Some(judge.input(forward))).collect()
-        }
-        _ => vec![None; context.forwards.len()],
-    };
+
     match context.firewall {
         Some(Firewalls::One(firewall)) => {
             let judge = verdict::Judge::new(firewall);
@@ -102,13 +100,13 @@ pub fn audit_with_policy(
         }
         findings.extend(found);
     }
-    let judged: Vec<forwards::Judged<'_>> = context
-        .forwards
-        .iter()
-        .zip(inputs)
-        .map(|(forward, input)| forwards::Judged { forward, input })
-        .collect();
-    findings.extend(forwards::check(&judged, &listeners, &context.own_addresses));
+    findings.extend(forwards::check(
+        &context.forwards,
+        &listeners,
+        &context.own_addresses,
+        &context.namespace_addresses,
+    ));
+    forwards::join(&mut listeners, &context.forwards, &context.namespace_addresses);
     sort(&mut findings);
     let summary = summarize(&listeners, &findings);
     let mut limits = context.limits;

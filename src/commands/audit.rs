@@ -9,6 +9,7 @@ use std::time::{Instant, UNIX_EPOCH};
 
 use anyhow::{Context as _, Result};
 
+use crate::audit::forwards::Judged;
 use crate::audit::{self, Context, Firewalls, OwnerView, Policy, policy};
 use crate::cli::{AuditArgs, AuditFormatArg, ColorArg};
 use crate::exit::{ExitCode, UsageError};
@@ -144,20 +145,22 @@ fn audit_report(
         limits.push("the kernel's dump was incomplete: listeners may be missing".into());
     }
     let firewall = firewall(&request.scope, os, &mut limits);
-    let forwards = match &firewall {
-        Some(Firewalls::One(Firewall::Read(ruleset))) => {
-            let mut forwards = crate::firewall::live::judged_forwards(os, ruleset);
-            crate::owners::containers::Runtimes::read(os.files).name_targets(&mut forwards);
-            forwards
-        }
-        Some(Firewalls::PerNamespace(_)) => {
-            limits.push(
-                "forwards: judged in one namespace at a time (-N NAME, or none), not with \
-                 --all-netns"
-                    .into(),
-            );
-            Vec::new()
-        }
+    // The forwards of the namespace audited; with --all-netns, this host's
+    // own, joined to the listeners they send to in other namespaces.
+    let own_ruleset = match (&firewall, own_inode) {
+        (Some(Firewalls::One(Firewall::Read(ruleset))), _) => Some(ruleset),
+        (Some(Firewalls::PerNamespace(all)), Some(own)) => match all.get(&own) {
+            Some(Firewall::Read(ruleset)) => Some(ruleset),
+            _ => None,
+        },
+        _ => None,
+    };
+    let forwards = own_ruleset.map(|ruleset| judged_forwards(os, ruleset)).unwrap_or_default();
+    let namespace_addresses = match (&request.scope, forwards.is_empty()) {
+        (Scope::AllNamespaces, false) => inventory::namespace_addresses(os)
+            .into_iter()
+            .map(|(label, addresses)| (label.inode, addresses))
+            .collect(),
         _ => Vec::new(),
     };
     let context = Context {
@@ -168,6 +171,7 @@ fn audit_report(
         firewall,
         own_addresses: os.resolver.own_addresses(),
         forwards,
+        namespace_addresses,
     };
     let mut report = audit::audit_with_policy(inventory.sockets, context, policy);
     if let Some((path, baseline)) = &baseline {
@@ -193,6 +197,21 @@ fn audit_report(
         writeln!(stderr, "portwatch: {notice}")?;
     }
     Ok(report)
+}
+
+/// `ruleset`'s forwards with the forward path's verdict, the container at
+/// each target, and what the input chains would do to each port.
+fn judged_forwards(os: &Os<'_>, ruleset: &crate::firewall::ruleset::Ruleset) -> Vec<Judged> {
+    let mut forwards = crate::firewall::live::judged_forwards(os, ruleset);
+    if forwards.is_empty() {
+        return Vec::new();
+    }
+    crate::owners::containers::Runtimes::read(os.files).name_targets(&mut forwards);
+    let judge = crate::firewall::forward_path::ForwardJudge::new(ruleset);
+    forwards
+        .into_iter()
+        .map(|forward| Judged { input: Some(judge.input(&forward)), forward })
+        .collect()
 }
 
 /// The live ruleset of the namespace audited, read after the inventory (so

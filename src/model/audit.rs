@@ -74,6 +74,11 @@ pub struct Exposure {
     /// ruleset was evaluated (a recording).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub firewall: Option<FirewallExposure>,
+    /// With `--all-netns`: the host's forwards that send connections to
+    /// this listener (a published container port, seen from inside the
+    /// container), each with the forward path's verdict.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub forwards: Vec<Forward>,
 }
 
 /// A listening TCP or bound UDP socket, with its exposure.

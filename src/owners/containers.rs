@@ -83,7 +83,8 @@ impl Runtimes {
 
     /// Names `process`'s container, and the container a docker-proxy
     /// serves (from its `-container-ip`); where no runtime names that
-    /// address, the network namespace that holds it (`runtime` `netns`).
+    /// address, the network namespace that holds it (`runtime` `netns`),
+    /// when only one does.
     pub fn describe(
         &self,
         process: &mut Process,
@@ -97,7 +98,13 @@ impl Runtimes {
         process.serves = self.at(addr).or_else(|| {
             let all =
                 namespaces.get_or_init(|| namespace_addresses.map(|f| f()).unwrap_or_default());
-            let (label, _) = all.iter().find(|(_, addresses)| addresses.contains(&addr))?;
+            // Namespaces may share private addresses: only one holding it
+            // names the target.
+            let mut holding = all.iter().filter(|(_, addresses)| addresses.contains(&addr));
+            let (label, _) = holding.next()?;
+            if holding.next().is_some() {
+                return None;
+            }
             Some(Container {
                 runtime: "netns".to_owned(),
                 id: label.inode.to_string(),

@@ -247,6 +247,7 @@ mod tests {
                 bind: BindScope::Loopback,
                 families: vec![IpFamily::Inet],
                 firewall: None,
+                forwards: Vec::new(),
             },
         };
         let report = AuditReport {

@@ -301,6 +301,7 @@ mod tests {
                 bind: BindScope::Wildcard,
                 families: IpFamily::ALL.to_vec(),
                 firewall: None,
+                forwards: Vec::new(),
             },
         };
         let finding = Finding {

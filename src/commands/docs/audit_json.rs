@@ -18,7 +18,7 @@ pub const REPORT_KEYS: &[JsonKey] = &[
     key(
         &["listeners[].exposure"],
         "object",
-        r#"`{"bind": "loopback" | "address" | "wildcard", "families": ["inet", "inet6"], "firewall": {...}}`: a dual-stack `*` listener lists both families"#,
+        r#"`{"bind": "loopback" | "address" | "wildcard", "families": ["inet", "inet6"], "firewall": {...}, "forwards": [...]}`: a dual-stack `*` listener lists both families; `forwards` only with `--all-netns`, for a listener of another namespace that forwards of portwatch's own namespace send to (a published container port), each as `list --forwards --json` writes it"#,
     ),
     key(
         &["listeners[].exposure.firewall"],
