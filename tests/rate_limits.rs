@@ -35,10 +35,17 @@ impl Lab {
 
     /// The audit's firewall object for port 22 and its findings' rules.
     fn audit(&self) -> (Value, Vec<String>) {
+        self.audit_port(22, &[])
+    }
+
+    /// The audit's firewall object for `port` and its findings' rules,
+    /// with `extra` arguments.
+    fn audit_port(&self, port: u16, extra: &[&str]) -> (Value, Vec<String>) {
         let output = self
             .server
             .command(common::BIN)
             .args(["audit", "--json", "--fail-on", "never"])
+            .args(extra)
             .output()
             .unwrap();
         let report = common::json_of(&output.stdout);
@@ -46,14 +53,14 @@ impl Lab {
             .as_array()
             .unwrap()
             .iter()
-            .find(|listener| listener["local"]["port"] == 22)
-            .expect("port 22 audited")
+            .find(|listener| listener["local"]["port"] == port)
+            .expect("the port audited")
             .clone();
         let rules = report["findings"]
             .as_array()
             .unwrap()
             .iter()
-            .filter(|finding| finding["listener"]["local"]["port"] == 22)
+            .filter(|finding| finding["listener"]["local"]["port"] == port)
             .map(|finding| finding["rule"].as_str().unwrap().to_owned())
             .collect();
         (listener["exposure"]["firewall"].clone(), rules)
@@ -92,7 +99,7 @@ fn an_nft_limit_on_ssh_is_recognised_and_holds() {
     let (firewall, rules) = lab.audit();
     assert_eq!(firewall["verdict"], "open-rate-limited", "{firewall}");
     assert!(firewall["rule"]["text"].as_str().unwrap().contains("limit rate 3/minute"));
-    assert!(!rules.contains(&"ssh-without-rate-limit".to_owned()), "{rules:?}");
+    assert!(!rules.contains(&"no-rate-limit".to_owned()), "{rules:?}");
     let admitted = lab.connections_in(6);
     assert!((1..6).contains(&admitted), "the limit lets some in, not all: {admitted} of 6");
 }
@@ -117,7 +124,7 @@ fn an_iptables_recent_recipe_on_ssh_is_recognised() {
     lab.iptables("-A INPUT -p tcp --dport 22 -j ACCEPT");
     let (firewall, rules) = lab.audit();
     assert_eq!(firewall["verdict"], "open-rate-limited", "{firewall}");
-    assert!(!rules.contains(&"ssh-without-rate-limit".to_owned()), "{rules:?}");
+    assert!(!rules.contains(&"no-rate-limit".to_owned()), "{rules:?}");
     let admitted = lab.connections_in(6);
     assert_eq!(admitted, 3, "recent lets three new connections in a minute through");
 }
@@ -141,6 +148,35 @@ fn ssh_admitted_without_a_limit_is_reported() {
     );
     let (firewall, rules) = lab.audit();
     assert_eq!(firewall["verdict"], "open", "{firewall}");
-    assert!(rules.contains(&"ssh-without-rate-limit".to_owned()), "{rules:?}");
+    assert!(rules.contains(&"no-rate-limit".to_owned()), "{rules:?}");
     assert_eq!(lab.connections_in(6), 6, "nothing limits them");
+}
+
+#[test]
+fn a_port_the_policy_names_is_held_to_the_same_check() {
+    if skip_unless_root("a_port_the_policy_names_is_held_to_the_same_check")
+        || skip_without_tool("nft", "a_port_the_policy_names_is_held_to_the_same_check")
+    {
+        return;
+    }
+    let lab = Lab::new("ssh-policy-port");
+    let _other = lab.server.within(|| TcpListener::bind("0.0.0.0:2222").expect("bind 2222"));
+    lab.server.load_ruleset(
+        "table inet filter {
+           chain input {
+             type filter hook input priority filter; policy drop;
+             tcp dport 22 ct state new limit rate 3/minute accept
+             tcp dport 2222 accept
+           }
+         }",
+    );
+    let (_, rules) = lab.audit_port(2222, &[]);
+    assert!(!rules.contains(&"no-rate-limit".to_owned()), "not SSH, not named: {rules:?}");
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(&policy, "rate_limit = [2222, \"8000-8100\"]\n").unwrap();
+    let (_, rules) = lab.audit_port(2222, &["--policy", policy.to_str().unwrap()]);
+    assert!(rules.contains(&"no-rate-limit".to_owned()), "{rules:?}");
+    let (_, rules) = lab.audit_port(22, &["--policy", policy.to_str().unwrap()]);
+    assert!(!rules.contains(&"no-rate-limit".to_owned()), "22 has its limit: {rules:?}");
 }

@@ -69,6 +69,9 @@ pub struct Policy {
     /// Overrides by rule id.
     pub rules: BTreeMap<String, RuleOverride>,
     pub allow: Vec<Allow>,
+    /// `rate_limit = [2222, "8000-8100"]`: TCP ports that, like SSH, must
+    /// meet a rate limit when exposed.
+    pub rate_limit: Vec<RangeInclusive<u16>>,
 }
 
 /// `[rules.ID]`: disable a rule, or change its severity.
@@ -124,6 +127,8 @@ struct RawPolicy {
     rules: BTreeMap<Spanned<String>, Spanned<RawRule>>,
     #[serde(default)]
     allow: Vec<Spanned<RawAllow>>,
+    #[serde(default)]
+    rate_limit: Vec<PortRange>,
 }
 
 #[derive(Deserialize)]
@@ -236,6 +241,7 @@ impl Policy {
             mode_line: raw.mode.map(|m| line_of(m.span().start)),
             rules,
             allow,
+            rate_limit: raw.rate_limit.into_iter().map(|ports| ports.0).collect(),
         })
     }
 
@@ -267,6 +273,11 @@ impl Policy {
     /// allow entry covers, adds `unapproved-listener` in allowlist mode,
     /// drops disabled rules and re-grades overridden ones.
     pub fn apply(&self, listener: &Listener, owners_known: bool, findings: &mut Vec<Finding>) {
+        let port = listener.socket.local.port;
+        let limited = findings.iter().any(|finding| finding.rule == rules::NO_RATE_LIMIT);
+        if !limited && self.rate_limit.iter().any(|ports| ports.contains(&port)) {
+            findings.extend(rules::unlimited(listener, "a port the policy names"));
+        }
         let approval = self.approval(listener, owners_known);
         match approval.entry {
             Some(entry) => {
@@ -698,6 +709,7 @@ mod tests {
             ("[rules.legacy-service]\nseverity = \"hgih\"\n", "p.toml:2:12: "),
             ("mode = \"strict\"\n", "p.toml:1:8: "),
             ("[[allow]]\nport = 70000\n", "p.toml:2:8: "),
+            ("rate_limit = [22, \"9000-80\"]\n", "p.toml:1:19: "),
         ];
         for (text, start) in cases {
             let message = problem(text);
@@ -720,6 +732,12 @@ mod tests {
         assert_eq!(lines, [8, 11]);
         assert_eq!(policy.allow[0].port, Some(8000..=8100));
         assert_eq!(policy.allow[1].port, Some(22..=22));
+    }
+
+    #[test]
+    fn rate_limited_ports() {
+        let policy = Policy::parse("rate_limit = [2222, \"8000-8100\"]\n", "p.toml").unwrap();
+        assert_eq!(policy.rate_limit, [2222..=2222, 8000..=8100]);
     }
 
     #[test]

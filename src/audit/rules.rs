@@ -232,13 +232,14 @@ pub const RULES: &[Rule] = &[
         references: &[],
     },
     Rule {
-        id: "ssh-without-rate-limit",
-        title: "SSH reachable without a rate limit on new connections",
+        id: "no-rate-limit",
+        title: "SSH, or a port the policy names, reachable without a rate limit",
         severity: Severity::Info,
         description: "The firewall admits new connections to SSH with no rate or connection \
                       limit on their way (nft `limit`, `meter`, `ct count`; iptables `recent`, \
                       `hashlimit`, `connlimit`; ufw `limit`): password guessing runs at full \
-                      speed.",
+                      speed. SSH is checked always (TCP 22, or a port sshd holds); a policy's \
+                      `rate_limit = [PORT, ...]` names more ports.",
         references: &["ufw limit", "CIS: ensure SSH MaxStartups is configured"],
     },
     Rule {
@@ -506,13 +507,21 @@ fn firewall_finding(listener: &Listener) -> Option<Finding> {
 /// An SSH listener (TCP 22, or held by sshd) that the firewall leaves open
 /// to some or all sources with no rate limit on the way.
 fn unlimited_ssh(listener: &Listener, holders: &[&Process]) -> Option<Finding> {
-    let firewall = listener.exposure.firewall.as_ref()?;
-    let socket = &listener.socket;
     let sshd = holders
         .iter()
         .any(|process| process.name.as_ref().is_some_and(|name| name.as_bytes() == b"sshd"));
-    let is_ssh = socket.netid == Transport::Tcp && (socket.local.port == 22 || sshd);
-    if !is_ssh || !matches!(firewall.verdict, Verdict::Open | Verdict::Restricted) {
+    let socket = &listener.socket;
+    (socket.local.port == 22 || sshd).then(|| unlimited(listener, "SSH")).flatten()
+}
+
+/// A TCP listener (`what`: SSH, or a port a policy names) that the
+/// firewall leaves open to some or all sources with no rate limit on the
+/// way.
+pub(crate) fn unlimited(listener: &Listener, what: &str) -> Option<Finding> {
+    let firewall = listener.exposure.firewall.as_ref()?;
+    let socket = &listener.socket;
+    let exposed = matches!(firewall.verdict, Verdict::Open | Verdict::Restricted);
+    if socket.netid != Transport::Tcp || !exposed {
         return None;
     }
     let admitted_by = match &firewall.rule {
@@ -520,7 +529,7 @@ fn unlimited_ssh(listener: &Listener, holders: &[&Process]) -> Option<Finding> {
         None => ", admitted by the chains' accept policies".to_owned(),
     };
     let why = format!(
-        "SSH ({}) on {} takes new connections from {} with no rate limit{admitted_by}",
+        "{what} ({}) on {} takes new connections from {} with no rate limit{admitted_by}",
         port_text(listener),
         where_text(listener),
         firewall.sources.join(", ")
@@ -529,8 +538,11 @@ fn unlimited_ssh(listener: &Listener, holders: &[&Process]) -> Option<Finding> {
     let remedy = format!(
         "limit new connections before the rule that admits them: `nft insert rule inet filter input tcp dport {port} ct state new limit rate over 6/minute drop`, or `ufw limit {port}/tcp`"
     );
-    Some(finding("ssh-without-rate-limit", listener, why, remedy))
+    Some(finding(NO_RATE_LIMIT, listener, why, remedy))
 }
+
+/// The rule of a listener reachable without a rate limit.
+pub const NO_RATE_LIMIT: &str = "no-rate-limit";
 
 /// The port rule that names `port`, with the service it names: one at
 /// most. Where two rules name the port (CouchDB's 5984 lies in VNC's
