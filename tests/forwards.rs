@@ -211,10 +211,16 @@ fn a_ruleset_that_cannot_be_read_is_a_one_line_error() {
 /// `portwatch audit --json` in the router: (rule, severity, forward's
 /// first port) of each finding about a forward.
 fn forward_findings(lab: &Lab) -> Vec<(String, String, u64)> {
+    forward_findings_with(lab, &[])
+}
+
+/// [`forward_findings`] with `extra` arguments to the audit.
+fn forward_findings_with(lab: &Lab, extra: &[&str]) -> Vec<(String, String, u64)> {
     let output = lab
         .router
         .command(common::BIN)
         .args(["audit", "--json", "--fail-on", "never"])
+        .args(extra)
         .output()
         .unwrap();
     let report = common::json_of(&output.stdout);
@@ -288,6 +294,25 @@ fn the_audit_judges_forwards_through_the_forward_path() {
         ],
         "19999 dangles (the router's own address, where nothing listens) and its connections \
          meet the input policy; 18081 is not open to all"
+    );
+    // A policy's rule overrides hold for the findings about forwards too.
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(
+        &policy,
+        "[rules.forward-open-to-all]\ndisabled = true\n[rules.dangling-forward]\nseverity = \"low\"\n",
+    )
+    .unwrap();
+    let graded = forward_findings_with(&lab, &["--policy", policy.to_str().unwrap()]);
+    assert_eq!(
+        graded,
+        [
+            finding("dangling-forward", "low", 19999),
+            finding("exposed-datastore", "high", 16379),
+            finding("forward-bypasses-input-firewall", "high", 16379),
+            finding("forward-bypasses-input-firewall", "high", 18080),
+            finding("forward-bypasses-input-firewall", "info", 18081),
+        ]
     );
     // With --all-netns, the server's listener shows the router's forward
     // that sends to it.

@@ -65,9 +65,6 @@ pub fn audit_with_policy(
     policy: Option<&Policy>,
 ) -> AuditReport {
     let mut listeners = exposure::listeners(sockets);
-    // What the input chains would do to each forwarded port: read before
-    // the judge takes the ruleset.
-
     match context.firewall {
         Some(Firewalls::One(firewall)) => {
             let judge = verdict::Judge::new(firewall);
@@ -100,12 +97,16 @@ pub fn audit_with_policy(
         }
         findings.extend(found);
     }
-    findings.extend(forwards::check(
+    let mut forward_findings = forwards::check(
         &context.forwards,
         &listeners,
         &context.own_addresses,
         &context.namespace_addresses,
-    ));
+    );
+    if let Some(policy) = policy {
+        policy.override_rules(&mut forward_findings);
+    }
+    findings.extend(forward_findings);
     forwards::join(&mut listeners, &context.forwards, &context.namespace_addresses);
     sort(&mut findings);
     let summary = summarize(&listeners, &findings);

@@ -292,6 +292,12 @@ impl Policy {
             }
             None => {}
         }
+        self.override_rules(findings);
+    }
+
+    /// Drops the findings of disabled rules and re-grades overridden ones:
+    /// a listener's, or a forward's, which no allow entry covers.
+    pub fn override_rules(&self, findings: &mut Vec<Finding>) {
         findings.retain(|f| !self.rules.get(&f.rule).is_some_and(|o| o.disabled));
         for finding in findings.iter_mut() {
             let Some(severity) =
