@@ -254,9 +254,10 @@ fn docker_20_classic_iptables_nft_forwards_with_destinations_from_the_save_outpu
             Ok(r#"[{"dst":"172.17.0.2","dev":"docker0"}]"#),
         );
     let Firewall::Read(ruleset) = live::read(&fake.os()) else { panic!("read") };
-    let forwards = live::judged_forwards(&fake.os(), &ruleset);
+    let forwards = live::judged_forwards(&fake.os(), &ruleset, &|_| Vec::new());
     let arriving: Vec<String> = forwards
         .iter()
+        .map(|judged| &judged.forward)
         .filter(|forward| forward.hooks.iter().any(|hook| hook == "prerouting"))
         .map(|forward| {
             let to = forward.to.ports.map(|ports| ports.first).unwrap_or(0);

@@ -314,29 +314,6 @@ fn the_audit_judges_forwards_through_the_forward_path() {
             finding("forward-bypasses-input-firewall", "info", 18081),
         ]
     );
-    // With --all-netns, the server's listener shows the router's forward
-    // that sends to it.
-    let output = lab
-        .router
-        .command(common::BIN)
-        .args(["audit", "--all-netns", "--json", "--fail-on", "never"])
-        .output()
-        .unwrap();
-    let report = common::json_of(&output.stdout);
-    let served = report["listeners"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|listener| {
-            listener["netns"]["name"] == lab.server.name.as_str()
-                && listener["local"]["port"] == 8080
-        })
-        .expect("the server's listener");
-    let forwards = served["exposure"]["forwards"].as_array().expect("joined forwards");
-    let ports: Vec<&Value> = forwards.iter().map(|forward| &forward["ports"][0]["first"]).collect();
-    assert_eq!(ports, [18080], "{served:#}");
-    assert_eq!(forwards[0]["firewall"]["verdict"], "open");
-
     // Traffic is the judge: the input policy drops, yet both forwards reach.
     assert!(lab.reaches(16379, &redis));
     assert!(lab.reaches(18080, &web));
@@ -429,4 +406,83 @@ fn a_userland_proxy_is_attributed_to_the_namespace_it_forwards_to() {
     let table = lab.router.command(common::BIN).args(["list", "-tlnp"]).output().unwrap();
     let table = String::from_utf8(table.stdout).unwrap();
     assert!(table.contains(&format!("serves=netns:{}", lab.server.name)), "{table}");
+}
+
+#[test]
+fn every_port_a_forward_takes_is_judged_not_its_first_alone() {
+    if skip_unless_root("every_port_a_forward_takes_is_judged_not_its_first_alone")
+        || skip_without_tool("nft", "every_port_a_forward_takes_is_judged_not_its_first_alone")
+    {
+        return;
+    }
+    let lab = Lab::new("fwd-ports");
+    lab.router.load_ruleset(
+        "table inet filter {
+           chain forward {
+             type filter hook forward priority filter; policy drop;
+             ct state established,related accept
+             tcp dport { 3306, 6379 } accept
+           }
+         }
+         table ip nat {
+           chain prerouting {
+             type nat hook prerouting priority dstnat; policy accept;
+             tcp dport { 80, 6379 } dnat to 10.77.2.2
+             tcp dport 3000-3400 dnat to 10.77.2.2
+           }
+         }",
+    );
+    let web = lab.serve(80);
+    let redis = lab.serve(6379);
+    let mysql = lab.serve(3306);
+    assert!(!lab.reaches(80, &web), "the forward chain drops 80");
+    assert!(lab.reaches(6379, &redis));
+    assert!(lab.reaches(3306, &mysql));
+    let forwards = lab.forwards();
+    assert_eq!(forward_of(&forwards, 80)["firewall"]["verdict"], "open", "6379 is open");
+    assert_eq!(forward_of(&forwards, 3000)["firewall"]["verdict"], "open", "3306 is open");
+    let findings = forward_findings(&lab);
+    for port in [80, 3000] {
+        assert!(
+            findings.contains(&finding("exposed-datastore", "high", port)),
+            "the forward of {port}: {findings:?}"
+        );
+    }
+}
+
+#[test]
+fn all_netns_joins_a_forward_to_the_listener_it_sends_to() {
+    if skip_unless_root("all_netns_joins_a_forward_to_the_listener_it_sends_to")
+        || skip_without_tool("nft", "all_netns_joins_a_forward_to_the_listener_it_sends_to")
+    {
+        return;
+    }
+    let lab = Lab::new("fwd-join");
+    // An address no other test's namespace holds: a forward is joined to
+    // the one namespace that has its target.
+    let target = "10.78.96.2";
+    let mut add = lab.server.command("ip");
+    assert!(add.args(["addr", "add", "10.78.96.2/32", "dev", "lo"]).status().unwrap().success());
+    lab.router.load_ruleset(&UFW_LIKE_ROUTER.replace("10.77.2.2:8080", "10.78.96.2:8080"));
+    let _web = lab.server.within(move || TcpListener::bind((target, 8080)).expect("bind"));
+    let output = lab
+        .router
+        .command(common::BIN)
+        .args(["audit", "--all-netns", "--json", "--fail-on", "never"])
+        .output()
+        .unwrap();
+    let report = common::json_of(&output.stdout);
+    let served = report["listeners"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|listener| {
+            listener["netns"]["name"] == lab.server.name.as_str()
+                && listener["local"]["port"] == 8080
+        })
+        .expect("the server's listener");
+    let forwards = served["exposure"]["forwards"].as_array().expect("joined forwards");
+    let ports: Vec<&Value> = forwards.iter().map(|forward| &forward["ports"][0]["first"]).collect();
+    assert_eq!(ports, [18080], "{served:#}");
+    assert_eq!(forwards[0]["firewall"]["verdict"], "open");
 }

@@ -549,7 +549,22 @@ pub const NO_RATE_LIMIT: &str = "no-rate-limit";
 /// 5900-5999), the service named by the narrower range is the one meant;
 /// on a tie, the rule listed first.
 pub fn port_rule(transport: Transport, port: u16) -> Option<(&'static str, &'static str)> {
-    let port_rules: [(&str, &[Service]); 6] = [
+    port_services()
+        .filter(|(_, service)| service.transport == transport && service.ports.contains(&port))
+        .min_by_key(|(_, service)| service.ports.end() - service.ports.start())
+        .map(|(id, service)| (id, service.name))
+}
+
+/// The ports some port rule names for `transport`, as ranges.
+pub fn port_rule_ports(transport: Transport) -> impl Iterator<Item = RangeInclusive<u16>> {
+    port_services()
+        .filter(move |(_, service)| service.transport == transport)
+        .map(|(_, service)| service.ports.clone())
+}
+
+/// Each port rule's id with each service it names.
+fn port_services() -> impl Iterator<Item = (&'static str, &'static Service)> {
+    const PORT_RULES: [(&str, &[Service]); 6] = [
         ("docker-api-without-tls", DOCKER_PLAIN),
         ("exposed-datastore", DATASTORES),
         ("exposed-control-plane", CONTROL_PLANES),
@@ -557,12 +572,7 @@ pub fn port_rule(transport: Transport, port: u16) -> Option<(&'static str, &'sta
         ("legacy-service", LEGACY),
         ("nonlocal-mta", MTA),
     ];
-    port_rules
-        .iter()
-        .flat_map(|(id, services)| services.iter().map(move |service| (*id, service)))
-        .filter(|(_, service)| service.transport == transport && service.ports.contains(&port))
-        .min_by_key(|(_, service)| service.ports.end() - service.ports.start())
-        .map(|(id, service)| (id, service.name))
+    PORT_RULES.iter().flat_map(|(id, services)| services.iter().map(move |service| (*id, service)))
 }
 
 /// A finding of rule `id` about `listener`, with the rule's severity, title

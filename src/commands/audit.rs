@@ -202,16 +202,16 @@ fn audit_report(
 /// `ruleset`'s forwards with the forward path's verdict, the container at
 /// each target, and what the input chains would do to each port.
 fn judged_forwards(os: &Os<'_>, ruleset: &crate::firewall::ruleset::Ruleset) -> Vec<Judged> {
-    let mut forwards = crate::firewall::live::judged_forwards(os, ruleset);
-    if forwards.is_empty() {
-        return Vec::new();
+    let mut forwards = crate::firewall::live::judged_forwards(
+        os,
+        ruleset,
+        &crate::audit::forwards::sensitive_ports,
+    );
+    if !forwards.is_empty() {
+        let runtimes = crate::owners::containers::Runtimes::read(os.files);
+        runtimes.name_targets(forwards.iter_mut().map(|judged| &mut judged.forward));
     }
-    crate::owners::containers::Runtimes::read(os.files).name_targets(&mut forwards);
-    let judge = crate::firewall::forward_path::ForwardJudge::new(ruleset);
     forwards
-        .into_iter()
-        .map(|forward| Judged { input: Some(judge.input(&forward)), forward })
-        .collect()
 }
 
 /// The live ruleset of the namespace audited, read after the inventory (so

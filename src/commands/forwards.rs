@@ -18,7 +18,10 @@ pub fn run(args: &ListArgs, os: &Os<'_>, stdout: &mut dyn Write) -> Result<ExitC
         Firewall::Read(ruleset) => ruleset,
         Firewall::Unreadable(why) => bail!("cannot list forwards: {why}"),
     };
-    let mut forwards = live::judged_forwards(os, &ruleset);
+    let mut forwards: Vec<_> = live::judged_forwards(os, &ruleset, &|_| Vec::new())
+        .into_iter()
+        .map(|judged| judged.forward)
+        .collect();
     Runtimes::read(os.files).name_targets(&mut forwards);
     let mut out = std::io::BufWriter::new(stdout);
     match (args.json, args.format) {

@@ -3,22 +3,83 @@
 //! and the forward chains (Docker's DOCKER-USER and DOCKER among them),
 //! which see the dnat's destination. And, for comparison, what the input
 //! chains would do to a connection for the same port of this host.
+//!
+//! A forward of many ports is judged at the ports that stand for them all:
+//! the first of each range and every port where one of the ruleset's port
+//! matches begins or ends, and at the ports the caller asks about.
 
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
 
 use super::eval::{self, Forwarded, Probe};
-use super::ruleset::{ChainKind, Ruleset};
+use super::ruleset::{
+    Action, Chain, ChainKind, Key, Match, Ruleset, SetContents, Values, VerdictMapRef,
+};
 use super::space::{self, Intervals, address_universe};
-use super::verdict::{Class, classify, destination_classes, interface_classes, summarize, unknown};
+use super::verdict::{
+    Class, Destination, classify, destination_classes, interface_classes, summarize, unknown,
+};
 use crate::model::firewall::{FirewallExposure, Forward, Verdict};
+
+/// Ports judged per forward at most.
+const MAX_PORTS_JUDGED: usize = 64;
+
+/// A forward with the firewall's answer at each port judged.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Judged {
+    /// The forward; its `firewall` is the most exposed of `answers`.
+    pub forward: Forward,
+    pub answers: Vec<PortAnswer>,
+}
+
+/// What the firewall does to a forward's connections for one of its ports,
+/// and what the input chains would do to them were they not forwarded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PortAnswer {
+    /// The port the connections arrive for.
+    pub port: u16,
+    pub through: FirewallExposure,
+    pub input: FirewallExposure,
+}
 
 /// Judges forwards against one ruleset: the forward path as it is, and
 /// the input path without the nat chains (what the input rules would do
 /// to a connection were it not forwarded, or once a forward has brought
 /// it to this host).
 pub struct ForwardJudge<'r> {
-    ruleset: &'r Ruleset,
-    without_nat: Ruleset,
+    with_nat: Path<'r>,
+    without_nat: Path<'r>,
+    /// Where the ruleset's port matches begin and end (a match of 80-89
+    /// gives 80 and 90): ports between two of them fare alike.
+    port_edges: BTreeSet<u16>,
+}
+
+/// One ruleset with what every probe of it needs, read once.
+struct Path<'r> {
+    ruleset: Cow<'r, Ruleset>,
+    interfaces: Vec<Option<String>>,
+    destinations: RefCell<HashMap<(bool, u8), Option<Destination>>>,
+}
+
+impl<'r> Path<'r> {
+    fn new(ruleset: Cow<'r, Ruleset>) -> Path<'r> {
+        let interfaces = interface_classes(&ruleset);
+        Path { ruleset, interfaces, destinations: RefCell::new(HashMap::new()) }
+    }
+
+    /// The destination a probe stands at: one no rule names, if any.
+    fn destination(&self, v4: bool, protocol: u8) -> Option<Destination> {
+        *self.destinations.borrow_mut().entry((v4, protocol)).or_insert_with(|| {
+            let destinations = destination_classes(&self.ruleset, v4, protocol);
+            destinations
+                .iter()
+                .find(|destination| !destination.named)
+                .or(destinations.first())
+                .copied()
+        })
+    }
 }
 
 impl<'r> ForwardJudge<'r> {
@@ -30,22 +91,69 @@ impl<'r> ForwardJudge<'r> {
             .cloned()
             .collect();
         let without_nat = Ruleset { chains, sets: ruleset.sets.clone() };
-        ForwardJudge { ruleset, without_nat }
+        ForwardJudge {
+            with_nat: Path::new(Cow::Borrowed(ruleset)),
+            without_nat: Path::new(Cow::Owned(without_nat)),
+            port_edges: port_edges(ruleset),
+        }
     }
 
-    /// The answer for the connections `forward` takes: through the forward
-    /// path, leaving by `out_interface` (the route to its target, where
-    /// known); or, for a target on this host (a redirect, one of `own`
-    /// addresses), the input path to the target port.
-    pub fn forward(
+    /// `forward` judged at the ports that stand for all it takes, and at
+    /// `also` (ports the caller cares about); its `firewall` becomes the
+    /// most exposed answer. `out_interface` is the route to its target,
+    /// where known; `own` are this host's addresses.
+    pub fn judge(
+        &self,
+        mut forward: Forward,
+        out_interface: Option<String>,
+        own: &[IpAddr],
+        also: &[u16],
+    ) -> Judged {
+        let answers: Vec<PortAnswer> = self
+            .ports_to_judge(&forward, also)
+            .into_iter()
+            .map(|port| PortAnswer {
+                port,
+                through: self.through(&forward, port, out_interface.clone(), own),
+                input: self.input(&forward, port),
+            })
+            .collect();
+        let most_exposed = answers.iter().max_by_key(|answer| answer.through.verdict);
+        forward.firewall = Some(match most_exposed {
+            Some(answer) => answer.through.clone(),
+            None => unknown("a forward without a port".into()),
+        });
+        Judged { forward, answers }
+    }
+
+    /// `also`'s ports within the forward's, the first port of each of its
+    /// ranges, and each port edge within them: at most
+    /// [`MAX_PORTS_JUDGED`], in that order.
+    fn ports_to_judge(&self, forward: &Forward, also: &[u16]) -> Vec<u16> {
+        let takes = |port: &u16| forward.ports.iter().any(|range| range.contains(*port));
+        let mut ports: Vec<u16> = also.iter().copied().filter(takes).collect();
+        ports.extend(forward.ports.iter().map(|range| range.first));
+        for range in &forward.ports {
+            ports.extend(self.port_edges.range(range.first..=range.last));
+        }
+        let mut seen = BTreeSet::new();
+        ports.retain(|port| seen.insert(*port));
+        ports.truncate(MAX_PORTS_JUDGED);
+        ports
+    }
+
+    /// The answer for the connections `forward` takes for `port`: through
+    /// the forward path, leaving by `out_interface`; or, for a target on
+    /// this host (a redirect, one of `own` addresses), the input path to
+    /// the target port.
+    fn through(
         &self,
         forward: &Forward,
+        port: u16,
         out_interface: Option<String>,
         own: &[IpAddr],
     ) -> FirewallExposure {
-        let Some((v4, protocol, port)) = basics(forward) else {
-            return unknown("a forward without a port".into());
-        };
+        let (v4, protocol) = basics(forward);
         if !forward.hooks.iter().any(|hook| hook == "prerouting") {
             return FirewallExposure {
                 verdict: Verdict::LocalOnly,
@@ -70,22 +178,74 @@ impl<'r> ForwardJudge<'r> {
         match target {
             Some(addr) if !addr.is_loopback() && !own.contains(&addr) => {
                 let forwarded = Forwarded { destination: addr, port: target_port, out_interface };
-                judge(self.ruleset, forward, v4, protocol, port, Some(forwarded))
+                probe(&self.with_nat, forward, v4, protocol, port, Some(forwarded))
             }
-            _ => judge(&self.without_nat, forward, v4, protocol, target_port, None),
+            _ => probe(&self.without_nat, forward, v4, protocol, target_port, None),
         }
     }
 
-    /// What the input chains would do to a new connection for the
-    /// forward's first port on this host, were it not forwarded.
-    pub fn input(&self, forward: &Forward) -> FirewallExposure {
-        match basics(forward) {
-            Some((v4, protocol, port)) => {
-                judge(&self.without_nat, forward, v4, protocol, port, None)
+    /// What the input chains would do to a new connection for `port` on
+    /// this host, were it not forwarded.
+    fn input(&self, forward: &Forward, port: u16) -> FirewallExposure {
+        let (v4, protocol) = basics(forward);
+        probe(&self.without_nat, forward, v4, protocol, port, None)
+    }
+}
+
+/// Where the ruleset's destination port matches (sets and verdict maps
+/// keyed on the port included) begin, and where they end plus one.
+fn port_edges(ruleset: &Ruleset) -> BTreeSet<u16> {
+    let mut edges = BTreeSet::new();
+    let is_port =
+        |key: &Key| matches!(key, Key::DestinationPort { .. } | Key::OriginalDestinationPort);
+    for chain in &ruleset.chains {
+        for rule in &chain.rules {
+            for condition in &rule.matches {
+                if let Match::Is { key, values, .. } = condition
+                    && is_port(key)
+                {
+                    add_edges(&mut edges, ruleset, chain, values);
+                }
             }
-            None => unknown("a forward without a port".into()),
+            if let Action::VerdictMap { key, map } = &rule.action
+                && is_port(key)
+            {
+                let entries: &[(Values, Action)] = match map {
+                    VerdictMapRef::Literal(entries) => entries,
+                    VerdictMapRef::Named(name) => match ruleset.sets.get(&set_key(chain, name)) {
+                        Some(SetContents::Verdicts(entries)) => entries,
+                        _ => &[],
+                    },
+                };
+                for (values, _) in entries {
+                    add_edges(&mut edges, ruleset, chain, values);
+                }
+            }
         }
     }
+    edges
+}
+
+fn add_edges(edges: &mut BTreeSet<u16>, ruleset: &Ruleset, chain: &Chain, values: &Values) {
+    let values = match values {
+        Values::Set(name) => match ruleset.sets.get(&set_key(chain, name)) {
+            Some(SetContents::Values(values)) => values,
+            _ => return,
+        },
+        values => values,
+    };
+    let Values::Numbers(numbers) = values else { return };
+    for &(first, last) in numbers.ranges() {
+        for edge in [first, last.saturating_add(1)] {
+            if let Ok(edge) = u16::try_from(edge) {
+                edges.insert(edge);
+            }
+        }
+    }
+}
+
+fn set_key(chain: &Chain, name: &str) -> super::ruleset::SetKey {
+    (chain.backend, chain.family, chain.table.clone(), name.to_owned())
 }
 
 /// A forward whose destinations are all loopback prefixes (Docker's `-p
@@ -104,32 +264,35 @@ fn takes_loopback_only(forward: &Forward) -> bool {
     !forward.destinations.is_empty() && forward.destinations.iter().all(loopback)
 }
 
-fn basics(forward: &Forward) -> Option<(bool, u8, u16)> {
+/// The forward's family (`true` for IPv4) and protocol number; a forward
+/// for any protocol is probed as TCP.
+fn basics(forward: &Forward) -> (bool, u8) {
     let protocol = match forward.proto.as_deref() {
         Some("udp") => 17,
         Some("sctp") => 132,
         _ => 6,
     };
-    let port = forward.ports.first()?.first;
-    Some((forward.family == "inet", protocol, port))
+    (forward.family == "inet", protocol)
 }
 
-fn judge(
-    ruleset: &Ruleset,
+/// The answer of `path` for new connections to `port` (or, when
+/// `forwarded`, to where the dnat sends them) from the forward's sources on
+/// the interfaces it takes.
+fn probe(
+    path: &Path<'_>,
     forward: &Forward,
     v4: bool,
     protocol: u8,
     port: u16,
     forwarded: Option<Forwarded>,
 ) -> FirewallExposure {
-    let destinations = destination_classes(ruleset, v4, protocol);
-    let Some(destination) =
-        destinations.iter().find(|destination| !destination.named).or(destinations.first())
-    else {
+    let Some(destination) = path.destination(v4, protocol) else {
         return unknown("no destination address to judge".into());
     };
-    let classes: Vec<Class> = interface_classes(ruleset)
-        .into_iter()
+    let sources = sources(forward, v4);
+    let classes: Vec<Class> = path
+        .interfaces
+        .iter()
         .filter(|interface| takes(forward, interface.as_deref()))
         .map(|interface| {
             let probe = Probe {
@@ -140,9 +303,8 @@ fn judge(
                 interface: interface.clone(),
                 forwarded: forwarded.clone(),
             };
-            let sources = sources(forward, v4);
-            let regions = classify(eval::evaluate_from(ruleset, &probe, sources));
-            Class { interface, destination: *destination, regions }
+            let regions = classify(eval::evaluate_from(&path.ruleset, &probe, sources.clone()));
+            Class { interface: interface.clone(), destination, regions }
         })
         .collect();
     if classes.is_empty() {

@@ -6,6 +6,8 @@
 //! account: a forward may take less than it says, never more than its
 //! rule's own conditions.
 
+use std::collections::HashMap;
+
 use super::eval::RuleSpot;
 use super::ruleset::{
     Action, AddressType, Chain, Hook, Key, Match, Nat, NatMapRef, NatTarget, NatTo, Rule, Ruleset,
@@ -20,11 +22,14 @@ const MAX_DEPTH: usize = 16;
 /// Rules looked at in all, so that chains jumping to each other many ways
 /// cannot make the walk explode.
 const WORK_LIMIT: usize = 1_000_000;
+/// Forwards kept in all: more than any real host has (a kube-proxy node
+/// with thousands of services has a few per service).
+const MAX_FORWARDS: usize = 100_000;
 
 /// The forwards of `ruleset`, in ruleset order; one per destination of a
 /// NAT map, and one per hook merged into one with both hooks.
 pub fn forwards(ruleset: &Ruleset) -> Vec<Forward> {
-    let mut walk = Walk { ruleset, found: Vec::new(), work: 0 };
+    let mut walk = Walk { ruleset, found: Vec::new(), seen: HashMap::new(), work: 0 };
     for chain in &ruleset.chains {
         let Some(base) = &chain.base else { continue };
         if matches!(base.hook, Hook::Prerouting | Hook::Output)
@@ -33,24 +38,40 @@ pub fn forwards(ruleset: &Ruleset) -> Vec<Forward> {
             walk.chain(chain, base.hook, &[], 0);
         }
     }
-    let mut forwards: Vec<Forward> = Vec::new();
-    for forward in walk.found {
-        match forwards.iter_mut().find(|seen| same_but_hooks(seen, &forward)) {
-            Some(seen) => seen.hooks.extend(forward.hooks),
-            None => forwards.push(forward),
-        }
-    }
-    forwards
-}
-
-fn same_but_hooks(a: &Forward, b: &Forward) -> bool {
-    Forward { hooks: Vec::new(), ..a.clone() } == Forward { hooks: Vec::new(), ..b.clone() }
+    walk.found
 }
 
 struct Walk<'r> {
     ruleset: &'r Ruleset,
+    /// The forwards found, each once: one reached on both hooks, or by
+    /// several paths alike, is kept with its hooks merged.
     found: Vec<Forward>,
+    /// The index in `found` of each forward, keyed without its hooks.
+    seen: HashMap<Forward, usize>,
     work: usize,
+}
+
+impl Walk<'_> {
+    fn keep(&mut self, forward: Forward) {
+        if self.found.len() >= MAX_FORWARDS {
+            return;
+        }
+        let key = Forward { hooks: Vec::new(), ..forward.clone() };
+        match self.seen.get(&key) {
+            Some(&index) => {
+                let hooks = &mut self.found[index].hooks;
+                for hook in forward.hooks {
+                    if !hooks.contains(&hook) {
+                        hooks.push(hook);
+                    }
+                }
+            }
+            None => {
+                self.seen.insert(key, self.found.len());
+                self.found.push(forward);
+            }
+        }
+    }
 }
 
 impl<'r> Walk<'r> {
@@ -145,7 +166,7 @@ impl<'r> Walk<'r> {
                 if reading.impossible {
                     continue;
                 }
-                self.found.push(reading.forward(nat, target, hook, v4, &spot));
+                self.keep(reading.forward(nat, target, hook, v4, &spot));
             }
         }
     }
@@ -164,14 +185,17 @@ fn families(family: TableFamily, target: Option<&NatTarget>, conditions: &[Match
     let mut v4 = true;
     let mut v6 = true;
     for condition in conditions {
-        let Match::Is { key, negated: false, values } = condition else { continue };
+        let Match::Is { key, negated, values } = condition else { continue };
         match key {
+            // An address match, negated or not, matches its own family's
+            // packets only.
             Key::SourceAddress { v4: is_v4 } | Key::DestinationAddress { v4: is_v4 } => {
                 (v4, v6) = (v4 && *is_v4, v6 && !*is_v4);
             }
             Key::NfProto => {
                 let Values::Numbers(numbers) = values else { continue };
-                (v4, v6) = (v4 && numbers.contains(2), v6 && numbers.contains(10));
+                let (has_v4, has_v6) = (numbers.contains(2), numbers.contains(10));
+                (v4, v6) = (v4 && has_v4 != *negated, v6 && has_v6 != *negated);
             }
             _ => {}
         }
@@ -238,7 +262,7 @@ impl Reading {
             (Key::SourceAddress { v4: is_v4 } | Key::DestinationAddress { v4: is_v4 }, _)
                 if is_v4 != v4 =>
             {
-                self.impossible |= !negated;
+                self.impossible = true;
             }
             (Key::SourceAddress { .. }, Values::Numbers(numbers)) => {
                 restrict(&mut self.sources, numbers)
@@ -445,5 +469,62 @@ mod tests {
             [r#"prerouting dnat udp/53 dst=[] src=["192.0.2.0/24"] if=[] -> 10.0.0.53 []"#],
             "an ip table's rule that asks for IPv6 forwards nothing"
         );
+    }
+
+    #[test]
+    fn a_negated_ipv4_match_takes_no_ipv6() {
+        let json = r#"{"nftables": [
+            {"table": {"family": "inet", "name": "t"}},
+            {"chain": {"family": "inet", "table": "t", "name": "pre", "type": "nat", "hook": "prerouting", "prio": -100, "policy": "accept"}},
+            {"rule": {"family": "inet", "table": "t", "chain": "pre", "handle": 4, "expr": [
+                {"match": {"op": "!=", "left": {"payload": {"protocol": "ip", "field": "saddr"}}, "right": {"prefix": {"addr": "10.0.0.0", "len": 8}}}},
+                {"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}}, "right": 80}},
+                {"redirect": {"port": 3128}}]}}
+        ]}"#;
+        let found: Vec<String> = of(json).iter().map(summary).collect();
+        assert_eq!(
+            found,
+            [r#"prerouting redirect tcp/80 dst=[] src=["!10.0.0.0/8"] if=[] -> this-host:3128 []"#]
+        );
+    }
+
+    /// Chains that each jump twice to the next, `depth` deep, the last
+    /// with `rules` dnat rules: 2^depth paths to each.
+    fn diamond(depth: usize, rules: usize) -> String {
+        let mut items = vec![
+            r#"{"table": {"family": "ip", "name": "t"}}"#.to_owned(),
+            r#"{"chain": {"family": "ip", "table": "t", "name": "c0", "type": "nat", "hook": "prerouting", "prio": -100, "policy": "accept"}}"#.to_owned(),
+        ];
+        for level in 1..=depth {
+            items.push(format!(
+                r#"{{"chain": {{"family": "ip", "table": "t", "name": "c{level}"}}}}"#
+            ));
+        }
+        let rule = |chain: usize, handle: usize, expr: String| {
+            format!(
+                r#"{{"rule": {{"family": "ip", "table": "t", "chain": "c{chain}", "handle": {handle}, "expr": [{expr}]}}}}"#
+            )
+        };
+        for level in 0..depth {
+            for handle in [1, 2] {
+                let jump = format!(r#"{{"jump": {{"target": "c{}"}}}}"#, level + 1);
+                items.push(rule(level, handle, jump));
+            }
+        }
+        for port in 0..rules {
+            let expr = format!(
+                r#"{{"match": {{"op": "==", "left": {{"payload": {{"protocol": "tcp", "field": "dport"}}}}, "right": {}}}}}, {{"dnat": {{"addr": "10.0.0.1"}}}}"#,
+                1000 + port
+            );
+            items.push(rule(depth, 10 + port, expr));
+        }
+        format!(r#"{{"nftables": [{}]}}"#, items.join(",\n"))
+    }
+
+    #[test]
+    fn forwards_reached_by_many_paths_are_listed_once() {
+        let found = of(&diamond(10, 50));
+        assert_eq!(found.len(), 50);
+        assert!(found.iter().all(|forward| forward.hooks == ["prerouting"]));
     }
 }

@@ -3,28 +3,46 @@
 //! for the rules nft shows only as opaque `xt` stubs; and the legacy
 //! x_tables, which the kernel applies but nft does not show.
 
+use std::collections::HashMap;
 use std::io;
 use std::path::Path;
 
+use super::forward_path::{ForwardJudge, Judged};
 use super::ruleset::{Action, Backend, Match, Rule, Ruleset, SetContents, TableFamily};
 use super::verdict::Firewall;
 use super::{iptables, kernel_sets, nft};
+use crate::model::firewall::Forward;
 use crate::sys::Os;
 
-/// The ruleset's forwards, each with the forward path's verdict for the
-/// route the kernel gives its target.
-pub fn judged_forwards(os: &Os<'_>, ruleset: &Ruleset) -> Vec<crate::model::firewall::Forward> {
-    let mut forwards = super::forwards::forwards(ruleset);
+/// The ruleset's forwards, each judged (see [`ForwardJudge::judge`]) for
+/// the route the kernel gives its target, at the ports that stand for all
+/// it takes and at the ports `also` names for it.
+pub fn judged_forwards(
+    os: &Os<'_>,
+    ruleset: &Ruleset,
+    also: &dyn Fn(&Forward) -> Vec<u16>,
+) -> Vec<Judged> {
+    let forwards = super::forwards::forwards(ruleset);
     if forwards.is_empty() {
-        return forwards;
+        return Vec::new();
     }
-    let judge = super::forward_path::ForwardJudge::new(ruleset);
+    let judge = ForwardJudge::new(ruleset);
     let own = os.resolver.own_addresses();
-    for forward in &mut forwards {
-        let route = forward.to.addr.as_deref().and_then(|addr| route_interface(os, addr));
-        forward.firewall = Some(judge.forward(forward, route, &own));
-    }
+    let mut routes: HashMap<String, Option<String>> = HashMap::new();
     forwards
+        .into_iter()
+        .map(|forward| {
+            let route = match forward.to.addr.as_deref() {
+                Some(addr) => routes
+                    .entry(addr.to_owned())
+                    .or_insert_with(|| route_interface(os, addr))
+                    .clone(),
+                None => None,
+            };
+            let also = also(&forward);
+            judge.judge(forward, route, &own, &also)
+        })
+        .collect()
 }
 
 /// The interface the kernel routes `addr` out of (`ip route get`).

@@ -46,7 +46,7 @@ impl Verdict {
 }
 
 /// A rule of the live ruleset, or a chain's policy (no handle, no line).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct FirewallRule {
     /// `nftables` or `iptables-legacy`.
     pub backend: String,
@@ -64,7 +64,7 @@ pub struct FirewallRule {
 }
 
 /// A listener's exposure through the firewall.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct FirewallExposure {
     pub verdict: Verdict,
     /// The source prefixes a new connection is accepted from (`0.0.0.0/0`
@@ -89,7 +89,7 @@ pub struct FirewallExposure {
 /// A port of this host that NAT sends elsewhere (dnat, redirect): a port
 /// forward or a published container port, as `list --forwards` and the
 /// audit report it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Forward {
     /// `dnat` or `redirect`.
     pub kind: String,
@@ -134,7 +134,7 @@ pub struct Forward {
 }
 
 /// Where a forward sends a connection.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ForwardTarget {
     /// The new destination; null for redirect (this host) and for a rule
     /// whose destination could not be read (see `rule`).
@@ -144,10 +144,16 @@ pub struct ForwardTarget {
 }
 
 /// Ports `first` to `last`, both included.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct PortRange {
     pub first: u16,
     pub last: u16,
+}
+
+impl PortRange {
+    pub fn contains(&self, port: u16) -> bool {
+        (self.first..=self.last).contains(&port)
+    }
 }
 
 impl std::fmt::Display for PortRange {

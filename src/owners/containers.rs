@@ -56,7 +56,9 @@ impl Runtimes {
             let Ok(text) = files.read_text(&path, FILE_LIMIT) else { continue };
             let Ok(config) = serde_json::from_str::<Value>(&text) else { continue };
             let name = config["Name"].as_str().unwrap_or_default().trim_start_matches('/');
-            let networks = config["NetworkSettings"]["Networks"].as_object();
+            // A stopped container's addresses may be anyone's now.
+            let running = config["State"]["Running"].as_bool() == Some(true);
+            let networks = config["NetworkSettings"]["Networks"].as_object().filter(|_| running);
             let addresses = networks
                 .into_iter()
                 .flat_map(|networks| networks.values())
@@ -113,9 +115,13 @@ impl Runtimes {
         });
     }
 
-    /// The container that holds `addr`.
+    /// The running container that holds `addr`, when only one does.
     pub fn at(&self, addr: IpAddr) -> Option<Container> {
-        let (id, known) = self.by_id.iter().find(|(_, known)| known.addresses.contains(&addr))?;
+        let mut holding = self.by_id.iter().filter(|(_, known)| known.addresses.contains(&addr));
+        let (id, known) = holding.next()?;
+        if holding.next().is_some() {
+            return None;
+        }
         Some(Container {
             runtime: known.runtime.to_owned(),
             id: id.clone(),
@@ -124,7 +130,7 @@ impl Runtimes {
     }
 
     /// Names the container each forward sends to, by its target address.
-    pub fn name_targets(&self, forwards: &mut [Forward]) {
+    pub fn name_targets<'f>(&self, forwards: impl IntoIterator<Item = &'f mut Forward>) {
         for forward in forwards {
             let target = forward.to.addr.as_deref().and_then(|addr| addr.parse().ok());
             forward.container = target.and_then(|addr| self.at(addr));
@@ -143,9 +149,11 @@ fn is_id(text: &str) -> bool {
 }
 
 /// The address a userland proxy sends to: docker-proxy's `-container-ip`.
+/// Only root's: anyone may name a program docker-proxy, and a listener
+/// of theirs must not pass for a container's.
 fn proxy_target(process: &Process) -> Option<IpAddr> {
     let program = process.argv.first()?.as_str()?;
-    if !program.ends_with("docker-proxy") {
+    if !program.ends_with("docker-proxy") || process.uid != Some(0) {
         return None;
     }
     let at = process.argv.iter().position(|arg| arg.as_str() == Some("-container-ip"))?;
@@ -160,6 +168,7 @@ mod tests {
     fn proxy(args: &[&str]) -> Process {
         Process {
             argv: args.iter().map(|arg| Text::from(arg.to_string())).collect(),
+            uid: Some(0),
             ..Process::default()
         }
     }
@@ -180,7 +189,63 @@ mod tests {
             "8080",
         ]);
         assert_eq!(proxy_target(&docker), "172.17.0.2".parse().ok());
+        let users = Process { uid: Some(1000), ..docker.clone() };
+        assert_eq!(proxy_target(&users), None, "not root's");
+        let unknown = Process { uid: None, ..docker };
+        assert_eq!(proxy_target(&unknown), None, "nobody knows whose");
         assert_eq!(proxy_target(&proxy(&["/usr/bin/socat", "-container-ip", "1.2.3.4"])), None);
         assert_eq!(proxy_target(&proxy(&["docker-proxy", "-container-ip"])), None);
+    }
+
+    /// Docker's state directory holding `configs` (id, config.v2.json).
+    struct DockerState(Vec<(String, String)>);
+
+    impl Files for DockerState {
+        fn read_text(&self, path: &Path, _limit: u64) -> std::io::Result<String> {
+            let found = self.0.iter().find(|(id, _)| {
+                path == Path::new(DOCKER_CONTAINERS).join(id).join("config.v2.json")
+            });
+            found.map(|(_, text)| text.clone()).ok_or(std::io::ErrorKind::NotFound.into())
+        }
+
+        fn open_read(&self, _path: &Path) -> std::io::Result<Box<dyn std::io::Read + Send>> {
+            Err(std::io::ErrorKind::Unsupported.into())
+        }
+
+        fn list_dir(&self, path: &Path) -> std::io::Result<Vec<std::ffi::OsString>> {
+            assert_eq!(path, Path::new(DOCKER_CONTAINERS));
+            Ok(self.0.iter().map(|(id, _)| id.into()).collect())
+        }
+
+        fn write_atomically(
+            &self,
+            _path: &Path,
+            _write: &mut dyn FnMut(&mut dyn std::io::Write) -> anyhow::Result<()>,
+        ) -> anyhow::Result<()> {
+            anyhow::bail!("read-only")
+        }
+    }
+
+    fn config(id_digit: char, name: &str, running: bool, address: &str) -> (String, String) {
+        let id: String = std::iter::repeat_n(id_digit, 64).collect();
+        let text = format!(
+            r#"{{"Name": "/{name}", "State": {{"Running": {running}}},
+                "NetworkSettings": {{"Networks": {{"bridge": {{"IPAddress": "{address}"}}}}}}}}"#
+        );
+        (id, text)
+    }
+
+    #[test]
+    fn an_address_names_the_one_running_container_that_holds_it() {
+        let state = DockerState(vec![
+            config('a', "web", true, "172.17.0.2"),
+            config('b', "old-web", false, "172.17.0.2"),
+            config('c', "left", true, "172.18.0.5"),
+            config('d', "right", true, "172.18.0.5"),
+        ]);
+        let runtimes = Runtimes::read(&state);
+        let web = runtimes.at("172.17.0.2".parse().unwrap()).expect("web");
+        assert_eq!(web.name.as_deref(), Some("web"), "the stopped one's address is not its own");
+        assert_eq!(runtimes.at("172.18.0.5".parse().unwrap()), None, "two hold it: neither");
     }
 }
