@@ -250,7 +250,7 @@ fn docker_20_classic_iptables_nft_forwards_with_destinations_from_the_save_outpu
     let fake = nft_host(&recorded("docker20.json"))
         .with_program("iptables-nft-save", Ok(&recorded("docker20.iptables-save")))
         .with_program(
-            "ip -j route get 172.17.0.2",
+            "ip -j -force -batch - route get 172.17.0.2",
             Ok(r#"[{"dst":"172.17.0.2","dev":"docker0"}]"#),
         );
     let Firewall::Read(ruleset) = live::read(&fake.os()) else { panic!("read") };

@@ -3,8 +3,9 @@
 //! for the rules nft shows only as opaque `xt` stubs; and the legacy
 //! x_tables, which the kernel applies but nft does not show.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::io;
+use std::net::IpAddr;
 use std::path::Path;
 
 use super::forward_path::{ForwardJudge, Judged};
@@ -28,28 +29,47 @@ pub fn judged_forwards(
     }
     let judge = ForwardJudge::new(ruleset);
     let own = os.resolver.own_addresses();
-    let mut routes: HashMap<String, Option<String>> = HashMap::new();
+    let targets: Vec<IpAddr> =
+        forwards.iter().filter_map(|forward| forward.to.addr.as_deref()?.parse().ok()).collect();
+    let routes = route_interfaces(os, &targets);
     forwards
         .into_iter()
         .map(|forward| {
-            let route = match forward.to.addr.as_deref() {
-                Some(addr) => routes
-                    .entry(addr.to_owned())
-                    .or_insert_with(|| route_interface(os, addr))
-                    .clone(),
-                None => None,
-            };
+            let target: Option<IpAddr> =
+                forward.to.addr.as_deref().and_then(|addr| addr.parse().ok());
+            let route = target.and_then(|addr| routes.get(&addr).cloned());
             let also = also(&forward);
             judge.judge(forward, route, &own, &also)
         })
         .collect()
 }
 
-/// The interface the kernel routes `addr` out of (`ip route get`).
-fn route_interface(os: &Os<'_>, addr: &str) -> Option<String> {
-    let json = os.programs.output("ip", &["-j", "route", "get", addr]).ok()?;
-    let routes: serde_json::Value = serde_json::from_slice(&json).ok()?;
-    routes.get(0)?.get("dev")?.as_str().map(str::to_owned)
+/// The interface the kernel routes each of `targets` out of, asked of
+/// `ip route get` in one batch; a target with no route is left out.
+fn route_interfaces(os: &Os<'_>, targets: &[IpAddr]) -> HashMap<IpAddr, String> {
+    let unique: BTreeSet<&IpAddr> = targets.iter().collect();
+    if unique.is_empty() {
+        return HashMap::new();
+    }
+    // Addresses parsed and printed again: nothing else reaches the batch.
+    let batch: String = unique.iter().map(|addr| format!("route get {addr}\n")).collect();
+    let Ok(output) =
+        os.programs.batch_output("ip", &["-j", "-force", "-batch", "-"], batch.as_bytes())
+    else {
+        return HashMap::new();
+    };
+    let mut routes = HashMap::new();
+    for line in output.split(|byte| *byte == b'\n') {
+        let Ok(serde_json::Value::Array(found)) = serde_json::from_slice(line) else { continue };
+        for route in &found {
+            let destination = route.get("dst").and_then(|dst| dst.as_str()?.parse().ok());
+            let device = route.get("dev").and_then(|dev| dev.as_str());
+            if let (Some(destination), Some(device)) = (destination, device) {
+                routes.insert(destination, device.to_owned());
+            }
+        }
+    }
+    routes
 }
 
 /// The ruleset, or why it could not be read.

@@ -229,6 +229,24 @@ impl Programs for Host {
             };
         Err(io::Error::new(kind, format!("{program} failed ({}): {first_line}", output.status)))
     }
+
+    fn batch_output(&self, program: &str, args: &[&str], input: &[u8]) -> io::Result<Vec<u8>> {
+        let mut child = std::process::Command::new(program)
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .env("LC_ALL", "C")
+            .spawn()?;
+        let mut stdin = child.stdin.take().ok_or_else(|| io::Error::other("no stdin"))?;
+        // Written beside the reading, so that neither pipe fills up.
+        std::thread::scope(|scope| {
+            scope.spawn(move || {
+                let _ = stdin.write_all(input);
+            });
+            Ok(child.wait_with_output()?.stdout)
+        })
+    }
 }
 
 const NAMED_NETNS_DIR: &str = "/run/netns";

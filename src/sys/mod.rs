@@ -156,6 +156,12 @@ pub trait Programs: Sync {
     /// `NotFound`; one that needs privileges is `PermissionDenied`; any
     /// other failure is an error naming its exit status and first line.
     fn output(&self, program: &str, args: &[&str]) -> io::Result<Vec<u8>>;
+
+    /// `program`'s standard output with `input` on its standard input,
+    /// whatever its exit status: for a batch (`ip -force -batch -`) whose
+    /// failed commands leave their lines out. A program that is not
+    /// installed, or cannot be run, is an error.
+    fn batch_output(&self, program: &str, args: &[&str], input: &[u8]) -> io::Result<Vec<u8>>;
 }
 
 /// One element of an nftables set as the kernel holds it: the key's bytes

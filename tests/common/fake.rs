@@ -385,6 +385,21 @@ impl Programs for FakeSystem {
             None => Err(io::Error::from(io::ErrorKind::NotFound)),
         }
     }
+
+    /// The output given for the command line followed by its input's
+    /// lines joined by `; `: `ip -j -force -batch - route get 10.0.0.1`.
+    fn batch_output(&self, program: &str, args: &[&str], input: &[u8]) -> io::Result<Vec<u8>> {
+        let input = String::from_utf8_lossy(input);
+        let lines: Vec<&str> = input.lines().collect();
+        let mut command = std::iter::once(program).chain(args.iter().copied()).collect::<Vec<_>>();
+        let joined = lines.join("; ");
+        command.push(&joined);
+        match self.programs.get(&command.join(" ")) {
+            Some(Ok(output)) => Ok(output.clone()),
+            Some(Err(kind)) => Err(io::Error::new(*kind, format!("{program} failed"))),
+            None => Err(io::Error::from(io::ErrorKind::NotFound)),
+        }
+    }
 }
 
 /// The fake kernel has no nftables: portwatch lists sets through `nft`.
