@@ -14,7 +14,7 @@ use std::os::fd::AsRawFd;
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::{Netns, skip_unless_root, skip_without_tool};
+use common::{Netns, skip_unless_root, skip_unless_root_with, skip_without_tool};
 use serde_json::Value;
 
 /// The client's sources: one in the documentation range rulesets admit,
@@ -476,7 +476,7 @@ fn a_legacy_iptables_rule_beside_nft_rules() {
 
 #[test]
 fn a_construct_the_evaluator_does_not_model_is_unknown_and_named() {
-    if skip_unless_root("fw-unknown") || skip_without_tool("nft", "fw-unknown") {
+    if skip_unless_root_with("fw-unknown", &["nft"]) {
         return;
     }
     judge("fw-unknown", &[(Proto::Tcp, 9100, "unknown"), (Proto::Tcp, 9101, "blocked")], |lab| {

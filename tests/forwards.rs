@@ -12,7 +12,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::Command;
 use std::time::Duration;
 
-use common::{Netns, join_named, skip_unless_root, skip_without_tool};
+use common::{Netns, join_named, skip_unless_root_with};
 use serde_json::Value;
 
 /// client (10.77.1.2) -- eth0/router/eth1 -- server (10.77.2.2)
@@ -105,9 +105,10 @@ fn target(forward: &Value) -> (String, u64) {
 
 #[test]
 fn an_nft_dnat_is_listed_with_both_ends_and_its_source_restriction_holds() {
-    if skip_unless_root("an_nft_dnat_is_listed_with_both_ends_and_its_source_restriction_holds")
-        || skip_without_tool("nft", "an_nft_dnat_is_listed_with_both_ends")
-    {
+    if skip_unless_root_with(
+        "an_nft_dnat_is_listed_with_both_ends_and_its_source_restriction_holds",
+        &["nft"],
+    ) {
         return;
     }
     let lab = Lab::new("fwd-nft");
@@ -146,10 +147,10 @@ fn an_nft_dnat_is_listed_with_both_ends_and_its_source_restriction_holds() {
 
 #[test]
 fn a_docker_style_dnat_bypasses_the_input_policy_until_docker_user_drops_it() {
-    if skip_unless_root("a_docker_style_dnat_bypasses_the_input_policy_until_docker_user_drops_it")
-        || skip_without_tool("iptables-nft", "an_iptables_nft_dnat_written_as_docker_does")
-        || skip_without_tool("nft", "an_iptables_nft_dnat_written_as_docker_does")
-    {
+    if skip_unless_root_with(
+        "a_docker_style_dnat_bypasses_the_input_policy_until_docker_user_drops_it",
+        &["iptables-nft", "nft"],
+    ) {
         return;
     }
     let lab = Lab::new("fwd-ipt");
@@ -270,9 +271,7 @@ const UFW_LIKE_ROUTER: &str = "
 
 #[test]
 fn the_audit_judges_forwards_through_the_forward_path() {
-    if skip_unless_root("the_audit_judges_forwards_through_the_forward_path")
-        || skip_without_tool("nft", "the_audit_judges_forwards_through_the_forward_path")
-    {
+    if skip_unless_root_with("the_audit_judges_forwards_through_the_forward_path", &["nft"]) {
         return;
     }
     let lab = Lab::new("fwd-audit");
@@ -378,9 +377,10 @@ impl Drop for FakeProxy {
 
 #[test]
 fn a_userland_proxy_is_attributed_to_the_namespace_it_forwards_to() {
-    if skip_unless_root("a_userland_proxy_is_attributed_to_the_namespace_it_forwards_to")
-        || skip_without_tool("/usr/bin/python3", "a_userland_proxy_is_attributed_to_the_namespace")
-    {
+    if skip_unless_root_with(
+        "a_userland_proxy_is_attributed_to_the_namespace_it_forwards_to",
+        &["/usr/bin/python3"],
+    ) {
         return;
     }
     let lab = Lab::new("fwd-proxy");
@@ -410,9 +410,7 @@ fn a_userland_proxy_is_attributed_to_the_namespace_it_forwards_to() {
 
 #[test]
 fn every_port_a_forward_takes_is_judged_not_its_first_alone() {
-    if skip_unless_root("every_port_a_forward_takes_is_judged_not_its_first_alone")
-        || skip_without_tool("nft", "every_port_a_forward_takes_is_judged_not_its_first_alone")
-    {
+    if skip_unless_root_with("every_port_a_forward_takes_is_judged_not_its_first_alone", &["nft"]) {
         return;
     }
     let lab = Lab::new("fwd-ports");
@@ -452,9 +450,7 @@ fn every_port_a_forward_takes_is_judged_not_its_first_alone() {
 
 #[test]
 fn all_netns_joins_a_forward_to_the_listener_it_sends_to() {
-    if skip_unless_root("all_netns_joins_a_forward_to_the_listener_it_sends_to")
-        || skip_without_tool("nft", "all_netns_joins_a_forward_to_the_listener_it_sends_to")
-    {
+    if skip_unless_root_with("all_netns_joins_a_forward_to_the_listener_it_sends_to", &["nft"]) {
         return;
     }
     let lab = Lab::new("fwd-join");

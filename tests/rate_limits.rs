@@ -10,7 +10,7 @@ mod common;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::Duration;
 
-use common::{Netns, join_with_veth, skip_unless_root, skip_without_tool};
+use common::{Netns, join_with_veth, skip_unless_root_with};
 use serde_json::Value;
 
 struct Lab {
@@ -81,9 +81,7 @@ impl Lab {
 
 #[test]
 fn an_nft_limit_on_ssh_is_recognised_and_holds() {
-    if skip_unless_root("an_nft_limit_on_ssh_is_recognised_and_holds")
-        || skip_without_tool("nft", "an_nft_limit_on_ssh_is_recognised_and_holds")
-    {
+    if skip_unless_root_with("an_nft_limit_on_ssh_is_recognised_and_holds", &["nft"]) {
         return;
     }
     let lab = Lab::new("ssh-nft-limit");
@@ -106,10 +104,10 @@ fn an_nft_limit_on_ssh_is_recognised_and_holds() {
 
 #[test]
 fn an_iptables_recent_recipe_on_ssh_is_recognised() {
-    if skip_unless_root("an_iptables_recent_recipe_on_ssh_is_recognised")
-        || skip_without_tool("iptables-nft", "an_iptables_recent_recipe_on_ssh_is_recognised")
-        || skip_without_tool("nft", "an_iptables_recent_recipe_on_ssh_is_recognised")
-    {
+    if skip_unless_root_with(
+        "an_iptables_recent_recipe_on_ssh_is_recognised",
+        &["iptables-nft", "nft"],
+    ) {
         return;
     }
     let lab = Lab::new("ssh-recent");
@@ -131,9 +129,7 @@ fn an_iptables_recent_recipe_on_ssh_is_recognised() {
 
 #[test]
 fn ssh_admitted_without_a_limit_is_reported() {
-    if skip_unless_root("ssh_admitted_without_a_limit_is_reported")
-        || skip_without_tool("nft", "ssh_admitted_without_a_limit_is_reported")
-    {
+    if skip_unless_root_with("ssh_admitted_without_a_limit_is_reported", &["nft"]) {
         return;
     }
     let lab = Lab::new("ssh-no-limit");
@@ -154,9 +150,7 @@ fn ssh_admitted_without_a_limit_is_reported() {
 
 #[test]
 fn a_port_the_policy_names_is_held_to_the_same_check() {
-    if skip_unless_root("a_port_the_policy_names_is_held_to_the_same_check")
-        || skip_without_tool("nft", "a_port_the_policy_names_is_held_to_the_same_check")
-    {
+    if skip_unless_root_with("a_port_the_policy_names_is_held_to_the_same_check", &["nft"]) {
         return;
     }
     let lab = Lab::new("ssh-policy-port");

@@ -24,7 +24,9 @@ use std::process::{Child, Output, Stdio};
 use std::time::Duration;
 
 use common::load::Load;
-use common::{BIN, Netns, json_of, skip_unless_root, skip_without_tool, text};
+use common::{
+    BIN, Netns, json_of, skip_unless_root, skip_unless_root_with, skip_without_tool, text,
+};
 use serde_json::Value;
 
 const CHILD: &str = "PORTWATCH_WHO_LSOF_CHILD";
@@ -428,7 +430,7 @@ fn assert_one_line_usage_error(who: &Output, args: &[&str]) -> String {
 
 #[test]
 fn what_lsof_rejects_is_a_one_line_error_and_exit_2() {
-    if skip_unless_root("what_lsof_rejects") || skip_without_tool("lsof", "what_lsof_rejects") {
+    if skip_unless_root_with("what_lsof_rejects", &["lsof"]) {
         return;
     }
     let netns = Netns::new("who_rejects");

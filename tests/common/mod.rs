@@ -102,6 +102,12 @@ pub fn skip_unless_root(test: &str) -> bool {
     true
 }
 
+/// Whether `test` must be skipped, with the reason printed: it needs root
+/// and each of `tools` (under `CI`, a missing one fails it instead).
+pub fn skip_unless_root_with(test: &str, tools: &[&str]) -> bool {
+    skip_unless_root(test) || tools.iter().any(|tool| skip_without_tool(tool, test))
+}
+
 /// A firewall whose one rule admits every new connection: for tests whose
 /// rules are not about the firewall (no `no-firewall` finding, no
 /// `open-without-firewall-rule`).
