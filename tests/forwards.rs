@@ -482,3 +482,31 @@ fn all_netns_joins_a_forward_to_the_listener_it_sends_to() {
     assert_eq!(ports, [18080], "{served:#}");
     assert_eq!(forwards[0]["firewall"]["verdict"], "open");
 }
+
+#[test]
+fn rules_before_the_dnat_see_the_destination_the_forward_takes() {
+    let test = "rules_before_the_dnat_see_the_destination_the_forward_takes";
+    if skip_unless_root_with(test, &["nft"]) {
+        return;
+    }
+    let lab = Lab::new("fwd-predst");
+    lab.router.load_ruleset(
+        "table ip guard {
+           chain early {
+             type filter hook prerouting priority -150; policy accept;
+             ip daddr 10.77.1.1 tcp dport 18080 drop
+           }
+         }
+         table ip nat {
+           chain prerouting {
+             type nat hook prerouting priority dstnat; policy accept;
+             ip daddr 10.77.1.1 tcp dport 18080 dnat to 10.77.2.2:8080
+           }
+         }",
+    );
+    let web = lab.serve(8080);
+    assert!(!lab.reaches(18080, &web), "dropped before the dnat");
+    let forward = forward_of(&lab.forwards(), 18080).clone();
+    assert_eq!(forward["destinations"], serde_json::json!(["10.77.1.1/32"]));
+    assert_eq!(forward["firewall"]["verdict"], "blocked", "{forward:#}");
+}

@@ -286,7 +286,8 @@ fn probe(
     port: u16,
     forwarded: Option<Forwarded>,
 ) -> FirewallExposure {
-    let Some(destination) = path.destination(v4, protocol) else {
+    let destination = taken_destination(forward, v4).or_else(|| path.destination(v4, protocol));
+    let Some(destination) = destination else {
         return unknown("no destination address to judge".into());
     };
     let sources = sources(forward, v4);
@@ -311,6 +312,16 @@ fn probe(
         return unknown("the forward takes no interface the ruleset names".into());
     }
     summarize(&classes, v4)
+}
+
+/// The address a forward's connections come for, when it takes some
+/// destinations only (`ip daddr 10.0.0.0/8`): the first address of its
+/// first prefix, which rules before the dnat see.
+fn taken_destination(forward: &Forward, v4: bool) -> Option<Destination> {
+    let prefix = forward.destinations.iter().find(|prefix| !prefix.starts_with('!'))?;
+    let addr = prefix.split_once('/').map_or(prefix.as_str(), |(addr, _)| addr);
+    let addr: IpAddr = addr.parse().ok()?;
+    (addr.is_ipv4() == v4).then_some(Destination { addr, named: true })
 }
 
 /// The sources the forward takes, back from its prefixes (`!` before one
