@@ -205,8 +205,6 @@ pub fn follow(
     Ok(Outcome { source, ..Outcome::default() })
 }
 
-/// The label of the namespace the calling thread is in, named `name` when
-/// that is a name rather than a path.
 /// [`namespace_addresses`], for owners to call when they need it.
 pub fn namespace_lister(os: Os<'_>) -> owners::containers::NamespaceAddresses<'_> {
     Box::new(move || namespace_addresses(&os))
@@ -231,6 +229,8 @@ pub fn namespace_addresses(os: &Os<'_>) -> Vec<(NetnsLabel, Vec<std::net::IpAddr
     found
 }
 
+/// The label of the namespace the calling thread is in, named `name` when
+/// that is a name rather than a path.
 fn thread_namespace(os: &Os<'_>, name: &str) -> Result<NetnsLabel> {
     let link = os
         .proc

@@ -4,6 +4,7 @@
 use std::io::Write;
 
 use anyhow::{Result, bail};
+use clap::ValueEnum;
 
 use crate::cli::{FormatArg, ListArgs};
 use crate::exit::{ExitCode, UsageError};
@@ -29,21 +30,12 @@ pub fn run(args: &ListArgs, os: &Os<'_>, stdout: &mut dyn Write) -> Result<ExitC
         (false, Some(FormatArg::Jsonl)) => write_json_lines(&forwards, &mut out)?,
         (false, None | Some(FormatArg::Ss)) => write_table(&forwards, &mut out)?,
         (false, Some(other)) => {
+            let name = other.to_possible_value().map(|value| value.get_name().to_owned());
             let problem =
-                format!("--forwards is a table or JSON, not --format {}", format_name(other));
+                format!("--forwards is a table or JSON, not --format {}", name.unwrap_or_default());
             return Err(UsageError(problem).into());
         }
     }
     out.flush()?;
     Ok(ExitCode::Success)
-}
-
-fn format_name(format: FormatArg) -> &'static str {
-    match format {
-        FormatArg::Ss => "ss",
-        FormatArg::Netstat => "netstat",
-        FormatArg::Lsof => "lsof",
-        FormatArg::Json => "json",
-        FormatArg::Jsonl => "jsonl",
-    }
 }

@@ -14,12 +14,11 @@ use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
 
 use super::eval::{self, Forwarded, Probe};
-use super::ruleset::{
-    Action, Chain, ChainKind, Key, Match, Ruleset, SetContents, Values, VerdictMapRef,
-};
+use super::ruleset::{ChainKind, Ruleset};
 use super::space::{self, Intervals, address_universe};
 use super::verdict::{
-    Class, Destination, classify, destination_classes, interface_classes, summarize, unknown,
+    Class, Destination, classify, destination_classes, interface_classes, port_bounds, summarize,
+    unknown,
 };
 use crate::model::firewall::{FirewallExposure, Forward, Verdict};
 
@@ -94,7 +93,12 @@ impl<'r> ForwardJudge<'r> {
         ForwardJudge {
             with_nat: Path::new(Cow::Borrowed(ruleset)),
             without_nat: Path::new(Cow::Owned(without_nat)),
-            port_edges: port_edges(ruleset),
+            // Unreadable port matches leave the first ports and `also`.
+            port_edges: port_bounds(ruleset)
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|bound| u16::try_from(bound).ok())
+                .collect(),
         }
     }
 
@@ -190,62 +194,6 @@ impl<'r> ForwardJudge<'r> {
         let (v4, protocol) = basics(forward);
         probe(&self.without_nat, forward, v4, protocol, port, None)
     }
-}
-
-/// Where the ruleset's destination port matches (sets and verdict maps
-/// keyed on the port included) begin, and where they end plus one.
-fn port_edges(ruleset: &Ruleset) -> BTreeSet<u16> {
-    let mut edges = BTreeSet::new();
-    let is_port =
-        |key: &Key| matches!(key, Key::DestinationPort { .. } | Key::OriginalDestinationPort);
-    for chain in &ruleset.chains {
-        for rule in &chain.rules {
-            for condition in &rule.matches {
-                if let Match::Is { key, values, .. } = condition
-                    && is_port(key)
-                {
-                    add_edges(&mut edges, ruleset, chain, values);
-                }
-            }
-            if let Action::VerdictMap { key, map } = &rule.action
-                && is_port(key)
-            {
-                let entries: &[(Values, Action)] = match map {
-                    VerdictMapRef::Literal(entries) => entries,
-                    VerdictMapRef::Named(name) => match ruleset.sets.get(&set_key(chain, name)) {
-                        Some(SetContents::Verdicts(entries)) => entries,
-                        _ => &[],
-                    },
-                };
-                for (values, _) in entries {
-                    add_edges(&mut edges, ruleset, chain, values);
-                }
-            }
-        }
-    }
-    edges
-}
-
-fn add_edges(edges: &mut BTreeSet<u16>, ruleset: &Ruleset, chain: &Chain, values: &Values) {
-    let values = match values {
-        Values::Set(name) => match ruleset.sets.get(&set_key(chain, name)) {
-            Some(SetContents::Values(values)) => values,
-            _ => return,
-        },
-        values => values,
-    };
-    let Values::Numbers(numbers) = values else { return };
-    for &(first, last) in numbers.ranges() {
-        for edge in [first, last.saturating_add(1)] {
-            if let Ok(edge) = u16::try_from(edge) {
-                edges.insert(edge);
-            }
-        }
-    }
-}
-
-fn set_key(chain: &Chain, name: &str) -> super::ruleset::SetKey {
-    (chain.backend, chain.family, chain.table.clone(), name.to_owned())
 }
 
 /// A forward whose destinations are all loopback prefixes (Docker's `-p

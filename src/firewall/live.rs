@@ -29,14 +29,15 @@ pub fn judged_forwards(
     }
     let judge = ForwardJudge::new(ruleset);
     let own = os.resolver.own_addresses();
-    let targets: Vec<IpAddr> =
-        forwards.iter().filter_map(|forward| forward.to.addr.as_deref()?.parse().ok()).collect();
-    let routes = route_interfaces(os, &targets);
+    let targets: Vec<Option<IpAddr>> = forwards
+        .iter()
+        .map(|forward| forward.to.addr.as_deref().and_then(|addr| addr.parse().ok()))
+        .collect();
+    let routes = route_interfaces(os, targets.iter().flatten());
     forwards
         .into_iter()
-        .map(|forward| {
-            let target: Option<IpAddr> =
-                forward.to.addr.as_deref().and_then(|addr| addr.parse().ok());
+        .zip(targets)
+        .map(|(forward, target)| {
             let route = target.and_then(|addr| routes.get(&addr).cloned());
             let also = also(&forward);
             judge.judge(forward, route, &own, &also)
@@ -46,8 +47,11 @@ pub fn judged_forwards(
 
 /// The interface the kernel routes each of `targets` out of, asked of
 /// `ip route get` in one batch; a target with no route is left out.
-fn route_interfaces(os: &Os<'_>, targets: &[IpAddr]) -> HashMap<IpAddr, String> {
-    let unique: BTreeSet<&IpAddr> = targets.iter().collect();
+fn route_interfaces<'a>(
+    os: &Os<'_>,
+    targets: impl Iterator<Item = &'a IpAddr>,
+) -> HashMap<IpAddr, String> {
+    let unique: BTreeSet<&IpAddr> = targets.collect();
     if unique.is_empty() {
         return HashMap::new();
     }

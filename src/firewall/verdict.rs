@@ -203,7 +203,7 @@ impl Judge {
 /// Where the ruleset's destination-port matches (literal, named sets,
 /// verdict maps) start and end: two ports between the same bounds meet
 /// every rule alike. `None` when a port match's values cannot be read.
-fn port_bounds(ruleset: &Ruleset) -> Option<Vec<u128>> {
+pub(super) fn port_bounds(ruleset: &Ruleset) -> Option<Vec<u128>> {
     let mut bounds: Vec<u128> = Vec::new();
     for chain in &ruleset.chains {
         let set = |name: &String| {

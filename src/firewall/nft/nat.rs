@@ -6,7 +6,7 @@ use std::net::IpAddr;
 
 use serde_json::Value;
 
-use super::super::ruleset::{Nat, NatMapRef, NatTarget, NatTo};
+use super::super::ruleset::{Nat, NatMapRef, NatTarget, NatTo, Values};
 use super::{Kind, Left, read_left, values};
 
 /// A `dnat`, `redirect`, `snat`, `masquerade` or `tproxy` statement.
@@ -59,7 +59,7 @@ pub(super) fn map_elements(
     elements: &[Value],
     kind: Kind,
     data: &Value,
-) -> Option<Result<Vec<(super::super::ruleset::Values, NatTarget)>, String>> {
+) -> Option<Result<Vec<(Values, NatTarget)>, String>> {
     let data_type = super::map_data_type(data);
     let is_target = matches!(
         data_type.as_str(),
@@ -72,10 +72,7 @@ pub(super) fn map_elements(
     is_target.then(|| targets(elements, kind))
 }
 
-fn targets(
-    list: &[Value],
-    kind: Kind,
-) -> Result<Vec<(super::super::ruleset::Values, NatTarget)>, String> {
+fn targets(list: &[Value], kind: Kind) -> Result<Vec<(Values, NatTarget)>, String> {
     let mut out = Vec::with_capacity(list.len());
     for element in list {
         let pair = element.as_array().filter(|pair| pair.len() == 2).ok_or("malformed element")?;
